@@ -1,0 +1,141 @@
+// Package batch groups concurrent requests into one call, so that many
+// callers share one database transaction (group commit).
+//
+// There is no timer: a Batcher runs one call at a time and, while it runs,
+// requests queue up; the next call takes all of them (up to Max). One caller
+// alone waits no longer than for its own call, and under load each call
+// carries as many requests as arrived during the last one.
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrStopped is returned for requests made after Stop.
+var ErrStopped = errors.New("batcher stopped")
+
+// Func does one batch. It returns one output per input, in order, or an
+// error for them all.
+type Func[In, Out any] func(ctx context.Context, in []In) ([]Out, error)
+
+// Batcher groups requests to a Func.
+type Batcher[In, Out any] struct {
+	fn      Func[In, Out]
+	max     int
+	queue   chan *request[In, Out]
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+type request[In, Out any] struct {
+	in   In
+	out  Out
+	err  error
+	done chan struct{}
+}
+
+// New returns a Batcher that calls fn with at most max inputs at a time, and
+// starts its goroutine; ctx is the context of every call to fn.
+func New[In, Out any](ctx context.Context, max int, fn Func[In, Out]) *Batcher[In, Out] {
+	if max < 1 {
+		panic("batch: max must be at least 1")
+	}
+	b := &Batcher[In, Out]{
+		fn:      fn,
+		max:     max,
+		queue:   make(chan *request[In, Out], max),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go b.run(ctx)
+	return b
+}
+
+// Do queues in for the next batch and waits for its output. When ctx ends
+// first, Do returns ctx's error, but the request may still be carried out.
+func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	r := &request[In, Out]{in: in, done: make(chan struct{})}
+	var zero Out
+	select {
+	case b.queue <- r:
+	case <-b.stop:
+		return zero, ErrStopped
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.out, r.err
+	case <-b.stopped:
+		// The loop finished every request it took before it stopped.
+		select {
+		case <-r.done:
+			return r.out, r.err
+		default:
+			return zero, ErrStopped
+		}
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Stop finishes the requests already queued, then stops. It waits for the
+// goroutine and may be called more than once.
+func (b *Batcher[In, Out]) Stop() {
+	b.once.Do(func() { close(b.stop) })
+	<-b.stopped
+}
+
+func (b *Batcher[In, Out]) run(ctx context.Context) {
+	defer close(b.stopped)
+	batch := make([]*request[In, Out], 0, b.max)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+		case <-b.stop:
+			// Drain what was queued before Stop.
+			for {
+				select {
+				case r := <-b.queue:
+					b.call(ctx, append(batch[:0], r))
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < b.max {
+			select {
+			case r := <-b.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		b.call(ctx, batch)
+	}
+}
+
+func (b *Batcher[In, Out]) call(ctx context.Context, batch []*request[In, Out]) {
+	in := make([]In, len(batch))
+	for i, r := range batch {
+		in[i] = r.in
+	}
+	out, err := b.fn(ctx, in)
+	if err == nil && len(out) != len(in) {
+		err = errors.New("batch: function returned the wrong number of outputs")
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.out = out[i]
+		}
+		close(r.done)
+	}
+}

@@ -1,0 +1,460 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"lro.dev/lro/lropb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// result is what a run of the command printed and returned.
+type result struct {
+	args           []string // without --addr
+	code           int
+	stdout, stderr string
+}
+
+// lro runs the command line args through Main against f (nil: no --addr).
+// --addr goes after the other arguments, so every run also checks that
+// flags may follow positional arguments.
+func lro(t *testing.T, f *fakeServer, args ...string) result {
+	t.Helper()
+	return lroStdin(t, f, nil, args...)
+}
+
+// lroStdin is lro with a standard input; nil runs through Main.
+func lroStdin(t *testing.T, f *fakeServer, stdin io.Reader, args ...string) result {
+	t.Helper()
+	all := args
+	if f != nil {
+		all = append(append([]string{}, args...), "--addr", f.addr)
+	}
+	var stdout, stderr bytes.Buffer
+	var code int
+	if stdin == nil {
+		code = Main(t.Context(), all, &stdout, &stderr)
+	} else {
+		code = run(t.Context(), all, stdin, &stdout, &stderr)
+	}
+	return result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func (r result) String() string {
+	quoted := make([]string, len(r.args))
+	for i, a := range r.args {
+		quoted[i] = shellQuote(a)
+	}
+	return "$ lro " + strings.Join(quoted, " ") + "\n" +
+		"-- exit " + string(rune('0'+r.code)) + "\n" +
+		"-- stdout --\n" + r.stdout +
+		"-- stderr --\n" + r.stderr
+}
+
+// golden compares r with testdata/name.golden, or writes it there with
+// -update.
+func golden(t *testing.T, name string, r result) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	got := r.String()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("lro %s: output differs from %s\n--- want:\n%s\n--- got:\n%s",
+			strings.Join(r.args, " "), path, want, got)
+	}
+}
+
+func wantCode(t *testing.T, r result, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("lro %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(r.args, " "), r.code, code, r.stdout, r.stderr)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"get_succeeded", []string{"get", "operations/op-1"}, 0},
+		{"get_running", []string{"get", "operations/op-2"}, 0},
+		{"get_failed", []string{"get", "operations/op-3"}, 0},
+		{"get_cancelled", []string{"get", "operations/op-4"}, 0},
+		{"get_unknown_types", []string{"get", "operations/op-5"}, 0},
+		{"get_json", []string{"get", "-o", "json", "operations/op-1"}, 0},
+		{"get_json_running", []string{"get", "--output=json", "operations/op-2"}, 0},
+		{"get_json_failed", []string{"get", "operations/op-3", "-o", "json"}, 0},
+		{"get_json_unknown_types", []string{"get", "operations/op-5", "-ojson"}, 0},
+		{"get_not_found", []string{"get", "operations/nope"}, 1},
+		{"get_not_found_json", []string{"get", "operations/nope", "-o", "json"}, 1},
+		{"list", []string{"list"}, 0},
+		{"list_json", []string{"list", "-o", "json"}, 0},
+		{"list_page", []string{"list", "--page-size", "2", "--filter", "done = true"}, 0},
+		{"list_page_2", []string{"list", "--page-size", "2", "--page-token", "offset-2"}, 0},
+		{"list_page_json", []string{"list", "--page-size", "2", "-o", "json"}, 0},
+		{"list_all", []string{"list", "--page-size", "2", "--all"}, 0},
+		{"list_all_json", []string{"list", "--all", "--page-size", "2", "-o", "json"}, 0},
+		{"list_parent_empty", []string{"list", "--parent", "projects/p/locations/l"}, 0},
+		{"list_parent_empty_json", []string{"list", "--parent", "projects/p/locations/l", "-o", "json"}, 0},
+		{"list_bad_token", []string{"list", "--page-token", "nope"}, 1},
+		{"kinds", []string{"kinds"}, 0},
+		{"kinds_json", []string{"kinds", "-o", "json"}, 0},
+		{"cancel", []string{"cancel", "operations/op-2"}, 0},
+		{"cancel_json", []string{"cancel", "operations/op-2", "-o", "json"}, 0},
+		{"cancel_not_found", []string{"cancel", "operations/nope"}, 1},
+		{"delete", []string{"delete", "operations/op-1"}, 0},
+		{"delete_json", []string{"delete", "-o", "json", "operations/op-1"}, 0},
+		{"delete_not_found", []string{"delete", "operations/nope"}, 1},
+		{"wait_done", []string{"wait", "operations/op-1"}, 0},
+		{"wait_failed", []string{"wait", "operations/op-3"}, 1},
+		{"wait_failed_json", []string{"wait", "operations/op-3", "-o", "json"}, 1},
+		{"wait_cancelled", []string{"wait", "operations/op-4"}, 1},
+		{"wait_not_found", []string{"wait", "operations/nope"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSeededFakeServer(t)
+			r := lro(t, f, tt.args...)
+			wantCode(t, r, tt.code)
+			golden(t, tt.name, r)
+		})
+	}
+}
+
+func TestStart(t *testing.T) {
+	f := newFakeServer(t)
+	r := lro(t, f, "start", "demo.sleep", "--input", `{"duration": "30s", "failCode": "ABORTED", "n": 1.5, "x": null}`,
+		"--request-id", "r-1", "--parent", "projects/p/locations/l")
+	wantCode(t, r, 0)
+	golden(t, "start", r)
+	if r.stdout != "projects/p/locations/l/operations/op-1\n" {
+		t.Errorf("stdout = %q, want the name on its own line", r.stdout)
+	}
+	want := &lropb.StartOperationRequest{
+		Parent:    "projects/p/locations/l",
+		Kind:      "demo.sleep",
+		RequestId: "r-1",
+		KindInput: &lropb.StartOperationRequest_Input{Input: mustStruct(t, map[string]any{
+			"duration": "30s", "failCode": "ABORTED", "n": 1.5, "x": nil,
+		})},
+	}
+	if !proto.Equal(want, f.requests().starts[0]) {
+		t.Errorf("StartOperation request\n%v\nwant\n%v", f.requests().starts[0], want)
+	}
+}
+
+func TestStartJSON(t *testing.T) {
+	f := newFakeServer(t)
+	r := lro(t, f, "start", "-o", "json", "demo.sleep")
+	wantCode(t, r, 0)
+	golden(t, "start_json", r)
+	// The output is an Operation.
+	var op longrunningpb.Operation
+	if err := protojson.Unmarshal([]byte(r.stdout), &op); err != nil {
+		t.Fatal(err)
+	}
+	if op.GetName() != "operations/op-1" {
+		t.Errorf("name %q", op.GetName())
+	}
+	// Without --input, no input is sent.
+	if in := f.requests().starts[0].GetKindInput(); in != nil {
+		t.Errorf("kind_input = %v, want none", in)
+	}
+}
+
+func TestStartUnknownKind(t *testing.T) {
+	f := newFakeServer(t)
+	r := lro(t, f, "start", "nope")
+	wantCode(t, r, 1)
+	golden(t, "start_unknown_kind", r)
+}
+
+func TestStartInputFile(t *testing.T) {
+	f := newFakeServer(t)
+	path := filepath.Join(t.TempDir(), "in.json")
+	if err := os.WriteFile(path, []byte("{\"duration\": \"2s\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := lro(t, f, "start", "demo.sleep", "--input", "@"+path)
+	wantCode(t, r, 0)
+	got := f.requests().starts[0].GetInput()
+	if want := mustStruct(t, map[string]any{"duration": "2s"}); !proto.Equal(want, got) {
+		t.Errorf("input %v, want %v", got, want)
+	}
+}
+
+func TestStartInputStdin(t *testing.T) {
+	f := newFakeServer(t)
+	r := lroStdin(t, f, strings.NewReader(`{"duration": "3s"}`), "start", "demo.sleep", "--input", "-")
+	wantCode(t, r, 0)
+	got := f.requests().starts[0].GetInput()
+	if want := mustStruct(t, map[string]any{"duration": "3s"}); !proto.Equal(want, got) {
+		t.Errorf("input %v, want %v", got, want)
+	}
+}
+
+func TestStartBadInput(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	tests := []struct {
+		input, stdin, wantErr string
+	}{
+		{input: `{"duration": `, wantErr: "lro: --input: not valid JSON: unexpected EOF\n"},
+		{input: `duration=1s`, wantErr: "lro: --input: not valid JSON: invalid character 'd' looking for beginning of value\n"},
+		{input: `[1, 2]`, wantErr: "lro: --input: want a JSON object, not an array\n"},
+		{input: `"s"`, wantErr: "lro: --input: want a JSON object, not a string\n"},
+		{input: `1`, wantErr: "lro: --input: want a JSON object, not a number\n"},
+		{input: `null`, wantErr: "lro: --input: want a JSON object, not null\n"},
+		{input: ``, wantErr: "lro: --input: empty, want a JSON object\n"},
+		{input: `{} {}`, wantErr: "lro: --input: not valid JSON: more after the JSON object\n"},
+		{input: "-", stdin: "[]", wantErr: "lro: --input: want a JSON object, not an array\n"},
+		{input: "@" + missing, wantErr: "lro: --input: open " + missing + ": no such file or directory\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.input, func(t *testing.T) {
+			f := newFakeServer(t)
+			r := lroStdin(t, f, strings.NewReader(tt.stdin), "start", "demo.sleep", "--input", tt.input)
+			wantCode(t, r, 2)
+			want := tt.wantErr + "Run 'lro start --help' for usage.\n"
+			if r.stderr != want || r.stdout != "" {
+				t.Errorf("stdout %q, stderr %q; want no stdout, stderr %q", r.stdout, r.stderr, want)
+			}
+			if n := f.callCount("StartOperation"); n != 0 {
+				t.Errorf("%d StartOperation calls, want none", n)
+			}
+		})
+	}
+	t.Run("golden", func(t *testing.T) {
+		f := newFakeServer(t)
+		golden(t, "start_input_not_object", lro(t, f, "start", "demo.sleep", "--input", "[1]"))
+	})
+}
+
+func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
+	t.Helper()
+	s, err := structpb.NewStruct(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRequests(t *testing.T) {
+	f := newSeededFakeServer(t)
+	wantCode(t, lro(t, f, "list", "--parent", "projects/p/locations/l/", "--filter", "done = false", "--page-size", "7", "--page-token", "offset-0"), 0)
+	want := &longrunningpb.ListOperationsRequest{
+		Name:      "projects/p/locations/l/operations",
+		Filter:    "done = false",
+		PageSize:  7,
+		PageToken: "offset-0",
+	}
+	if !proto.Equal(want, f.requests().lists[0]) {
+		t.Errorf("ListOperations request\n%v\nwant\n%v", f.requests().lists[0], want)
+	}
+
+	wantCode(t, lro(t, f, "get", "operations/op-1"), 0)
+	wantCode(t, lro(t, f, "kinds"), 0)
+	wantCode(t, lro(t, f, "cancel", "operations/op-1"), 0)
+	wantCode(t, lro(t, f, "delete", "operations/op-1"), 0)
+	wantCode(t, lro(t, f, "start", "demo.sleep"), 0)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range []string{"ListOperations", "GetOperation", "ListKinds", "CancelOperation", "DeleteOperation", "StartOperation"} {
+		if !f.deadline[m] {
+			t.Errorf("%s had no deadline", m)
+		}
+	}
+}
+
+func TestListAll(t *testing.T) {
+	f := newSeededFakeServer(t)
+	r := lro(t, f, "list", "--all", "--page-size", "2")
+	wantCode(t, r, 0)
+	var tokens []string
+	for _, req := range f.requests().lists {
+		tokens = append(tokens, req.GetPageToken())
+	}
+	if got, want := strings.Join(tokens, ","), ",offset-2,offset-4"; got != want {
+		t.Errorf("page tokens %q, want %q", got, want)
+	}
+	if strings.Count(r.stdout, "\n") != 6 || r.stderr != "" {
+		t.Errorf("want a header and 5 rows and no next page, got stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+func TestCancelThenGet(t *testing.T) {
+	f := newSeededFakeServer(t)
+	wantCode(t, lro(t, f, "cancel", "operations/op-2"), 0)
+	r := lro(t, f, "get", "operations/op-2")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "state:    cancelled\n") {
+		t.Errorf("after cancel, get shows:\n%s", r.stdout)
+	}
+	wantCode(t, lro(t, f, "delete", "operations/op-2"), 0)
+	r = lro(t, f, "get", "operations/op-2")
+	wantCode(t, r, 1)
+	if want := "lro: NOT_FOUND: operation \"operations/op-2\" not found\n"; r.stderr != want {
+		t.Errorf("after delete, get: stderr %q, want %q", r.stderr, want)
+	}
+}
+
+// setTerminal makes wait think stderr is a terminal (or not) for the test.
+func setTerminal(t *testing.T, width int, ok bool) {
+	old := terminalWidth
+	terminalWidth = func(io.Writer) (int, bool) { return width, ok }
+	t.Cleanup(func() { terminalWidth = old })
+}
+
+func TestWaitProgress(t *testing.T) {
+	setTerminal(t, 0, true)
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 }) // one running answer, then done
+	r := lro(t, f, "wait", "operations/op-2")
+	wantCode(t, r, 0)
+	if want := lro(t, f, "get", "operations/op-2").stdout; r.stdout != want {
+		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", r.stdout, want)
+	}
+	line := "operations/op-2 running 42%"
+	if want := "\r" + line + "\r" + strings.Repeat(" ", len(line)) + "\r"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	if n := f.callCount("WaitOperation"); n != 2 {
+		t.Errorf("%d WaitOperation calls, want 2", n)
+	}
+}
+
+func TestWaitProgressNarrowTerminal(t *testing.T) {
+	setTerminal(t, 12, true)
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
+	r := lro(t, f, "wait", "operations/op-2")
+	wantCode(t, r, 0)
+	line := "operations…" // 11 columns of 12
+	if want := "\r" + line + "\r" + strings.Repeat(" ", 11) + "\r"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+}
+
+func TestWaitNotTerminal(t *testing.T) {
+	setTerminal(t, 0, false)
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
+	r := lro(t, f, "wait", "operations/op-2")
+	wantCode(t, r, 0)
+	golden(t, "wait_running", r)
+	if r.stderr != "" {
+		t.Errorf("stderr %q, want nothing off a terminal", r.stderr)
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	setTerminal(t, 0, false)
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.blockWait = true })
+	r := lro(t, f, "wait", "operations/op-2", "--timeout", "100ms")
+	wantCode(t, r, 3)
+	golden(t, "wait_timeout", r)
+}
+
+func TestWaitUnimplemented(t *testing.T) {
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.noWait = true })
+	r := lro(t, f, "wait", "operations/op-1")
+	wantCode(t, r, 0)
+	if got, want := r.stdout, lro(t, f, "get", "operations/op-1").stdout; got != want {
+		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", got, want)
+	}
+	if n := f.callCount("WaitOperation"); n != 1 {
+		t.Errorf("%d WaitOperation calls, want 1", n)
+	}
+}
+
+func TestAddrEnv(t *testing.T) {
+	f := newSeededFakeServer(t)
+	t.Setenv("LRO_ADDR", f.addr)
+	r := lro(t, nil, "get", "operations/op-1")
+	wantCode(t, r, 0)
+	if !strings.HasPrefix(r.stdout, "name:     operations/op-1\n") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	// --addr wins over $LRO_ADDR.
+	t.Setenv("LRO_ADDR", "127.0.0.1:1")
+	r = lro(t, f, "get", "operations/op-1")
+	wantCode(t, r, 0)
+	r = lro(t, nil, "get", "operations/op-1")
+	wantCode(t, r, 1)
+	if !strings.HasPrefix(r.stderr, "lro: UNAVAILABLE: ") {
+		t.Errorf("stderr %q, want UNAVAILABLE", r.stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	f := newSeededFakeServer(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown_command", []string{"bogus"}},
+		{"missing_argument", []string{"get"}},
+		{"extra_argument", []string{"get", "operations/op-1", "operations/op-2"}},
+		{"unknown_flag", []string{"get", "operations/op-1", "--bogus"}},
+		{"bad_output", []string{"get", "operations/op-1", "-o", "yaml"}},
+		{"bad_page_size", []string{"list", "--page-size", "-1"}},
+		{"bad_timeout", []string{"wait", "operations/op-1", "--timeout", "soon"}},
+		{"negative_timeout", []string{"wait", "operations/op-1", "--timeout=-1s"}},
+		{"kinds_argument", []string{"kinds", "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := lro(t, f, tt.args...)
+			wantCode(t, r, 2)
+			golden(t, "usage_"+tt.name, r)
+		})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) != 0 {
+		t.Errorf("RPCs made: %v", f.calls)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{nil, {"--help"}, {"help"}} {
+		r := lro(t, nil, args...)
+		wantCode(t, r, 0)
+		for _, c := range []string{"start", "get", "list", "wait", "cancel", "delete", "kinds", "serve"} {
+			if !strings.Contains(r.stdout, "\n  "+c+" ") {
+				t.Errorf("lro %v: help does not list %s:\n%s", args, c, r.stdout)
+			}
+		}
+		if r.stderr != "" {
+			t.Errorf("lro %v: stderr %q", args, r.stderr)
+		}
+	}
+	for _, c := range []string{"start", "get", "list", "wait", "cancel", "delete", "kinds"} {
+		r := lro(t, nil, c, "--help")
+		wantCode(t, r, 0)
+		golden(t, "help_"+c, r)
+	}
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/server"
+	lrolib "lro.dev/lro/lro"
+)
+
+const (
+	// dbEnv names the environment variable with the default --db.
+	dbEnv = "LRO_DB"
+	// defaultDB is the --db when neither the flag nor $LRO_DB is set.
+	defaultDB = "sqlite:lro.db"
+)
+
+// serveOptions are the flags of lro serve.
+type serveOptions struct {
+	addr              string
+	db                string
+	workers           int
+	leaseTTL          time.Duration
+	heartbeatInterval time.Duration
+	maxAttempts       int
+	shutdownGrace     time.Duration
+	waitMax           time.Duration
+	retention         time.Duration
+	pollInterval      time.Duration
+	logLevel          string
+}
+
+// Validate checks the flags.
+func (o *serveOptions) Validate() error {
+	if o.addr == "" {
+		o.addr = os.Getenv(addrEnv)
+	}
+	if o.addr == "" {
+		o.addr = defaultAddr
+	}
+	if o.db == "" {
+		o.db = os.Getenv(dbEnv)
+	}
+	if o.db == "" {
+		o.db = defaultDB
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	for name, d := range map[string]time.Duration{"lease-ttl": o.leaseTTL, "heartbeat-interval": o.heartbeatInterval,
+		"shutdown-grace": o.shutdownGrace, "wait-max": o.waitMax, "poll-interval": o.pollInterval} {
+		if d < 0 {
+			return usageErrorf("invalid --%s %v: must not be negative", name, d)
+		}
+	}
+	if o.maxAttempts < 0 {
+		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
+	}
+	return nil
+}
+
+func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an lro server",
+		Long: `Run an lro server: the google.longrunning.Operations service and lro.v1.Lro
+(which starts operations) over gRPC, with gRPC health checking and server
+reflection, and HTTP on the same address. It runs the built-in kind
+demo.sleep.
+
+The store is named by --db: sqlite:PATH keeps operations in one SQLite file
+(relative or absolute PATH; one server per file).
+
+On SIGINT or SIGTERM the server stops taking calls, lets running handlers
+finish for --shutdown-grace, and releases the operations they could not
+finish, so that they run again as soon as a server starts on the store.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			var level slog.Level
+			level.UnmarshalText([]byte(o.logLevel))
+			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			ctx := cmd.Context()
+			srv, err := server.New(ctx, server.Config{
+				Addr: o.addr,
+				DB:   o.db,
+				Client: lrolib.Config{
+					Workers:           o.workers,
+					LeaseTTL:          o.leaseTTL,
+					HeartbeatInterval: o.heartbeatInterval,
+					MaxAttempts:       o.maxAttempts,
+					ShutdownGrace:     o.shutdownGrace,
+					WaitMax:           o.waitMax,
+					Retention:         o.retention,
+					PollInterval:      o.pollInterval,
+				},
+				Register: demo.Register,
+				Logger:   logger,
+			})
+			if err != nil {
+				return err
+			}
+			return srv.Serve(ctx)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.addr, "addr", "", "listen address `HOST:PORT`, gRPC and HTTP (default $"+addrEnv+", else "+defaultAddr+")")
+	fs.StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH (default $"+dbEnv+", else "+defaultDB+")")
+	fs.IntVar(&o.workers, "workers", lrolib.WorkersDefault, "operations run at once; negative runs none")
+	fs.DurationVar(&o.leaseTTL, "lease-ttl", lrolib.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
+	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 0, "how often leases are renewed (default lease-ttl/3)")
+	fs.IntVar(&o.maxAttempts, "max-attempts", lrolib.MaxAttemptsDefault, "attempts per operation before it fails because every worker running it was lost")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released")
+	fs.DurationVar(&o.waitMax, "wait-max", lrolib.WaitMaxDefault, "the longest one WaitOperation call waits")
+	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
+	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	return cmd
+}

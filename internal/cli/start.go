@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"lro.dev/lro/lropb"
+)
+
+// startOptions are the arguments and flags of lro start.
+type startOptions struct {
+	clientOptions
+	kind      string
+	input     string // --input: JSON, @FILE or -; empty when not given
+	inputSet  bool
+	requestID string
+	parent    string
+
+	stdin  io.Reader
+	stdout io.Writer
+
+	request *lropb.StartOperationRequest // built by Validate
+}
+
+func newStartCommand(stdout, stderr io.Writer) *cobra.Command {
+	o := &startOptions{stdout: stdout}
+	cmd := &cobra.Command{
+		Use:   "start KIND",
+		Short: "Start an operation",
+		Long: `Start an operation of the registered kind KIND (see lro kinds) and print
+its name, so that name=$(lro start KIND) works; with -o json, print the
+whole operation.
+
+--input is the kind's request as a JSON object in the protobuf JSON mapping
+of the kind's request message; @FILE reads it from FILE and - from the
+standard input. Without --input the request is empty.`,
+		Example: `  lro start demo.sleep --input '{"duration": "30s"}'
+  lro start demo.sleep --input @request.json --request-id "$(uuidgen)"
+  name=$(lro start demo.sleep) && lro wait "$name"`,
+		Args: exactArgs("KIND"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.kind = args[0]
+			o.inputSet = cmd.Flags().Changed("input")
+			o.stdin = cmd.InOrStdin()
+			o.complete()
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.run(cmd.Context())
+		},
+	}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&o.input, "input", "", "the request: a `JSON` object, @FILE to read it from FILE, or - for stdin")
+	cmd.Flags().StringVar(&o.requestID, "request-id", "", "idempotency key: a repeat with the same `ID` returns the first operation")
+	cmd.Flags().StringVar(&o.parent, "parent", "", "the `PARENT` resource that owns the operation, such as projects/p/locations/l")
+	return cmd
+}
+
+// Validate checks the flags and reads and parses --input into the request.
+func (o *startOptions) Validate() error {
+	if err := o.clientOptions.Validate(); err != nil {
+		return err
+	}
+	if o.kind == "" {
+		return usageErrorf("empty KIND")
+	}
+	o.request = &lropb.StartOperationRequest{
+		Parent:    o.parent,
+		Kind:      o.kind,
+		RequestId: o.requestID,
+	}
+	if !o.inputSet {
+		return nil
+	}
+	data, err := o.readInput()
+	if err != nil {
+		return usageErrorf("--input: %v", err)
+	}
+	s, err := parseInput(data)
+	if err != nil {
+		return usageErrorf("--input: %v", err)
+	}
+	o.request.KindInput = &lropb.StartOperationRequest_Input{Input: s}
+	return nil
+}
+
+// readInput returns the JSON text that --input gives.
+func (o *startOptions) readInput() ([]byte, error) {
+	switch {
+	case o.input == "-":
+		return io.ReadAll(o.stdin)
+	case strings.HasPrefix(o.input, "@"):
+		return os.ReadFile(strings.TrimPrefix(o.input, "@"))
+	default:
+		return []byte(o.input), nil
+	}
+}
+
+// parseInput parses data as one JSON object.
+func parseInput(data []byte) (*structpb.Struct, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty, want a JSON object")
+		}
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not valid JSON: more after the JSON object")
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, fmt.Errorf("want a JSON object, not %s", jsonKind(v))
+	}
+	s := new(structpb.Struct)
+	if err := protojson.Unmarshal(data, s); err != nil {
+		return nil, fmt.Errorf("not a valid JSON object: %v", err)
+	}
+	return s, nil
+}
+
+// jsonKind names the kind of a decoded JSON value.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+func (o *startOptions) run(ctx context.Context) error {
+	c, err := o.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	op, err := c.lro.StartOperation(ctx, o.request)
+	if err != nil {
+		return err
+	}
+	if o.json() {
+		return writeJSON(o.stdout, operationJSON(op))
+	}
+	_, err = fmt.Fprintln(o.stdout, op.GetName())
+	return err
+}

@@ -1,0 +1,203 @@
+// Package server assembles the standalone lro server that `lro serve` runs:
+// the store named by a DSN, an lro client, and one listener that serves
+// gRPC (the Operations and Lro services, health, reflection) and HTTP.
+//
+// One address serves both: cmux reads the start of each connection and
+// hands HTTP/2 connections whose requests are gRPC to grpc-go's own server
+// (its full speed: no translation, no extra copies), and every other
+// connection to net/http.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/soheilhy/cmux"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"lro.dev/lro/lro"
+	"lro.dev/lro/lrogrpc"
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lrosqlite"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the address to listen on, HOST:PORT; port 0 picks a free one.
+	Addr string
+	// DB names the store: "sqlite:PATH" (relative or absolute).
+	DB string
+	// Client configures the lro client.
+	Client lro.Config
+	// Register registers the kinds this server runs.
+	Register func(*lro.Client) error
+	// Logger receives the server's logs.
+	Logger *slog.Logger
+}
+
+// Server is a running lro server.
+type Server struct {
+	config   Config
+	logger   *slog.Logger
+	store    lrostore.Store
+	client   *lro.Client
+	listener net.Listener
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+}
+
+// OpenStore opens the store a DSN names.
+func OpenStore(ctx context.Context, dsn string) (lrostore.Store, error) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch scheme {
+	case "sqlite":
+		if rest == "" {
+			return nil, fmt.Errorf("db %q: want sqlite:PATH", dsn)
+		}
+		return lrosqlite.Open(ctx, rest)
+	case "postgres", "postgresql":
+		return nil, fmt.Errorf("db %q: PostgreSQL is not supported yet; use sqlite:PATH", dsn)
+	}
+	return nil, fmt.Errorf("db %q: unknown store; want sqlite:PATH", dsn)
+}
+
+// New opens the store, starts the client and listens. Call Serve next.
+func New(ctx context.Context, config Config) (*Server, error) {
+	logger := config.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	store, err := OpenStore(ctx, config.DB)
+	if err != nil {
+		return nil, err
+	}
+	clientConfig := config.Client
+	clientConfig.Logger = logger
+	client, err := lro.NewClient(store, &clientConfig)
+	if err == nil && config.Register != nil {
+		err = config.Register(client)
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	listener, err := net.Listen("tcp", config.Addr)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		listener.Close()
+		store.Close()
+		return nil, err
+	}
+	s := &Server{config: config, logger: logger, store: store, client: client, listener: listener}
+	s.grpc = grpc.NewServer()
+	lrogrpc.Register(s.grpc, client)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// Client is the server's lro client.
+func (s *Server) Client() *lro.Client { return s.client }
+
+// Serve serves until ctx ends, then shuts down gracefully: it stops
+// accepting calls, lets running handlers finish for the client's shutdown
+// grace, releases the operations they could not finish, and closes the
+// store.
+func (s *Server) Serve(ctx context.Context) error {
+	mux := cmux.New(s.listener)
+	grpcL := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	httpL := mux.Match(cmux.Any())
+	errs := make(chan error, 3)
+	go func() { errs <- s.grpc.Serve(grpcL) }()
+	go func() { errs <- s.http.Serve(httpL) }()
+	go func() { errs <- mux.Serve() }()
+	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", s.config.DB))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	s.logger.Info("lro shutting down")
+	s.health.Shutdown()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.clientStopTimeout())
+		defer cancel()
+		s.client.Stop(stopCtx)
+	})
+	wg.Go(func() {
+		stopped := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			s.grpc.Stop()
+		}
+	})
+	wg.Go(func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.http.Shutdown(shutdownCtx)
+	})
+	wg.Wait()
+	mux.Close()
+	if err := s.store.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if serveErr != nil && !errors.Is(serveErr, cmux.ErrListenerClosed) && !errors.Is(serveErr, net.ErrClosed) &&
+		!errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
+		return serveErr
+	}
+	return nil
+}
+
+func (s *Server) clientStopTimeout() time.Duration {
+	grace := s.config.Client.ShutdownGrace
+	if grace == 0 {
+		grace = lro.ShutdownGraceDefault
+	}
+	return grace + 10*time.Second
+}
+
+// httpHandler serves what HTTP has so far: a health check. Everything else
+// is a JSON error in Google's format.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+			"code": http.StatusNotFound, "status": "NOT_FOUND",
+			"message": fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path),
+		}})
+	})
+	return mux
+}

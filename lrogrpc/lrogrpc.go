@@ -1,0 +1,197 @@
+// Package lrogrpc serves lro over gRPC: the standard
+// google.longrunning.Operations service, and lro.v1.Lro, which starts
+// operations of registered kinds, both over one *lro.Client.
+//
+// Mount them on a server with Register:
+//
+//	s := grpc.NewServer()
+//	lrogrpc.Register(s, client)
+//
+// Every error these services return is a google.rpc.Status that carries a
+// google.rpc.ErrorInfo (AIP-193) with domain lro.ErrorDomain.
+package lrogrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"lro.dev/lro/lro"
+	"lro.dev/lro/lropb"
+)
+
+// Server implements longrunningpb.OperationsServer and lropb.LroServer.
+type Server struct {
+	longrunningpb.UnimplementedOperationsServer
+	lropb.UnimplementedLroServer
+	client *lro.Client
+}
+
+var (
+	_ longrunningpb.OperationsServer = (*Server)(nil)
+	_ lropb.LroServer                = (*Server)(nil)
+)
+
+// NewServer returns the services over client.
+func NewServer(client *lro.Client) *Server {
+	return &Server{client: client}
+}
+
+// Register registers both services of client on s.
+func Register(s grpc.ServiceRegistrar, client *lro.Client) *Server {
+	srv := NewServer(client)
+	longrunningpb.RegisterOperationsServer(s, srv)
+	lropb.RegisterLroServer(s, srv)
+	return srv
+}
+
+// GetOperation implements google.longrunning.Operations.
+func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	op, err := s.client.GetOperation(ctx, req.GetName())
+	return op, Status(err)
+}
+
+// ListOperations implements google.longrunning.Operations.
+func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	resp, err := s.client.ListOperations(ctx, req)
+	return resp, Status(err)
+}
+
+// CancelOperation implements google.longrunning.Operations.
+func (s *Server) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
+	if _, err := s.client.CancelOperation(ctx, req.GetName()); err != nil {
+		return nil, Status(err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// DeleteOperation implements google.longrunning.Operations.
+func (s *Server) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	if err := s.client.DeleteOperation(ctx, req.GetName()); err != nil {
+		return nil, Status(err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// WaitOperation implements google.longrunning.Operations.
+func (s *Server) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	var timeout time.Duration
+	if t := req.GetTimeout(); t != nil {
+		if err := t.CheckValid(); err != nil {
+			return nil, Status(&lro.Error{Code: codes.InvalidArgument, Reason: "INVALID_TIMEOUT", Field: "timeout",
+				Message: fmt.Sprintf("timeout is not a valid duration: %v", err), Err: lro.ErrInvalidArgument})
+		}
+		timeout = t.AsDuration()
+	}
+	op, err := s.client.WaitOperation(ctx, req.GetName(), timeout)
+	return op, Status(err)
+}
+
+// StartOperation implements lro.v1.Lro.
+func (s *Server) StartOperation(ctx context.Context, req *lropb.StartOperationRequest) (*longrunningpb.Operation, error) {
+	input, err := s.client.NewRequest(req.GetKind())
+	if err != nil {
+		return nil, Status(err)
+	}
+	if err := decodeInput(req, input); err != nil {
+		return nil, Status(err)
+	}
+	op, err := s.client.StartOperation(ctx, req.GetKind(), input, &lro.StartOptions{Parent: req.GetParent(), RequestID: req.GetRequestId()})
+	return op, Status(err)
+}
+
+func decodeInput(req *lropb.StartOperationRequest, input proto.Message) error {
+	typeName := input.ProtoReflect().Descriptor().FullName()
+	bad := func(format string, args ...any) error {
+		return &lro.Error{Code: codes.InvalidArgument, Reason: "INVALID_INPUT", Field: "input",
+			Message: fmt.Sprintf(format, args...), Err: lro.ErrInvalidArgument}
+	}
+	switch in := req.GetKindInput().(type) {
+	case *lropb.StartOperationRequest_Input:
+		b, err := protojson.Marshal(in.Input)
+		if err != nil {
+			return bad("input does not encode as JSON: %v", err)
+		}
+		if err := protojson.Unmarshal(b, input); err != nil {
+			return bad("input does not parse as a %s (kind %q): %v", typeName, req.GetKind(), err)
+		}
+	case *lropb.StartOperationRequest_TypedInput:
+		url := in.TypedInput.GetTypeUrl()
+		if url[strings.LastIndex(url, "/")+1:] != string(typeName) {
+			return bad("typed_input is a %q; kind %q takes a %s", in.TypedInput.GetTypeUrl(), req.GetKind(), typeName)
+		}
+		if err := anypb.UnmarshalTo(in.TypedInput, input, proto.UnmarshalOptions{}); err != nil {
+			return bad("typed_input does not decode as a %s: %v", typeName, err)
+		}
+	}
+	return nil
+}
+
+// ListKinds implements lro.v1.Lro.
+func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*lropb.ListKindsResponse, error) {
+	resp := &lropb.ListKindsResponse{}
+	for _, k := range s.client.Kinds() {
+		resp.Kinds = append(resp.Kinds, &lropb.Kind{
+			Name:         k.Name,
+			RequestType:  string(k.RequestType),
+			MetadataType: string(k.MetadataType),
+			ResponseType: string(k.ResponseType),
+			MaxAttempts:  int32(k.MaxAttempts),
+		})
+	}
+	return resp, nil
+}
+
+// Status turns an error from lro into a gRPC status error that carries an
+// ErrorInfo: lro's errors keep their code and details, context errors
+// become CANCELLED or DEADLINE_EXCEEDED, and other errors keep the code of
+// the status they carry (UNKNOWN if none). It returns nil for nil.
+func Status(err error) error {
+	if err == nil {
+		return nil
+	}
+	var st *status.Status
+	switch {
+	case errors.Is(err, context.Canceled):
+		st = status.New(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		st = status.New(codes.DeadlineExceeded, err.Error())
+	default:
+		st = status.Convert(err)
+	}
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return st.Err()
+		}
+	}
+	reason := strings.ToUpper(st.Code().String())
+	if name, ok := codeNames[st.Code()]; ok {
+		reason = name
+	}
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: lro.ErrorDomain}); err == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
+
+// codeNames are the google.rpc.Code names, for ErrorInfo reasons.
+var codeNames = map[codes.Code]string{
+	codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN", codes.InvalidArgument: "INVALID_ARGUMENT",
+	codes.DeadlineExceeded: "DEADLINE_EXCEEDED", codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
+	codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED", codes.OutOfRange: "OUT_OF_RANGE",
+	codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE",
+	codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
+}

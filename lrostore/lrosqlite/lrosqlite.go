@@ -1,0 +1,649 @@
+// Package lrosqlite is lro's embedded store: operations in one SQLite
+// database file, through the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The database runs in WAL mode with synchronous=FULL, so a committed write
+// survives a power loss, and readers never wait for the writer. All writes go
+// through one connection, one transaction at a time; lro batches its writes
+// so that one commit carries many operations.
+//
+// One process uses a database file at a time: Open takes an exclusive lock
+// on PATH.lock and fails while another process holds it. To run several lro
+// nodes, use the PostgreSQL store.
+package lrosqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"lro.dev/lro/internal/filter"
+	"lro.dev/lro/lrostore"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// Store is an lrostore.Store on SQLite.
+type Store struct {
+	write  *sql.DB // one connection: SQLite has one writer
+	read   *sql.DB // readers, concurrent under WAL
+	lock   *os.File
+	closed atomic.Bool
+}
+
+var _ lrostore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path, and brings its schema
+// up to date. The path ":memory:" opens a private in-memory database, for
+// tests.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("lrosqlite: empty database path")
+	}
+	s := &Store{}
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=case_sensitive_like(1)"
+	if path == ":memory:" {
+		// A private in-memory database lives in one connection, shared by
+		// readers and the writer.
+		db, err := sql.Open("sqlite", "file::memory:?"+pragmas)
+		if err != nil {
+			return nil, fmt.Errorf("lrosqlite: open: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		s.write, s.read = db, db
+	} else {
+		lock, err := lockFile(path + ".lock")
+		if err != nil {
+			return nil, err
+		}
+		s.lock = lock
+		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas +
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+		s.write, err = sql.Open("sqlite", base+"&_txlock=immediate")
+		if err == nil {
+			s.read, err = sql.Open("sqlite", base+"&_pragma=query_only(1)")
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("lrosqlite: open %s: %w", path, err)
+		}
+		s.write.SetMaxOpenConns(1)
+		s.write.SetConnMaxIdleTime(0)
+		s.write.SetConnMaxLifetime(0)
+		s.read.SetMaxOpenConns(8)
+		s.read.SetMaxIdleConns(8)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// lockFile takes an exclusive advisory lock, so that two processes never
+// share one database (lro's leases and wake-ups assume one process).
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lrosqlite: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lrosqlite: %s is in use by another process (one process per SQLite database; use PostgreSQL for several nodes)", strings.TrimSuffix(path, ".lock"))
+		}
+		return nil, fmt.Errorf("lrosqlite: lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
+		version INTEGER PRIMARY KEY NOT NULL, applied_time INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("lrosqlite: migrate: %w", err)
+	}
+	files, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, file := range files {
+		version, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(file, "migration/"), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("lrosqlite: migration %s: bad name", file)
+		}
+		body, err := migrations.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lro_migration WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO lro_migration (version, applied_time) VALUES (?, ?)`, version, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("lrosqlite: migration %s: %w", file, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database and releases the file lock.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if s.read != nil && s.read != s.write {
+		errs = append(errs, s.read.Close())
+	}
+	if s.write != nil {
+		errs = append(errs, s.write.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.closed.Load() {
+		return lrostore.ErrClosed
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return interpretError(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return interpretError(err)
+	}
+	return interpretError(tx.Commit())
+}
+
+// interpretError is the one place driver errors become store errors.
+func interpretError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return lrostore.ErrNotFound
+	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
+		return lrostore.ErrClosed
+	}
+	return err
+}
+
+func now(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+// Times are stored as Unix microseconds; NULL is the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+const columns = `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
+	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
+	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time`
+
+// nameExpr is an operation's full name in SQL, for filters on name.
+const nameExpr = `(CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id)`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOperation(row scanner) (*lrostore.Operation, error) {
+	var (
+		op                                                  lrostore.Operation
+		metadataType, responseType, errorMessage, requestID sql.NullString
+		leaseOwner                                          sql.NullString
+		errorCode, leaseExpire, createTime, updateTime, end sql.NullInt64
+		errorStatus                                         []byte
+		cancelRequested                                     int64
+	)
+	err := row.Scan(&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &metadataType,
+		&op.Response, &responseType, &errorStatus, &errorCode, &errorMessage, &requestID, &op.RequestHash,
+		&op.Attempt, &op.MaxAttempts, &leaseOwner, &op.LeaseToken, &leaseExpire, &cancelRequested,
+		&createTime, &updateTime, &end)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	op.MetadataType = metadataType.String
+	op.ResponseType = responseType.String
+	if errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Message: errorMessage.String, Status: errorStatus}
+	}
+	op.RequestID = requestID.String
+	op.LeaseOwner = leaseOwner.String
+	op.LeaseExpireTime = fromMicros(leaseExpire)
+	op.CancelRequested = cancelRequested != 0
+	op.CreateTime = fromMicros(createTime)
+	op.UpdateTime = fromMicros(updateTime)
+	op.EndTime = fromMicros(end)
+	return &op, nil
+}
+
+func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var ops []*lrostore.Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, interpretError(rows.Err())
+}
+
+func failureArgs(f *lrostore.Failure) (status, code, message any) {
+	if f == nil {
+		return nil, nil, nil
+	}
+	return f.Status, f.Code, f.Message
+}
+
+// OperationInsertMany implements lrostore.Store.
+func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
+	t := now(params.Now).UnixMicro()
+	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO lro_operation
+			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts, create_time, update_time)
+			VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
+			RETURNING `+columns)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		for i, p := range params.Operations {
+			op, err := scanOperation(insert.QueryRowContext(ctx, p.ID, p.Parent, p.Kind, p.Input, p.Metadata,
+				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts, t, t))
+			if errors.Is(err, lrostore.ErrNotFound) && p.RequestID != "" {
+				// The request ID is taken: return the operation that took it.
+				op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
+					WHERE parent = ? AND request_id = ?`, p.Parent, p.RequestID))
+				if err != nil {
+					return err
+				}
+				results[i] = &lrostore.OperationInsertResult{Operation: op, Existing: true}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			results[i] = &lrostore.OperationInsertResult{Operation: op}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// OperationGet implements lrostore.Store.
+func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetParams) (*lrostore.Operation, error) {
+	if s.closed.Load() {
+		return nil, lrostore.ErrClosed
+	}
+	return scanOperation(s.read.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`, params.ID))
+}
+
+// dialect compiles filters for SQLite.
+var dialect = filter.Dialect{
+	Placeholder: func(int) string { return "?" },
+	NameExpr:    nameExpr,
+	TimeArg:     func(t time.Time) any { return t.UnixMicro() },
+	Like:        func(expr, pattern string) string { return expr + ` LIKE ` + pattern + ` ESCAPE '\'` },
+}
+
+// OperationList implements lrostore.Store.
+func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationListParams) ([]*lrostore.Operation, error) {
+	if s.closed.Load() {
+		return nil, lrostore.ErrClosed
+	}
+	args := []any{params.Parent}
+	query := `SELECT ` + columns + ` FROM lro_operation WHERE parent = ?`
+	if params.BeforeID != "" {
+		query += ` AND id < ?`
+		args = append(args, params.BeforeID)
+	}
+	if params.Filter != nil {
+		where, filterArgs := filter.SQL(params.Filter, dialect, len(args)+1)
+		query += ` AND (` + where + `)`
+		args = append(args, filterArgs...)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, params.Limit)
+	return scanOperations(s.read.QueryContext(ctx, query, args...))
+}
+
+// OperationClaim implements lrostore.Store.
+func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	if params.Max <= 0 || len(params.Kinds) == 0 {
+		return nil, nil
+	}
+	kinds, err := json.Marshal(params.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	var ops []*lrostore.Operation
+	t := now(params.Now)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ops, err = scanOperations(tx.QueryContext(ctx, `UPDATE lro_operation
+			SET state = 1, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
+				lease_expire_time = ?, update_time = ?
+			WHERE id IN (
+				SELECT id FROM lro_operation
+				WHERE state = 0 AND kind IN (SELECT value FROM json_each(?))
+				ORDER BY id LIMIT ?)
+			RETURNING `+columns,
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, nil
+}
+
+// OperationHeartbeat implements lrostore.Store.
+func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
+	if len(params.Leases) == 0 {
+		return nil, nil
+	}
+	var results []*lrostore.OperationHeartbeatResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		renew, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET lease_expire_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`)
+		if err != nil {
+			return err
+		}
+		defer renew.Close()
+		expire := now(params.Now).Add(params.LeaseTTL).UnixMicro()
+		for _, l := range params.Leases {
+			var cancel int64
+			err := renew.QueryRowContext(ctx, expire, l.ID, l.Token).Scan(&cancel)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			results = append(results, &lrostore.OperationHeartbeatResult{ID: l.ID, CancelRequested: cancel != 0})
+		}
+		return nil
+	})
+	return results, err
+}
+
+// OperationSetMetadataMany implements lrostore.Store.
+func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
+	written := make([]bool, len(params.Updates))
+	t := now(params.Now).UnixMicro()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		update, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1`)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		for i, u := range params.Updates {
+			res, err := update.ExecContext(ctx, u.Metadata, nullString(u.MetadataType), t, u.Lease.ID, u.Lease.Token)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			written[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// OperationFinishMany implements lrostore.Store.
+func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
+	t := now(params.Now).UnixMicro()
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// ?1 is the state asked for; a failure (3) of an operation whose
+		// cancellation was requested becomes a cancellation (4).
+		finish, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET
+				state = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN 4 ELSE ?1 END,
+				error = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
+				error_code = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
+				error_message = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
+				response = ?8, response_type = ?9,
+				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
+				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
+			WHERE id = ?14 AND lease_token = ?15 AND state = 1
+			RETURNING state`)
+		if err != nil {
+			return err
+		}
+		defer finish.Close()
+		for i, f := range params.Finishes {
+			eStatus, eCode, eMessage := failureArgs(f.Error)
+			var state lrostore.State
+			err := finish.QueryRowContext(ctx, int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
+				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
+				t, f.Lease.ID, f.Lease.Token).Scan(&state)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				results[i] = &lrostore.OperationFinishResult{}
+			case err != nil:
+				return err
+			default:
+				results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// OperationReleaseMany implements lrostore.Store.
+func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.OperationReleaseManyParams) ([]string, error) {
+	var released []string
+	t := now(params.Now).UnixMicro()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		release, err := tx.PrepareContext(ctx, `UPDATE lro_operation
+			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1`)
+		if err != nil {
+			return err
+		}
+		defer release.Close()
+		for _, l := range params.Leases {
+			res, err := release.ExecContext(ctx, t, l.ID, l.Token)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				released = append(released, l.ID)
+			}
+		}
+		return nil
+	})
+	return released, err
+}
+
+// OperationRescue implements lrostore.Store.
+func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
+	t := now(params.Now).UnixMicro()
+	result := &lrostore.OperationRescueResult{}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE lro_operation SET
+				state = CASE WHEN cancel_requested = 1 THEN 4 WHEN attempt < max_attempts THEN 0 ELSE 3 END,
+				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
+				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
+				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
+				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
+			WHERE id IN (
+				SELECT id FROM lro_operation WHERE state = 1 AND lease_expire_time < ?7
+				ORDER BY lease_expire_time LIMIT ?8)
+			RETURNING id, state`, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var state lrostore.State
+			if err := rows.Scan(&id, &state); err != nil {
+				return err
+			}
+			if state.Done() {
+				result.Ended = append(result.Ended, id)
+			} else {
+				result.Retried = append(result.Retried, id)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(result.Retried)
+	sort.Strings(result.Ended)
+	return result, nil
+}
+
+// OperationCancel implements lrostore.Store.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+	t := now(params.Now).UnixMicro()
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	var op *lrostore.Operation
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		op, err = scanOperation(tx.QueryRowContext(ctx, `UPDATE lro_operation SET
+				state = CASE WHEN state = 0 THEN 4 ELSE state END,
+				error = CASE WHEN state = 0 THEN ?1 ELSE error END,
+				error_code = CASE WHEN state = 0 THEN ?2 ELSE error_code END,
+				error_message = CASE WHEN state = 0 THEN ?3 ELSE error_message END,
+				end_time = CASE WHEN state = 0 THEN ?4 ELSE end_time END,
+				cancel_requested = 1, update_time = ?4
+			WHERE id = ?5 AND parent = ?6 AND state < 2
+			RETURNING `+columns, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		if errors.Is(err, lrostore.ErrNotFound) {
+			// Done already, or no such operation.
+			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
+				WHERE id = ? AND parent = ?`, params.ID, params.Parent))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// OperationDelete implements lrostore.Store.
+func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationDeleteParams) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state lrostore.State
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM lro_operation WHERE id = ? AND parent = ?`,
+			params.ID, params.Parent).Scan(&state); err != nil {
+			return err
+		}
+		if !state.Done() {
+			return lrostore.ErrNotDone
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id = ?`, params.ID)
+		return err
+	})
+}
+
+// OperationDeleteDoneBefore implements lrostore.Store.
+func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.OperationDeleteDoneBeforeParams) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id IN (
+			SELECT id FROM lro_operation WHERE end_time IS NOT NULL AND end_time < ? LIMIT ?)`,
+			params.Before.UnixMicro(), params.Max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// KeyGetOrCreate implements lrostore.Store.
+func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCreateParams) ([]byte, error) {
+	var value []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+			params.Name, params.New); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM lro_key WHERE name = ?`, params.Name).Scan(&value)
+	})
+	return value, err
+}

@@ -1,0 +1,59 @@
+package lrosqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lrosqlite"
+	"lro.dev/lro/lrostore/lrostoretest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Run("File", func(t *testing.T) {
+		lrostoretest.Run(t, func(t *testing.T) lrostore.Store {
+			s, err := lrosqlite.Open(context.Background(), filepath.Join(t.TempDir(), "lro.db"))
+			require.NoError(t, err)
+			return s
+		})
+	})
+	t.Run("Memory", func(t *testing.T) {
+		lrostoretest.Run(t, func(t *testing.T) lrostore.Store {
+			s, err := lrosqlite.Open(context.Background(), ":memory:")
+			require.NoError(t, err)
+			return s
+		})
+	})
+}
+
+func TestOpenLocksTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lro.db")
+	s, err := lrosqlite.Open(context.Background(), path)
+	require.NoError(t, err)
+	_, err = lrosqlite.Open(context.Background(), path)
+	require.ErrorContains(t, err, "in use by another process")
+	require.NoError(t, s.Close())
+	s, err = lrosqlite.Open(context.Background(), path)
+	require.NoError(t, err, "the lock goes with Close")
+	require.NoError(t, s.Close())
+}
+
+func TestReopenKeepsOperations(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lro.db")
+	s, err := lrosqlite.Open(ctx, path)
+	require.NoError(t, err)
+	_, err = s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a", Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	s, err = lrosqlite.Open(ctx, path)
+	require.NoError(t, err, "migrations run again without harm")
+	defer s.Close()
+	op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a"})
+	require.NoError(t, err)
+	require.Equal(t, []byte("x"), op.Input)
+}

@@ -1,0 +1,342 @@
+// Package lrostore defines the interface between lro and the databases that
+// keep its operations, and the row types that cross it. It holds no SQL: the
+// SQLite store is in lrostore/lrosqlite, and every store passes the same
+// conformance suite, lrostore/lrostoretest.
+//
+// The interface is for lro's own stores. Its methods may change between
+// minor versions, so outside implementations are not supported; use one of
+// the stores in this module.
+//
+// # Leases
+//
+// A worker runs an operation while it holds the operation's lease. A claim
+// moves a pending operation to running and gives it a new lease token, one
+// higher than the last, so every claim of an operation has its own token. Every
+// write a worker makes (metadata, heartbeat, finish, release) names the
+// operation and the token it claimed with, and matches nothing once the lease
+// was lost: after it expired and the operation was rescued, or after the
+// operation was cancelled, deleted or claimed again. The token is the fencing
+// token that rejects late writes from a worker that lost its lease.
+package lrostore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"lro.dev/lro/internal/filter"
+)
+
+// Errors the stores return. Callers compare with errors.Is.
+var (
+	// ErrNotFound: no operation has the given ID.
+	ErrNotFound = errors.New("operation not found")
+	// ErrNotDone: the operation cannot be deleted while it is not done.
+	ErrNotDone = errors.New("operation is not done")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// State is the stage of an operation's life. The values are stored.
+type State int16
+
+// The states. An operation goes from pending to running (claimed by a worker)
+// and on to one of the done states; a running operation whose lease expires
+// goes back to pending. A done operation never changes again.
+const (
+	StatePending   State = 0
+	StateRunning   State = 1
+	StateSucceeded State = 2
+	StateFailed    State = 3
+	StateCancelled State = 4
+)
+
+// Done reports whether s is one of the final states.
+func (s State) Done() bool { return s >= StateSucceeded }
+
+// String returns the state's name in lower case.
+func (s State) String() string {
+	switch s {
+	case StatePending:
+		return "pending"
+	case StateRunning:
+		return "running"
+	case StateSucceeded:
+		return "succeeded"
+	case StateFailed:
+		return "failed"
+	case StateCancelled:
+		return "cancelled"
+	}
+	return "unknown"
+}
+
+// Operation is one stored operation. Message fields hold the protobuf wire
+// encoding: Input, Metadata and Response of a google.protobuf.Any, Error of a
+// google.rpc.Status.
+type Operation struct {
+	ID     string // a UUID (version 7, so IDs sort by creation time), lower case
+	Parent string // "" for the default "operations" collection
+	Kind   string
+	State  State
+
+	Input        []byte
+	Metadata     []byte // nil when none was reported
+	MetadataType string // the type URL of Metadata, "" when none
+	Response     []byte // set once succeeded
+	ResponseType string
+	Error        *Failure // set once failed or cancelled
+
+	RequestID   string // "" when the start had none
+	RequestHash []byte // identifies the start's parent, kind and input
+
+	Attempt     int32 // started attempts that count toward MaxAttempts
+	MaxAttempts int32
+
+	LeaseOwner      string    // the worker holding the lease; "" when none
+	LeaseToken      int64     // the token of the latest claim
+	LeaseExpireTime time.Time // zero when not running
+	CancelRequested bool
+
+	CreateTime time.Time
+	UpdateTime time.Time
+	EndTime    time.Time // zero until done
+}
+
+// Failure is a google.rpc.Status stored on an operation that failed or was
+// cancelled: its code and message, kept apart for filters, and its encoding.
+type Failure struct {
+	Code    int32
+	Message string
+	Status  []byte
+}
+
+// Lease names an operation and the claim a worker holds it by.
+type Lease struct {
+	ID    string
+	Token int64
+}
+
+// OperationInsertParams is one operation to insert.
+type OperationInsertParams struct {
+	ID           string
+	Parent       string
+	Kind         string
+	Input        []byte
+	Metadata     []byte
+	MetadataType string
+	RequestID    string // "" for none
+	RequestHash  []byte
+	MaxAttempts  int32
+}
+
+// OperationInsertManyParams inserts several operations in one transaction.
+type OperationInsertManyParams struct {
+	Operations []*OperationInsertParams
+	Now        time.Time
+}
+
+// OperationInsertResult is the outcome of one insert, in the order given.
+type OperationInsertResult struct {
+	// Operation is the inserted operation or, when Existing, the operation
+	// that an earlier insert with the same parent and request ID made.
+	Operation *Operation
+	Existing  bool
+}
+
+// OperationGetParams names an operation.
+type OperationGetParams struct {
+	ID string
+}
+
+// OperationListParams selects one page of a parent's operations, newest first.
+type OperationListParams struct {
+	Parent   string
+	Filter   *filter.Expr // nil matches all
+	BeforeID string       // only IDs lower than this (the last ID of the previous page); "" from the start
+	Limit    int
+}
+
+// OperationClaimParams claims pending operations for a worker.
+type OperationClaimParams struct {
+	Owner    string
+	Kinds    []string // only these kinds
+	Max      int
+	LeaseTTL time.Duration // the lease expires this long after Now
+	Now      time.Time
+}
+
+// OperationHeartbeatParams renews leases in one statement.
+type OperationHeartbeatParams struct {
+	Leases   []Lease
+	LeaseTTL time.Duration // the leases expire this long after Now
+	Now      time.Time
+}
+
+// OperationHeartbeatResult is a lease that is still held.
+type OperationHeartbeatResult struct {
+	ID              string
+	CancelRequested bool
+}
+
+// OperationSetMetadataParams is one metadata write.
+type OperationSetMetadataParams struct {
+	Lease        Lease
+	Metadata     []byte
+	MetadataType string
+}
+
+// OperationSetMetadataManyParams writes the metadata of several operations.
+type OperationSetMetadataManyParams struct {
+	Updates []*OperationSetMetadataParams
+	Now     time.Time
+}
+
+// OperationFinishParams ends one operation.
+type OperationFinishParams struct {
+	Lease Lease
+	// State is StateSucceeded, StateFailed or StateCancelled.
+	State State
+	// Metadata, when not nil, replaces the stored metadata.
+	Metadata     []byte
+	MetadataType string
+	Response     []byte // with StateSucceeded
+	ResponseType string
+	Error        *Failure // with StateFailed or StateCancelled
+}
+
+// OperationFinishManyParams ends several operations in one transaction.
+type OperationFinishManyParams struct {
+	Finishes []*OperationFinishParams
+	// CancelledError (code CANCELLED) is stored instead of a failure when the
+	// operation's cancellation was requested before the worker failed it.
+	CancelledError *Failure
+	Now            time.Time
+}
+
+// OperationFinishResult is the outcome of one finish, in the order given.
+type OperationFinishResult struct {
+	// Finished is false when the lease was no longer held; nothing was written.
+	Finished bool
+	// State is the state written (a failure may have become a cancellation).
+	State State
+}
+
+// OperationReleaseManyParams gives back leases so that the operations run
+// again at once, without counting the attempt.
+type OperationReleaseManyParams struct {
+	Leases []Lease
+	Now    time.Time
+}
+
+// OperationRescueParams recovers operations whose lease expired.
+type OperationRescueParams struct {
+	// ExhaustedError is stored on an operation whose attempts are used up.
+	ExhaustedError *Failure
+	// CancelledError is stored on an operation whose cancellation was
+	// requested before its worker was lost.
+	CancelledError *Failure
+	Max            int
+	Now            time.Time
+}
+
+// OperationRescueResult lists what a rescue did.
+type OperationRescueResult struct {
+	Retried []string // back to pending
+	Ended   []string // failed with ExhaustedError or cancelled: now done
+}
+
+// OperationCancelParams requests the cancellation of an operation.
+type OperationCancelParams struct {
+	ID     string
+	Parent string // the operation must have this parent, or it is not found
+	// CancelledError (code CANCELLED) is stored on a pending operation,
+	// which ends at once.
+	CancelledError *Failure
+	Now            time.Time
+}
+
+// OperationDeleteParams deletes a done operation.
+type OperationDeleteParams struct {
+	ID     string
+	Parent string // the operation must have this parent, or it is not found
+}
+
+// OperationDeleteDoneBeforeParams deletes done operations that ended before a
+// time.
+type OperationDeleteDoneBeforeParams struct {
+	Before time.Time
+	Max    int
+}
+
+// KeyGetOrCreateParams reads a named secret, storing New under the name first
+// if there is none.
+type KeyGetOrCreateParams struct {
+	Name string
+	New  []byte
+}
+
+// Store keeps operations. All methods are safe for concurrent use. A method
+// given a zero Now uses the current time.
+type Store interface {
+	// OperationInsertMany inserts operations in one transaction. An operation
+	// whose parent and request ID match a stored one is not inserted; its
+	// result is the stored operation, with Existing set.
+	OperationInsertMany(ctx context.Context, params *OperationInsertManyParams) ([]*OperationInsertResult, error)
+
+	// OperationGet returns an operation, or ErrNotFound.
+	OperationGet(ctx context.Context, params *OperationGetParams) (*Operation, error)
+
+	// OperationList returns up to Limit operations of a parent that match the
+	// filter, in descending ID order (newest first).
+	OperationList(ctx context.Context, params *OperationListParams) ([]*Operation, error)
+
+	// OperationClaim moves up to Max pending operations of the given kinds,
+	// oldest first, to running: it sets the lease owner and expiry, adds one
+	// to Attempt and to LeaseToken, and returns them. Operations are claimed
+	// by one caller only.
+	OperationClaim(ctx context.Context, params *OperationClaimParams) ([]*Operation, error)
+
+	// OperationHeartbeat extends the leases that are still held and returns
+	// them, with whether cancellation was requested. A lease missing from the
+	// result was lost.
+	OperationHeartbeat(ctx context.Context, params *OperationHeartbeatParams) ([]*OperationHeartbeatResult, error)
+
+	// OperationSetMetadataMany writes metadata of running operations whose
+	// lease is held, and reports for each update whether it was written.
+	OperationSetMetadataMany(ctx context.Context, params *OperationSetMetadataManyParams) ([]bool, error)
+
+	// OperationFinishMany ends running operations whose lease is held. A
+	// failure of an operation whose cancellation was requested is stored as
+	// a cancellation with CancelledError.
+	OperationFinishMany(ctx context.Context, params *OperationFinishManyParams) ([]*OperationFinishResult, error)
+
+	// OperationReleaseMany moves running operations whose lease is held back
+	// to pending, takes one from Attempt, and returns the IDs released.
+	OperationReleaseMany(ctx context.Context, params *OperationReleaseManyParams) ([]string, error)
+
+	// OperationRescue handles up to Max running operations whose lease
+	// expired: cancelled if cancellation was requested, else back to pending
+	// while attempts remain, else failed.
+	OperationRescue(ctx context.Context, params *OperationRescueParams) (*OperationRescueResult, error)
+
+	// OperationCancel requests cancellation: a pending operation is cancelled
+	// at once, a running one is marked for its worker, and a done one is left
+	// as it is. It returns the operation after the change, or ErrNotFound.
+	OperationCancel(ctx context.Context, params *OperationCancelParams) (*Operation, error)
+
+	// OperationDelete deletes a done operation. It returns ErrNotFound, or
+	// ErrNotDone for an operation that is pending or running.
+	OperationDelete(ctx context.Context, params *OperationDeleteParams) error
+
+	// OperationDeleteDoneBefore deletes up to Max done operations that ended
+	// before Before, and returns how many.
+	OperationDeleteDoneBefore(ctx context.Context, params *OperationDeleteDoneBeforeParams) (int, error)
+
+	// KeyGetOrCreate returns the secret stored under a name, storing New first
+	// when there is none, so every node sharing the store gets the same one.
+	KeyGetOrCreate(ctx context.Context, params *KeyGetOrCreateParams) ([]byte, error)
+
+	// Close releases the store's resources. Calls after Close return ErrClosed.
+	Close() error
+}

@@ -1,0 +1,529 @@
+// Package lrostoretest is the conformance suite of lrostore.Store: every
+// store runs it, unchanged, from its own tests.
+//
+//	func TestConformance(t *testing.T) {
+//		lrostoretest.Run(t, func(t *testing.T) lrostore.Store { return openStore(t) })
+//	}
+package lrostoretest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro/internal/filter"
+	"lro.dev/lro/lrostore"
+)
+
+// NewStore returns an empty store for one test; the suite closes it.
+type NewStore func(t *testing.T) lrostore.Store
+
+type bundle struct {
+	ctx   context.Context
+	store lrostore.Store
+	now   time.Time
+}
+
+func setup(t *testing.T, newStore NewStore) *bundle {
+	t.Helper()
+	s := newStore(t)
+	t.Cleanup(func() { s.Close() })
+	return &bundle{ctx: context.Background(), store: s, now: time.Now().UTC().Truncate(time.Microsecond)}
+}
+
+var (
+	cancelled = &lrostore.Failure{Code: 1, Message: "operation cancelled", Status: []byte("cancelled-status")}
+	exhausted = &lrostore.Failure{Code: 10, Message: "attempts exhausted", Status: []byte("exhausted-status")}
+)
+
+// insert inserts n operations of kind "k" under parent "" and returns them in
+// creation order.
+func (b *bundle) insert(t *testing.T, n int, mutate ...func(*lrostore.OperationInsertParams)) []*lrostore.Operation {
+	t.Helper()
+	params := &lrostore.OperationInsertManyParams{Now: b.now}
+	for i := range n {
+		p := &lrostore.OperationInsertParams{
+			ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte(fmt.Sprintf("input-%d", i)),
+			RequestHash: []byte("hash"), MaxAttempts: 3,
+		}
+		for _, m := range mutate {
+			m(p)
+		}
+		params.Operations = append(params.Operations, p)
+	}
+	res, err := b.store.OperationInsertMany(b.ctx, params)
+	require.NoError(t, err)
+	ops := make([]*lrostore.Operation, n)
+	for i, r := range res {
+		require.False(t, r.Existing)
+		ops[i] = r.Operation
+	}
+	return ops
+}
+
+func (b *bundle) claim(t *testing.T, max int, now time.Time) []*lrostore.Operation {
+	t.Helper()
+	ops, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
+		Owner: "worker-1", Kinds: []string{"k"}, Max: max, LeaseTTL: 10 * time.Second, Now: now,
+	})
+	require.NoError(t, err)
+	return ops
+}
+
+func (b *bundle) get(t *testing.T, id string) *lrostore.Operation {
+	t.Helper()
+	op, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: id})
+	require.NoError(t, err)
+	return op
+}
+
+func lease(op *lrostore.Operation) lrostore.Lease { return lrostore.Lease{ID: op.ID, Token: op.LeaseToken} }
+
+func ids(ops []*lrostore.Operation) []string {
+	out := make([]string, len(ops))
+	for i, op := range ops {
+		out[i] = op.ID
+	}
+	return out
+}
+
+func (b *bundle) finish(t *testing.T, f *lrostore.OperationFinishParams) *lrostore.OperationFinishResult {
+	t.Helper()
+	res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+		Finishes: []*lrostore.OperationFinishParams{f}, CancelledError: cancelled, Now: b.now.Add(time.Second),
+	})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	return res[0]
+}
+
+// Run runs the suite.
+func Run(t *testing.T, newStore NewStore) {
+	t.Run("OperationInsertMany", func(t *testing.T) {
+		t.Run("StoresEveryField", func(t *testing.T) {
+			b := setup(t, newStore)
+			id := uuid.Must(uuid.NewV7()).String()
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Now: b.now,
+				Operations: []*lrostore.OperationInsertParams{{
+					ID: id, Parent: "projects/p/locations/l", Kind: "k", Input: []byte{1, 2, 3},
+					Metadata: []byte{4}, MetadataType: "type.googleapis.com/m", RequestID: "r-1",
+					RequestHash: []byte{9}, MaxAttempts: 7,
+				}}})
+			require.NoError(t, err)
+			require.Len(t, res, 1)
+			require.False(t, res[0].Existing)
+			op := b.get(t, id)
+			require.Equal(t, res[0].Operation, op)
+			require.Equal(t, &lrostore.Operation{
+				ID: id, Parent: "projects/p/locations/l", Kind: "k", State: lrostore.StatePending,
+				Input: []byte{1, 2, 3}, Metadata: []byte{4}, MetadataType: "type.googleapis.com/m",
+				RequestID: "r-1", RequestHash: []byte{9}, MaxAttempts: 7, CreateTime: b.now, UpdateTime: b.now,
+			}, op)
+		})
+		t.Run("RequestIDReturnsExisting", func(t *testing.T) {
+			b := setup(t, newStore)
+			first := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.RequestID = "same" })[0]
+			other := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.RequestID = "same"; p.Parent = "projects/q" })[0]
+			require.NotEqual(t, first.ID, other.ID, "request IDs are scoped by parent")
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+				{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte("x"), RequestID: "same", RequestHash: []byte("other"), MaxAttempts: 1},
+				{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte("y"), MaxAttempts: 1},
+			}})
+			require.NoError(t, err)
+			require.True(t, res[0].Existing)
+			require.Equal(t, first.ID, res[0].Operation.ID)
+			require.Equal(t, []byte("hash"), res[0].Operation.RequestHash)
+			require.False(t, res[1].Existing)
+		})
+		t.Run("RequestIDTwiceInOneBatch", func(t *testing.T) {
+			b := setup(t, newStore)
+			id1, id2 := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+				{ID: id1, Kind: "k", Input: []byte("x"), RequestID: "r", MaxAttempts: 1},
+				{ID: id2, Kind: "k", Input: []byte("x"), RequestID: "r", MaxAttempts: 1},
+			}})
+			require.NoError(t, err)
+			require.False(t, res[0].Existing)
+			require.True(t, res[1].Existing)
+			require.Equal(t, id1, res[1].Operation.ID)
+		})
+	})
+
+	t.Run("OperationGet", func(t *testing.T) {
+		t.Run("NotFound", func(t *testing.T) {
+			b := setup(t, newStore)
+			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+		})
+	})
+
+	t.Run("OperationList", func(t *testing.T) {
+		t.Run("NewestFirstByParentWithPages", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 5)
+			b.insert(t, 2, func(p *lrostore.OperationInsertParams) { p.Parent = "projects/p" })
+			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 3})
+			require.NoError(t, err)
+			require.Equal(t, []string{ops[4].ID, ops[3].ID, ops[2].ID}, ids(page))
+			page, err = b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 3, BeforeID: ops[2].ID})
+			require.NoError(t, err)
+			require.Equal(t, []string{ops[1].ID, ops[0].ID}, ids(page))
+			page, err = b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Parent: "projects/p"})
+			require.NoError(t, err)
+			require.Len(t, page, 2)
+		})
+		t.Run("Filter", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 4)
+			b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "other" })
+			claimed := b.claim(t, 2, b.now)
+			require.Equal(t, ids(ops[:2]), ids(claimed))
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
+				Response: []byte("r"), ResponseType: "type.googleapis.com/R"}).Finished)
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[1]), State: lrostore.StateFailed,
+				Error: &lrostore.Failure{Code: 9, Message: "boom", Status: []byte("s")}}).Finished)
+			for _, tc := range []struct {
+				filter string
+				want   []string
+			}{
+				{`done = true`, []string{ops[1].ID, ops[0].ID}},
+				{`done = false AND kind = "k"`, []string{ops[3].ID, ops[2].ID}},
+				{`error.code = 9`, []string{ops[1].ID}},
+				{`error.code != 9`, nil},
+				{`response.@type = "type.googleapis.com/R"`, []string{ops[0].ID}},
+				{`name = "operations/` + ops[2].ID + `"`, []string{ops[2].ID}},
+				{`kind = "other" OR error:*`, []string{ops[1].ID}},
+			} {
+				expr, err := filter.Parse(tc.filter)
+				require.NoError(t, err, tc.filter)
+				page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
+				require.NoError(t, err, tc.filter)
+				if tc.filter == `kind = "other" OR error:*` {
+					require.Len(t, page, 2, tc.filter)
+					continue
+				}
+				require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
+			}
+		})
+	})
+
+	t.Run("OperationClaim", func(t *testing.T) {
+		t.Run("OldestFirstWithLease", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 3)
+			b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "other" })
+			claimed := b.claim(t, 2, b.now)
+			require.Equal(t, ids(ops[:2]), ids(claimed))
+			for _, op := range claimed {
+				require.Equal(t, lrostore.StateRunning, op.State)
+				require.Equal(t, int32(1), op.Attempt)
+				require.Equal(t, int64(1), op.LeaseToken)
+				require.Equal(t, "worker-1", op.LeaseOwner)
+				require.Equal(t, b.now.Add(10*time.Second), op.LeaseExpireTime)
+			}
+			require.Equal(t, ids(ops[2:]), ids(b.claim(t, 5, b.now)), "only kind k, and not the claimed ones")
+			require.Empty(t, b.claim(t, 5, b.now))
+		})
+		t.Run("ConcurrentClaimsTakeEachOnce", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 200)
+			var mu sync.Mutex
+			seen := map[string]int{}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for {
+						ops, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
+							Owner: "w", Kinds: []string{"k"}, Max: 7, LeaseTTL: time.Minute})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if len(ops) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, op := range ops {
+							seen[op.ID]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			require.Len(t, seen, 200)
+			for id, n := range seen {
+				require.Equal(t, 1, n, id)
+			}
+		})
+	})
+
+	t.Run("OperationHeartbeat", func(t *testing.T) {
+		t.Run("RenewsHeldLeasesOnly", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 2)
+			claimed := b.claim(t, 2, b.now)
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: claimed[1].ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			stale := lrostore.Lease{ID: claimed[0].ID, Token: claimed[0].LeaseToken + 1}
+			res, err := b.store.OperationHeartbeat(b.ctx, &lrostore.OperationHeartbeatParams{
+				Leases: []lrostore.Lease{lease(claimed[0]), lease(claimed[1]), stale}, LeaseTTL: time.Minute, Now: b.now.Add(time.Second)})
+			require.NoError(t, err)
+			sort.Slice(res, func(i, j int) bool { return res[i].ID < res[j].ID })
+			require.Equal(t, []*lrostore.OperationHeartbeatResult{
+				{ID: claimed[0].ID}, {ID: claimed[1].ID, CancelRequested: true},
+			}, res)
+			require.Equal(t, b.now.Add(time.Second+time.Minute), b.get(t, claimed[0].ID).LeaseExpireTime)
+		})
+	})
+
+	t.Run("OperationSetMetadataMany", func(t *testing.T) {
+		t.Run("FencedByLease", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			written, err := b.store.OperationSetMetadataMany(b.ctx, &lrostore.OperationSetMetadataManyParams{
+				Updates: []*lrostore.OperationSetMetadataParams{
+					{Lease: lease(op), Metadata: []byte("m1"), MetadataType: "t1"},
+					{Lease: lrostore.Lease{ID: op.ID, Token: op.LeaseToken - 1}, Metadata: []byte("stale"), MetadataType: "t0"},
+				}, Now: b.now.Add(time.Second)})
+			require.NoError(t, err)
+			require.Equal(t, []bool{true, false}, written)
+			got := b.get(t, op.ID)
+			require.Equal(t, []byte("m1"), got.Metadata)
+			require.Equal(t, "t1", got.MetadataType)
+			require.Equal(t, b.now.Add(time.Second), got.UpdateTime)
+		})
+	})
+
+	t.Run("OperationFinishMany", func(t *testing.T) {
+		t.Run("SucceedsOnceAndNeverChanges", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			res := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StateSucceeded,
+				Response: []byte("resp"), ResponseType: "type.googleapis.com/R", Metadata: []byte("final"), MetadataType: "t"})
+			require.Equal(t, &lrostore.OperationFinishResult{Finished: true, State: lrostore.StateSucceeded}, res)
+			got := b.get(t, op.ID)
+			require.Equal(t, lrostore.StateSucceeded, got.State)
+			require.Equal(t, []byte("resp"), got.Response)
+			require.Equal(t, []byte("final"), got.Metadata)
+			require.Nil(t, got.Error)
+			require.Equal(t, b.now.Add(time.Second), got.EndTime)
+			require.Empty(t, got.LeaseOwner)
+
+			again := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StateFailed,
+				Error: &lrostore.Failure{Code: 2, Message: "late", Status: []byte("x")}})
+			require.False(t, again.Finished)
+			require.Equal(t, got, b.get(t, op.ID))
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			written, err := b.store.OperationSetMetadataMany(b.ctx, &lrostore.OperationSetMetadataManyParams{
+				Updates: []*lrostore.OperationSetMetadataParams{{Lease: lease(op), Metadata: []byte("late")}}})
+			require.NoError(t, err)
+			require.Equal(t, []bool{false}, written)
+			require.Equal(t, got, b.get(t, op.ID), "a done operation never changes")
+		})
+		t.Run("KeepsMetadataWhenNoneGiven", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Metadata, p.MetadataType = []byte("m"), "t" })
+			op := b.claim(t, 1, b.now)[0]
+			b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.Equal(t, []byte("m"), b.get(t, op.ID).Metadata)
+		})
+		t.Run("StaleTokenRejected", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			res := b.finish(t, &lrostore.OperationFinishParams{Lease: lrostore.Lease{ID: op.ID, Token: op.LeaseToken + 1},
+				State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.False(t, res.Finished)
+			require.Equal(t, lrostore.StateRunning, b.get(t, op.ID).State)
+		})
+		t.Run("FailureAfterCancelRequestIsCancellation", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 2)
+			ops := b.claim(t, 2, b.now)
+			for _, op := range ops {
+				_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+				require.NoError(t, err)
+			}
+			res := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(ops[0]), State: lrostore.StateFailed,
+				Error: &lrostore.Failure{Code: 2, Message: "context canceled", Status: []byte("x")}})
+			require.Equal(t, lrostore.StateCancelled, res.State)
+			require.Equal(t, cancelled, b.get(t, ops[0].ID).Error)
+			res = b.finish(t, &lrostore.OperationFinishParams{Lease: lease(ops[1]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.Equal(t, lrostore.StateSucceeded, res.State, "work that completed despite the request keeps its result")
+		})
+	})
+
+	t.Run("OperationReleaseMany", func(t *testing.T) {
+		t.Run("BackToPendingWithoutCountingTheAttempt", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			released, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{
+				Leases: []lrostore.Lease{lease(op), {ID: op.ID, Token: 99}}})
+			require.NoError(t, err)
+			require.Equal(t, []string{op.ID}, released)
+			got := b.get(t, op.ID)
+			require.Equal(t, lrostore.StatePending, got.State)
+			require.Equal(t, int32(0), got.Attempt)
+			again := b.claim(t, 1, b.now)[0]
+			require.Equal(t, int32(1), again.Attempt)
+			require.Equal(t, op.LeaseToken+1, again.LeaseToken, "each claim has its own token")
+			res := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.False(t, res.Finished, "the released worker's late write is rejected")
+		})
+	})
+
+	t.Run("OperationRescue", func(t *testing.T) {
+		t.Run("RetriesFailsAndCancels", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 4, func(p *lrostore.OperationInsertParams) { p.MaxAttempts = 2 })
+			claimed := b.claim(t, 4, b.now) // attempt 1 each
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[2].ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			// ops[3] keeps a fresh lease.
+			_, err = b.store.OperationHeartbeat(b.ctx, &lrostore.OperationHeartbeatParams{
+				Leases: []lrostore.Lease{lease(claimed[3])}, LeaseTTL: time.Hour, Now: b.now})
+			require.NoError(t, err)
+
+			later := b.now.Add(11 * time.Second)
+			res, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+				ExhaustedError: exhausted, CancelledError: cancelled, Max: 100, Now: later})
+			require.NoError(t, err)
+			require.ElementsMatch(t, []string{ops[0].ID, ops[1].ID}, res.Retried)
+			require.Equal(t, []string{ops[2].ID}, res.Ended)
+			require.Equal(t, cancelled, b.get(t, ops[2].ID).Error)
+			require.Equal(t, lrostore.StateRunning, b.get(t, ops[3].ID).State)
+
+			again := b.claim(t, 4, later) // attempt 2 of ops[0] and ops[1]
+			require.Equal(t, ids(ops[:2]), ids(again))
+			require.Equal(t, int32(2), again[0].Attempt)
+			res, err = b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+				ExhaustedError: exhausted, CancelledError: cancelled, Max: 100, Now: later.Add(11 * time.Second)})
+			require.NoError(t, err)
+			require.Empty(t, res.Retried)
+			require.ElementsMatch(t, []string{ops[0].ID, ops[1].ID}, res.Ended)
+			got := b.get(t, ops[0].ID)
+			require.Equal(t, lrostore.StateFailed, got.State)
+			require.Equal(t, exhausted, got.Error)
+			require.False(t, got.EndTime.IsZero())
+
+			late := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(again[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.False(t, late.Finished, "the lost worker's late result is rejected")
+		})
+	})
+
+	t.Run("OperationCancel", func(t *testing.T) {
+		t.Run("PendingRunningDoneAndMissing", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 3)
+			running := b.claim(t, 2, b.now)
+			b.finish(t, &lrostore.OperationFinishParams{Lease: lease(running[1]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+
+			got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[2].ID, CancelledError: cancelled, Now: b.now.Add(time.Minute)})
+			require.NoError(t, err)
+			require.Equal(t, lrostore.StateCancelled, got.State)
+			require.Equal(t, cancelled, got.Error)
+			require.Equal(t, b.now.Add(time.Minute), got.EndTime)
+
+			got, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			require.Equal(t, lrostore.StateRunning, got.State)
+			require.True(t, got.CancelRequested)
+
+			done := b.get(t, ops[1].ID)
+			got, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[1].ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			require.Equal(t, done, got)
+
+			_, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: uuid.Must(uuid.NewV7()).String(), CancelledError: cancelled})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+			_, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, Parent: "projects/other", CancelledError: cancelled})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+		})
+	})
+
+	t.Run("OperationDelete", func(t *testing.T) {
+		t.Run("DoneOnly", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 2)
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			require.ErrorIs(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: ops[1].ID}), lrostore.ErrNotDone)
+			require.ErrorIs(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: ops[0].ID, Parent: "projects/x"}), lrostore.ErrNotFound)
+			require.NoError(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: ops[0].ID}))
+			_, err = b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: ops[0].ID})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+			require.ErrorIs(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: ops[0].ID}), lrostore.ErrNotFound)
+		})
+		t.Run("RequestIDFreedWithTheOperation", func(t *testing.T) {
+			b := setup(t, newStore)
+			op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.RequestID = "r" })[0]
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+			require.NoError(t, err)
+			require.NoError(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: op.ID}))
+			again := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.RequestID = "r" })[0]
+			require.NotEqual(t, op.ID, again.ID)
+		})
+	})
+
+	t.Run("OperationDeleteDoneBefore", func(t *testing.T) {
+		t.Run("OldDoneOnly", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 4)
+			for _, op := range ops[:3] {
+				_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled, Now: b.now})
+				require.NoError(t, err)
+			}
+			n, err := b.store.OperationDeleteDoneBefore(b.ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: b.now.Add(time.Second), Max: 2})
+			require.NoError(t, err)
+			require.Equal(t, 2, n)
+			n, err = b.store.OperationDeleteDoneBefore(b.ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: b.now.Add(time.Second), Max: 2})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			n, err = b.store.OperationDeleteDoneBefore(b.ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: b.now.Add(time.Second), Max: 2})
+			require.NoError(t, err)
+			require.Equal(t, 0, n)
+			require.Equal(t, lrostore.StatePending, b.get(t, ops[3].ID).State)
+		})
+	})
+
+	t.Run("KeyGetOrCreate", func(t *testing.T) {
+		t.Run("FirstWins", func(t *testing.T) {
+			b := setup(t, newStore)
+			k1, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: "n", New: []byte("one")})
+			require.NoError(t, err)
+			require.Equal(t, []byte("one"), k1)
+			k2, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: "n", New: []byte("two")})
+			require.NoError(t, err)
+			require.Equal(t, []byte("one"), k2)
+		})
+	})
+
+	t.Run("Close", func(t *testing.T) {
+		t.Run("CallsAfterCloseFail", func(t *testing.T) {
+			b := setup(t, newStore)
+			require.NoError(t, b.store.Close())
+			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
+			require.ErrorIs(t, err, lrostore.ErrClosed)
+			_, err = b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{Owner: "w", Kinds: []string{"k"}, Max: 1, LeaseTTL: time.Second})
+			require.ErrorIs(t, err, lrostore.ErrClosed)
+		})
+	})
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
