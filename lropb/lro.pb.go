@@ -41,8 +41,9 @@ type StartOperationRequest struct {
 	//	*StartOperationRequest_Input
 	//	*StartOperationRequest_TypedInput
 	KindInput isStartOperationRequest_KindInput `protobuf_oneof:"kind_input"`
-	// An idempotency key (AIP-155), by convention a UUID. A repeat with the
-	// same key returns the first operation while that operation exists.
+	// An idempotency key (AIP-155), by convention a UUID, scoped by parent. A
+	// repeat with the same parent and key returns the first operation while
+	// that operation exists.
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -99,7 +100,7 @@ func (x *StartOperationRequest) GetKindInput() isStartOperationRequest_KindInput
 	return nil
 }
 
-func (x *StartOperationRequest) GetInput() *structpb.Struct {
+func (x *StartOperationRequest) GetInput() *structpb.Value {
 	if x != nil {
 		if x, ok := x.KindInput.(*StartOperationRequest_Input); ok {
 			return x.Input
@@ -129,9 +130,9 @@ type isStartOperationRequest_KindInput interface {
 }
 
 type StartOperationRequest_Input struct {
-	// The request as a JSON object, in the protobuf JSON mapping of the
-	// kind's request message.
-	Input *structpb.Struct `protobuf:"bytes,3,opt,name=input,proto3,oneof"`
+	// The request as JSON, in the protobuf JSON mapping of the kind's
+	// request message: usually an object, such as {"duration": "2s"}.
+	Input *structpb.Value `protobuf:"bytes,3,opt,name=input,proto3,oneof"`
 }
 
 type StartOperationRequest_TypedInput struct {
@@ -314,11 +315,11 @@ var File_lro_v1_lro_proto protoreflect.FileDescriptor
 
 const file_lro_v1_lro_proto_rawDesc = "" +
 	"\n" +
-	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xec\x01\n" +
+	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xeb\x01\n" +
 	"\x15StartOperationRequest\x12\x1c\n" +
 	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06parent\x12\x18\n" +
-	"\x04kind\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04kind\x12/\n" +
-	"\x05input\x18\x03 \x01(\v2\x17.google.protobuf.StructH\x00R\x05input\x127\n" +
+	"\x04kind\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04kind\x12.\n" +
+	"\x05input\x18\x03 \x01(\v2\x16.google.protobuf.ValueH\x00R\x05input\x127\n" +
 	"\vtyped_input\x18\x04 \x01(\v2\x14.google.protobuf.AnyH\x00R\n" +
 	"typedInput\x12#\n" +
 	"\n" +
@@ -356,12 +357,12 @@ var file_lro_v1_lro_proto_goTypes = []any{
 	(*ListKindsRequest)(nil),        // 1: lro.v1.ListKindsRequest
 	(*ListKindsResponse)(nil),       // 2: lro.v1.ListKindsResponse
 	(*Kind)(nil),                    // 3: lro.v1.Kind
-	(*structpb.Struct)(nil),         // 4: google.protobuf.Struct
+	(*structpb.Value)(nil),          // 4: google.protobuf.Value
 	(*anypb.Any)(nil),               // 5: google.protobuf.Any
 	(*longrunningpb.Operation)(nil), // 6: google.longrunning.Operation
 }
 var file_lro_v1_lro_proto_depIdxs = []int32{
-	4, // 0: lro.v1.StartOperationRequest.input:type_name -> google.protobuf.Struct
+	4, // 0: lro.v1.StartOperationRequest.input:type_name -> google.protobuf.Value
 	5, // 1: lro.v1.StartOperationRequest.typed_input:type_name -> google.protobuf.Any
 	3, // 2: lro.v1.ListKindsResponse.kinds:type_name -> lro.v1.Kind
 	0, // 3: lro.v1.Lro.StartOperation:input_type -> lro.v1.StartOperationRequest

@@ -36,9 +36,9 @@ type LroClient interface {
 	//
 	// An unknown kind, an input that does not parse as the kind's request, or
 	// one that the kind's validation rejects is INVALID_ARGUMENT and stores
-	// nothing. A repeat with the same request_id returns the first operation;
-	// a repeat with the same request_id but another kind, parent or input is
-	// ALREADY_EXISTS.
+	// nothing. A repeat with the same parent and request_id returns the first
+	// operation; one with the same parent and request_id but another kind or
+	// input is ALREADY_EXISTS.
 	StartOperation(ctx context.Context, in *StartOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
 	// Lists the operation kinds this server can start.
 	ListKinds(ctx context.Context, in *ListKindsRequest, opts ...grpc.CallOption) (*ListKindsResponse, error)
@@ -84,9 +84,9 @@ type LroServer interface {
 	//
 	// An unknown kind, an input that does not parse as the kind's request, or
 	// one that the kind's validation rejects is INVALID_ARGUMENT and stores
-	// nothing. A repeat with the same request_id returns the first operation;
-	// a repeat with the same request_id but another kind, parent or input is
-	// ALREADY_EXISTS.
+	// nothing. A repeat with the same parent and request_id returns the first
+	// operation; one with the same parent and request_id but another kind or
+	// input is ALREADY_EXISTS.
 	StartOperation(context.Context, *StartOperationRequest) (*longrunningpb.Operation, error)
 	// Lists the operation kinds this server can start.
 	ListKinds(context.Context, *ListKindsRequest) (*ListKindsResponse, error)

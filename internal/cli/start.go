@@ -60,7 +60,7 @@ standard input. Without --input the request is empty.`,
 		},
 	}
 	o.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&o.input, "input", "", "the request: a `JSON` object, @FILE to read it from FILE, or - for stdin")
+	cmd.Flags().StringVar(&o.input, "input", "", "the request as `JSON` (usually an object), @FILE to read it from FILE, or - for stdin")
 	cmd.Flags().StringVar(&o.requestID, "request-id", "", "idempotency key: a repeat with the same `ID` returns the first operation")
 	cmd.Flags().StringVar(&o.parent, "parent", "", "the `PARENT` resource that owns the operation, such as projects/p/locations/l")
 	return cmd
@@ -106,46 +106,26 @@ func (o *startOptions) readInput() ([]byte, error) {
 	}
 }
 
-// parseInput parses data as one JSON object.
-func parseInput(data []byte) (*structpb.Struct, error) {
+// parseInput parses data as one JSON value: the JSON form of the kind's
+// request, usually an object.
+func parseInput(data []byte) (*structpb.Value, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty, want a JSON object")
+			return nil, errors.New("empty, want JSON such as {\"duration\": \"2s\"}")
 		}
 		return nil, fmt.Errorf("not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("not valid JSON: more after the JSON object")
+		return nil, errors.New("not valid JSON: more after the JSON value")
 	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, fmt.Errorf("want a JSON object, not %s", jsonKind(v))
+	value := new(structpb.Value)
+	if err := protojson.Unmarshal(data, value); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
 	}
-	s := new(structpb.Struct)
-	if err := protojson.Unmarshal(data, s); err != nil {
-		return nil, fmt.Errorf("not a valid JSON object: %v", err)
-	}
-	return s, nil
-}
-
-// jsonKind names the kind of a decoded JSON value.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case json.Number:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "an array"
-	default:
-		return "an object"
-	}
+	return value, nil
 }
 
 func (o *startOptions) run(ctx context.Context) error {

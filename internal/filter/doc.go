@@ -68,11 +68,14 @@
 // Values are converted to the field's type: strings take any TEXT or STRING;
 // error.code takes an integer in the int32 range or the name of a
 // google.rpc.Code (NOT_FOUND, CANCELLED, ...; case-sensitive); done takes true
-// or false; timestamps take an RFC 3339 string with at most microsecond
-// precision, which must be quoted because it contains colons
-// (create_time > "2026-01-01T00:00:00Z"). The ordering comparators compare
-// strings byte-wise (lexicographically), numbers numerically and timestamps
-// chronologically; they are rejected on done.
+// or false; timestamps take an RFC 3339 string, which must be quoted because
+// it contains colons (create_time > "2026-01-01T00:00:00Z"). Operation times
+// are stored in microseconds; a finer timestamp compares exactly against
+// them (nothing stored equals it). The ordering comparators compare
+// strings lexicographically, numbers numerically and timestamps
+// chronologically; they are rejected on done. String order is the column's
+// collation: byte-wise in SQLite, and in PostgreSQL for columns (and a
+// NameExpr) with the "C" collation.
 //
 // # Has
 //

@@ -212,10 +212,6 @@ func check(f *field, opTok token, arg literal) (comparison, *Error) {
 			return c, errorf(arg.pos, "field %s wants a quoted RFC 3339 timestamp such as \"2026-01-01T00:00:00Z\", not %s",
 				f.name, strconv.Quote(arg.text))
 		}
-		if t.Nanosecond()%1000 != 0 {
-			return c, errorf(arg.pos, "timestamp %s is more precise than the microseconds operation times are stored with",
-				strconv.Quote(arg.text))
-		}
 		c.t = t.UTC()
 
 	case typeString:

@@ -25,6 +25,8 @@ var fuzzSeeds = []string{
 	`response.@type = "*Response" response:* metadata:*`,
 	`createTime > "2026-01-01T03:00:00+01:00" end_time <= "2026-01-01T05:00:00.000001Z"`,
 	`update_time != "2026-01-01T06:00:00Z" OR end_time:*`,
+	`create_time >= "2026-01-01T02:59:59.9999999Z" AND create_time < "2026-01-01T04:00:00.0000001Z"`,
+	`create_time = "2026-01-01T03:00:00.0000001Z" OR update_time != "2026-01-01T03:00:00.0000001Z"`,
 	`error.message = "*100% \\ _\**"`,
 	`kind >= "a*b" kind < z`,
 	`error.code > -3 AND error.code <= 2147483647`,

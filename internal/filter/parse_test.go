@@ -61,8 +61,8 @@ func TestParseValid(t *testing.T) {
 		{`kind != "demo.*"`, `kind != "demo.*"`},
 		{`kind = "\*literal"`, `kind = "\*literal"`},
 		{`kind = "*\**"`, `kind = "*\**"`},
-		{`kind < "a*b"`, `kind < "a\*b"`},  // literal in ordering comparisons
-		{`kind >= "*"`, `kind >= "\*"`},    // likewise
+		{`kind < "a*b"`, `kind < "a\*b"`},      // literal in ordering comparisons
+		{`kind >= "*"`, `kind >= "\*"`},        // likewise
 		{`kind = "a%_\\*"`, `kind = "a%_\\*"`}, // LIKE metacharacters are ordinary
 
 		// Types.
@@ -202,7 +202,6 @@ func TestParseInvalid(t *testing.T) {
 		{`create_time > 2026-01-01T00:00:00Z`, 15, `not "2026-01-01T00"`},
 		{`create_time > "2026-01-01"`, 15, `RFC 3339`},
 		{`create_time > "2026-13-01T00:00:00Z"`, 15, `RFC 3339`},
-		{`end_time < "2026-01-01T00:00:00.0000001Z"`, 12, `more precise than the microseconds`},
 		{`update_time = "2026*"`, 15, `wildcards apply only to string fields`},
 		{`kind = "a*b"`, 8, `a wildcard * may appear only at the start or the end of a value`},
 		{`kind = "***"`, 8, `a wildcard * may appear only at the start or the end`},

@@ -143,6 +143,20 @@ func (c *compiler) comparison(cmp *comparison) (sql string, parenthesised bool) 
 		if cmp.op == opNe {
 			cond = "NOT (" + cond + ")"
 		}
+	case f.typ == typeTime && cmp.t.Nanosecond()%1000 != 0:
+		// Times are stored in whole microseconds, so a finer time lies
+		// strictly between two stored values: compare with those exactly.
+		below := cmp.t.Truncate(time.Microsecond)
+		switch cmp.op {
+		case opGt, opGe:
+			cond = col + " > " + c.bind(c.timeArg(below))
+		case opLt, opLe:
+			cond = col + " < " + c.bind(c.timeArg(below.Add(time.Microsecond)))
+		case opEq:
+			cond = "1 = 0"
+		default:
+			cond = "1 = 1"
+		}
 	default:
 		var v any
 		switch f.typ {
@@ -151,10 +165,7 @@ func (c *compiler) comparison(cmp *comparison) (sql string, parenthesised bool) 
 		case typeInt:
 			v = cmp.num
 		case typeTime:
-			v = cmp.t
-			if c.d.TimeArg != nil {
-				v = c.d.TimeArg(cmp.t)
-			}
+			v = c.timeArg(cmp.t)
 		}
 		cond = col + " " + sqlOps[cmp.op] + " " + c.bind(v)
 	}
@@ -162,6 +173,13 @@ func (c *compiler) comparison(cmp *comparison) (sql string, parenthesised bool) 
 		return "(" + col + " IS NOT NULL AND " + cond + ")", true
 	}
 	return cond, false
+}
+
+func (c *compiler) timeArg(t time.Time) any {
+	if c.d.TimeArg != nil {
+		return c.d.TimeArg(t)
+	}
+	return t
 }
 
 func (c *compiler) like(expr, pattern string) string {

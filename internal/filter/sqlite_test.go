@@ -207,7 +207,7 @@ func evalTime(c comparison, v *time.Time) bool {
 	case c.op == opPresent:
 		return true
 	}
-	return compare(v.UnixMicro(), c.t.UnixMicro(), c.op)
+	return compare(int64(v.Compare(c.t)), 0, c.op) // exact, as the SQL is
 }
 
 func compare[T int64 | string](a, b T, op op) bool {
@@ -318,6 +318,8 @@ func TestSQLite(t *testing.T) {
 
 		// Times.
 		{`create_time >= "2026-01-01T03:00:00Z"`, []string{"a4", "a5", "a6", "a7", "a8"}},
+		{`create_time > "2026-01-01T02:59:59.9999999Z"`, []string{"a4", "a5", "a6", "a7", "a8"}},
+		{`create_time <= "2026-01-01T03:00:00.0000001Z" AND create_time >= "2026-01-01T02:59:59.9999999Z"`, []string{"a4"}},
 		{`createTime < "2026-01-01T01:00:00+00:00"`, []string{"a1"}},
 		{`create_time = "2026-01-01T03:00:00+01:00"`, []string{"a3"}},
 		{`update_time > "2026-01-01T05:00:00Z" update_time <= "2026-01-01T06:00:00Z"`, []string{"a6", "a7"}},

@@ -1,0 +1,169 @@
+package lro
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// Kind describes a kind of operation: its name, its typed handler, and the
+// check its requests must pass to start. Req, Meta and Resp are the
+// generated pointer types of proto messages; use *emptypb.Empty for a kind
+// that reports no metadata or returns nothing.
+type Kind[Req, Meta, Resp proto.Message] struct {
+	// Name identifies the kind in starts and in the store, such as
+	// "example.v1.resize". It must match [A-Za-z][A-Za-z0-9_.-]{0,127}.
+	Name string
+
+	// Run does the work. It reports progress with [Job.SetMetadata], stops
+	// when ctx is done (context.Cause tells why: ErrCancelRequested,
+	// ErrLeaseLost or ErrShutdown), and returns the response or an error.
+	// An error that carries a gRPC status (status.Error, or any error with a
+	// GRPCStatus method, also wrapped) keeps its code, message and details;
+	// any other error becomes UNKNOWN with its message. A nil response is
+	// stored as the empty message of type Resp. A panic fails the operation
+	// with INTERNAL.
+	//
+	// Run may be called again for the same operation: when the worker running
+	// it is lost (the process dies, or its lease expires), another worker
+	// runs it from the start, up to MaxAttempts times in all.
+	Run func(ctx context.Context, job *Job[Req, Meta]) (Resp, error)
+
+	// Validate, if set, checks a request when the operation starts. An error
+	// rejects the start with INVALID_ARGUMENT and its message; nothing is
+	// stored.
+	Validate func(req Req) error
+
+	// MaxAttempts is how many times Run is started for one operation before
+	// it fails because every attempt lost its worker. Zero means
+	// Config.MaxAttempts.
+	MaxAttempts int
+}
+
+// Job is one attempt at running an operation, handed to Kind.Run.
+type Job[Req, Meta proto.Message] struct {
+	// Name is the operation's name, such as "operations/0190…".
+	Name string
+	// Request is the request the operation was started with.
+	Request Req
+	// Attempt counts the attempts, from 1.
+	Attempt int
+
+	j *job
+}
+
+// SetMetadata replaces the operation's metadata. It returns at once:
+// writes are coalesced and reach the store within Config.MetadataInterval,
+// and the last metadata set is written with the operation's result. It
+// returns ErrLeaseLost once the worker has lost the operation.
+func (j *Job[Req, Meta]) SetMetadata(m Meta) error {
+	a, err := anypb.New(m)
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	b, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("set metadata: %w", err)
+	}
+	return j.j.setMetadata(b, a.TypeUrl)
+}
+
+// kind is a registered Kind with its types erased.
+type kind struct {
+	name         string
+	request      protoreflect.MessageType
+	metadata     protoreflect.MessageType
+	response     protoreflect.MessageType
+	validate     func(proto.Message) error
+	run          func(ctx context.Context, j *job, req proto.Message) (proto.Message, error)
+	maxAttempts  int32
+	metadataNone bool
+}
+
+var kindName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
+
+// Register adds a kind of operation to the client. Register kinds before
+// Start; every client that runs operations of a kind must register it.
+func Register[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp]) error {
+	if !kindName.MatchString(k.Name) {
+		return fmt.Errorf("lro: register: kind name %q must match %s", k.Name, kindName)
+	}
+	if k.Run == nil {
+		return fmt.Errorf("lro: register %s: Run is nil", k.Name)
+	}
+	if k.MaxAttempts < 0 {
+		return fmt.Errorf("lro: register %s: MaxAttempts is negative", k.Name)
+	}
+	var req Req
+	var meta Meta
+	var resp Resp
+	info := &kind{
+		name:     k.Name,
+		request:  req.ProtoReflect().Type(),
+		metadata: meta.ProtoReflect().Type(),
+		response: resp.ProtoReflect().Type(),
+		run: func(ctx context.Context, j *job, r proto.Message) (proto.Message, error) {
+			job := &Job[Req, Meta]{Name: j.name, Request: r.(Req), Attempt: int(j.op.Attempt), j: j}
+			resp, err := k.Run(ctx, job)
+			if err != nil || any(resp) == nil || !resp.ProtoReflect().IsValid() {
+				return nil, err // a nil response is stored as an empty one
+			}
+			return resp, nil
+		},
+		maxAttempts: int32(k.MaxAttempts),
+	}
+	info.metadataNone = info.metadata.Descriptor().FullName() == (&emptypb.Empty{}).ProtoReflect().Descriptor().FullName()
+	if k.Validate != nil {
+		info.validate = func(m proto.Message) error { return k.Validate(m.(Req)) }
+	}
+	return c.register(info)
+}
+
+// MustRegister is Register that panics on error, for use at start-up.
+func MustRegister[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp]) {
+	if err := Register(c, k); err != nil {
+		panic(err)
+	}
+}
+
+// KindInfo describes a registered kind.
+type KindInfo struct {
+	Name         string
+	RequestType  protoreflect.FullName
+	MetadataType protoreflect.FullName // "" when the kind reports no metadata
+	ResponseType protoreflect.FullName
+	MaxAttempts  int
+}
+
+type kindSet struct {
+	mu    sync.RWMutex
+	kinds map[string]*kind
+}
+
+func (s *kindSet) get(name string) *kind {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.kinds[name]
+}
+
+// validationError turns a kind's validation failure into INVALID_ARGUMENT,
+// keeping the details of one that already is.
+func validationError(kindName string, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument {
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Code == codes.InvalidArgument {
+		return e
+	}
+	return invalidArgument("input", "INVALID_INPUT", "invalid input for kind %q: %v", kindName, err)
+}

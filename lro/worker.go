@@ -1,0 +1,644 @@
+package lro
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"lro.dev/lro/lrostore"
+)
+
+// How long Stop waits, after cancelling the handlers that outlived the grace
+// period, before it releases their operations anyway.
+const shutdownCancelWait = time.Second
+
+// rescueBatch caps how many expired leases one rescue handles.
+const rescueBatch = 1000
+
+// retentionBatch caps how many operations one retention pass deletes per
+// statement.
+const retentionBatch = 1000
+
+// loops tracks the client's goroutines by the stage of shutdown that ends
+// them.
+type loops struct {
+	stopClaiming context.CancelFunc // producer, rescuer, retention
+	claiming     sync.WaitGroup
+	stopTending  context.CancelFunc // heartbeats, metadata
+	tending      sync.WaitGroup
+	jobs         sync.WaitGroup
+}
+
+// job is one attempt at running an operation on this client.
+type job struct {
+	c      *Client
+	kind   *kind
+	op     *lrostore.Operation
+	name   string
+	lease  lrostore.Lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	leaseExpire time.Time // guarded by c.mu
+
+	mu        sync.Mutex
+	meta      []byte
+	metaType  string
+	metaDirty bool
+	finishing bool // the handler returned: the result carries the metadata
+	lost      bool
+}
+
+func (j *job) setMetadata(b []byte, typeURL string) error {
+	j.mu.Lock()
+	switch {
+	case j.lost:
+		j.mu.Unlock()
+		return ErrLeaseLost
+	case j.finishing:
+		j.mu.Unlock()
+		return nil
+	}
+	j.meta, j.metaType, j.metaDirty = b, typeURL, true
+	j.mu.Unlock()
+	j.c.mu.Lock()
+	j.c.dirty[j] = struct{}{}
+	j.c.mu.Unlock()
+	return nil
+}
+
+// loseLease cancels the job because its lease is gone, unless it already
+// returned.
+func (j *job) loseLease() {
+	j.mu.Lock()
+	finishing := j.finishing
+	if !finishing {
+		j.lost = true
+	}
+	j.mu.Unlock()
+	if !finishing {
+		j.c.logger.Warn("lease lost; cancelling the handler", slog.String("operation", j.name))
+		j.cancel(ErrLeaseLost)
+	}
+}
+
+func (c *Client) startLoops(bg context.Context) {
+	claimCtx, stopClaiming := context.WithCancel(bg)
+	tendCtx, stopTending := context.WithCancel(bg)
+	c.loops.stopClaiming, c.loops.stopTending = stopClaiming, stopTending
+	c.loops.claiming.Go(func() { c.rescueLoop(claimCtx) })
+	if c.config.Retention > 0 {
+		c.loops.claiming.Go(func() { c.retentionLoop(claimCtx) })
+	}
+	if c.config.Workers > 0 {
+		c.loops.claiming.Go(func() { c.produce(claimCtx) })
+		c.loops.tending.Go(func() { c.heartbeatLoop(tendCtx) })
+		c.loops.tending.Go(func() { c.metadataLoop(tendCtx) })
+	}
+}
+
+func (c *Client) shutdown(ctx context.Context) {
+	close(c.closing)
+	c.waiters.notifyAll()
+	c.loops.stopClaiming()
+	c.loops.claiming.Wait()
+
+	jobsDone := make(chan struct{})
+	go func() {
+		c.loops.jobs.Wait()
+		close(jobsDone)
+	}()
+	grace := time.NewTimer(c.config.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-jobsDone:
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	for _, j := range c.jobs {
+		j.cancel(ErrShutdown)
+	}
+	c.mu.Unlock()
+	select {
+	case <-jobsDone:
+	case <-time.After(shutdownCancelWait):
+		// Handlers that ignore their context: release their operations
+		// anyway. The new lease token rejects whatever they write later.
+		c.mu.Lock()
+		var leases []lrostore.Lease
+		for _, j := range c.jobs {
+			j.mu.Lock()
+			j.lost = true
+			j.mu.Unlock()
+			leases = append(leases, j.lease)
+		}
+		c.mu.Unlock()
+		c.release(leases)
+		c.logger.Warn("handlers did not return after cancellation; their operations were released", slog.Int("count", len(leases)))
+	}
+	c.loops.stopTending()
+	c.loops.tending.Wait()
+	c.finisher.Stop()
+	c.inserter.Stop()
+	c.stop(ErrShutdown)
+}
+
+func (c *Client) kindNames() []string {
+	infos := c.Kinds()
+	names := make([]string, len(infos))
+	for i, k := range infos {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// produce claims pending operations while worker slots are free. It claims
+// as many as there are free slots in one statement, and looks again when
+// this client starts an operation, when a slot frees up while more may be
+// pending, and every PollInterval.
+func (c *Client) produce(ctx context.Context) {
+	kinds := c.kindNames()
+	if len(kinds) == 0 {
+		return
+	}
+	poll := time.NewTicker(c.config.PollInterval)
+	defer poll.Stop()
+	more := true // there may be pending operations to claim
+	for {
+		if more {
+			c.mu.Lock()
+			free := c.config.Workers - c.running
+			c.mu.Unlock()
+			if free > 0 {
+				n := min(free, c.config.ClaimBatch)
+				sent := time.Now()
+				ops, err := c.store.OperationClaim(ctx, &lrostore.OperationClaimParams{
+					Owner: c.config.ID, Kinds: kinds, Max: n, LeaseTTL: c.config.LeaseTTL,
+				})
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					c.logger.WarnContext(ctx, "claim operations", slog.Any("error", err))
+					more = false // again at the next poll
+				} else {
+					for _, op := range ops {
+						c.startJob(op, sent.Add(c.config.LeaseTTL))
+					}
+					more = len(ops) == n
+					if more && free > n {
+						continue
+					}
+				}
+			}
+		}
+		var freed chan struct{}
+		if more {
+			freed = c.freed
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+			more = true
+		case <-poll.C:
+			more = true
+		case <-freed:
+		}
+	}
+}
+
+func (c *Client) startJob(op *lrostore.Operation, leaseExpire time.Time) {
+	ctx, cancel := context.WithCancelCause(c.workCtx)
+	j := &job{
+		c:           c,
+		kind:        c.kinds.get(op.Kind),
+		op:          op,
+		name:        OperationName(op.Parent, op.ID),
+		lease:       lrostore.Lease{ID: op.ID, Token: op.LeaseToken},
+		ctx:         ctx,
+		cancel:      cancel,
+		leaseExpire: leaseExpire,
+	}
+	c.mu.Lock()
+	previous := c.jobs[op.ID]
+	c.jobs[op.ID] = j
+	c.running++
+	c.mu.Unlock()
+	if previous != nil {
+		// This client claimed the operation again after losing it: the old
+		// run's lease is gone even if its heartbeat has not noticed yet.
+		previous.loseLease()
+	}
+	if op.CancelRequested {
+		cancel(ErrCancelRequested)
+	}
+	c.loops.jobs.Go(func() { c.runJob(j) })
+}
+
+func (c *Client) runJob(j *job) {
+	defer c.endJob(j)
+	logger := c.logger.With(slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt)))
+	resp, err := c.callHandler(j, logger)
+	cause := context.Cause(j.ctx)
+	switch {
+	case errors.Is(cause, ErrLeaseLost):
+		return // another worker may own it now; nothing to write
+	case errors.Is(cause, ErrShutdown) && err != nil:
+		c.release([]lrostore.Lease{j.lease})
+		return
+	}
+	f := &lrostore.OperationFinishParams{Lease: j.lease}
+	if err == nil {
+		if resp == nil {
+			resp = j.kind.response.New().Interface()
+		}
+		f.State = lrostore.StateSucceeded
+		f.Response, f.ResponseType, err = marshalAny(resp)
+		if err != nil {
+			err = status.Errorf(codes.Internal, "the response does not encode: %v", err)
+		}
+	}
+	if err != nil {
+		f.State = lrostore.StateFailed
+		f.Error = handlerFailure(err)
+		f.Response, f.ResponseType = nil, ""
+	}
+	j.mu.Lock()
+	j.finishing = true
+	if j.meta != nil {
+		f.Metadata, f.MetadataType = j.meta, j.metaType
+	}
+	lost := j.lost
+	j.mu.Unlock()
+	if lost {
+		return
+	}
+	res, err := c.finisher.Do(c.workCtx, f)
+	switch {
+	case err != nil:
+		logger.Error("write the result; the operation runs again when its lease expires", slog.Any("error", err))
+	case !res.Finished:
+		logger.Warn("lease lost before the result was written; the result is dropped")
+	default:
+		c.waiters.notify(j.op.ID)
+	}
+}
+
+// callHandler runs the kind's handler on the decoded request, turning a
+// panic into an INTERNAL error.
+func (c *Client) callHandler(j *job, logger *slog.Logger) (resp proto.Message, err error) {
+	input := &anypb.Any{}
+	req := j.kind.request.New().Interface()
+	if err := proto.Unmarshal(j.op.Input, input); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "the stored request does not decode: %v", err)
+	}
+	if err := input.UnmarshalTo(req); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "the stored request does not decode as %s: %v", j.kind.request.Descriptor().FullName(), err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			logger.Error("handler panicked", slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			resp, err = nil, status.Errorf(codes.Internal, "the handler panicked: %v", r)
+		}
+	}()
+	return j.kind.run(j.ctx, j, req)
+}
+
+func marshalAny(m proto.Message) ([]byte, string, error) {
+	a, err := anypb.New(m)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := proto.Marshal(a)
+	return b, a.TypeUrl, err
+}
+
+// handlerFailure turns a handler's error into the stored status: a gRPC
+// status keeps its code, message and details; any other error is UNKNOWN.
+func handlerFailure(err error) *lrostore.Failure {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK {
+		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
+	}
+	b, merr := proto.Marshal(st.Proto())
+	if merr != nil {
+		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
+	}
+	return &lrostore.Failure{Code: int32(st.Code()), Message: st.Message(), Status: b}
+}
+
+func (c *Client) endJob(j *job) {
+	c.mu.Lock()
+	if c.jobs[j.op.ID] == j {
+		delete(c.jobs, j.op.ID)
+	}
+	delete(c.dirty, j)
+	c.running--
+	c.mu.Unlock()
+	j.cancel(context.Canceled)
+	c.signal(c.freed)
+}
+
+func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]*lrostore.OperationFinishResult, error) {
+	return c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+}
+
+// release gives leases back so that the operations run again at once.
+func (c *Client) release(leases []lrostore.Lease) {
+	if len(leases) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.workCtx), 5*time.Second)
+	defer cancel()
+	released, err := c.store.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases})
+	if err != nil {
+		c.logger.Error("release operations; they run again when their leases expire", slog.Any("error", err))
+		return
+	}
+	c.logger.Info("released operations", slog.Int("count", len(released)))
+}
+
+func (c *Client) cancelJob(id string, cause error) {
+	c.mu.Lock()
+	j := c.jobs[id]
+	c.mu.Unlock()
+	if j != nil {
+		j.cancel(cause)
+	}
+}
+
+// heartbeatLoop renews all of this client's leases in one statement every
+// HeartbeatInterval, retrying sooner after an error. A lease that is gone
+// (or that could not be renewed before it expired) cancels its handler with
+// ErrLeaseLost; a cancellation requested elsewhere cancels it with
+// ErrCancelRequested.
+func (c *Client) heartbeatLoop(ctx context.Context) {
+	timer := time.NewTimer(c.config.HeartbeatInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		next := c.config.HeartbeatInterval
+		if err := c.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			c.logger.WarnContext(ctx, "heartbeat", slog.Any("error", err))
+			next = min(next, time.Second)
+		}
+		timer.Reset(next)
+	}
+}
+
+func (c *Client) heartbeat(ctx context.Context) error {
+	c.mu.Lock()
+	leases := make([]lrostore.Lease, 0, len(c.jobs))
+	for _, j := range c.jobs {
+		leases = append(leases, j.lease)
+	}
+	c.mu.Unlock()
+	if len(leases) == 0 {
+		return nil
+	}
+	sent := time.Now()
+	held, err := c.store.OperationHeartbeat(ctx, &lrostore.OperationHeartbeatParams{Leases: leases, LeaseTTL: c.config.LeaseTTL})
+	if err != nil {
+		// Handlers whose lease has run out stop: another worker may take over.
+		c.mu.Lock()
+		var expired []*job
+		for _, j := range c.jobs {
+			if time.Now().After(j.leaseExpire) {
+				expired = append(expired, j)
+			}
+		}
+		c.mu.Unlock()
+		for _, j := range expired {
+			j.loseLease()
+		}
+		return err
+	}
+	cancelRequested := make(map[string]bool, len(held))
+	for _, h := range held {
+		cancelRequested[h.ID] = h.CancelRequested
+	}
+	var lost, cancelled []*job
+	c.mu.Lock()
+	for _, l := range leases {
+		j := c.jobs[l.ID]
+		if j == nil || j.lease != l {
+			continue
+		}
+		cr, ok := cancelRequested[l.ID]
+		switch {
+		case !ok:
+			lost = append(lost, j)
+		case cr:
+			cancelled = append(cancelled, j)
+			fallthrough
+		default:
+			j.leaseExpire = sent.Add(c.config.LeaseTTL)
+		}
+	}
+	c.mu.Unlock()
+	for _, j := range lost {
+		j.loseLease()
+	}
+	for _, j := range cancelled {
+		j.cancel(ErrCancelRequested)
+	}
+	return nil
+}
+
+// metadataLoop writes the metadata that handlers set, for all operations in
+// one statement, every MetadataInterval.
+func (c *Client) metadataLoop(ctx context.Context) {
+	ticker := time.NewTicker(c.config.MetadataInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if err := c.flushMetadata(ctx); err != nil && ctx.Err() == nil {
+			c.logger.WarnContext(ctx, "write metadata", slog.Any("error", err))
+		}
+	}
+}
+
+func (c *Client) flushMetadata(ctx context.Context) error {
+	c.mu.Lock()
+	if len(c.dirty) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	dirty := c.dirty
+	c.dirty = map[*job]struct{}{}
+	c.mu.Unlock()
+	jobs := make([]*job, 0, len(dirty))
+	updates := make([]*lrostore.OperationSetMetadataParams, 0, len(dirty))
+	for j := range dirty {
+		j.mu.Lock()
+		if j.metaDirty && !j.finishing && !j.lost {
+			j.metaDirty = false
+			jobs = append(jobs, j)
+			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: j.lease, Metadata: j.meta, MetadataType: j.metaType})
+		}
+		j.mu.Unlock()
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates})
+	if err != nil {
+		// Write them with the next flush.
+		c.mu.Lock()
+		for _, j := range jobs {
+			j.mu.Lock()
+			j.metaDirty = true
+			j.mu.Unlock()
+			c.dirty[j] = struct{}{}
+		}
+		c.mu.Unlock()
+		return err
+	}
+	for i, ok := range written {
+		if !ok {
+			jobs[i].loseLease()
+		}
+	}
+	return nil
+}
+
+// rescueLoop recovers the operations of workers that were lost: after the
+// lease expired, an operation runs again, or fails once its attempts are
+// used up, or ends cancelled if that was requested.
+func (c *Client) rescueLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		next := c.config.RescueInterval
+		res, err := c.store.OperationRescue(ctx, &lrostore.OperationRescueParams{
+			ExhaustedError: exhaustedFailure, CancelledError: cancelledFailure, Max: rescueBatch,
+		})
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			c.logger.WarnContext(ctx, "rescue operations", slog.Any("error", err))
+		default:
+			if len(res.Retried) > 0 {
+				c.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
+				c.signal(c.wake)
+			}
+			for _, id := range res.Ended {
+				c.waiters.notify(id)
+			}
+			if len(res.Retried)+len(res.Ended) == rescueBatch {
+				next = 0
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// retentionLoop deletes done operations older than Config.Retention.
+func (c *Client) retentionLoop(ctx context.Context) {
+	interval := min(c.config.Retention/10, time.Hour)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		for {
+			n, err := c.store.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{
+				Before: time.Now().Add(-c.config.Retention), Max: retentionBatch,
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					c.logger.WarnContext(ctx, "delete expired operations", slog.Any("error", err))
+				}
+				break
+			}
+			if n > 0 {
+				c.logger.InfoContext(ctx, "deleted expired operations", slog.Int("count", n))
+			}
+			if n < retentionBatch {
+				break
+			}
+		}
+		timer.Reset(interval)
+	}
+}
+
+// waitSet wakes the waiters of an operation when it ends.
+type waitSet struct {
+	mu sync.Mutex
+	m  map[string]*waitEntry
+}
+
+type waitEntry struct {
+	ch chan struct{}
+	n  int
+}
+
+// subscribe returns a channel closed when id is notified; call release when
+// done waiting.
+func (w *waitSet) subscribe(id string) (<-chan struct{}, func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]*waitEntry{}
+	}
+	e := w.m[id]
+	if e == nil {
+		e = &waitEntry{ch: make(chan struct{})}
+		w.m[id] = e
+	}
+	e.n++
+	return e.ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		e.n--
+		if e.n == 0 && w.m[id] == e {
+			delete(w.m, id)
+		}
+	}
+}
+
+func (w *waitSet) notify(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.m[id]; e != nil {
+		close(e.ch)
+		delete(w.m, id)
+	}
+}
+
+func (w *waitSet) notifyAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, e := range w.m {
+		close(e.ch)
+		delete(w.m, id)
+	}
+}
