@@ -168,16 +168,18 @@ type Client struct {
 	logger *slog.Logger
 	kinds  kindSet
 
-	mu      sync.Mutex
-	state   clientState
-	stop    context.CancelCauseFunc // ends everything, last
-	loops   loops
-	closing chan struct{}     // closed when Stop begins
-	done    chan struct{}     // closed when Stop has finished
-	workCtx context.Context   // parent of handler contexts
-	jobs    map[string]*job   // the latest run of each operation on this client, by ID
-	running int               // handlers running, counting those that lost their lease
-	dirty   map[*job]struct{} // jobs with metadata to write
+	mu        sync.Mutex
+	state     clientState
+	stop      context.CancelCauseFunc // ends everything, last
+	loops     loops
+	closing   chan struct{}     // closed when Stop begins
+	done      chan struct{}     // closed when Stop has finished
+	workCtx   context.Context   // parent of handler contexts
+	jobs      map[string]*job   // the latest run of each operation on this client, by ID
+	running   int               // handlers running, counting those that lost their lease
+	dirty     map[*job]struct{} // jobs with metadata to write
+	releasing []lrostore.Lease  // leases that handlers gave up on shutdown
+	released  bool              // Stop has released them
 
 	inserter *batch.Batcher[*lrostore.OperationInsertParams, *lrostore.OperationInsertResult]
 	finisher *batch.Batcher[*lrostore.OperationFinishParams, *lrostore.OperationFinishResult]

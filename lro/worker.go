@@ -128,22 +128,31 @@ func (c *Client) shutdown(ctx context.Context) {
 		j.cancel(ErrShutdown)
 	}
 	c.mu.Unlock()
+	stubborn := 0
 	select {
 	case <-jobsDone:
 	case <-time.After(shutdownCancelWait):
 		// Handlers that ignore their context: release their operations
-		// anyway. The new lease token rejects whatever they write later.
+		// anyway. Whatever they write later is rejected: a released
+		// operation is no longer running under their lease.
 		c.mu.Lock()
-		var leases []lrostore.Lease
 		for _, j := range c.jobs {
 			j.mu.Lock()
 			j.lost = true
 			j.mu.Unlock()
-			leases = append(leases, j.lease)
+			c.releasing = append(c.releasing, j.lease)
+			stubborn++
 		}
 		c.mu.Unlock()
-		c.release(leases)
-		c.logger.Warn("handlers did not return after cancellation; their operations were released", slog.Int("count", len(leases)))
+	}
+	// Release in one statement what the handlers gave up.
+	c.mu.Lock()
+	leases := c.releasing
+	c.releasing, c.released = nil, true
+	c.mu.Unlock()
+	c.release(leases)
+	if stubborn > 0 {
+		c.logger.Warn("handlers did not return after cancellation; their operations were released", slog.Int("count", stubborn))
 	}
 	c.loops.stopTending()
 	c.loops.tending.Wait()
@@ -254,7 +263,12 @@ func (c *Client) runJob(j *job) {
 	case errors.Is(cause, ErrLeaseLost):
 		return // another worker may own it now; nothing to write
 	case errors.Is(cause, ErrShutdown) && err != nil:
-		c.release([]lrostore.Lease{j.lease})
+		// Stop releases it, with the others, in one statement.
+		c.mu.Lock()
+		if !c.released {
+			c.releasing = append(c.releasing, j.lease)
+		}
+		c.mu.Unlock()
 		return
 	}
 	f := &lrostore.OperationFinishParams{Lease: j.lease}

@@ -54,11 +54,15 @@ func New[In, Out any](ctx context.Context, max int, fn Func[In, Out]) *Batcher[I
 	return b
 }
 
-// Do queues in for the next batch and waits for its output. When ctx ends
-// first, Do returns ctx's error, but the request may still be carried out.
+// Do queues in for the next batch and waits for its output. A request whose
+// ctx has ended is not queued; when ctx ends while the request waits, Do
+// returns ctx's error, but the request may still be carried out.
 func (b *Batcher[In, Out]) Do(ctx context.Context, in In) (Out, error) {
-	r := &request[In, Out]{in: in, done: make(chan struct{})}
 	var zero Out
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	r := &request[In, Out]{in: in, done: make(chan struct{})}
 	select {
 	case b.queue <- r:
 	case <-b.stop:
@@ -98,27 +102,27 @@ func (b *Batcher[In, Out]) run(ctx context.Context) {
 		case r := <-b.queue:
 			batch = append(batch, r)
 		case <-b.stop:
-			// Drain what was queued before Stop.
-			for {
-				select {
-				case r := <-b.queue:
-					b.call(ctx, append(batch[:0], r))
-				default:
-					return
-				}
+			// Finish what was queued before Stop, in batches as usual.
+			for batch = b.fill(batch); len(batch) > 0; batch = b.fill(batch[:0]) {
+				b.call(ctx, batch)
 			}
+			return
 		}
-	fill:
-		for len(batch) < b.max {
-			select {
-			case r := <-b.queue:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		b.call(ctx, batch)
+		b.call(ctx, b.fill(batch))
 	}
+}
+
+// fill adds queued requests to batch, up to max, without waiting.
+func (b *Batcher[In, Out]) fill(batch []*request[In, Out]) []*request[In, Out] {
+	for len(batch) < b.max {
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (b *Batcher[In, Out]) call(ctx context.Context, batch []*request[In, Out]) {

@@ -125,6 +125,9 @@ func (s *Server) Client() *lro.Client { return s.client }
 // store.
 func (s *Server) Serve(ctx context.Context) error {
 	mux := cmux.New(s.listener)
+	// A connection that says nothing is closed instead of holding a
+	// goroutine for ever.
+	mux.SetReadTimeout(10 * time.Second)
 	grpcL := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpL := mux.Match(cmux.Any())
 	errs := make(chan error, 3)

@@ -1,0 +1,51 @@
+/*
+Package lro runs Google-style long-running operations durably: an API server
+starts an operation from any RPC and returns a google.longrunning.Operation at
+once; workers run it to the end, holding a lease kept alive by heartbeats;
+clients follow it with the standard Operations service (see package lrogrpc)
+or through this package.
+
+# Kinds and handlers
+
+A kind of operation is a typed handler: its request, metadata and response
+are proto messages.
+
+	lro.MustRegister(client, lro.Kind[*pb.ResizeRequest, *pb.ResizeMetadata, *pb.ResizeResponse]{
+		Name: "images.resize",
+		Validate: func(req *pb.ResizeRequest) error { ... },   // at start: INVALID_ARGUMENT
+		Run: func(ctx context.Context, job *lro.Job[*pb.ResizeRequest, *pb.ResizeMetadata]) (*pb.ResizeResponse, error) {
+			job.SetMetadata(&pb.ResizeMetadata{ProgressPercent: 50})  // visible to GetOperation
+			...
+			return &pb.ResizeResponse{...}, nil                       // or a status error
+		},
+	})
+
+The handler's context ends when the operation is cancelled
+(context.Cause(ctx) is ErrCancelRequested), when the worker lost its lease
+(ErrLeaseLost: another worker may run it now, and what this one writes is
+rejected) or on shutdown after the grace period (ErrShutdown: the operation is
+released and runs again at once on the next client).
+
+An error that carries a gRPC status keeps its code, message and details in
+Operation.error; any other error becomes UNKNOWN. A success always sets
+Operation.response (google.protobuf.Empty for a nil response).
+
+# Life of an operation
+
+	StartOperation ─▶ pending ─claim─▶ running ─▶ succeeded | failed | cancelled
+	                     ▲                │
+	                     └─ lease expired ┘   (up to MaxAttempts, then failed: ABORTED)
+
+A done operation never changes again. CancelOperation ends a pending
+operation at once and cancels a running handler's context; DeleteOperation
+removes a done operation (FAILED_PRECONDITION before then); WaitOperation
+returns as soon as the operation ends.
+
+# Throughput
+
+Writes are grouped: concurrent starts share a transaction, a claim takes as
+many operations as there are free workers, results are written in batches,
+one heartbeat statement renews all of a client's leases, and metadata writes
+are coalesced (Config.MetadataInterval).
+*/
+package lro
