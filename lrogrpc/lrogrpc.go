@@ -154,6 +154,15 @@ func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*l
 	return resp, nil
 }
 
+// UnknownServiceHandler answers calls to methods the server does not have
+// with UNIMPLEMENTED and an ErrorInfo, as every other error; pass it to
+// grpc.NewServer with grpc.UnknownServiceHandler.
+func UnknownServiceHandler(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	return Status(&lro.Error{Code: codes.Unimplemented, Reason: "METHOD_NOT_FOUND",
+		Message: fmt.Sprintf("unknown method %s", method), Err: lro.ErrUnimplemented})
+}
+
 // Status turns an error from lro into a gRPC status error that carries an
 // ErrorInfo: lro's errors keep their code and details, context errors
 // become CANCELLED or DEADLINE_EXCEEDED, and other errors keep the code of

@@ -28,10 +28,13 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -546,6 +549,20 @@ func TestHealthAndReflection(t *testing.T) {
 	status, body = get("/nope")
 	require.Equal(t, http.StatusNotFound, status)
 	require.Contains(t, body, `"NOT_FOUND"`)
+
+	// A method the server does not have is UNIMPLEMENTED with an ErrorInfo.
+	err = conn.Invoke(ctx, "/lro.v1.Nope/Nothing", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	st := grpcstatus.Convert(err)
+	require.Equal(t, codes.Unimplemented, st.Code())
+	var info *errdetails.ErrorInfo
+	for _, d := range st.Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok {
+			info = i
+		}
+	}
+	require.NotNil(t, info, "details %v", st.Details())
+	require.Equal(t, "METHOD_NOT_FOUND", info.GetReason())
+	require.Equal(t, "lro.dev", info.GetDomain())
 }
 
 // cliResult is the outcome of one CLI run.

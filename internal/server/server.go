@@ -104,7 +104,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{config: config, logger: logger, store: store, client: client, listener: listener}
-	s.grpc = grpc.NewServer()
+	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
 	lrogrpc.Register(s.grpc, client)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
