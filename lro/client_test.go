@@ -90,7 +90,7 @@ func openStore(t *testing.T) lrostore.Store {
 	return s
 }
 
-func testLogger(t *testing.T) *slog.Logger { return slogtest.Logger(t) }
+func testLogger(t testing.TB) *slog.Logger { return slogtest.Logger(t) }
 
 // newClient starts a client over store with fast timings, registering kinds
 // with register, and stops it when the test ends.

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +44,12 @@ type Store struct {
 	read   *sql.DB // readers, concurrent under WAL
 	lock   *os.File
 	closed atomic.Bool
+
+	// Statements are prepared once per connection and kept: parsing SQL
+	// anew in every transaction took a sixth of the CPU of a busy server.
+	stmtMu     sync.Mutex
+	writeStmts map[string]*sql.Stmt
+	readStmts  map[string]*sql.Stmt
 }
 
 var _ lrostore.Store = (*Store)(nil)
@@ -90,6 +97,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.read.SetMaxIdleConns(8)
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepareWrites(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -156,6 +167,14 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
+	s.stmtMu.Lock()
+	for _, cache := range []map[string]*sql.Stmt{s.writeStmts, s.readStmts} {
+		for _, stmt := range cache {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	s.writeStmts, s.readStmts = nil, nil
+	s.stmtMu.Unlock()
 	if s.read != nil && s.read != s.write {
 		errs = append(errs, s.read.Close())
 	}
@@ -181,6 +200,71 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return interpretError(err)
 	}
 	return interpretError(tx.Commit())
+}
+
+// prepared returns the statement for query on db, preparing it on first use.
+// The lock is not held while preparing, which may wait for a connection.
+func (s *Store) prepared(ctx context.Context, db *sql.DB, cache *map[string]*sql.Stmt, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	stmt := (*cache)[query]
+	s.stmtMu.Unlock()
+	if stmt != nil {
+		return stmt, nil
+	}
+	stmt, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if kept := (*cache)[query]; kept != nil {
+		stmt.Close() // prepared meanwhile by another call
+		return kept, nil
+	}
+	if *cache == nil {
+		*cache = map[string]*sql.Stmt{}
+	}
+	(*cache)[query] = stmt
+	return stmt, nil
+}
+
+// txStmt returns the statement for query in tx: the one prepared at Open
+// when query is one of writeQueries, else one prepared for tx alone. (The
+// writer pool has one connection, which tx holds: preparing on the pool
+// here would wait for ever.)
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	stmt := s.writeStmts[query]
+	s.stmtMu.Unlock()
+	if stmt == nil {
+		return tx.PrepareContext(ctx, query)
+	}
+	return tx.StmtContext(ctx, stmt), nil
+}
+
+// prepareWrites prepares the statements of the write paths once, on the
+// writer's connection.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	for _, query := range writeQueries {
+		if _, err := s.prepared(ctx, s.write, &s.writeStmts, query); err != nil {
+			return fmt.Errorf("lrosqlite: prepare: %w", err)
+		}
+	}
+	return nil
+}
+
+// txQuery runs the kept statement for query in tx.
+func (s *Store) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	stmt, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryContext(ctx, args...)
+}
+
+// readStmt returns the kept statement for query on the readers.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return s.prepared(ctx, s.read, &s.readStmts, query)
 }
 
 // interpretError is the one place driver errors become store errors.
@@ -228,6 +312,54 @@ func nullString(s string) any {
 const columns = `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
 	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
 	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time`
+
+// The statements of the write paths, prepared once at Open.
+const (
+	insertQuery = `INSERT INTO lro_operation
+			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts, create_time, update_time)
+			VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
+			RETURNING ` + columns
+	heartbeatQuery = `UPDATE lro_operation SET lease_expire_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`
+	setMetadataQuery = `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1`
+	finishQuery = `UPDATE lro_operation SET
+				state = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN 4 ELSE ?1 END,
+				error = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
+				error_code = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
+				error_message = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
+				response = ?8, response_type = ?9,
+				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
+				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
+			WHERE id = ?14 AND lease_token = ?15 AND state = 1
+			RETURNING state`
+	releaseQuery = `UPDATE lro_operation
+			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = 1`
+	claimQuery = `UPDATE lro_operation
+			SET state = 1, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
+				lease_expire_time = ?, update_time = ?
+			WHERE id IN (
+				SELECT id FROM lro_operation
+				WHERE state = 0 AND kind IN (SELECT value FROM json_each(?))
+				ORDER BY id LIMIT ?)
+			RETURNING ` + columns
+	rescueQuery = `UPDATE lro_operation SET
+				state = CASE WHEN cancel_requested = 1 THEN 4 WHEN attempt < max_attempts THEN 0 ELSE 3 END,
+				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
+				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
+				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
+				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
+			WHERE id IN (
+				SELECT id FROM lro_operation WHERE state = 1 AND lease_expire_time < ?7
+				ORDER BY lease_expire_time LIMIT ?8)
+			RETURNING id, state`
+)
+
+var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, releaseQuery, claimQuery, rescueQuery}
 
 // nameExpr is an operation's full name in SQL, for filters on name.
 const nameExpr = `(CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id)`
@@ -293,11 +425,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 	t := now(params.Now).UnixMicro()
 	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO lro_operation
-			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts, create_time, update_time)
-			VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
-			RETURNING `+columns)
+		insert, err := s.txStmt(ctx, tx, insertQuery)
 		if err != nil {
 			return err
 		}
@@ -333,7 +461,11 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
 	}
-	return scanOperation(s.read.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`, params.ID))
+	get, err := s.readStmt(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return scanOperation(get.QueryRowContext(ctx, params.ID))
 }
 
 // dialect compiles filters for SQLite.
@@ -378,14 +510,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	t := now(params.Now)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		ops, err = scanOperations(tx.QueryContext(ctx, `UPDATE lro_operation
-			SET state = 1, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?
-			WHERE id IN (
-				SELECT id FROM lro_operation
-				WHERE state = 0 AND kind IN (SELECT value FROM json_each(?))
-				ORDER BY id LIMIT ?)
-			RETURNING `+columns,
+		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
 			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
 		return err
 	})
@@ -403,8 +528,7 @@ func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.Operati
 	}
 	var results []*lrostore.OperationHeartbeatResult
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		renew, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET lease_expire_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`)
+		renew, err := s.txStmt(ctx, tx, heartbeatQuery)
 		if err != nil {
 			return err
 		}
@@ -431,8 +555,7 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 	written := make([]bool, len(params.Updates))
 	t := now(params.Now).UnixMicro()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		update, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`)
+		update, err := s.txStmt(ctx, tx, setMetadataQuery)
 		if err != nil {
 			return err
 		}
@@ -464,17 +587,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// ?1 is the state asked for; a failure (3) of an operation whose
 		// cancellation was requested becomes a cancellation (4).
-		finish, err := tx.PrepareContext(ctx, `UPDATE lro_operation SET
-				state = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN 4 ELSE ?1 END,
-				error = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
-				error_code = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
-				error_message = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
-				response = ?8, response_type = ?9,
-				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
-				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
-				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
-			WHERE id = ?14 AND lease_token = ?15 AND state = 1
-			RETURNING state`)
+		finish, err := s.txStmt(ctx, tx, finishQuery)
 		if err != nil {
 			return err
 		}
@@ -507,9 +620,7 @@ func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.Opera
 	var released []string
 	t := now(params.Now).UnixMicro()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		release, err := tx.PrepareContext(ctx, `UPDATE lro_operation
-			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`)
+		release, err := s.txStmt(ctx, tx, releaseQuery)
 		if err != nil {
 			return err
 		}
@@ -537,17 +648,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE lro_operation SET
-				state = CASE WHEN cancel_requested = 1 THEN 4 WHEN attempt < max_attempts THEN 0 ELSE 3 END,
-				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
-				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
-				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
-				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
-				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
-			WHERE id IN (
-				SELECT id FROM lro_operation WHERE state = 1 AND lease_expire_time < ?7
-				ORDER BY lease_expire_time LIMIT ?8)
-			RETURNING id, state`, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
+		rows, err := s.txQuery(ctx, tx, rescueQuery, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
 		if err != nil {
 			return err
 		}

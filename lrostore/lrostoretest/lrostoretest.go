@@ -83,7 +83,9 @@ func (b *bundle) get(t *testing.T, id string) *lrostore.Operation {
 	return op
 }
 
-func lease(op *lrostore.Operation) lrostore.Lease { return lrostore.Lease{ID: op.ID, Token: op.LeaseToken} }
+func lease(op *lrostore.Operation) lrostore.Lease {
+	return lrostore.Lease{ID: op.ID, Token: op.LeaseToken}
+}
 
 func ids(ops []*lrostore.Operation) []string {
 	out := make([]string, len(ops))
@@ -494,6 +496,49 @@ func Run(t *testing.T, newStore NewStore) {
 			require.NoError(t, err)
 			require.Equal(t, 0, n)
 			require.Equal(t, lrostore.StatePending, b.get(t, ops[3].ID).State)
+		})
+	})
+
+	t.Run("Concurrency", func(t *testing.T) {
+		t.Run("ReadsDuringWrites", func(t *testing.T) {
+			// Readers and writers at once, on every path that prepares or
+			// reuses statements: nothing may wait for ever.
+			b := setup(t, newStore)
+			ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+			defer cancel()
+			first := b.insert(t, 1)[0]
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Go(func() {
+					for i := range 50 {
+						_, err := b.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+							{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte(fmt.Sprint(w, i)), MaxAttempts: 1}}})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if _, err := b.store.OperationClaim(ctx, &lrostore.OperationClaimParams{
+							Owner: "w", Kinds: []string{"k"}, Max: 1, LeaseTTL: time.Minute}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+				wg.Go(func() {
+					for range 50 {
+						if _, err := b.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: first.ID}); err != nil {
+							t.Error(err)
+							return
+						}
+						if _, err := b.store.OperationList(ctx, &lrostore.OperationListParams{Limit: 5}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.NoError(t, ctx.Err(), "calls waited for each other until the deadline")
 		})
 	})
 
