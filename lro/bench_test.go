@@ -28,7 +28,9 @@ func benchClient(b *testing.B, workers int) *lro.Client {
 		b.Fatal(err)
 	}
 	lro.MustRegister(c, lro.Kind[*emptypb.Empty, *emptypb.Empty, *emptypb.Empty]{Name: "noop",
-		Run: func(context.Context, *lro.Job[*emptypb.Empty, *emptypb.Empty]) (*emptypb.Empty, error) { return nil, nil }})
+		Run: func(context.Context, *lro.Job[*emptypb.Empty, *emptypb.Empty]) (*emptypb.Empty, error) {
+			return nil, nil
+		}})
 	if err := c.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -397,21 +397,13 @@ func (c *Client) cancelJob(id string, cause error) {
 // ErrLeaseLost; a cancellation requested elsewhere cancels it with
 // ErrCancelRequested.
 func (c *Client) heartbeatLoop(ctx context.Context) {
-	timer := time.NewTimer(c.config.HeartbeatInterval)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		next := c.config.HeartbeatInterval
+	every(ctx, c.config.HeartbeatInterval, func() time.Duration {
 		if err := c.heartbeat(ctx); err != nil && ctx.Err() == nil {
 			c.logger.WarnContext(ctx, "heartbeat", slog.Any("error", err))
-			next = min(next, time.Second)
+			return min(c.config.HeartbeatInterval, time.Second)
 		}
-		timer.Reset(next)
-	}
+		return c.config.HeartbeatInterval
+	})
 }
 
 func (c *Client) heartbeat(ctx context.Context) error {
@@ -476,18 +468,12 @@ func (c *Client) heartbeat(ctx context.Context) error {
 // metadataLoop writes the metadata that handlers set, for all operations in
 // one statement, every MetadataInterval.
 func (c *Client) metadataLoop(ctx context.Context) {
-	ticker := time.NewTicker(c.config.MetadataInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(ctx, c.config.MetadataInterval, func() time.Duration {
 		if err := c.flushMetadata(ctx); err != nil && ctx.Err() == nil {
 			c.logger.WarnContext(ctx, "write metadata", slog.Any("error", err))
 		}
-	}
+		return c.config.MetadataInterval
+	})
 }
 
 func (c *Client) flushMetadata(ctx context.Context) error {
@@ -538,44 +524,56 @@ func (c *Client) flushMetadata(ctx context.Context) error {
 // lease expired, an operation runs again, or fails once its attempts are
 // used up, or ends cancelled if that was requested.
 func (c *Client) rescueLoop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		next := c.config.RescueInterval
+	every(ctx, 0, func() time.Duration {
 		res, err := c.store.OperationRescue(ctx, &lrostore.OperationRescueParams{
 			ExhaustedError: exhaustedFailure, CancelledError: cancelledFailure, Max: rescueBatch,
 		})
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return
+		if err != nil {
+			if ctx.Err() == nil {
+				c.logger.WarnContext(ctx, "rescue operations", slog.Any("error", err))
 			}
-			c.logger.WarnContext(ctx, "rescue operations", slog.Any("error", err))
-		default:
-			if len(res.Retried) > 0 {
-				c.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
-				c.signal(c.wake)
-			}
-			for _, id := range res.Ended {
-				c.waiters.notify(id)
-			}
-			if len(res.Retried)+len(res.Ended) == rescueBatch {
-				next = 0
-			}
+			return c.config.RescueInterval
 		}
-		timer.Reset(next)
-	}
+		if len(res.Retried) > 0 {
+			c.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
+			c.signal(c.wake)
+		}
+		for _, id := range res.Ended {
+			c.waiters.notify(id)
+		}
+		if len(res.Retried)+len(res.Ended) == rescueBatch {
+			return 0 // more to do
+		}
+		return c.config.RescueInterval
+	})
 }
 
 // retentionLoop deletes done operations older than Config.Retention.
 func (c *Client) retentionLoop(ctx context.Context) {
 	interval := min(c.config.Retention/10, time.Hour)
-	timer := time.NewTimer(0)
+	every(ctx, 0, func() time.Duration {
+		n, err := c.store.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{
+			Before: time.Now().Add(-c.config.Retention), Max: retentionBatch,
+		})
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				c.logger.WarnContext(ctx, "delete expired operations", slog.Any("error", err))
+			}
+		case n > 0:
+			c.logger.InfoContext(ctx, "deleted expired operations", slog.Int("count", n))
+			if n == retentionBatch {
+				return 0 // more to do
+			}
+		}
+		return interval
+	})
+}
+
+// every calls step after first, then again after each delay that step
+// returns, until ctx ends.
+func every(ctx context.Context, first time.Duration, step func() time.Duration) {
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	for {
 		select {
@@ -583,24 +581,7 @@ func (c *Client) retentionLoop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		for {
-			n, err := c.store.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{
-				Before: time.Now().Add(-c.config.Retention), Max: retentionBatch,
-			})
-			if err != nil {
-				if ctx.Err() == nil {
-					c.logger.WarnContext(ctx, "delete expired operations", slog.Any("error", err))
-				}
-				break
-			}
-			if n > 0 {
-				c.logger.InfoContext(ctx, "deleted expired operations", slog.Int("count", n))
-			}
-			if n < retentionBatch {
-				break
-			}
-		}
-		timer.Reset(interval)
+		timer.Reset(step())
 	}
 }
 
