@@ -334,9 +334,9 @@ const file_lro_v1_lro_proto_rawDesc = "" +
 	"\frequest_type\x18\x02 \x01(\tR\vrequestType\x12#\n" +
 	"\rmetadata_type\x18\x03 \x01(\tR\fmetadataType\x12#\n" +
 	"\rresponse_type\x18\x04 \x01(\tR\fresponseType\x12!\n" +
-	"\fmax_attempts\x18\x05 \x01(\x05R\vmaxAttempts2\x86\x02\n" +
-	"\x03Lro\x12\x96\x01\n" +
-	"\x0eStartOperation\x12\x1d.lro.v1.StartOperationRequest\x1a\x1d.google.longrunning.Operation\"F\x82\xd3\xe4\x93\x02@:\x01*Z%:\x01*\" /v1/{parent=**}/operations:start\"\x14/v1/operations:start\x12S\n" +
+	"\fmax_attempts\x18\x05 \x01(\x05R\vmaxAttempts2\xde\x01\n" +
+	"\x03Lro\x12o\n" +
+	"\x0eStartOperation\x12\x1d.lro.v1.StartOperationRequest\x1a\x1d.google.longrunning.Operation\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/operations:start\x12S\n" +
 	"\tListKinds\x12\x18.lro.v1.ListKindsRequest\x1a\x19.lro.v1.ListKindsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/kinds\x1a\x11\xcaA\x0elocalhost:8080B\x19Z\x17lro.dev/lro/lropb;lropbb\x06proto3"
 
 var (

@@ -33,6 +33,8 @@ const (
 // service on the same server.
 type LroClient interface {
 	// Starts an operation of a registered kind and returns it at once, not done.
+	// Over HTTP, POST /v1/operations:start; a server whose operations have
+	// parents also serves POST /v1/{parent}/operations:start for them.
 	//
 	// An unknown kind, an input that does not parse as the kind's request, or
 	// one that the kind's validation rejects is INVALID_ARGUMENT and stores
@@ -81,6 +83,8 @@ func (c *lroClient) ListKinds(ctx context.Context, in *ListKindsRequest, opts ..
 // service on the same server.
 type LroServer interface {
 	// Starts an operation of a registered kind and returns it at once, not done.
+	// Over HTTP, POST /v1/operations:start; a server whose operations have
+	// parents also serves POST /v1/{parent}/operations:start for them.
 	//
 	// An unknown kind, an input that does not parse as the kind's request, or
 	// one that the kind's validation rejects is INVALID_ARGUMENT and stores

@@ -33,6 +33,7 @@ type serveOptions struct {
 	retention         time.Duration
 	pollInterval      time.Duration
 	logLevel          string
+	httpParents       []string
 }
 
 // Validate checks the flags.
@@ -103,8 +104,9 @@ finish, so that they run again as soon as a server starts on the store.`,
 					Retention:         o.retention,
 					PollInterval:      o.pollInterval,
 				},
-				Register: demo.Register,
-				Logger:   logger,
+				Register:    demo.Register,
+				HTTPParents: o.httpParents,
+				Logger:      logger,
 			})
 			if err != nil {
 				return err
@@ -124,5 +126,6 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
 	return cmd
 }

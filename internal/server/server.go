@@ -5,12 +5,12 @@
 // One address serves both: cmux reads the start of each connection and
 // hands HTTP/2 connections whose requests are gRPC to grpc-go's own server
 // (its full speed: no translation, no extra copies), and every other
-// connection to net/http.
+// connection to net/http, where lrohttp transcodes HTTP/JSON to the same
+// services.
 package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +28,7 @@ import (
 
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lrogrpc"
+	"lro.dev/lro/lrohttp"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lrosqlite"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	Client lro.Config
 	// Register registers the kinds this server runs.
 	Register func(*lro.Client) error
+	// HTTPParents are the parent patterns, such as "projects/*/locations/*",
+	// whose operations get HTTP routes besides the default collection's.
+	HTTPParents []string
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -109,7 +113,14 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	transcoder, err := lrohttp.NewHandler(s.grpc, &lrohttp.Config{Parents: config.HTTPParents})
+	if err != nil {
+		client.Stop(ctx)
+		listener.Close()
+		store.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: s.httpHandler(transcoder), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -186,21 +197,14 @@ func (s *Server) clientStopTimeout() time.Duration {
 	return grace + 10*time.Second
 }
 
-// httpHandler serves what HTTP has so far: a health check. Everything else
-// is a JSON error in Google's format.
-func (s *Server) httpHandler() http.Handler {
+// httpHandler serves the HTTP/JSON mapping of the services, and a health
+// check at /healthz.
+func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-			"code": http.StatusNotFound, "status": "NOT_FOUND",
-			"message": fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path),
-		}})
-	})
+	mux.Handle("/", transcoder)
 	return mux
 }

@@ -1,0 +1,390 @@
+// Package lrohttp serves the HTTP/JSON mapping of lro's gRPC services
+// (google.longrunning.Operations and lro.v1.Lro), transcoded by vanguard
+// from the services' google.api.http annotations, so that curl, browsers,
+// scripts and Google's REST clients can start and follow operations.
+//
+// The routes, for the default collection:
+//
+//	POST   /v1/operations:start           Lro.StartOperation (body: the request)
+//	GET    /v1/kinds                      Lro.ListKinds
+//	GET    /v1/operations                 Operations.ListOperations (?filter=&pageSize=&pageToken=)
+//	GET    /v1/operations/{id}            Operations.GetOperation
+//	POST   /v1/operations/{id}:cancel     Operations.CancelOperation
+//	POST   /v1/operations/{id}:wait       Operations.WaitOperation (body: {"timeout": "10s"})
+//	DELETE /v1/operations/{id}            Operations.DeleteOperation
+//
+// and for each parent pattern in Config.Parents, such as
+// "projects/*/locations/*", the same under /v1/projects/{p}/locations/{l}/
+// (with GET /v1/{parent}/operations listing the parent's operations).
+//
+// Bodies and responses use the protobuf JSON mapping (lowerCamelCase fields;
+// Any as an object with "@type"). Unknown body fields and unknown query
+// parameters are INVALID_ARGUMENT, except Google's system parameters, whose
+// names start with "$" (Google's REST clients send "$alt"), which are
+// ignored. Errors use Google's JSON error format,
+//
+//	{"error": {"code": 404, "message": "…", "status": "NOT_FOUND", "details": [{"@type": …}]}}
+//
+// with the HTTP status of the google.rpc.Code (AIP-193), and always carry a
+// google.rpc.ErrorInfo.
+package lrohttp
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/vanguard"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"lro.dev/lro/lro"
+)
+
+// MaxBodyBytesDefault is the default cap of a request body.
+const MaxBodyBytesDefault = 1 << 20
+
+// Config configures the handler. The zero value serves the default
+// collection with a 1 MiB body limit.
+type Config struct {
+	// Parents are the parent patterns under which operations are named
+	// besides the default collection, such as "projects/*/locations/*":
+	// an even number of segments, each a literal or "*".
+	Parents []string
+
+	// MaxBodyBytes caps request bodies. Default MaxBodyBytesDefault (1 MiB).
+	MaxBodyBytes int64
+}
+
+const (
+	operationsService = "google.longrunning.Operations"
+	lroService        = "lro.v1.Lro"
+)
+
+// NewHandler returns the HTTP/JSON handler of the Operations and Lro
+// services registered on s (see lrogrpc.Register). Calls are handed to s
+// in-process.
+func NewHandler(s *grpc.Server, config *Config) (http.Handler, error) {
+	if config == nil {
+		config = &Config{}
+	}
+	rules := []*annotations.HttpRule{
+		// WaitOperation has no binding in the proto; this one is lro's.
+		post(operationsService+".WaitOperation", "/v1/{name=operations/**}:wait"),
+	}
+	for _, parent := range config.Parents {
+		if err := validatePattern(parent); err != nil {
+			return nil, err
+		}
+		rules = append(rules,
+			get(operationsService+".GetOperation", "/v1/{name="+parent+"/operations/*}"),
+			get(operationsService+".ListOperations", "/v1/{name="+parent+"}/operations"),
+			post(operationsService+".CancelOperation", "/v1/{name="+parent+"/operations/*}:cancel"),
+			post(operationsService+".WaitOperation", "/v1/{name="+parent+"/operations/*}:wait"),
+			del(operationsService+".DeleteOperation", "/v1/{name="+parent+"/operations/*}"),
+			post(lroService+".StartOperation", "/v1/{parent="+parent+"}/operations:start"),
+		)
+	}
+	codec := func(res vanguard.TypeResolver) vanguard.Codec {
+		return &vanguard.JSONCodec{
+			MarshalOptions:   protojson.MarshalOptions{Resolver: res},
+			UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res},
+		}
+	}
+	var services []*vanguard.Service
+	for _, name := range []string{operationsService, lroService} {
+		if _, ok := s.GetServiceInfo()[name]; !ok {
+			return nil, fmt.Errorf("lrohttp: %s is not registered on the gRPC server (call lrogrpc.Register first)", name)
+		}
+		services = append(services, vanguard.NewService(name, s,
+			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
+			vanguard.WithTargetCodecs(vanguard.CodecProto),
+		))
+	}
+	transcoder, err := vanguard.NewTranscoder(services,
+		vanguard.WithRules(rules...),
+		vanguard.WithCodec(codec),
+		vanguard.WithUnknownHandler(http.HandlerFunc(notFound)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("lrohttp: %w", err)
+	}
+	return &handler{next: transcoder, maxBody: cmp.Or(config.MaxBodyBytes, MaxBodyBytesDefault)}, nil
+}
+
+func get(selector, path string) *annotations.HttpRule {
+	return &annotations.HttpRule{Selector: selector, Pattern: &annotations.HttpRule_Get{Get: path}}
+}
+
+func post(selector, path string) *annotations.HttpRule {
+	return &annotations.HttpRule{Selector: selector, Pattern: &annotations.HttpRule_Post{Post: path}, Body: "*"}
+}
+
+func del(selector, path string) *annotations.HttpRule {
+	return &annotations.HttpRule{Selector: selector, Pattern: &annotations.HttpRule_Delete{Delete: path}}
+}
+
+func validatePattern(parent string) error {
+	segments := strings.Split(parent, "/")
+	if parent == "" || len(segments)%2 != 0 {
+		return fmt.Errorf("lrohttp: parent pattern %q must have an even number of segments, such as projects/*/locations/*", parent)
+	}
+	for _, s := range segments {
+		if s == "" || s == "**" || strings.ContainsAny(s, "{}=:? ") {
+			return fmt.Errorf("lrohttp: parent pattern %q: each segment is a literal or *", parent)
+		}
+	}
+	return nil
+}
+
+// handler checks and cleans requests before vanguard, and rewrites its error
+// responses into Google's JSON error format.
+type handler struct {
+	next    http.Handler
+	maxBody int64
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > h.maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
+		return
+	}
+	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, h.maxBody)}
+	r.Body = body
+	if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		// Bodies are JSON; curl -d labels them as a form.
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if strings.Contains(r.URL.RawQuery, "$") {
+		// Google's system parameters ($alt, $fields, …) are not request
+		// fields; "$alt=json;enum-encoding=int" is what Google's REST
+		// clients send, and JSON is what they get.
+		q := r.URL.Query()
+		for name := range q {
+			if strings.HasPrefix(name, "$") {
+				q.Del(name)
+			}
+		}
+		r.URL.RawQuery = q.Encode()
+	}
+	rw := &errorRewriter{w: w}
+	h.next.ServeHTTP(rw, r)
+	if body.tooLarge {
+		rw.body.Reset()
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
+		return
+	}
+	rw.finish()
+}
+
+func tooLarge(limit int64) *spb.Status {
+	return errorStatus(codes.InvalidArgument, "REQUEST_TOO_LARGE", fmt.Sprintf("request body is larger than %d bytes", limit))
+}
+
+// limitedBody notes when the body went over the limit.
+type limitedBody struct {
+	io.ReadCloser
+	tooLarge bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.tooLarge = true
+	}
+	return n, err
+}
+
+// notFound answers a request that no route matches.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, errorStatus(codes.NotFound, "ROUTE_NOT_FOUND",
+		fmt.Sprintf("no route for %s %s; the routes are under /v1/operations and /v1/kinds", r.Method, r.URL.Path)))
+}
+
+// errorStatus builds a google.rpc.Status with an ErrorInfo.
+func errorStatus(code codes.Code, reason, message string) *spb.Status {
+	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: lro.ErrorDomain})
+	return &spb.Status{Code: int32(code), Message: message, Details: []*anypb.Any{info}}
+}
+
+// errorRewriter passes successful responses through and holds back error
+// responses, which finish rewrites.
+type errorRewriter struct {
+	w      http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (e *errorRewriter) Header() http.Header { return e.w.Header() }
+
+func (e *errorRewriter) WriteHeader(status int) {
+	if e.status != 0 {
+		return
+	}
+	e.status = status
+	if status < 400 {
+		e.w.WriteHeader(status)
+	}
+}
+
+func (e *errorRewriter) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.WriteHeader(http.StatusOK)
+	}
+	if e.status >= 400 {
+		return e.body.Write(b)
+	}
+	return e.w.Write(b)
+}
+
+func (e *errorRewriter) Flush() {
+	if e.status != 0 && e.status < 400 {
+		if f, ok := e.w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+}
+
+// finish writes a held-back error in Google's format: vanguard writes a
+// google.rpc.Status (or, for its own HTTP errors, something else).
+func (e *errorRewriter) finish() {
+	if e.status < 400 {
+		return
+	}
+	var google struct {
+		Error *json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(e.body.Bytes(), &google) == nil && google.Error != nil {
+		// Already in Google's format (written by this package).
+		e.w.WriteHeader(e.status)
+		e.w.Write(e.body.Bytes())
+		return
+	}
+	st := &spb.Status{}
+	if err := protojson.Unmarshal(e.body.Bytes(), st); err != nil || st.GetCode() == 0 {
+		st = errorStatus(codeForHTTP(e.status), strings.ToUpper(strings.ReplaceAll(http.StatusText(e.status), " ", "_")),
+			strings.TrimSpace(cmp.Or(e.body.String(), http.StatusText(e.status))))
+	}
+	if !hasErrorInfo(st) && st.GetCode() == int32(codes.Unknown) {
+		// Every error of the services carries an ErrorInfo: this one is
+		// vanguard's, about a request it could not turn into a call (an
+		// unknown query parameter, a body that does not parse).
+		st.Code = int32(codes.InvalidArgument)
+	}
+	status := e.status
+	if status != http.StatusMethodNotAllowed {
+		status = httpStatus(codes.Code(st.GetCode()))
+	}
+	writeError(e.w, status, ensureErrorInfo(st))
+}
+
+// ensureErrorInfo adds an ErrorInfo to a status that has none, with the
+// code's name as its reason.
+func ensureErrorInfo(st *spb.Status) *spb.Status {
+	if hasErrorInfo(st) {
+		return st
+	}
+	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: codeName(codes.Code(st.GetCode())), Domain: lro.ErrorDomain})
+	st = proto.Clone(st).(*spb.Status)
+	st.Details = append(st.Details, info)
+	return st
+}
+
+func hasErrorInfo(st *spb.Status) bool {
+	for _, d := range st.GetDetails() {
+		if d.MessageIs(&errdetails.ErrorInfo{}) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError writes st in Google's JSON error format.
+func writeError(w http.ResponseWriter, status int, st *spb.Status) {
+	details := make([]json.RawMessage, 0, len(st.GetDetails()))
+	for _, d := range st.GetDetails() {
+		b, err := protojson.Marshal(d)
+		if err != nil {
+			continue // a detail of a type this binary does not know
+		}
+		details = append(details, b)
+	}
+	body, err := json.Marshal(map[string]any{"error": map[string]any{
+		"code":    status,
+		"message": st.GetMessage(),
+		"status":  codeName(codes.Code(st.GetCode())),
+		"details": details,
+	}})
+	if err != nil {
+		body = []byte(`{"error":{"code":500,"message":"error response does not encode","status":"INTERNAL"}}`)
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// httpStatus is the HTTP status of a code, as google.rpc.Code and AIP-193
+// give it.
+func httpStatus(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.Canceled:
+		return 499
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError // Unknown, Internal, DataLoss
+}
+
+// codeForHTTP is the code of an HTTP error that vanguard answered itself.
+func codeForHTTP(status int) codes.Code {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return codes.InvalidArgument
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusMethodNotAllowed:
+		return codes.Unimplemented
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Internal
+}
+
+// codeName is the google.rpc.Code name of c, such as "NOT_FOUND".
+func codeName(c codes.Code) string { return code.Code(c).String() }
