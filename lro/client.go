@@ -652,37 +652,68 @@ func (c *Client) WaitOperation(ctx context.Context, name string, timeout time.Du
 		left -= min(left/5, 200*time.Millisecond)
 		timeout = min(timeout, left)
 	}
-	woken, release := c.waiters.subscribe(id)
-	defer release()
-	op, err := c.get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if !op.State.Done() && timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	first := true
+	for {
+		// Subscribe before reading, so that an end between the read and the
+		// wait still wakes it.
+		woken, release := c.waiters.subscribe(id)
+		op, err := c.readForWait(ctx, name, parent, id, first)
+		if err != nil || op.State.Done() || timeout <= 0 {
+			release()
+			if err != nil {
+				return nil, err
+			}
+			return c.toProto(op)
+		}
+		first = false
 		select {
 		case <-woken:
+			// Done, or a wake-up that only asks to read again (a listener
+			// that reconnected).
+			release()
 		case <-timer.C:
+			release()
+			timeout = 0 // read the latest state once more, and return it
 		case <-c.closing:
+			release()
+			timeout = 0
 		case <-ctx.Done():
+			release()
 			return nil, ctx.Err()
 		}
-		// The caller's deadline may be close: the last read must not fail
-		// for it.
-		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		latest, err := c.store.OperationGet(readCtx, &lrostore.OperationGetParams{ID: id})
-		switch {
-		case err == nil && latest.Parent == parent:
-			op = latest
-		case err == nil, errors.Is(err, lrostore.ErrNotFound):
-			return nil, c.notFound(name, lrostore.ErrNotFound) // deleted meanwhile
-		default:
-			return nil, c.storeError("wait operation", err)
-		}
 	}
-	return c.toProto(op)
+}
+
+// readForWait reads an operation for WaitOperation. The first read fails
+// as GetOperation does; later ones use a context of their own, since the
+// caller's deadline may be close and the answer is due before it.
+func (c *Client) readForWait(ctx context.Context, name, parent, id string, first bool) (*lrostore.Operation, error) {
+	if first {
+		return c.get(ctx, name)
+	}
+	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	op, err := c.store.OperationGet(readCtx, &lrostore.OperationGetParams{ID: id})
+	switch {
+	case err == nil && op.Parent == parent:
+		return op, nil
+	case err == nil, errors.Is(err, lrostore.ErrNotFound):
+		return nil, c.notFound(name, lrostore.ErrNotFound) // deleted meanwhile
+	default:
+		return nil, c.storeError("wait operation", err)
+	}
+}
+
+// Ping checks that the store answers, for health checks: it returns nil
+// when it does, and the store's error when it does not.
+func (c *Client) Ping(ctx context.Context) error {
+	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String()})
+	if err == nil || errors.Is(err, lrostore.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // toProto turns a stored operation into a google.longrunning.Operation.

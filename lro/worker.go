@@ -98,6 +98,9 @@ func (c *Client) startLoops(bg context.Context) {
 	if c.config.Retention > 0 {
 		c.loops.claiming.Go(func() { c.retentionLoop(claimCtx) })
 	}
+	if notifier, ok := c.store.(lrostore.Notifier); ok {
+		c.loops.tending.Go(func() { c.listenLoop(tendCtx, notifier) })
+	}
 	if c.config.Workers > 0 {
 		c.loops.claiming.Go(func() { c.produce(claimCtx) })
 		c.loops.tending.Go(func() { c.heartbeatLoop(tendCtx) })
@@ -568,6 +571,43 @@ func (c *Client) retentionLoop(ctx context.Context) {
 		}
 		return interval
 	})
+}
+
+// listenLoop follows the events of a store that several nodes share: an
+// operation that ended on any node wakes the waiters here, a cancellation
+// sent to any node cancels the handler running here, and operations that
+// became pending anywhere wake the claimer. Heartbeats also carry
+// cancellations, so a lost event delays one by a heartbeat at most.
+func (c *Client) listenLoop(ctx context.Context, notifier lrostore.Notifier) {
+	for {
+		err := notifier.Listen(ctx, c.handleEvent)
+		if ctx.Err() != nil || errors.Is(err, lrostore.ErrClosed) {
+			return
+		}
+		c.logger.WarnContext(ctx, "listen for events; retrying", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (c *Client) handleEvent(e *lrostore.Event) {
+	for _, id := range e.Done {
+		c.waiters.notify(id)
+	}
+	for _, id := range e.CancelRequested {
+		c.cancelJob(id, ErrCancelRequested)
+	}
+	if e.Pending || e.Resync {
+		c.signal(c.wake)
+	}
+	if e.Resync {
+		// Events may have been missed: every waiter reads its operation
+		// again (and goes on waiting if it is not done).
+		c.waiters.notifyAll()
+	}
 }
 
 // every calls step after first, then again after each delay that step

@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/soheilhy/cmux"
@@ -60,7 +62,11 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	http     *http.Server
+	storeErr atomic.Pointer[error] // the store's last health check error; nil when it answers
 }
+
+// HealthInterval is how often the server checks that its store answers.
+const HealthInterval = time.Second
 
 // OpenStore opens the store a DSN names.
 func OpenStore(ctx context.Context, dsn string) (lrostore.Store, error) {
@@ -146,6 +152,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { errs <- s.http.Serve(httpL) }()
 	go func() { errs <- mux.Serve() }()
 	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", s.config.DB))
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		s.checkHealth(healthCtx)
+	}()
 
 	var serveErr error
 	select {
@@ -153,6 +165,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	case serveErr = <-errs:
 	}
 	s.logger.Info("lro shutting down")
+	stopHealth()
+	<-healthDone
 	s.health.Shutdown()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -197,12 +211,51 @@ func (s *Server) clientStopTimeout() time.Duration {
 	return grace + 10*time.Second
 }
 
+// checkHealth checks every HealthInterval that the store answers, and says
+// so in the gRPC health service, /healthz and the log (once per change),
+// until ctx ends.
+func (s *Server) checkHealth(ctx context.Context) {
+	ticker := time.NewTicker(HealthInterval)
+	defer ticker.Stop()
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, HealthInterval)
+		err := s.client.Ping(pingCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		was := s.storeErr.Load()
+		switch {
+		case err != nil:
+			s.storeErr.Store(&err)
+			s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			if was == nil {
+				s.logger.Error("the store does not answer; the server reports NOT_SERVING until it does", slog.Any("error", err))
+			}
+		case was != nil:
+			s.storeErr.Store(nil)
+			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			s.logger.Info("the store answers again; the server reports SERVING")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
 // httpHandler serves the HTTP/JSON mapping of the services, and a health
 // check at /healthz.
 func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if err := s.storeErr.Load(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "NOT_SERVING", "error": "store: " + (*err).Error()})
+			return
+		}
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	})
 	mux.Handle("/", transcoder)
