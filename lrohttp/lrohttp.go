@@ -18,10 +18,13 @@
 // (with GET /v1/{parent}/operations listing the parent's operations).
 //
 // Bodies and responses use the protobuf JSON mapping (lowerCamelCase fields;
-// Any as an object with "@type"). Unknown body fields and unknown query
-// parameters are INVALID_ARGUMENT, except Google's system parameters, whose
-// names start with "$" (Google's REST clients send "$alt"), which are
-// ignored. Errors use Google's JSON error format,
+// Any as an object with "@type"). Only lists take query parameters (filter,
+// pageSize, pageToken): elsewhere a query parameter could override a field
+// that the path binds, so any is INVALID_ARGUMENT, as are unknown body
+// fields; Google's system parameters, whose names start with "$" (Google's
+// REST clients send "$alt"), are ignored. A wrong verb on a known path is
+// UNIMPLEMENTED (501, with an Allow header); a body over the limit is
+// INVALID_ARGUMENT. Errors use Google's JSON error format,
 //
 //	{"error": {"code": 404, "message": "…", "status": "NOT_FOUND", "details": [{"@type": …}]}}
 //
@@ -37,6 +40,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"connectrpc.com/vanguard"
@@ -158,8 +163,14 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > h.maxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
+		writeError(w, http.StatusBadRequest, tooLarge(h.maxBody))
 		return
+	}
+	if r.URL.RawQuery != "" && strings.HasPrefix(r.URL.Path, "/v1/") {
+		if st := cleanQuery(r); st != nil {
+			writeError(w, http.StatusBadRequest, st)
+			return
+		}
 	}
 	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, h.maxBody)}
 	r.Body = body
@@ -167,26 +178,53 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Bodies are JSON; curl -d labels them as a form.
 		r.Header.Set("Content-Type", "application/json")
 	}
-	if strings.Contains(r.URL.RawQuery, "$") {
-		// Google's system parameters ($alt, $fields, …) are not request
-		// fields; "$alt=json;enum-encoding=int" is what Google's REST
-		// clients send, and JSON is what they get.
-		q := r.URL.Query()
-		for name := range q {
-			if strings.HasPrefix(name, "$") {
-				q.Del(name)
-			}
-		}
-		r.URL.RawQuery = q.Encode()
-	}
-	rw := &errorRewriter{w: w}
+	rw := &errorRewriter{w: w, r: r}
 	h.next.ServeHTTP(rw, r)
 	if body.tooLarge {
 		rw.body.Reset()
-		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody))
+		writeError(w, http.StatusBadRequest, tooLarge(h.maxBody))
 		return
 	}
 	rw.finish()
+}
+
+// listParameters are the query parameters of ListOperations, the only
+// route that takes any: on every other route the path and the body carry
+// the request, and a query parameter could override a field the path
+// binds (such as the name, and so the parent).
+var listParameters = map[string]bool{
+	"filter": true, "page_size": true, "pageSize": true, "page_token": true, "pageToken": true,
+	"return_partial_success": true, "returnPartialSuccess": true,
+}
+
+// cleanQuery drops Google's system parameters, whose names start with "$"
+// ($alt, sent by Google's REST clients, also percent-encoded), and returns
+// an error for any parameter the route does not take.
+func cleanQuery(r *http.Request) *spb.Status {
+	isList := r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/operations")
+	var kept []string
+	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		rawName, _, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return errorStatus(codes.InvalidArgument, "INVALID_QUERY", fmt.Sprintf("query parameter %q does not decode: %v", rawName, err))
+		}
+		switch {
+		case strings.HasPrefix(name, "$"):
+			// A system parameter: dropped, value and all (Google's clients
+			// send $alt=json;enum-encoding=int, with a raw ";").
+		case !isList || !listParameters[name]:
+			return errorStatus(codes.InvalidArgument, "UNKNOWN_QUERY_PARAMETER",
+				fmt.Sprintf("query parameter %q is not accepted here: only a list (GET …/operations) takes query parameters, namely filter, pageSize and pageToken", name))
+		default:
+			kept = append(kept, pair)
+		}
+	}
+	r.URL.RawQuery = strings.Join(kept, "&")
+	return nil
 }
 
 func tooLarge(limit int64) *spb.Status {
@@ -224,6 +262,7 @@ func errorStatus(code codes.Code, reason, message string) *spb.Status {
 // responses, which finish rewrites.
 type errorRewriter struct {
 	w      http.ResponseWriter
+	r      *http.Request
 	status int
 	body   bytes.Buffer
 }
@@ -274,7 +313,12 @@ func (e *errorRewriter) finish() {
 		return
 	}
 	st := &spb.Status{}
-	if err := protojson.Unmarshal(e.body.Bytes(), st); err != nil || st.GetCode() == 0 {
+	if e.status == http.StatusMethodNotAllowed {
+		allowed := strings.Split(e.w.Header().Get("Allow"), ",")
+		slices.Sort(allowed)
+		st = errorStatus(codes.Unimplemented, "METHOD_NOT_ALLOWED", fmt.Sprintf("%s is not a method of %s; it takes %s",
+			e.r.Method, e.r.URL.Path, strings.Join(allowed, ", ")))
+	} else if err := protojson.Unmarshal(e.body.Bytes(), st); err != nil || st.GetCode() == 0 {
 		st = errorStatus(codeForHTTP(e.status), strings.ToUpper(strings.ReplaceAll(http.StatusText(e.status), " ", "_")),
 			strings.TrimSpace(cmp.Or(e.body.String(), http.StatusText(e.status))))
 	}
@@ -284,11 +328,7 @@ func (e *errorRewriter) finish() {
 		// unknown query parameter, a body that does not parse).
 		st.Code = int32(codes.InvalidArgument)
 	}
-	status := e.status
-	if status != http.StatusMethodNotAllowed {
-		status = httpStatus(codes.Code(st.GetCode()))
-	}
-	writeError(e.w, status, ensureErrorInfo(st))
+	writeError(e.w, httpStatus(codes.Code(st.GetCode())), ensureErrorInfo(st))
 }
 
 // ensureErrorInfo adds an ErrorInfo to a status that has none, with the
@@ -312,6 +352,14 @@ func hasErrorInfo(st *spb.Status) bool {
 	return false
 }
 
+// googleError is the body of Google's JSON error format, in its order.
+type googleError struct {
+	Code    int               `json:"code"`
+	Message string            `json:"message"`
+	Status  string            `json:"status"`
+	Details []json.RawMessage `json:"details"`
+}
+
 // writeError writes st in Google's JSON error format.
 func writeError(w http.ResponseWriter, status int, st *spb.Status) {
 	details := make([]json.RawMessage, 0, len(st.GetDetails()))
@@ -322,20 +370,22 @@ func writeError(w http.ResponseWriter, status int, st *spb.Status) {
 		}
 		details = append(details, b)
 	}
-	body, err := json.Marshal(map[string]any{"error": map[string]any{
-		"code":    status,
-		"message": st.GetMessage(),
-		"status":  codeName(codes.Code(st.GetCode())),
-		"details": details,
-	}})
+	body, err := json.Marshal(struct {
+		Error googleError `json:"error"`
+	}{googleError{Code: status, Message: st.GetMessage(), Status: codeName(codes.Code(st.GetCode())), Details: details}})
 	if err != nil {
 		body = []byte(`{"error":{"code":500,"message":"error response does not encode","status":"INTERNAL"}}`)
 		status = http.StatusInternalServerError
 	}
 	h := w.Header()
+	for name := range h {
+		if strings.HasPrefix(name, "Grpc-") {
+			delete(h, name) // the call's gRPC trailers, which vanguard may leave
+		}
+	}
 	h.Del("Content-Encoding")
 	h.Del("Content-Length")
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
@@ -379,7 +429,7 @@ func codeForHTTP(status int) codes.Code {
 	case http.StatusNotFound:
 		return codes.NotFound
 	case http.StatusMethodNotAllowed:
-		return codes.Unimplemented
+		return codes.Unimplemented // a known path with another verb: 501, with vanguard's Allow header
 	case http.StatusServiceUnavailable:
 		return codes.Unavailable
 	}
