@@ -12,11 +12,11 @@ import "context"
 // knows what it wrote.
 type Notifier interface {
 	// Listen calls fn with each event until ctx ends or the store is
-	// closed. Events arrive in the order they committed. When the
-	// connection that listens is lost, Listen reconnects by itself and
-	// then calls fn with an event whose Resync is set: events may have
-	// been missed, so the caller re-checks what it waits for. Listen
-	// returns ctx's error, or ErrClosed.
+	// closed. Events arrive in the order they committed. Once it listens,
+	// and again each time it listens after losing its connection (it
+	// reconnects by itself), it calls fn with an event whose Resync is
+	// set: events before it may have been missed, so the caller re-checks
+	// what it waits for. Listen returns ctx's error, or ErrClosed.
 	//
 	// fn runs on the listening goroutine: it must return quickly.
 	Listen(ctx context.Context, fn func(*Event)) error

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,6 +156,40 @@ func Run(t *testing.T, newStore NewStore) {
 			require.True(t, res[1].Existing)
 			require.Equal(t, id1, res[1].Operation.ID)
 		})
+		t.Run("UnsetFieldsStayEmpty", func(t *testing.T) {
+			b := setup(t, newStore)
+			id := uuid.Must(uuid.NewV7()).String()
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Now: b.now,
+				Operations: []*lrostore.OperationInsertParams{{ID: id, Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+			require.NoError(t, err)
+			want := &lrostore.Operation{ID: id, Kind: "k", State: lrostore.StatePending, Input: []byte("x"),
+				MaxAttempts: 1, CreateTime: b.now, UpdateTime: b.now}
+			require.Equal(t, want, res[0].Operation)
+			require.Equal(t, want, b.get(t, id))
+		})
+		t.Run("ZeroNowIsTheCurrentTime", func(t *testing.T) {
+			// Stores may read another clock than the caller's (a database
+			// server's), so the times are compared loosely.
+			b := setup(t, newStore)
+			before := time.Now()
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+				{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+			require.NoError(t, err)
+			op := res[0].Operation
+			require.WithinDuration(t, before, op.CreateTime, 5*time.Second)
+			require.Equal(t, op.CreateTime, op.UpdateTime)
+			claimed, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
+				Owner: "w", Kinds: []string{"k"}, Max: 1, LeaseTTL: time.Hour})
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+			require.WithinDuration(t, before.Add(time.Hour), claimed[0].LeaseExpireTime, 5*time.Second)
+			require.Equal(t, claimed[0].UpdateTime.Add(time.Hour), claimed[0].LeaseExpireTime)
+			res2, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{Finishes: []*lrostore.OperationFinishParams{
+				{Lease: lease(claimed[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"}}})
+			require.NoError(t, err)
+			require.True(t, res2[0].Finished)
+			require.WithinDuration(t, before, b.get(t, op.ID).EndTime, 5*time.Second)
+		})
 	})
 
 	t.Run("OperationGet", func(t *testing.T) {
@@ -162,6 +197,35 @@ func Run(t *testing.T, newStore NewStore) {
 			b := setup(t, newStore)
 			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
 			require.ErrorIs(t, err, lrostore.ErrNotFound)
+		})
+		t.Run("MalformedIDNamesNothing", func(t *testing.T) {
+			b := setup(t, newStore)
+			op := b.insert(t, 1)[0]
+			bad := "not-a-uuid"
+			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: bad})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+			_, err = b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: strings.ToUpper(op.ID)})
+			require.ErrorIs(t, err, lrostore.ErrNotFound, "IDs are lower case")
+			_, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: bad, CancelledError: cancelled})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+			require.ErrorIs(t, b.store.OperationDelete(b.ctx, &lrostore.OperationDeleteParams{ID: bad}), lrostore.ErrNotFound)
+
+			claimed := b.claim(t, 1, b.now)[0]
+			badLease := lrostore.Lease{ID: bad, Token: claimed.LeaseToken}
+			held, err := b.store.OperationHeartbeat(b.ctx, &lrostore.OperationHeartbeatParams{
+				Leases: []lrostore.Lease{badLease, lease(claimed)}, LeaseTTL: time.Minute, Now: b.now})
+			require.NoError(t, err)
+			require.Equal(t, []*lrostore.OperationHeartbeatResult{{ID: claimed.ID}}, held)
+			written, err := b.store.OperationSetMetadataMany(b.ctx, &lrostore.OperationSetMetadataManyParams{
+				Updates: []*lrostore.OperationSetMetadataParams{{Lease: badLease, Metadata: []byte("m")}}})
+			require.NoError(t, err)
+			require.Equal(t, []bool{false}, written)
+			released, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{Leases: []lrostore.Lease{badLease}})
+			require.NoError(t, err)
+			require.Empty(t, released)
+			res := b.finish(t, &lrostore.OperationFinishParams{Lease: badLease, State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			require.False(t, res.Finished)
+			require.Equal(t, lrostore.StateRunning, b.get(t, claimed.ID).State)
 		})
 	})
 
@@ -212,6 +276,18 @@ func Run(t *testing.T, newStore NewStore) {
 				}
 				require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
 			}
+		})
+		t.Run("FilterOrdersStringsByteWise", func(t *testing.T) {
+			// Upper case sorts before lower case, as in byte order (and
+			// not in most languages' collations).
+			b := setup(t, newStore)
+			upper := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "B" })[0]
+			b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "a" })
+			expr, err := filter.Parse(`kind < "a"`)
+			require.NoError(t, err)
+			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
+			require.NoError(t, err)
+			require.Equal(t, []string{upper.ID}, ids(page))
 		})
 	})
 
@@ -302,6 +378,21 @@ func Run(t *testing.T, newStore NewStore) {
 			require.Equal(t, "t1", got.MetadataType)
 			require.Equal(t, b.now.Add(time.Second), got.UpdateTime)
 		})
+		t.Run("SameLeaseTwiceLastWins", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			written, err := b.store.OperationSetMetadataMany(b.ctx, &lrostore.OperationSetMetadataManyParams{
+				Updates: []*lrostore.OperationSetMetadataParams{
+					{Lease: lease(op), Metadata: []byte("m1"), MetadataType: "t1"},
+					{Lease: lease(op), Metadata: []byte("m2"), MetadataType: "t2"},
+				}})
+			require.NoError(t, err)
+			require.Equal(t, []bool{true, true}, written)
+			got := b.get(t, op.ID)
+			require.Equal(t, []byte("m2"), got.Metadata)
+			require.Equal(t, "t2", got.MetadataType)
+		})
 	})
 
 	t.Run("OperationFinishMany", func(t *testing.T) {
@@ -363,6 +454,35 @@ func Run(t *testing.T, newStore NewStore) {
 			res = b.finish(t, &lrostore.OperationFinishParams{Lease: lease(ops[1]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
 			require.Equal(t, lrostore.StateSucceeded, res.State, "work that completed despite the request keeps its result")
 		})
+		t.Run("ResultsInInputOrder", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 3)
+			ops := b.claim(t, 3, b.now)
+			res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+				Finishes: []*lrostore.OperationFinishParams{
+					{Lease: lease(ops[2]), State: lrostore.StateFailed, Error: &lrostore.Failure{Code: 2, Message: "m", Status: []byte("s")}},
+					{Lease: lrostore.Lease{ID: ops[1].ID, Token: ops[1].LeaseToken + 1}, State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+					{Lease: lease(ops[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+				}, CancelledError: cancelled, Now: b.now})
+			require.NoError(t, err)
+			require.Equal(t, []*lrostore.OperationFinishResult{
+				{Finished: true, State: lrostore.StateFailed}, {}, {Finished: true, State: lrostore.StateSucceeded},
+			}, res)
+			require.Equal(t, &lrostore.Failure{Code: 2, Message: "m", Status: []byte("s")}, b.get(t, ops[2].ID).Error)
+		})
+		t.Run("SameLeaseTwiceFirstWins", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 1)
+			op := b.claim(t, 1, b.now)[0]
+			res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+				Finishes: []*lrostore.OperationFinishParams{
+					{Lease: lease(op), State: lrostore.StateSucceeded, Response: []byte("first"), ResponseType: "t"},
+					{Lease: lease(op), State: lrostore.StateSucceeded, Response: []byte("second"), ResponseType: "t"},
+				}, CancelledError: cancelled, Now: b.now})
+			require.NoError(t, err)
+			require.Equal(t, []*lrostore.OperationFinishResult{{Finished: true, State: lrostore.StateSucceeded}, {}}, res)
+			require.Equal(t, []byte("first"), b.get(t, op.ID).Response)
+		})
 	})
 
 	t.Run("OperationReleaseMany", func(t *testing.T) {
@@ -421,6 +541,20 @@ func Run(t *testing.T, newStore NewStore) {
 
 			late := b.finish(t, &lrostore.OperationFinishParams{Lease: lease(again[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
 			require.False(t, late.Finished, "the lost worker's late result is rejected")
+		})
+		t.Run("EarliestExpiryFirstUpToMax", func(t *testing.T) {
+			b := setup(t, newStore)
+			b.insert(t, 3)
+			var claimed []*lrostore.Operation
+			for i := range 3 { // leases expire 10s, 11s and 12s after now
+				claimed = append(claimed, b.claim(t, 1, b.now.Add(time.Duration(i)*time.Second))...)
+			}
+			res, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+				ExhaustedError: exhausted, CancelledError: cancelled, Max: 2, Now: b.now.Add(time.Minute)})
+			require.NoError(t, err)
+			require.ElementsMatch(t, []string{claimed[0].ID, claimed[1].ID}, res.Retried)
+			require.Empty(t, res.Ended)
+			require.Equal(t, lrostore.StateRunning, b.get(t, claimed[2].ID).State)
 		})
 	})
 

@@ -1,0 +1,934 @@
+package lropgx
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"lro.dev/lro/internal/filter"
+	"lro.dev/lro/lrostore"
+)
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// ChannelDefault is the notification channel of a store opened without
+// [WithChannel].
+const ChannelDefault = "lro_events"
+
+// migrationLockKey is the key of the transaction-level advisory lock that
+// migrations hold, so that nodes starting at once apply each migration once.
+// It is fixed (the bytes of "lromigr8") and the same for every schema of a
+// database: migrations of different schemas wait for each other, briefly.
+const migrationLockKey int64 = 0x6c726f6d69677238
+
+// Store is an lrostore.Store on PostgreSQL. All its methods are safe for
+// concurrent use.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	channel string
+	closed  atomic.Bool
+	// closing ends when the store is closed; it stops Listen.
+	closing context.Context
+	close   context.CancelFunc
+
+	// onListen, when set (by tests), is called with the backend PID of the
+	// listening connection each time it runs LISTEN.
+	onListen func(pid uint32)
+}
+
+var (
+	_ lrostore.Store    = (*Store)(nil)
+	_ lrostore.Notifier = (*Store)(nil)
+)
+
+// Option configures a store in [Open] and [New].
+type Option func(*options)
+
+type options struct {
+	channel string
+}
+
+// WithChannel sets the PostgreSQL channel on which the store publishes its
+// events and Listen listens. Every node sharing a database must use the same
+// channel; stores on separate schemas of one database that must not hear
+// each other use different ones. The default is [ChannelDefault]. The name
+// is at most 63 bytes (PostgreSQL's identifier length).
+func WithChannel(name string) Option {
+	return func(o *options) { o.channel = name }
+}
+
+func buildOptions(opts []Option) (*options, error) {
+	o := &options{channel: ChannelDefault}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.channel == "" || len(o.channel) > 63 || strings.ContainsRune(o.channel, 0) {
+		return nil, fmt.Errorf("lropgx: channel %q: want 1 to 63 bytes, without NUL", o.channel)
+	}
+	return o, nil
+}
+
+// Open connects to the database that dsn names (a libpq URL such as
+// postgres://user@host:5432/db?sslmode=disable, or key=value pairs), brings
+// its schema up to date, and returns a store that owns its connection pool:
+// Close closes the pool.
+//
+// Unless dsn sets it, the pool's connections run with plan_cache_mode =
+// force_custom_plan: see the package documentation.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	config, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("lropgx: %w", err)
+	}
+	if _, ok := config.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		config.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("lropgx: %w", err)
+	}
+	s, err := New(ctx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownPool = true
+	return s, nil
+}
+
+// New brings the schema of pool's database (the first schema of its
+// search_path) up to date and returns a store that uses pool. Close does not
+// close pool: the caller does, after closing the store.
+//
+// Open configures its connections with plan_cache_mode =
+// force_custom_plan; pools given to New should set it too, in
+// ConnConfig.RuntimeParams, or run the store's statements with generic plans
+// that PostgreSQL may have made while the table was empty (see the package
+// documentation).
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return migrate(ctx, c.Conn()) })
+	if err = interpretError(err); err != nil {
+		if errors.Is(err, lrostore.ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("lropgx: migrate: %w", err)
+	}
+	s := &Store{pool: pool, channel: o.channel}
+	s.closing, s.close = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Migrate brings the schema of the database that dsn names up to date, and
+// returns. Open and New migrate too; Migrate is for running migrations
+// alone, such as before a deployment.
+func Migrate(ctx context.Context, dsn string) error {
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("lropgx: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return fmt.Errorf("lropgx: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := migrate(ctx, conn); err != nil {
+		return fmt.Errorf("lropgx: migrate: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the migrations that the lro_migration table does not
+// list, in one transaction that holds an advisory lock: of several nodes
+// starting at once, one migrates and the others then find nothing to do.
+func migrate(ctx context.Context, conn *pgx.Conn) error {
+	files, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
+			version      integer     PRIMARY KEY,
+			name         text        NOT NULL,
+			applied_time timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM lro_migration`)
+		if err != nil {
+			return err
+		}
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		for _, file := range files {
+			name := strings.TrimSuffix(strings.TrimPrefix(file, "migration/"), ".sql")
+			prefix, _, _ := strings.Cut(name, "_")
+			version, err := strconv.ParseInt(prefix, 10, 32)
+			if err != nil {
+				return fmt.Errorf("migration %s: bad name", file)
+			}
+			if slices.Contains(applied, int32(version)) {
+				continue
+			}
+			body, err := migrations.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			// Without arguments, Exec uses the simple protocol, which runs
+			// the file's several statements.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", file, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO lro_migration (version, name) VALUES ($1, $2)`, version, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Close stops Listen calls and, when the store was made by Open, closes its
+// pool. Calls after Close return lrostore.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.close()
+	if s.ownPool {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// interpretError is the one place driver errors become store errors.
+func interpretError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return lrostore.ErrNotFound
+	case errors.Is(err, puddle.ErrClosedPool):
+		return lrostore.ErrClosed
+	}
+	return err
+}
+
+// parseID returns the UUID of an operation ID in its canonical form (lower
+// case, with hyphens), the only form the store holds: other strings name no
+// operation.
+func parseID(id string) (uuid.UUID, bool) {
+	u, err := uuid.Parse(id)
+	return u, err == nil && u.String() == id
+}
+
+// nowArg binds a params.Now: NULL for the zero time, which the statements
+// replace with the database's now(), so that every node reads one clock.
+func nowArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Truncate(time.Microsecond)
+}
+
+// micros binds a duration, added to a time in SQL as
+// $n * interval '1 microsecond'.
+func micros(d time.Duration) int64 { return d.Microseconds() }
+
+func fromTime(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// columns are the operation's columns in the order scanOperation reads them,
+// of the table under the alias o.
+const columns = `o.id, o.parent, o.kind, o.state, o.input, o.metadata, o.metadata_type, o.response, o.response_type,
+	o.error, o.error_code, o.error_message, o.request_id, o.request_hash, o.attempt, o.max_attempts,
+	o.lease_owner, o.lease_token, o.lease_expire_time, o.cancel_requested, o.create_time, o.update_time, o.end_time`
+
+func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
+	var (
+		op                                                              lrostore.Operation
+		metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
+		errorCode                                                       pgtype.Int4
+		leaseExpire, createTime, updateTime, endTime                    pgtype.Timestamptz
+		errorStatus                                                     []byte
+	)
+	err := row.Scan(&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &metadataType,
+		&op.Response, &responseType, &errorStatus, &errorCode, &errorMessage, &requestID, &op.RequestHash,
+		&op.Attempt, &op.MaxAttempts, &leaseOwner, &op.LeaseToken, &leaseExpire, &op.CancelRequested,
+		&createTime, &updateTime, &endTime)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	op.MetadataType = metadataType.String
+	op.ResponseType = responseType.String
+	if errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: errorCode.Int32, Message: errorMessage.String, Status: errorStatus}
+	}
+	op.RequestID = requestID.String
+	op.LeaseOwner = leaseOwner.String
+	op.LeaseExpireTime = fromTime(leaseExpire)
+	op.CreateTime = fromTime(createTime)
+	op.UpdateTime = fromTime(updateTime)
+	op.EndTime = fromTime(endTime)
+	return &op, nil
+}
+
+func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var ops []*lrostore.Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, interpretError(rows.Err())
+}
+
+// failureArgs binds a Failure as its status, code and message, all NULL for
+// none.
+func failureArgs(f *lrostore.Failure) (status []byte, code pgtype.Int4, message pgtype.Text) {
+	if f == nil {
+		return nil, pgtype.Int4{}, pgtype.Text{}
+	}
+	return f.Status, pgtype.Int4{Int32: f.Code, Valid: true}, pgtype.Text{String: f.Message, Valid: true}
+}
+
+// Notifications. Writes publish events with pg_notify in a CTE of their own
+// statement, so that an event is sent if and only if the write commits; the
+// final SELECT joins (SELECT count(*) FROM <cte>) so that PostgreSQL runs the
+// CTE's every row. $1 is the channel in every statement that notifies.
+//
+// doneNotify publishes the IDs of the rows of cte that match cond as Done
+// events, maxIDsPerEvent per notification; pendingNotify publishes one
+// Pending event when a row matches.
+func doneNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventDone) + `' || string_agg(d.id::text, ','))
+		FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / ` + strconv.Itoa(maxIDsPerEvent) + ` AS chunk
+			FROM ` + cte + ` WHERE ` + cond + `) d
+		GROUP BY d.chunk)`
+}
+
+func pendingNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventPending) + `')
+		FROM (SELECT FROM ` + cte + ` WHERE ` + cond + ` LIMIT 1) p)`
+}
+
+// checkOpen returns ErrClosed after Close.
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return lrostore.ErrClosed
+	}
+	return nil
+}
+
+// insertQuery inserts the operations in the order of their (parent, request
+// ID), and in input order among equals: the first of two inputs that share
+// a request ID is inserted and the second is not, and concurrent batches
+// wait for each other's request IDs in one order, so never in a cycle.
+var insertQuery = `WITH ins AS (
+		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
+			request_hash, max_attempts, create_time, update_time)
+		SELECT u.id, u.parent, u.kind, 0, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
+			u.request_hash, u.max_attempts, t.now, t.now
+		FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::integer[])
+				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts, ord),
+			(SELECT COALESCE($11::timestamptz, now()) AS now) t
+		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
+		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
+		RETURNING ` + columns + `
+	), ` + pendingNotify("pending", "ins", "true") + `
+	SELECT ins.* FROM ins, (SELECT count(*) FROM pending) n`
+
+// OperationInsertMany implements lrostore.Store. It inserts in one
+// statement, then reads in a second the operations that hold the request
+// IDs of inputs that were not inserted.
+func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
+	if len(params.Operations) == 0 {
+		return results, nil
+	}
+	byID := make(map[string]int, len(params.Operations))
+	for i, p := range params.Operations {
+		if _, ok := parseID(p.ID); !ok {
+			return nil, fmt.Errorf("lropgx: operation ID %q is not a lower-case UUID", p.ID)
+		}
+		byID[p.ID] = i
+	}
+	pending := params.Operations
+	// An input not inserted because its request ID was taken reads the
+	// operation that took it. Should that one be deleted in between, the
+	// input is inserted again: the loop ends when every input has a result.
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == 3 {
+			return nil, errors.New("lropgx: insert: request IDs kept changing hands")
+		}
+		n := len(pending)
+		var (
+			ids            = make([]uuid.UUID, n)
+			parents, kinds = make([]string, n), make([]string, n)
+			inputs, metas  = make([][]byte, n), make([][]byte, n)
+			metaTypes      = make([]string, n)
+			requestIDs     = make([]string, n)
+			hashes         = make([][]byte, n)
+			maxAttempts    = make([]int32, n)
+		)
+		for i, p := range pending {
+			ids[i] = uuid.MustParse(p.ID)
+			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
+			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
+		}
+		ops, err := scanOperations(s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now)))
+		if err != nil {
+			return nil, err
+		}
+		for _, op := range ops {
+			results[byID[op.ID]] = &lrostore.OperationInsertResult{Operation: op}
+		}
+		var missed []*lrostore.OperationInsertParams
+		for _, p := range pending {
+			if results[byID[p.ID]] == nil {
+				if p.RequestID == "" {
+					return nil, fmt.Errorf("lropgx: insert %s: not inserted", p.ID)
+				}
+				missed = append(missed, p)
+			}
+		}
+		if len(missed) == 0 {
+			break
+		}
+		parents, requestIDs = parents[:0], requestIDs[:0]
+		for _, p := range missed {
+			parents, requestIDs = append(parents, p.Parent), append(requestIDs, p.RequestID)
+		}
+		existing, err := scanOperations(s.pool.Query(ctx, `SELECT `+columns+` FROM lro_operation o
+			WHERE (o.parent, o.request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, parents, requestIDs))
+		if err != nil {
+			return nil, err
+		}
+		type key struct{ parent, requestID string }
+		holders := make(map[key]*lrostore.Operation, len(existing))
+		for _, op := range existing {
+			holders[key{op.Parent, op.RequestID}] = op
+		}
+		pending = pending[:0:0]
+		for _, p := range missed {
+			if op := holders[key{p.Parent, p.RequestID}]; op != nil {
+				results[byID[p.ID]] = &lrostore.OperationInsertResult{Operation: op, Existing: true}
+			} else {
+				pending = append(pending, p)
+			}
+		}
+	}
+	return results, nil
+}
+
+// OperationGet implements lrostore.Store.
+func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetParams) (*lrostore.Operation, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	id, ok := parseID(params.ID)
+	if !ok {
+		return nil, lrostore.ErrNotFound
+	}
+	return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))
+}
+
+// nameExpr is an operation's full name in SQL, for filters on name. Its
+// collation is "C", as that of parent, so that names compare byte-wise.
+const nameExpr = `((CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id::text) COLLATE "C")`
+
+// dialect compiles filters for PostgreSQL.
+var dialect = filter.Dialect{
+	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+	NameExpr:    nameExpr,
+	TimeArg:     func(t time.Time) any { return t },
+}
+
+// OperationList implements lrostore.Store.
+func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationListParams) ([]*lrostore.Operation, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if params.Limit <= 0 {
+		return nil, nil
+	}
+	args := []any{params.Parent}
+	query := `SELECT ` + columns + ` FROM lro_operation o WHERE o.parent = $1`
+	if params.BeforeID != "" {
+		before, ok := parseID(params.BeforeID)
+		if !ok {
+			return nil, fmt.Errorf("lropgx: list: BeforeID %q is not an operation ID", params.BeforeID)
+		}
+		query += ` AND o.id < $2`
+		args = append(args, before)
+	}
+	if params.Filter != nil {
+		where, filterArgs := filter.SQL(params.Filter, dialect, len(args)+1)
+		query += ` AND (` + where + `)`
+		args = append(args, filterArgs...)
+	}
+	query += ` ORDER BY o.id DESC LIMIT $` + strconv.Itoa(len(args)+1)
+	args = append(args, params.Limit)
+	return scanOperations(s.pool.Query(ctx, query, args...))
+}
+
+// claimQuery locks the oldest pending operations of the kinds, skipping
+// those that another claim locked (and takes), in the partial index of
+// pending operations.
+const claimQuery = `WITH picked AS (
+		SELECT id FROM lro_operation
+		WHERE state = 0 AND kind = ANY($1::text[])
+		ORDER BY id LIMIT $2
+		FOR UPDATE SKIP LOCKED
+	)
+	UPDATE lro_operation o SET state = 1, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
+		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now
+	FROM picked, (SELECT COALESCE($5::timestamptz, now()) AS now) t
+	WHERE o.id = picked.id
+	RETURNING ` + columns
+
+// OperationClaim implements lrostore.Store.
+func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if params.Max <= 0 || len(params.Kinds) == 0 {
+		return nil, nil
+	}
+	ops, err := scanOperations(s.pool.Query(ctx, claimQuery, params.Kinds, params.Max, params.Owner,
+		micros(params.LeaseTTL), nowArg(params.Now)))
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, nil
+}
+
+// leaseArgs binds leases as parallel arrays of IDs and tokens, once each
+// and without those whose ID names no operation (they hold nothing). first
+// is the index in leases of each bound lease; index, that of every lease's
+// first occurrence.
+func leaseArgs(leases []lrostore.Lease) (ids []uuid.UUID, tokens []int64, first []int, index map[lrostore.Lease]int) {
+	index = make(map[lrostore.Lease]int, len(leases))
+	for i, l := range leases {
+		if _, seen := index[l]; seen {
+			continue
+		}
+		id, ok := parseID(l.ID)
+		if !ok {
+			continue
+		}
+		index[l] = i
+		ids, tokens, first = append(ids, id), append(tokens, l.Token), append(first, i)
+	}
+	return ids, tokens, first, index
+}
+
+// heldLeases returns the CTE "held" of the operations whose lease is among
+// the arrays of IDs and tokens bound at placeholders $ids and $ids+1, and
+// still held. It locks them in ID order, so that two statements on
+// overlapping leases (a heartbeat and a finish of one node, say) wait for
+// each other in one order, never in a cycle.
+func heldLeases(ids int) string {
+	return `held AS (
+		SELECT o.id, o.lease_token FROM lro_operation o
+		JOIN unnest($` + strconv.Itoa(ids) + `::uuid[], $` + strconv.Itoa(ids+1) + `::bigint[]) AS l(id, token)
+			ON o.id = l.id AND o.lease_token = l.token
+		WHERE o.state = 1
+		ORDER BY o.id
+		FOR NO KEY UPDATE OF o
+	)`
+}
+
+// OperationHeartbeat implements lrostore.Store. The results are in the
+// order of the leases.
+func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	ids, tokens, _, index := leaseArgs(params.Leases)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(1)+`
+		UPDATE lro_operation o SET lease_expire_time = COALESCE($3::timestamptz, now()) + $4::bigint * interval '1 microsecond'
+		FROM held WHERE o.id = held.id
+		RETURNING o.id, o.lease_token, o.cancel_requested`,
+		ids, tokens, nowArg(params.Now), micros(params.LeaseTTL))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	renewed := make([]*lrostore.OperationHeartbeatResult, len(params.Leases))
+	var l lrostore.Lease
+	var cancel bool
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &cancel}, func() error {
+		renewed[index[l]] = &lrostore.OperationHeartbeatResult{ID: l.ID, CancelRequested: cancel}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	var results []*lrostore.OperationHeartbeatResult
+	for _, r := range renewed {
+		if r != nil {
+			results = append(results, r)
+		}
+	}
+	return results, nil
+}
+
+// OperationSetMetadataMany implements lrostore.Store. Of several updates of
+// one lease, the last is written, and all report whether it was.
+func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	written := make([]bool, len(params.Updates))
+	leases := make([]lrostore.Lease, len(params.Updates))
+	last := make(map[lrostore.Lease]*lrostore.OperationSetMetadataParams, len(params.Updates))
+	for i, u := range params.Updates {
+		leases[i] = u.Lease
+		last[u.Lease] = u
+	}
+	ids, tokens, first, _ := leaseArgs(leases)
+	if len(ids) == 0 {
+		return written, nil
+	}
+	metas, types := make([][]byte, len(ids)), make([]string, len(ids))
+	for i, j := range first {
+		u := last[leases[j]]
+		metas[i], types[i] = u.Metadata, u.MetadataType
+	}
+	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(1)+`
+		UPDATE lro_operation o SET metadata = u.metadata, metadata_type = NULLIF(u.metadata_type, ''),
+			update_time = COALESCE($5::timestamptz, now())
+		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[]) AS u(id, token, metadata, metadata_type)
+		WHERE o.id = held.id AND u.id = held.id AND u.token = held.lease_token
+		RETURNING o.id, o.lease_token`,
+		ids, tokens, metas, types, nowArg(params.Now))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	held := map[lrostore.Lease]bool{}
+	var l lrostore.Lease
+	if _, err := pgx.ForEachRow(rows, []any{&l.ID, &l.Token}, func() error { held[l] = true; return nil }); err != nil {
+		return nil, interpretError(err)
+	}
+	for i, l := range leases {
+		written[i] = held[l]
+	}
+	return written, nil
+}
+
+// finishQuery ends the operations. f.state is the state asked for; a
+// failure (3) of an operation whose cancellation was requested becomes a
+// cancellation (4) with the CancelledError, $14 to $16.
+var finishQuery = `WITH ` + heldLeases(2) + `, fin AS (
+		UPDATE lro_operation o SET
+			state = CASE WHEN f.state = 3 AND o.cancel_requested THEN 4 ELSE f.state END,
+			error = CASE WHEN f.state = 3 AND o.cancel_requested THEN $14::bytea ELSE f.error END,
+			error_code = CASE WHEN f.state = 3 AND o.cancel_requested THEN $15::integer ELSE f.error_code END,
+			error_message = CASE WHEN f.state = 3 AND o.cancel_requested THEN $16::text ELSE f.error_message END,
+			response = f.response, response_type = NULLIF(f.response_type, ''),
+			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
+			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
+			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now, end_time = t.now
+		FROM held,
+			unnest($2::uuid[], $3::bigint[], $4::smallint[], $5::bytea[], $6::integer[], $7::text[], $8::bytea[],
+				$9::text[], $10::boolean[], $11::bytea[], $12::text[])
+				AS f(id, token, state, error, error_code, error_message, response, response_type, set_metadata, metadata, metadata_type),
+			(SELECT COALESCE($13::timestamptz, now()) AS now) t
+		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
+		RETURNING o.id, o.lease_token, o.state
+	), ` + doneNotify("done", "fin", "true") + `
+	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`
+
+// OperationFinishMany implements lrostore.Store. Of several finishes of one
+// lease, the first is written; the others find the lease lost.
+func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
+	leases := make([]lrostore.Lease, len(params.Finishes))
+	for i, f := range params.Finishes {
+		leases[i] = f.Lease
+		results[i] = &lrostore.OperationFinishResult{}
+	}
+	ids, tokens, first, index := leaseArgs(leases)
+	if len(ids) == 0 {
+		return results, nil
+	}
+	n := len(ids)
+	var (
+		states                   = make([]int16, n)
+		errStatus, responses     = make([][]byte, n), make([][]byte, n)
+		errCodes                 = make([]pgtype.Int4, n)
+		errMessages              = make([]pgtype.Text, n)
+		responseTypes, metaTypes = make([]string, n), make([]string, n)
+		setMetadata              = make([]bool, n)
+		metas                    = make([][]byte, n)
+	)
+	for i, j := range first {
+		f := params.Finishes[j]
+		states[i] = int16(f.State)
+		errStatus[i], errCodes[i], errMessages[i] = failureArgs(f.Error)
+		responses[i], responseTypes[i] = f.Response, f.ResponseType
+		setMetadata[i], metas[i], metaTypes[i] = f.Metadata != nil, f.Metadata, f.MetadataType
+	}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	rows, err := s.pool.Query(ctx, finishQuery, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
+		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	// Results go to each lease's first finish; the others stay unfinished.
+	var l lrostore.Lease
+	var state lrostore.State
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
+		results[index[l]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return results, nil
+}
+
+// OperationReleaseMany implements lrostore.Store. The IDs are in the order of
+// the leases.
+func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.OperationReleaseManyParams) ([]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	ids, tokens, _, index := leaseArgs(params.Leases)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(2)+`, rel AS (
+			UPDATE lro_operation o SET state = 0, attempt = greatest(o.attempt - 1, 0), lease_owner = NULL,
+				lease_expire_time = NULL, update_time = COALESCE($4::timestamptz, now())
+			FROM held WHERE o.id = held.id
+			RETURNING o.id, o.lease_token
+		), `+pendingNotify("pending", "rel", "true")+`
+		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`,
+		s.channel, ids, tokens, nowArg(params.Now))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	released := make([]bool, len(params.Leases))
+	var l lrostore.Lease
+	if _, err := pgx.ForEachRow(rows, []any{&l.ID, &l.Token}, func() error { released[index[l]] = true; return nil }); err != nil {
+		return nil, interpretError(err)
+	}
+	var out []string
+	for i, ok := range released {
+		if ok {
+			out = append(out, params.Leases[i].ID)
+		}
+	}
+	return out, nil
+}
+
+// rescueQuery handles the running operations whose lease expired first,
+// skipping those that another rescue (or a write of their worker) holds.
+var rescueQuery = `WITH expired AS (
+		SELECT id FROM lro_operation
+		WHERE state = 1 AND lease_expire_time < COALESCE($8::timestamptz, now())
+		ORDER BY lease_expire_time LIMIT $9
+		FOR UPDATE SKIP LOCKED
+	), res AS (
+		UPDATE lro_operation o SET
+			state = CASE WHEN o.cancel_requested THEN 4 WHEN o.attempt < o.max_attempts THEN 0 ELSE 3 END,
+			error = CASE WHEN o.cancel_requested THEN $2::bytea WHEN o.attempt < o.max_attempts THEN NULL ELSE $5::bytea END,
+			error_code = CASE WHEN o.cancel_requested THEN $3::integer WHEN o.attempt < o.max_attempts THEN NULL ELSE $6::integer END,
+			error_message = CASE WHEN o.cancel_requested THEN $4::text WHEN o.attempt < o.max_attempts THEN NULL ELSE $7::text END,
+			end_time = CASE WHEN NOT o.cancel_requested AND o.attempt < o.max_attempts THEN NULL ELSE t.now END,
+			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
+		FROM expired, (SELECT COALESCE($8::timestamptz, now()) AS now) t
+		WHERE o.id = expired.id
+		RETURNING o.id, o.state
+	), ` + pendingNotify("pending", "res", "state = 0") + `, ` + doneNotify("done", "res", "state >= 2") + `
+	SELECT res.* FROM res, (SELECT count(*) FROM pending) p, (SELECT count(*) FROM done) d`
+
+// OperationRescue implements lrostore.Store. Retried and Ended are sorted.
+func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	result := &lrostore.OperationRescueResult{}
+	if params.Max <= 0 {
+		return result, nil
+	}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
+	rows, err := s.pool.Query(ctx, rescueQuery, s.channel, cStatus, cCode, cMessage, xStatus, xCode, xMessage,
+		nowArg(params.Now), params.Max)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	var id string
+	var state lrostore.State
+	_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error {
+		if state.Done() {
+			result.Ended = append(result.Ended, id)
+		} else {
+			result.Retried = append(result.Retried, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	sort.Strings(result.Retried)
+	sort.Strings(result.Ended)
+	return result, nil
+}
+
+// cancelQuery cancels a pending operation and marks a running one, and
+// publishes Done or CancelRequested with its ID.
+var cancelQuery = `WITH c AS (
+		UPDATE lro_operation o SET
+			state = CASE WHEN o.state = 0 THEN 4 ELSE o.state END,
+			error = CASE WHEN o.state = 0 THEN $2::bytea ELSE o.error END,
+			error_code = CASE WHEN o.state = 0 THEN $3::integer ELSE o.error_code END,
+			error_message = CASE WHEN o.state = 0 THEN $4::text ELSE o.error_message END,
+			end_time = CASE WHEN o.state = 0 THEN t.now ELSE o.end_time END,
+			cancel_requested = true, update_time = t.now
+		FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
+		WHERE o.id = $6 AND o.parent = $7 AND o.state < 2
+		RETURNING ` + columns + `
+	), notified AS (
+		SELECT pg_notify($1, CASE WHEN c.state = 4 THEN '` + string(eventDone) + `' ELSE '` + string(eventCancelRequested) + `' END || c.id::text)
+		FROM c
+	)
+	SELECT c.* FROM c, (SELECT count(*) FROM notified) n`
+
+// OperationCancel implements lrostore.Store. A done operation, which the
+// update leaves alone, is read by a second statement, which sees the latest
+// committed state.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	id, ok := parseID(params.ID)
+	if !ok {
+		return nil, lrostore.ErrNotFound
+	}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	op, err := scanOperation(s.pool.QueryRow(ctx, cancelQuery, s.channel, cStatus, cCode, cMessage,
+		nowArg(params.Now), id, params.Parent))
+	if errors.Is(err, lrostore.ErrNotFound) {
+		// Done already, or no such operation.
+		op, err = scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o
+			WHERE o.id = $1 AND o.parent = $2`, id, params.Parent))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// OperationDelete implements lrostore.Store. One statement deletes the
+// operation if it is done and reads its state as it was before, which tells
+// a missing operation from one that is not done.
+func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationDeleteParams) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	id, ok := parseID(params.ID)
+	if !ok {
+		return lrostore.ErrNotFound
+	}
+	var deleted int64
+	var state pgtype.Int2
+	err := s.pool.QueryRow(ctx, `WITH del AS (
+			DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
+		)
+		SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`,
+		id, params.Parent).Scan(&deleted, &state)
+	switch {
+	case err != nil:
+		return interpretError(err)
+	case deleted > 0:
+		return nil
+	case state.Valid && !lrostore.State(state.Int16).Done():
+		return lrostore.ErrNotDone
+	}
+	return lrostore.ErrNotFound // none, or deleted meanwhile
+}
+
+// OperationDeleteDoneBefore implements lrostore.Store. It skips operations
+// that another deletion holds.
+func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.OperationDeleteDoneBeforeParams) (int, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	if params.Max <= 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM lro_operation WHERE id IN (
+			SELECT id FROM lro_operation WHERE end_time IS NOT NULL AND end_time < $1
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, params.Before, params.Max)
+	if err != nil {
+		return 0, interpretError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// KeyGetOrCreate implements lrostore.Store. A no-op update on conflict makes
+// RETURNING give the stored secret in one statement, also when another node
+// stores one at the same time (a second statement would be needed to see it
+// after DO NOTHING).
+func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCreateParams) ([]byte, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := s.pool.QueryRow(ctx, `INSERT INTO lro_key AS k (name, value) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET value = k.value
+		RETURNING k.value`, params.Name, params.New).Scan(&value)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return value, nil
+}

@@ -1,0 +1,275 @@
+package lropgx_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro/internal/pgtest"
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lropgx"
+	"lro.dev/lro/lrostore/lrostoretest"
+)
+
+// open opens a store on dsn, closed when the test ends.
+func open(t *testing.T, dsn string, opts ...lropgx.Option) *lropgx.Store {
+	t.Helper()
+	s, err := lropgx.Open(context.Background(), dsn, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	pgtest.URL(t) // skip here rather than in each case
+	lrostoretest.Run(t, func(t *testing.T) lrostore.Store {
+		return open(t, pgtest.Schema(t), lropgx.WithChannel(pgtest.Name("lro_test_")))
+	})
+}
+
+func TestNewLeavesThePoolOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.Schema(t))
+	require.NoError(t, err)
+	defer pool.Close()
+	s, err := lropgx.New(ctx, pool)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
+	require.ErrorIs(t, err, lrostore.ErrClosed)
+	require.NoError(t, pool.Ping(ctx), "the embedder's pool stays open")
+}
+
+func TestClosedPoolIsErrClosed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.Schema(t))
+	require.NoError(t, err)
+	s, err := lropgx.New(ctx, pool)
+	require.NoError(t, err)
+	pool.Close()
+	_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
+	require.ErrorIs(t, err, lrostore.ErrClosed)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			if i%2 == 0 {
+				errs[i] = lropgx.Migrate(ctx, dsn)
+				return
+			}
+			s, err := lropgx.Open(ctx, dsn)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "node %d", i)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT version FROM lro_migration ORDER BY version`)
+	require.NoError(t, err)
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(t, err)
+	require.Equal(t, []int32{1}, versions, "each migration applied once")
+}
+
+func TestReopenKeepsOperations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	s, err := lropgx.Open(ctx, dsn)
+	require.NoError(t, err)
+	id := uuid.Must(uuid.NewV7()).String()
+	_, err = s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: id, Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, lropgx.Migrate(ctx, dsn), "migrations run again without harm")
+	s = open(t, dsn)
+	op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: id})
+	require.NoError(t, err)
+	require.Equal(t, []byte("x"), op.Input)
+}
+
+func TestOpenRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, err := lropgx.Open(ctx, "postgres://[bad")
+	require.Error(t, err)
+	_, err = lropgx.Open(ctx, pgtest.Schema(t), lropgx.WithChannel(""))
+	require.ErrorContains(t, err, "channel")
+}
+
+// Four nodes, each with its own pool, claim from one table: FOR UPDATE SKIP
+// LOCKED gives each operation to one of them.
+func TestClaimAcrossNodesTakesEachOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	nodes := make([]*lropgx.Store, 4)
+	for i := range nodes {
+		nodes[i] = open(t, dsn)
+	}
+	const n = 1000
+	params := &lrostore.OperationInsertManyParams{}
+	for range n {
+		params.Operations = append(params.Operations, &lrostore.OperationInsertParams{
+			ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte("x"), MaxAttempts: 1})
+	}
+	_, err := nodes[0].OperationInsertMany(ctx, params)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	perNode := make([]int, len(nodes))
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		for range 4 { // workers per node
+			wg.Go(func() {
+				for {
+					ops, err := node.OperationClaim(ctx, &lrostore.OperationClaimParams{
+						Owner: "node", Kinds: []string{"k"}, Max: 10, LeaseTTL: time.Minute})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(ops) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, op := range ops {
+						seen[op.ID]++
+					}
+					perNode[i] += len(ops)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	require.Len(t, seen, n)
+	for id, c := range seen {
+		require.Equal(t, 1, c, id)
+	}
+	t.Logf("claims per node: %v", perNode)
+}
+
+// Open makes PostgreSQL plan the store's statements for their arguments
+// each time, unless the DSN says otherwise (see the package documentation).
+func TestOpenForcesCustomPlans(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	auto, err := withParam(dsn, "plan_cache_mode", "auto")
+	require.NoError(t, err)
+	for _, tc := range []struct{ dsn, want string }{
+		{dsn, "force_custom_plan"},
+		{auto, "auto"},
+	} {
+		s := open(t, tc.dsn)
+		var mode string
+		require.NoError(t, lropgx.Pool(s).QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&mode))
+		require.Equal(t, tc.want, mode)
+	}
+}
+
+func withParam(dsn, key, value string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return u.String(), nil
+}
+
+// A node's heartbeats and finishes, in batches that overlap and list their
+// leases in random orders, lock rows in one order: none deadlocks.
+func TestOverlappingLeaseWritesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	const n = 300
+	params := &lrostore.OperationInsertManyParams{}
+	for range n {
+		params.Operations = append(params.Operations, &lrostore.OperationInsertParams{
+			ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte("x"), MaxAttempts: 1})
+	}
+	_, err := s.OperationInsertMany(ctx, params)
+	require.NoError(t, err)
+	ops, err := s.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: "w", Kinds: []string{"k"}, Max: n, LeaseTTL: time.Minute})
+	require.NoError(t, err)
+	leases := make([]lrostore.Lease, n)
+	for i, op := range ops {
+		leases[i] = lrostore.Lease{ID: op.ID, Token: op.LeaseToken}
+	}
+	shuffled := func() []lrostore.Lease {
+		l := slices.Clone(leases)
+		rand.Shuffle(len(l), func(i, j int) { l[i], l[j] = l[j], l[i] })
+		return l
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := s.OperationHeartbeat(ctx, &lrostore.OperationHeartbeatParams{Leases: shuffled(), LeaseTTL: time.Minute}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for range 10 {
+				var updates []*lrostore.OperationSetMetadataParams
+				for _, l := range shuffled()[:n/2] {
+					updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: l, Metadata: []byte("m"), MetadataType: "t"})
+				}
+				if _, err := s.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		l := shuffled()
+		for len(l) > 0 {
+			batch := l[:min(30, len(l))]
+			l = l[len(batch):]
+			var finishes []*lrostore.OperationFinishParams
+			for _, lease := range batch {
+				finishes = append(finishes, &lrostore.OperationFinishParams{Lease: lease, State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
+			}
+			if _, err := s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: finishes}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
