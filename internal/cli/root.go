@@ -91,6 +91,7 @@ Exit codes:
 		newDeleteCommand(stdout, stderr),
 		newKindsCommand(stdout, stderr),
 		newServeCommand(stdout, stderr),
+		newMigrateCommand(stdout, stderr),
 	)
 	markRunErrors(root)
 	return root

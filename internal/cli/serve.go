@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -77,7 +78,10 @@ reflection, and HTTP on the same address. It runs the built-in kind
 demo.sleep.
 
 The store is named by --db: sqlite:PATH keeps operations in one SQLite file
-(relative or absolute PATH; one server per file).
+(relative or absolute PATH; one server per file); a PostgreSQL URL,
+postgres://user@host:5432/db?sslmode=disable (any libpq URL), keeps them in
+PostgreSQL, where several servers share one database and act as one. The
+schema is created and migrated at start (see lro migrate).
 
 On SIGINT or SIGTERM the server stops taking calls, lets running handlers
 finish for --shutdown-grace, and releases the operations they could not
@@ -116,7 +120,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&o.addr, "addr", "", "listen address `HOST:PORT`, gRPC and HTTP (default $"+addrEnv+", else "+defaultAddr+")")
-	fs.StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH (default $"+dbEnv+", else "+defaultDB+")")
+	fs.StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")
 	fs.IntVar(&o.workers, "workers", lrolib.WorkersDefault, "operations run at once; negative runs none")
 	fs.DurationVar(&o.leaseTTL, "lease-ttl", lrolib.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 0, "how often leases are renewed (default lease-ttl/3)")
@@ -127,5 +131,39 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
+	return cmd
+}
+
+// migrateOptions are the flags of lro migrate.
+type migrateOptions struct {
+	db string
+}
+
+func newMigrateCommand(stdout, stderr io.Writer) *cobra.Command {
+	o := &migrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or update the store's schema, and exit",
+		Long: `Create or update the schema of the store named by --db, and exit.
+
+lro serve does the same at start (under an advisory lock on PostgreSQL, so
+several servers starting at once are safe); migrate is for operators who
+prefer to run migrations on their own, before a deployment.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.db == "" {
+				o.db = os.Getenv(dbEnv)
+			}
+			if o.db == "" {
+				o.db = defaultDB
+			}
+			if err := server.Migrate(cmd.Context(), o.db); err != nil {
+				return err
+			}
+			fmt.Fprintln(stderr, "lro: the store's schema is up to date")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ import (
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
 	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lropgx"
 	"lro.dev/lro/lrostore/lrosqlite"
 )
 
@@ -39,7 +41,8 @@ import (
 type Config struct {
 	// Addr is the address to listen on, HOST:PORT; port 0 picks a free one.
 	Addr string
-	// DB names the store: "sqlite:PATH" (relative or absolute).
+	// DB names the store: "sqlite:PATH" (relative or absolute), or a
+	// PostgreSQL URL, "postgres://user@host:5432/db?sslmode=disable".
 	DB string
 	// Client configures the lro client.
 	Client lro.Config
@@ -78,9 +81,30 @@ func OpenStore(ctx context.Context, dsn string) (lrostore.Store, error) {
 		}
 		return lrosqlite.Open(ctx, rest)
 	case "postgres", "postgresql":
-		return nil, fmt.Errorf("db %q: PostgreSQL is not supported yet; use sqlite:PATH", dsn)
+		return lropgx.Open(ctx, dsn)
 	}
-	return nil, fmt.Errorf("db %q: unknown store; want sqlite:PATH", dsn)
+	return nil, fmt.Errorf("db %q: unknown store; want sqlite:PATH or postgres://…", redact(dsn))
+}
+
+// Migrate brings the schema of the store a DSN names up to date.
+func Migrate(ctx context.Context, dsn string) error {
+	scheme, _, _ := strings.Cut(dsn, ":")
+	if scheme == "postgres" || scheme == "postgresql" {
+		return lropgx.Migrate(ctx, dsn)
+	}
+	store, err := OpenStore(ctx, dsn) // SQLite migrates as it opens
+	if err != nil {
+		return err
+	}
+	return store.Close()
+}
+
+// redact hides the password of a URL DSN, for messages and logs.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }
 
 // New opens the store, starts the client and listens. Call Serve next.
@@ -151,7 +175,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { errs <- s.grpc.Serve(grpcL) }()
 	go func() { errs <- s.http.Serve(httpL) }()
 	go func() { errs <- mux.Serve() }()
-	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", s.config.DB))
+	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)))
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() {

@@ -61,22 +61,27 @@ var (
 type Option func(*options)
 
 type options struct {
-	channel string
+	channel    string
+	channelSet bool
 }
 
 // WithChannel sets the PostgreSQL channel on which the store publishes its
 // events and Listen listens. Every node sharing a database must use the same
-// channel; stores on separate schemas of one database that must not hear
-// each other use different ones. The default is [ChannelDefault]. The name
-// is at most 63 bytes (PostgreSQL's identifier length).
+// channel. The default is [ChannelDefault] for a store in the schema
+// "public", and ChannelDefault + "_" + schema for a store in another schema
+// (so that stores in separate schemas of one database do not hear each
+// other), cut to 63 bytes, PostgreSQL's identifier length.
 func WithChannel(name string) Option {
-	return func(o *options) { o.channel = name }
+	return func(o *options) { o.channel, o.channelSet = name, true }
 }
 
 func buildOptions(opts []Option) (*options, error) {
-	o := &options{channel: ChannelDefault}
+	o := &options{}
 	for _, opt := range opts {
 		opt(o)
+	}
+	if !o.channelSet {
+		return o, nil // from the schema, once connected
 	}
 	if o.channel == "" || len(o.channel) > 63 || strings.ContainsRune(o.channel, 0) {
 		return nil, fmt.Errorf("lropgx: channel %q: want 1 to 63 bytes, without NUL", o.channel)
@@ -126,7 +131,19 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error { return migrate(ctx, c.Conn()) })
+	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		if o.channel == "" {
+			var schema string
+			if err := c.QueryRow(ctx, `SELECT coalesce(current_schema(), 'public')`).Scan(&schema); err != nil {
+				return err
+			}
+			o.channel = ChannelDefault
+			if schema != "public" {
+				o.channel = (ChannelDefault + "_" + schema)[:min(63, len(ChannelDefault)+1+len(schema))]
+			}
+		}
+		return migrate(ctx, c.Conn())
+	})
 	if err = interpretError(err); err != nil {
 		if errors.Is(err, lrostore.ErrClosed) {
 			return nil, err

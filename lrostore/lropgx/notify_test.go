@@ -324,3 +324,28 @@ func TestListenEnds(t *testing.T) {
 		require.ErrorIs(t, <-done, context.Canceled)
 	})
 }
+
+// The default channel follows the schema: stores of one schema hear each
+// other, stores of another schema of the same database do not.
+func TestDefaultChannelFollowsSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	first, second := pgtest.Schema(t), pgtest.Schema(t)
+	a, sameSchema, otherSchema := open(t, first), open(t, first), open(t, second)
+	la, lo := listen(t, sameSchema), listen(t, otherSchema)
+
+	cancel := func(s *lropgx.Store) string {
+		op := insertOps(t, s, 1, time.Time{})[0]
+		_, err := s.OperationCancel(ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+		require.NoError(t, err)
+		return op.ID
+	}
+	inFirst := cancel(a)
+	require.Equal(t, &lrostore.Event{Pending: true}, la.next(t))
+	require.Equal(t, &lrostore.Event{Done: []string{inFirst}}, la.next(t))
+	// Events arrive in commit order: had the other schema's listener heard
+	// the first schema, its first events would be those.
+	inSecond := cancel(otherSchema)
+	require.Equal(t, &lrostore.Event{Pending: true}, lo.next(t))
+	require.Equal(t, &lrostore.Event{Done: []string{inSecond}}, lo.next(t))
+}
