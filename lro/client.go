@@ -189,6 +189,9 @@ type Client struct {
 
 	keyMu sync.Mutex
 	key   []byte // page token key
+
+	warnMu sync.Mutex
+	warned map[string]time.Time // when each background task last logged a store error
 }
 
 type clientState int
@@ -224,6 +227,7 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		freed:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
+		warned:  map[string]time.Time{},
 	}, nil
 }
 

@@ -767,3 +767,44 @@ func TestShutdown(t *testing.T) {
 		}
 	})
 }
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Message]++
+	return nil
+}
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
+}
+
+func TestStoreErrorsAreLoggedOnce(t *testing.T) {
+	// A store that does not answer is said once, not at every retry of
+	// every background task.
+	t.Parallel()
+	logs := &countingHandler{counts: map[string]int{}}
+	p := newProbe()
+	c, err := lro.NewClient(heartbeatlessStore{openStore(t)}, &lro.Config{Logger: slog.New(logs),
+		LeaseTTL: 300 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond, ShutdownGrace: 50 * time.Millisecond})
+	require.NoError(t, err)
+	lro.MustRegister(c, kind{Name: "k", Run: p.stubborn})
+	require.NoError(t, c.Start(context.Background()))
+	defer c.Stop(context.Background())
+	start(t, c, "k", "")
+	r := p.next(t)
+	<-r.ctx.Done() // many heartbeats failed by now: at least TTL/interval
+	r.release <- result{resp: wrapperspb.String("v")}
+	require.Equal(t, 1, logs.count("heartbeat"))
+}

@@ -200,7 +200,7 @@ func (c *Client) produce(ctx context.Context) {
 					if ctx.Err() != nil {
 						return
 					}
-					c.logger.WarnContext(ctx, "claim operations", slog.Any("error", err))
+					c.warnStore(ctx, "claim operations", err)
 					more = false // again at the next poll
 				} else {
 					for _, op := range ops {
@@ -303,7 +303,7 @@ func (c *Client) runJob(j *job) {
 	res, err := c.finisher.Do(c.workCtx, f)
 	switch {
 	case err != nil:
-		logger.Error("write the result; the operation runs again when its lease expires", slog.Any("error", err))
+		c.warnStore(c.workCtx, "write results; their operations run again when their leases expire", err)
 	case !res.Finished:
 		logger.Warn("lease lost before the result was written; the result is dropped")
 	default:
@@ -402,7 +402,7 @@ func (c *Client) cancelJob(id string, cause error) {
 func (c *Client) heartbeatLoop(ctx context.Context) {
 	every(ctx, c.config.HeartbeatInterval, func() time.Duration {
 		if err := c.heartbeat(ctx); err != nil && ctx.Err() == nil {
-			c.logger.WarnContext(ctx, "heartbeat", slog.Any("error", err))
+			c.warnStore(ctx, "heartbeat", err)
 			return min(c.config.HeartbeatInterval, time.Second)
 		}
 		return c.config.HeartbeatInterval
@@ -473,7 +473,7 @@ func (c *Client) heartbeat(ctx context.Context) error {
 func (c *Client) metadataLoop(ctx context.Context) {
 	every(ctx, c.config.MetadataInterval, func() time.Duration {
 		if err := c.flushMetadata(ctx); err != nil && ctx.Err() == nil {
-			c.logger.WarnContext(ctx, "write metadata", slog.Any("error", err))
+			c.warnStore(ctx, "write metadata", err)
 		}
 		return c.config.MetadataInterval
 	})
@@ -533,7 +533,7 @@ func (c *Client) rescueLoop(ctx context.Context) {
 		})
 		if err != nil {
 			if ctx.Err() == nil {
-				c.logger.WarnContext(ctx, "rescue operations", slog.Any("error", err))
+				c.warnStore(ctx, "rescue operations", err)
 			}
 			return c.config.RescueInterval
 		}
@@ -561,7 +561,7 @@ func (c *Client) retentionLoop(ctx context.Context) {
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
-				c.logger.WarnContext(ctx, "delete expired operations", slog.Any("error", err))
+				c.warnStore(ctx, "delete expired operations", err)
 			}
 		case n > 0:
 			c.logger.InfoContext(ctx, "deleted expired operations", slog.Int("count", n))
@@ -584,7 +584,7 @@ func (c *Client) listenLoop(ctx context.Context, notifier lrostore.Notifier) {
 		if ctx.Err() != nil || errors.Is(err, lrostore.ErrClosed) {
 			return
 		}
-		c.logger.WarnContext(ctx, "listen for events; retrying", slog.Any("error", err))
+		c.warnStore(ctx, "listen for events; retrying", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -607,6 +607,28 @@ func (c *Client) handleEvent(e *lrostore.Event) {
 		// Events may have been missed: every waiter reads its operation
 		// again (and goes on waiting if it is not done).
 		c.waiters.notifyAll()
+	}
+}
+
+// storeWarnEvery is how often one background task logs the store's errors
+// while they last: a store that does not answer is said once, not at every
+// retry.
+const storeWarnEvery = 10 * time.Second
+
+// warnStore logs an error of the store met by a background task, at most
+// once per storeWarnEvery for each task.
+func (c *Client) warnStore(ctx context.Context, what string, err error) {
+	now := time.Now()
+	c.warnMu.Lock()
+	last, ok := c.warned[what]
+	if !ok || now.Sub(last) >= storeWarnEvery {
+		c.warned[what] = now
+	} else {
+		what = ""
+	}
+	c.warnMu.Unlock()
+	if what != "" {
+		c.logger.WarnContext(ctx, what, slog.Any("error", err), slog.Duration("next_log_after", storeWarnEvery))
 	}
 }
 
