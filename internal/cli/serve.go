@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,11 @@ const (
 	// defaultDB is the --db when neither the flag nor $LRO_DB is set.
 	defaultDB = "sqlite:lro.db"
 )
+
+// dbOrDefault is the --db flag's value, else $LRO_DB, else defaultDB.
+func dbOrDefault(db string) string {
+	return cmp.Or(db, os.Getenv(dbEnv), defaultDB)
+}
 
 // serveOptions are the flags of lro serve.
 type serveOptions struct {
@@ -45,12 +51,7 @@ func (o *serveOptions) Validate() error {
 	if o.addr == "" {
 		o.addr = defaultAddr
 	}
-	if o.db == "" {
-		o.db = os.Getenv(dbEnv)
-	}
-	if o.db == "" {
-		o.db = defaultDB
-	}
+	o.db = dbOrDefault(o.db)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
@@ -151,13 +152,7 @@ several servers starting at once are safe); migrate is for operators who
 prefer to run migrations on their own, before a deployment.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.db == "" {
-				o.db = os.Getenv(dbEnv)
-			}
-			if o.db == "" {
-				o.db = defaultDB
-			}
-			if err := server.Migrate(cmd.Context(), o.db); err != nil {
+			if err := server.Migrate(cmd.Context(), dbOrDefault(o.db)); err != nil {
 				return err
 			}
 			fmt.Fprintln(stderr, "lro: the store's schema is up to date")
