@@ -480,18 +480,20 @@ func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, err
 		err = lrostore.ErrNotFound
 	}
 	if err != nil {
-		return nil, c.notFound(name, err)
+		return nil, c.notFound("get operation", name, err)
 	}
 	return op, nil
 }
 
-func (c *Client) notFound(name string, err error) error {
+// notFound turns a store error of a call on the operation name into
+// NOT_FOUND, or into the store error of what the call was doing.
+func (c *Client) notFound(what, name string, err error) error {
 	if errors.Is(err, lrostore.ErrNotFound) {
 		e := newError(ErrNotFound, "OPERATION_NOT_FOUND", "", "operation %q not found", name)
 		e.Resource = name
 		return e
 	}
-	return c.storeError("", err)
+	return c.storeError(what, err)
 }
 
 // storeError turns an unexpected store error into an UNAVAILABLE or
@@ -601,7 +603,7 @@ func (c *Client) CancelOperation(ctx context.Context, name string) (*longrunning
 	}
 	op, err := c.store.OperationCancel(ctx, &lrostore.OperationCancelParams{ID: id, Parent: parent, CancelledError: cancelledFailure})
 	if err != nil {
-		return nil, c.notFound(name, err)
+		return nil, c.notFound("cancel operation", name, err)
 	}
 	switch {
 	case op.State.Done():
@@ -628,7 +630,7 @@ func (c *Client) DeleteOperation(ctx context.Context, name string) error {
 		return e
 	}
 	if err != nil {
-		return c.notFound(name, err)
+		return c.notFound("delete operation", name, err)
 	}
 	return nil
 }
@@ -704,7 +706,7 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 	case err == nil && op.Parent == parent:
 		return op, nil
 	case err == nil, errors.Is(err, lrostore.ErrNotFound):
-		return nil, c.notFound(name, lrostore.ErrNotFound) // deleted meanwhile
+		return nil, c.notFound("wait operation", name, lrostore.ErrNotFound) // deleted meanwhile
 	default:
 		return nil, c.storeError("wait operation", err)
 	}

@@ -808,3 +808,55 @@ func TestStoreErrorsAreLoggedOnce(t *testing.T) {
 	r.release <- result{resp: wrapperspb.String("v")}
 	require.Equal(t, 1, logs.count("heartbeat"))
 }
+
+// finishFailingStore fails the first n result writes, as a database that
+// restarts would; with lost set, the first failed write lands all the same
+// (its answer is what is lost).
+type finishFailingStore struct {
+	lrostore.Store
+	mu    sync.Mutex
+	fails int
+	lost  bool
+}
+
+func (s *finishFailingStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	s.mu.Lock()
+	fail, lost := s.fails > 0, s.lost
+	if fail {
+		s.fails--
+		s.lost = false
+	}
+	s.mu.Unlock()
+	if !fail {
+		return s.Store.OperationFinishMany(ctx, p)
+	}
+	if lost {
+		if _, err := s.Store.OperationFinishMany(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errUnreachable
+}
+
+func TestResultSurvivesFailedWrites(t *testing.T) {
+	// A finished result is not given up for a failed write: it is written
+	// when the store answers again, and the operation does not run again.
+	t.Parallel()
+	for _, lost := range []bool{false, true} {
+		t.Run(map[bool]string{false: "WriteFailed", true: "AnswerLost"}[lost], func(t *testing.T) {
+			t.Parallel()
+			store := &finishFailingStore{Store: openStore(t), fails: 3, lost: lost}
+			runs := atomic.Int32{}
+			c := newClient(t, store, nil, func(c *lro.Client) {
+				lro.MustRegister(c, kind{Name: "k", Run: func(ctx context.Context, j *job) (str, error) {
+					runs.Add(1)
+					return wrapperspb.String("kept"), nil
+				}})
+			})
+			op := waitDone(t, c, start(t, c, "k", "").GetName())
+			require.Equal(t, "kept", responseValue(t, op))
+			require.Equal(t, int32(1), runs.Load(), "ran once")
+			require.Equal(t, int32(1), storedOp(t, store, op.GetName()).Attempt)
+		})
+	}
+}

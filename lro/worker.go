@@ -300,15 +300,62 @@ func (c *Client) runJob(j *job) {
 	if lost {
 		return
 	}
-	res, err := c.finisher.Do(c.workCtx, f)
-	switch {
-	case err != nil:
-		c.warnStore(c.workCtx, "write results; their operations run again when their leases expire", err)
-	case !res.Finished:
-		logger.Warn("lease lost before the result was written; the result is dropped")
-	default:
+	if c.writeResult(j, f, logger) {
 		c.waiters.notify(j.op.ID)
 	}
+}
+
+// How long writeResult waits between tries, at first and at most.
+const (
+	resultRetryMin = 50 * time.Millisecond
+	resultRetryMax = time.Second
+)
+
+// writeResult writes a job's result, and reports whether it is stored. A
+// result is not given up for a failed write: while the lease holds (the job
+// stays registered, so heartbeats renew it), it tries again, backing off,
+// until the write lands, the lease is found gone, or the lease runs out, or
+// the client is stopped. The lease token makes a repeat harmless: a write
+// that landed but whose answer was lost makes the next try find the lease
+// gone, and the operation done.
+func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams, logger *slog.Logger) bool {
+	delay := resultRetryMin
+	for tries := 1; ; tries++ {
+		res, err := c.finisher.Do(c.workCtx, f)
+		if err == nil && res.Finished {
+			return true
+		}
+		if err == nil { // the lease is gone
+			if tries > 1 && c.storedDone(j) {
+				return true // an earlier try landed
+			}
+			logger.Warn("lease lost before the result was written; the result is dropped")
+			return false
+		}
+		c.mu.Lock()
+		expired := time.Now().After(j.leaseExpire)
+		c.mu.Unlock()
+		if expired || c.workCtx.Err() != nil {
+			logger.Error("the result could not be written; the operation runs again once its lease expires",
+				slog.Int("tries", tries), slog.Any("error", err))
+			return false
+		}
+		c.warnStore(c.workCtx, "write results (retrying while their leases hold)", err)
+		select {
+		case <-c.workCtx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, resultRetryMax)
+	}
+}
+
+// storedDone reports whether the job's operation is done in the store under
+// the job's own lease (another claim would have changed the token).
+func (c *Client) storedDone(j *job) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.workCtx), 5*time.Second)
+	defer cancel()
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: j.op.ID})
+	return err == nil && op.State.Done() && op.LeaseToken == j.lease.Token
 }
 
 // callHandler runs the kind's handler on the decoded request, turning a

@@ -5,7 +5,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
@@ -486,7 +489,38 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	if !ok {
 		return nil, lrostore.ErrNotFound
 	}
-	return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))
+	return readTwice(s, func() (*lrostore.Operation, error) {
+		return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))
+	})
+}
+
+// readTwice runs a read, and runs it once more if it failed because its
+// connection was lost (after the database restarted, every pooled
+// connection that was in use recently is dead, and pgxpool pings only
+// those idle for a second). The pool is reset first, so that the other dead
+// connections go too. Writes are not repeated here: the client retries what
+// it must, under its leases.
+func readTwice[T any](s *Store, read func() (T, error)) (T, error) {
+	v, err := read()
+	if err != nil && connectionLost(err) {
+		s.pool.Reset()
+		v, err = read()
+	}
+	return v, err
+}
+
+// connectionLost reports whether err says that the connection died: the
+// server shut it down, or it broke.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		return strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "08006" // admin or crash shutdown; connection failure
+	case pgconn.SafeToRetry(err):
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // nameExpr is an operation's full name in SQL, for filters on name. Its
@@ -525,7 +559,9 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	}
 	query += ` ORDER BY o.id DESC LIMIT $` + strconv.Itoa(len(args)+1)
 	args = append(args, params.Limit)
-	return scanOperations(s.pool.Query(ctx, query, args...))
+	return readTwice(s, func() ([]*lrostore.Operation, error) {
+		return scanOperations(s.pool.Query(ctx, query, args...))
+	})
 }
 
 // claimQuery locks the oldest pending operations of the kinds, skipping

@@ -273,3 +273,43 @@ func TestOverlappingLeaseWritesDoNotDeadlock(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// After the server ends the store's connections (as a restart does), reads
+// still answer: the first dead connection is retried on a new one.
+func TestReadsSurviveKilledConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	app := pgtest.Name("lro_test_")
+	dsn := pgtest.Schema(t) + "&application_name=" + app
+	s := open(t, dsn)
+	id := uuid.Must(uuid.NewV7()).String()
+	_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: id, Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+	require.NoError(t, err)
+	// Use several connections, so that the pool holds them.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			_, err := s.OperationList(ctx, &lrostore.OperationListParams{Limit: 10})
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+
+	// End every connection of this store's pool, as a restart would.
+	admin, err := pgx.Connect(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	var ended int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1`, app).Scan(&ended))
+	require.Positive(t, ended)
+
+	for range 3 {
+		op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: id})
+		require.NoError(t, err)
+		require.Equal(t, id, op.ID)
+		_, err = s.OperationList(ctx, &lrostore.OperationListParams{Limit: 10})
+		require.NoError(t, err)
+	}
+}
