@@ -719,3 +719,32 @@ func TestNodeWithoutDatabase(t *testing.T) {
 	t.Logf("an operation of %v, started once the node was healthy again, succeeded %v after PostgreSQL started",
 		resp.GetSlept().AsDuration().Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 }
+
+// TestOutageWhileResultsAreWritten: the database goes away just as the
+// handlers return, and comes back soon. The results are kept (written once
+// it answers), so no operation runs a second time.
+func TestOutageWhileResultsAreWritten(t *testing.T) {
+	t.Parallel()
+	skipShort(t)
+	pg := pgtest.StartServer(t)
+	lroBinary(t)
+	ctx := testContext(t)
+	dsn := pg.URL()
+	nodes := startNodes(t, dsn, "A", "B")
+	const n = 10
+	names := make([]string, n)
+	for i := range names {
+		names[i] = startSleeps(ctx, t, nodes[i%len(nodes)].conn, 1, 2*time.Second)[0]
+	}
+	awaitRunning(ctx, t, nodes[0].conn, names, 10*time.Second, func(md *demopb.SleepMetadata) bool {
+		return md.GetProgressPercent() >= 85
+	})
+	pg.Stop()
+	time.Sleep(700 * time.Millisecond) // the outage: the handlers return meanwhile
+	pg.Start()
+	for i, name := range names {
+		op := waitOp(ctx, t, nodes[i%2], name)
+		sleepResponse(t, op)
+		require.Equal(t, int32(1), sleepMetadata(t, op).GetAttempt(), "%s ran again: its result was lost", name)
+	}
+}
