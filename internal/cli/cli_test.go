@@ -391,6 +391,25 @@ func TestWaitUnimplemented(t *testing.T) {
 	}
 }
 
+func TestWaitThroughUnavailable(t *testing.T) {
+	// A server that restarts is waited for: UNAVAILABLE is said once on
+	// stderr, and the wait goes on.
+	setTerminal(t, 0, false)
+	f := newSeededFakeServer(t)
+	f.locked(func() { f.unavailable = 3 })
+	r := lro(t, f, "wait", "operations/op-1")
+	wantCode(t, r, 0)
+	if got, want := r.stdout, lro(t, f, "get", "operations/op-1").stdout; got != want {
+		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", got, want)
+	}
+	if want := "lro: UNAVAILABLE: connection refused; still waiting\n"; r.stderr != want {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	if n := f.callCount("WaitOperation"); n != 4 {
+		t.Errorf("%d WaitOperation calls, want 4", n)
+	}
+}
+
 func TestAddrEnv(t *testing.T) {
 	f := newSeededFakeServer(t)
 	t.Setenv("LRO_ADDR", f.addr)

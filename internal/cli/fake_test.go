@@ -54,6 +54,9 @@ type fakeServer struct {
 	blockWait bool
 	// noWait makes WaitOperation UNIMPLEMENTED.
 	noWait bool
+	// unavailable is how many WaitOperation calls answer UNAVAILABLE
+	// first, as a server that restarts.
+	unavailable int
 }
 
 // fixedTime is the time of every timestamp of the fake.
@@ -334,6 +337,11 @@ func (f *fakeServer) WaitOperation(ctx context.Context, req *longrunningpb.WaitO
 	if f.noWait {
 		f.mu.Unlock()
 		return nil, status.Error(codes.Unimplemented, "method WaitOperation not implemented")
+	}
+	if f.unavailable > 0 {
+		f.unavailable--
+		f.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "connection refused")
 	}
 	op, err := f.get(req.GetName())
 	if err != nil || op.GetDone() {

@@ -17,6 +17,9 @@ import (
 )
 
 const (
+	// waitUnavailableMax is the longest pause between calls while the
+	// server is unavailable.
+	waitUnavailableMax = 5 * time.Second
 	// waitCallTimeout is the timeout of each WaitOperation call: how long
 	// the server holds it before it returns the operation not done.
 	waitCallTimeout = 250 * time.Millisecond
@@ -63,7 +66,9 @@ func newWaitCommand(stdout, stderr io.Writer) *cobra.Command {
 
 While it waits on a terminal, the operation's state and progress show on
 stderr on one line, cleared when done; elsewhere nothing is printed while
-waiting.
+waiting. When the server is unavailable (it restarts, or its store does not
+answer) the wait goes on: it says so once on stderr and tries again, every
+5s at most.
 
 Exit codes:
   0  the operation succeeded
@@ -149,15 +154,30 @@ func (o *waitOptions) run(ctx context.Context) error {
 // wait returns the operation once it is done.
 func (o *waitOptions) wait(ctx context.Context, c *clients, line *progressLine) (*longrunningpb.Operation, error) {
 	poll := false // whether to use GetOperation: the server has no WaitOperation
+	pause := waitPollInterval
+	unavailable := false
 	for {
 		start := time.Now()
 		op, err := o.call(ctx, c, poll)
+		if status.Code(err) != codes.Unavailable {
+			unavailable, pause = false, waitPollInterval
+		}
 		switch {
 		case err == nil:
 			if op.GetDone() {
 				return op, nil
 			}
 			line.show(o.name + " " + strings.TrimSpace(state(op)+" "+progress(op)))
+		case status.Code(err) == codes.Unavailable && ctx.Err() == nil:
+			// The server restarts, or its store does not answer: wait on,
+			// saying so once, backing off up to waitUnavailableMax.
+			if !unavailable {
+				line.clear()
+				fmt.Fprintf(o.stderr, "lro: %s; still waiting\n", errorText(err))
+				unavailable = true
+			} else {
+				pause = min(2*pause, waitUnavailableMax)
+			}
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case status.Code(err) == codes.DeadlineExceeded:
@@ -168,7 +188,7 @@ func (o *waitOptions) wait(ctx context.Context, c *clients, line *progressLine) 
 		default:
 			return nil, err
 		}
-		if d := waitPollInterval - time.Since(start); d > 0 {
+		if d := pause - time.Since(start); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
