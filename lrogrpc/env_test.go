@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
@@ -50,7 +50,7 @@ const (
 	// kindMeta (StringValue → StringValue, metadata SleepMetadata) sets its
 	// metadata, then blocks like kindBlock.
 	kindMeta = "test.meta"
-	// kindFail (StringValue) fails with failStatus(value).
+	// kindFail (StringValue) fails with testkinds.FailStatus(value).
 	kindFail = "test.fail"
 	// kindPlain (StringValue) fails with a plain error, "plain failure: " +
 	// value.
@@ -63,77 +63,9 @@ const (
 )
 
 const (
-	typeStringValue   = "type.googleapis.com/google.protobuf.StringValue"
-	typeEmpty         = "type.googleapis.com/google.protobuf.Empty"
-	typeSleepMetadata = "type.googleapis.com/lro.demo.v1.SleepMetadata"
-	metaProgress      = 42 // the progress kindMeta reports
-	awaitTimeout      = 10 * time.Second
+	metaProgress = 42 // the progress kindMeta reports
+	awaitTimeout = 10 * time.Second
 )
-
-// failStatus is the status kindFail fails with: a code, a message and
-// details that must reach clients exactly.
-func failStatus(key string) *status.Status {
-	st, err := status.New(codes.FailedPrecondition, "boom").WithDetails(
-		&errdetails.ErrorInfo{Reason: "BOOM", Domain: "test.example", Metadata: map[string]string{"key": key}},
-		&errdetails.LocalizedMessage{Locale: "en-US", Message: "it went boom"},
-	)
-	if err != nil {
-		panic(err)
-	}
-	return st
-}
-
-// gate lets a test follow and end one blocking handler.
-type gate struct {
-	key         string
-	started     chan struct{} // closed when a handler starts holding it
-	release     chan struct{} // closed by the test to let the handler succeed
-	cause       chan error    // context.Cause, when the handler's context ended first
-	startOnce   sync.Once
-	releaseOnce sync.Once
-}
-
-// Release lets the handler holding g return its response.
-func (g *gate) Release() { g.releaseOnce.Do(func() { close(g.release) }) }
-
-// hold blocks until g is released or ctx ends. A stubborn holder succeeds
-// even when ctx ends.
-func (g *gate) hold(ctx context.Context, stubborn bool) (*wrapperspb.StringValue, error) {
-	g.startOnce.Do(func() { close(g.started) })
-	select {
-	case <-g.release:
-		return wrapperspb.String("released " + g.key), nil
-	case <-ctx.Done():
-		cause := context.Cause(ctx)
-		select {
-		case g.cause <- cause:
-		default:
-		}
-		if stubborn {
-			return wrapperspb.String("finished anyway " + g.key), nil
-		}
-		return nil, cause
-	}
-}
-
-type gates struct {
-	mu sync.Mutex
-	m  map[string]*gate
-}
-
-func (gs *gates) get(key string) *gate {
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	if gs.m == nil {
-		gs.m = map[string]*gate{}
-	}
-	g := gs.m[key]
-	if g == nil {
-		g = &gate{key: key, started: make(chan struct{}), release: make(chan struct{}), cause: make(chan error, 1)}
-		gs.m[key] = g
-	}
-	return g
-}
 
 // env is one server with its clients.
 type env struct {
@@ -141,7 +73,7 @@ type env struct {
 	ops    *autogen.OperationsClient
 	lro    lropb.LroClient
 	raw    longrunningpb.OperationsClient // the generated stub, for what the wrapper hides
-	gates  gates
+	gates  testkinds.Gates
 	// waitCalls receives the name of each WaitOperation call as it reaches
 	// the server, so a test knows a wait is under way.
 	waitCalls chan string
@@ -224,13 +156,13 @@ func (e *env) register(t *testing.T) {
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
 		Name: kindBlock,
 		Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
-			return e.gates.get(job.Request.GetValue()).hold(ctx, false)
+			return e.gates.Get(job.Request.GetValue()).Hold(ctx, false)
 		},
 	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
 		Name: kindStubborn,
 		Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
-			return e.gates.get(job.Request.GetValue()).hold(ctx, true)
+			return e.gates.Get(job.Request.GetValue()).Hold(ctx, true)
 		},
 	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *demopb.SleepMetadata, *wrapperspb.StringValue]{
@@ -239,13 +171,13 @@ func (e *env) register(t *testing.T) {
 			if err := job.SetMetadata(&demopb.SleepMetadata{ProgressPercent: metaProgress, Attempt: int32(job.Attempt)}); err != nil {
 				return nil, err
 			}
-			return e.gates.get(job.Request.GetValue()).hold(ctx, false)
+			return e.gates.Get(job.Request.GetValue()).Hold(ctx, false)
 		},
 	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
 		Name: kindFail,
 		Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
-			return nil, failStatus(job.Request.GetValue()).Err()
+			return nil, testkinds.FailStatus(job.Request.GetValue()).Err()
 		},
 	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
@@ -287,11 +219,11 @@ func (e *env) start(t *testing.T, kind string, in proto.Message) *longrunningpb.
 
 // startHeld starts an operation of a blocking kind (kindBlock, kindMeta,
 // kindStubborn) on gate key and waits until its handler runs.
-func (e *env) startHeld(t *testing.T, kind, key string) (*longrunningpb.Operation, *gate) {
+func (e *env) startHeld(t *testing.T, kind, key string) (*longrunningpb.Operation, *testkinds.Gate) {
 	t.Helper()
-	g := e.gates.get(key)
+	g := e.gates.Get(key)
 	op := e.start(t, kind, wrapperspb.String(key))
-	await(t, g.started, "the handler of "+op.GetName()+" to start")
+	await(t, g.Started, "the handler of "+op.GetName()+" to start")
 	return op, g
 }
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
@@ -252,7 +253,7 @@ func testGetOperation(t *testing.T) {
 		e.waitDone(t, op.GetName())
 		done := e.get(t, op.GetName())
 		require.True(t, done.GetResponse().MessageIs(&wrapperspb.StringValue{}))
-		require.Equal(t, typeStringValue, done.GetResponse().GetTypeUrl())
+		require.Equal(t, testkinds.TypeStringValue, done.GetResponse().GetTypeUrl())
 		requireResponse(t, done, wrapperspb.String("released k"))
 	})
 
@@ -264,7 +265,7 @@ func testGetOperation(t *testing.T) {
 		got := e.get(t, op.GetName())
 		require.True(t, got.GetDone())
 		require.Nil(t, got.GetResponse())
-		want := failStatus("f1").Proto()
+		want := testkinds.FailStatus("f1").Proto()
 		require.True(t, proto.Equal(want, got.GetError()), "error %v, want %v", got.GetError(), want)
 	})
 
@@ -288,7 +289,7 @@ func testGetOperation(t *testing.T) {
 		e.waitDone(t, op.GetName())
 		got := e.get(t, op.GetName())
 		require.NotNil(t, got.GetResponse(), "a done operation always has a result: %v", got)
-		require.Equal(t, typeEmpty, got.GetResponse().GetTypeUrl())
+		require.Equal(t, testkinds.TypeEmpty, got.GetResponse().GetTypeUrl())
 		requireResponse(t, got, &emptypb.Empty{})
 	})
 
@@ -298,7 +299,7 @@ func testGetOperation(t *testing.T) {
 		op, g := e.startHeld(t, kindMeta, "m")
 		running := e.awaitMetadata(t, op.GetName())
 		require.False(t, running.GetDone())
-		require.Equal(t, typeSleepMetadata, running.GetMetadata().GetTypeUrl())
+		require.Equal(t, testkinds.TypeSleepMetadata, running.GetMetadata().GetTypeUrl())
 		md := &demopb.SleepMetadata{}
 		require.NoError(t, running.GetMetadata().UnmarshalTo(md))
 		require.True(t, proto.Equal(&demopb.SleepMetadata{ProgressPercent: metaProgress, Attempt: 1}, md), "metadata %v", md)
@@ -351,7 +352,7 @@ func testGetOperation(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})
 		parented := e.startReq(t, &lropb.StartOperationRequest{Parent: testParent, Kind: kindBlock, KindInput: typedInput(t, wrapperspb.String("parented"))})
-		await(t, e.gates.get("parented").started, "the handler to start")
+		await(t, e.gates.Get("parented").Started, "the handler to start")
 		plain := e.start(t, kindEcho, &demopb.SleepRequest{})
 		e.waitDone(t, plain.GetName())
 		before := []*longrunningpb.Operation{e.get(t, parented.GetName()), e.get(t, plain.GetName())}
@@ -406,7 +407,7 @@ func testGoogleWrapper(t *testing.T) {
 		require.True(t, lop.Done())
 		st, ok := status.FromError(err)
 		require.True(t, ok, "%T %v", err, err)
-		want := failStatus("wf").Proto()
+		want := testkinds.FailStatus("wf").Proto()
 		require.True(t, proto.Equal(want, st.Proto()), "status %v, want %v", st.Proto(), want)
 	})
 
@@ -452,7 +453,7 @@ func testGoogleWrapper(t *testing.T) {
 		op, g := e.startHeld(t, kindBlock, "c")
 		lop := longrunning.InternalNewOperation(e.ops, op)
 		require.NoError(t, lop.Cancel(t.Context()))
-		require.ErrorIs(t, await(t, g.cause, "the handler to see the cancellation"), lro.ErrCancelRequested)
+		require.ErrorIs(t, await(t, g.Cause, "the handler to see the cancellation"), lro.ErrCancelRequested)
 		e.waitDone(t, op.GetName())
 		err := lop.Poll(t.Context(), nil)
 		require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
@@ -651,9 +652,9 @@ func testListOperations(t *testing.T) {
 			{"error.code != 9", []string{plain}}, // a missing error matches nothing, even under !=
 			{"error:*", []string{plain, fail}},
 			{`error.message = "boom"`, []string{fail}},
-			{`metadata.@type = "` + typeSleepMetadata + `"`, []string{meta.GetName()}},
-			{`response.@type = "` + typeStringValue + `"`, []string{echo}},
-			{`response.@type = "` + typeEmpty + `"`, []string{empty}},
+			{`metadata.@type = "` + testkinds.TypeSleepMetadata + `"`, []string{meta.GetName()}},
+			{`response.@type = "` + testkinds.TypeStringValue + `"`, []string{echo}},
+			{`response.@type = "` + testkinds.TypeEmpty + `"`, []string{empty}},
 			{"response:*", []string{empty, echo}},
 			{`kind = "test.meta" OR kind = "test.block"`, []string{block.GetName(), meta.GetName()}},
 			// OR binds tighter than AND: done AND (code 9 OR meta), not
@@ -762,7 +763,7 @@ func testCancelOperation(t *testing.T) {
 		op, g := e.startHeld(t, kindBlock, "c")
 		require.NoError(t, e.ops.CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: op.GetName()}))
 		select {
-		case cause := <-g.cause:
+		case cause := <-g.Cause:
 			require.ErrorIs(t, cause, lro.ErrCancelRequested)
 		case <-time.After(time.Second):
 			t.Fatal("the handler's context was not cancelled within 1s")
@@ -775,7 +776,7 @@ func testCancelOperation(t *testing.T) {
 		e := newEnv(t, lro.Config{})
 		op, g := e.startHeld(t, kindStubborn, "s")
 		require.NoError(t, e.ops.CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: op.GetName()}))
-		require.ErrorIs(t, await(t, g.cause, "the cancellation"), lro.ErrCancelRequested)
+		require.ErrorIs(t, await(t, g.Cause, "the cancellation"), lro.ErrCancelRequested)
 		requireResponse(t, e.waitDone(t, op.GetName()), wrapperspb.String("finished anyway s"))
 	})
 

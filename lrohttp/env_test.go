@@ -15,22 +15,19 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
@@ -47,81 +44,18 @@ const (
 	// kindMeta (StringValue → StringValue, metadata SleepMetadata) sets its
 	// metadata, then blocks like kindBlock.
 	kindMeta = "test.meta"
-	// kindFail (StringValue) fails with failStatus(value).
+	// kindFail (StringValue) fails with testkinds.FailStatus(value).
 	kindFail = "test.fail"
 	// kindEmpty (Empty → Empty) returns a nil response.
 	kindEmpty = "test.empty"
 )
 
 const (
-	typeStringValue   = "type.googleapis.com/google.protobuf.StringValue"
-	typeEmpty         = "type.googleapis.com/google.protobuf.Empty"
-	typeSleepMetadata = "type.googleapis.com/lro.demo.v1.SleepMetadata"
-	typeErrorInfo     = "type.googleapis.com/google.rpc.ErrorInfo"
-	metaProgress      = 42 // the progress kindMeta reports
-	awaitTimeout      = 10 * time.Second
-	testParent        = "projects/p/locations/l"
+	typeErrorInfo = "type.googleapis.com/google.rpc.ErrorInfo"
+	metaProgress  = 42 // the progress kindMeta reports
+	awaitTimeout  = 10 * time.Second
+	testParent    = "projects/p/locations/l"
 )
-
-// failStatus is the status kindFail fails with: a code, a message and
-// details that must reach clients exactly.
-func failStatus(key string) *status.Status {
-	st, err := status.New(codes.FailedPrecondition, "boom").WithDetails(
-		&errdetails.ErrorInfo{Reason: "BOOM", Domain: "test.example", Metadata: map[string]string{"key": key}},
-		&errdetails.LocalizedMessage{Locale: "en-US", Message: "it went boom"},
-	)
-	if err != nil {
-		panic(err)
-	}
-	return st
-}
-
-// gate lets a test follow and end one blocking handler.
-type gate struct {
-	started     chan struct{} // closed when a handler starts holding it
-	release     chan struct{} // closed by the test to let the handler succeed
-	cause       chan error    // context.Cause, when the handler's context ended first
-	key         string
-	startOnce   sync.Once
-	releaseOnce sync.Once
-}
-
-// Release lets the handler holding g return its response.
-func (g *gate) Release() { g.releaseOnce.Do(func() { close(g.release) }) }
-
-func (g *gate) hold(ctx context.Context) (*wrapperspb.StringValue, error) {
-	g.startOnce.Do(func() { close(g.started) })
-	select {
-	case <-g.release:
-		return wrapperspb.String("released " + g.key), nil
-	case <-ctx.Done():
-		cause := context.Cause(ctx)
-		select {
-		case g.cause <- cause:
-		default:
-		}
-		return nil, cause
-	}
-}
-
-type gates struct {
-	mu sync.Mutex
-	m  map[string]*gate
-}
-
-func (gs *gates) get(key string) *gate {
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	if gs.m == nil {
-		gs.m = map[string]*gate{}
-	}
-	g := gs.m[key]
-	if g == nil {
-		g = &gate{key: key, started: make(chan struct{}), release: make(chan struct{}), cause: make(chan error, 1)}
-		gs.m[key] = g
-	}
-	return g
-}
 
 // env is one running server with its clients.
 type env struct {
@@ -132,7 +66,7 @@ type env struct {
 	conn  *grpc.ClientConn
 	ops   longrunningpb.OperationsClient // gRPC, on the same port
 	lro   lropb.LroClient                // gRPC, on the same port
-	gates gates
+	gates testkinds.Gates
 }
 
 // newEnv starts the server assembly on 127.0.0.1:0 with HTTPParents
@@ -197,7 +131,7 @@ func (e *env) register(c *lro.Client) error {
 			return lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
 				Name: kindBlock,
 				Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
-					return e.gates.get(job.Request.GetValue()).hold(ctx)
+					return e.gates.Get(job.Request.GetValue()).Hold(ctx, false)
 				},
 			})
 		},
@@ -208,7 +142,7 @@ func (e *env) register(c *lro.Client) error {
 					if err := job.SetMetadata(&demopb.SleepMetadata{ProgressPercent: metaProgress, Attempt: int32(job.Attempt)}); err != nil {
 						return nil, err
 					}
-					return e.gates.get(job.Request.GetValue()).hold(ctx)
+					return e.gates.Get(job.Request.GetValue()).Hold(ctx, false)
 				},
 			})
 		},
@@ -216,7 +150,7 @@ func (e *env) register(c *lro.Client) error {
 			return lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
 				Name: kindFail,
 				Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
-					return nil, failStatus(job.Request.GetValue()).Err()
+					return nil, testkinds.FailStatus(job.Request.GetValue()).Err()
 				},
 			})
 		},
@@ -308,11 +242,11 @@ func (e *env) start(t *testing.T, parent, kind, input string) string {
 
 // startHeld starts an operation of kindBlock or kindMeta on gate key and
 // waits until its handler runs.
-func (e *env) startHeld(t *testing.T, parent, kind, key string) (string, *gate) {
+func (e *env) startHeld(t *testing.T, parent, kind, key string) (string, *testkinds.Gate) {
 	t.Helper()
-	g := e.gates.get(key)
+	g := e.gates.Get(key)
 	name := e.start(t, parent, kind, jsonString(key))
-	await(t, g.started, "the handler of "+name+" to start")
+	await(t, g.Started, "the handler of "+name+" to start")
 	return name, g
 }
 

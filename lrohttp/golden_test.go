@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lrohttp"
 )
@@ -79,7 +80,7 @@ func TestGolden(t *testing.T) {
 	cancelled, cancelledGate := e.startHeld(t, "", kindBlock, "cancelled")
 	vars["cancelled"] = cancelled
 	require.Equal(t, "{}", string(compactJSON(t, e.do(t, http.MethodPost, "/v1/"+cancelled+":cancel", "").body)))
-	await(t, cancelledGate.cause, "the cancellation to reach the handler")
+	await(t, cancelledGate.Cause, "the cancellation to reach the handler")
 	// The list collection, oldest first: three successes and a failure.
 	for _, in := range []string{`{"failMessage":"a"}`, `{"failMessage":"b"}`, `{"failMessage":"c"}`} {
 		vars["list"+in[len(in)-3:len(in)-2]] = e.start(t, listParent, kindEcho, in)
@@ -122,7 +123,7 @@ func TestGolden(t *testing.T) {
 				require.Equal(t, vars["started"], r.object(t)["name"], "a repeat of a request_id returns the first operation")
 			}},
 		{name: "start_snake_case", method: "POST", path: "/v1/operations:start",
-			body:   `{"kind":"test.block","typed_input":{"@type":"` + typeStringValue + `","value":"idem"},"request_id":"req-0001"}`,
+			body:   `{"kind":"test.block","typed_input":{"@type":"` + testkinds.TypeStringValue + `","value":"idem"},"request_id":"req-0001"}`,
 			status: 200, check: func(t *testing.T, r *response, vars map[string]string) {
 				require.Equal(t, vars["started"], r.object(t)["name"], "proto field names, and the same input typed, are the same request")
 			}},
@@ -174,7 +175,7 @@ func TestGolden(t *testing.T) {
 				require.Len(t, r.object(t)["operations"], 1)
 			}},
 		{name: "list_filter_response_type", method: "GET",
-			path:   "/v1/" + listParent + "/operations?filter=" + queryEscape(`done = true AND response.@type = "`+typeStringValue+`"`),
+			path:   "/v1/" + listParent + "/operations?filter=" + queryEscape(`done = true AND response.@type = "`+testkinds.TypeStringValue+`"`),
 			status: 200, check: func(t *testing.T, r *response, vars map[string]string) {
 				require.Len(t, r.object(t)["operations"], 3)
 			}},

@@ -26,8 +26,8 @@ func TestParentRoutes(t *testing.T) {
 		op := e.doOK(t, http.MethodPost, base+":start", `{"kind":"test.block","input":"p"}`)
 		name := op["name"].(string)
 		require.Regexp(t, `^`+testParent+`/operations/[0-9a-f-]{36}$`, name)
-		g := e.gates.get("p")
-		await(t, g.started, "the handler to start")
+		g := e.gates.Get("p")
+		await(t, g.Started, "the handler to start")
 
 		list := e.doOK(t, http.MethodGet, base, "")
 		require.Len(t, list["operations"], 1)
@@ -45,7 +45,7 @@ func TestParentRoutes(t *testing.T) {
 		requireGoogleError(t, r, http.StatusBadRequest, "FAILED_PRECONDITION")
 
 		require.Equal(t, map[string]any{}, e.doOK(t, http.MethodPost, "/v1/"+name+":cancel", `{}`))
-		require.ErrorIs(t, await(t, g.cause, "the cancellation"), lro.ErrCancelRequested)
+		require.ErrorIs(t, await(t, g.Cause, "the cancellation"), lro.ErrCancelRequested)
 		done := e.waitDone(t, name)
 		require.Equal(t, float64(1), done["error"].(map[string]any)["code"])
 

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lropb/demopb"
 )
@@ -82,7 +83,7 @@ func TestRESTClient(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, op.GetDone())
 		require.Nil(t, op.GetError())
-		require.Equal(t, typeStringValue, op.GetResponse().GetTypeUrl())
+		require.Equal(t, testkinds.TypeStringValue, op.GetResponse().GetTypeUrl())
 		resp := &wrapperspb.StringValue{}
 		require.NoError(t, op.GetResponse().UnmarshalTo(resp))
 		require.Equal(t, "released m", resp.GetValue())
@@ -93,14 +94,14 @@ func TestRESTClient(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, op.GetDone())
 		require.Nil(t, op.GetResponse())
-		want := failStatus("x").Proto()
+		want := testkinds.FailStatus("x").Proto()
 		require.True(t, proto.Equal(want, op.GetError()), "error %v, want %v: code, message and details reach the client exactly", op.GetError(), want)
 
 		empty := e.start(t, "", kindEmpty, "")
 		e.waitDone(t, empty)
 		op, err = c.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: empty})
 		require.NoError(t, err)
-		require.Equal(t, typeEmpty, op.GetResponse().GetTypeUrl())
+		require.Equal(t, testkinds.TypeEmpty, op.GetResponse().GetTypeUrl())
 		require.NoError(t, op.GetResponse().UnmarshalTo(&emptypb.Empty{}))
 	})
 
@@ -257,7 +258,7 @@ func TestRESTClient(t *testing.T) {
 		c := restClient(t, e)
 		name, g := e.startHeld(t, testParent, kindBlock, "c")
 		require.NoError(t, c.CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: name}))
-		require.ErrorIs(t, await(t, g.cause, "the handler to see the cancellation"), lro.ErrCancelRequested)
+		require.ErrorIs(t, await(t, g.Cause, "the handler to see the cancellation"), lro.ErrCancelRequested)
 		e.waitDone(t, name)
 		op, err := c.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: name})
 		require.NoError(t, err)
@@ -355,7 +356,7 @@ func TestRESTWrapper(t *testing.T) {
 		require.True(t, lop.Done())
 		st, ok := status.FromError(err)
 		require.True(t, ok, "%T %v", err, err)
-		want := failStatus("wf").Proto()
+		want := testkinds.FailStatus("wf").Proto()
 		require.True(t, proto.Equal(want, st.Proto()), "status %v, want %v", st.Proto(), want)
 	})
 
@@ -373,7 +374,7 @@ func TestRESTWrapper(t *testing.T) {
 		require.Equal(t, int32(metaProgress), md.GetProgressPercent())
 
 		require.NoError(t, lop.Cancel(t.Context()))
-		require.ErrorIs(t, await(t, g.cause, "the cancellation"), lro.ErrCancelRequested)
+		require.ErrorIs(t, await(t, g.Cause, "the cancellation"), lro.ErrCancelRequested)
 		e.waitDone(t, name)
 		err := lop.Poll(t.Context(), nil)
 		require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
