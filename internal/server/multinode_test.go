@@ -8,12 +8,10 @@ package server_test
 // internal/pgtest), each on a schema, or a PostgreSQL server, of its own.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -48,49 +46,14 @@ type node struct {
 	pid  int
 	conn *grpc.ClientConn
 	ops  longrunningpb.OperationsClient
-
-	changed chan struct{} // closed and replaced at each stderr line; guarded by serverProc.mu
 }
 
-// runNode starts `lro serve --db dsn` with the tests' lease TTL and grace,
-// plus args, without waiting for it to listen. It is killed when the test
-// ends, even on failure.
+// runNode starts `lro serve --db dsn` with the nodes' grace, plus args,
+// without waiting for it to listen.
 func runNode(t *testing.T, name, dsn string, args ...string) *node {
 	t.Helper()
-	bin := lroBinary(t)
-	all := append([]string{"serve", "--db", dsn, "--addr", "127.0.0.1:0",
-		"--lease-ttl", leaseTTL.String(), "--shutdown-grace", nodeShutdownGrace.String()}, args...)
-	p := &serverProc{t: t, name: name, cmd: exec.Command(bin, all...), listening: make(chan string, 1), done: make(chan struct{})}
-	n := &node{serverProc: p, changed: make(chan struct{})}
-	p.cmd.Env = testEnv()
-	stderr, err := p.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start())
-	n.pid = p.cmd.Process.Pid
-	t.Cleanup(p.kill)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			t.Logf("[%s] %s", name, line)
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			close(n.changed)
-			n.changed = make(chan struct{})
-			p.mu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				select {
-				case p.listening <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	return n
+	p := runProc(t, name, dsn, append([]string{"--shutdown-grace", nodeShutdownGrace.String()}, args...)...)
+	return &node{serverProc: p, pid: p.cmd.Process.Pid}
 }
 
 // startNodes starts one node per name on dsn, all at once, and waits until

@@ -127,8 +127,9 @@ type serverProc struct {
 	done      chan struct{} // closed once the process exited and stderr is read
 	waitErr   error         // cmd.Wait's result, set before done is closed
 
-	mu    sync.Mutex
-	lines []string // stderr lines so far
+	mu      sync.Mutex
+	lines   []string      // stderr lines so far
+	changed chan struct{} // closed and replaced at each stderr line
 }
 
 var (
@@ -148,13 +149,23 @@ func startServer(t *testing.T, name, db string, args ...string) *serverProc {
 	return p
 }
 
-// runServer starts `lro serve` without waiting for it to listen.
+// runServer starts `lro serve` on the SQLite file db without waiting for it
+// to listen.
 func runServer(t *testing.T, name, db string, args ...string) *serverProc {
 	t.Helper()
+	return runProc(t, name, "sqlite:"+db, args...)
+}
+
+// runProc starts `lro serve --db dsn` with the tests' lease TTL and grace,
+// plus args (a flag given again in args wins), without waiting for it to
+// listen. It is killed when the test ends, even on failure.
+func runProc(t *testing.T, name, dsn string, args ...string) *serverProc {
+	t.Helper()
 	bin := lroBinary(t)
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + db,
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dsn,
 		"--lease-ttl", leaseTTL.String(), "--shutdown-grace", shutdownGrace.String()}, args...)
-	p := &serverProc{t: t, name: name, cmd: exec.Command(bin, all...), listening: make(chan string, 1), done: make(chan struct{})}
+	p := &serverProc{t: t, name: name, cmd: exec.Command(bin, all...), listening: make(chan string, 1),
+		done: make(chan struct{}), changed: make(chan struct{})}
 	p.cmd.Env = testEnv()
 	stderr, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
@@ -162,11 +173,14 @@ func runServer(t *testing.T, name, db string, args ...string) *serverProc {
 	t.Cleanup(p.kill)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			t.Logf("[%s] %s", name, line)
 			p.mu.Lock()
 			p.lines = append(p.lines, line)
+			close(p.changed)
+			p.changed = make(chan struct{})
 			p.mu.Unlock()
 			if m := addrRE.FindStringSubmatch(line); m != nil {
 				select {
