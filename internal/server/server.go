@@ -127,17 +127,8 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	listener, err := net.Listen("tcp", config.Addr)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	if err := client.Start(ctx); err != nil {
-		listener.Close()
-		store.Close()
-		return nil, err
-	}
-	s := &Server{config: config, logger: logger, store: store, client: client, listener: listener}
+	// Everything that can be refused is checked before anything starts.
+	s := &Server{config: config, logger: logger, store: store, client: client}
 	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
 	lrogrpc.Register(s.grpc, client)
 	s.health = health.NewServer()
@@ -145,8 +136,15 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	reflection.Register(s.grpc)
 	transcoder, err := lrohttp.NewHandler(s.grpc, &lrohttp.Config{Parents: config.HTTPParents})
 	if err != nil {
-		client.Stop(ctx)
-		listener.Close()
+		store.Close()
+		return nil, err
+	}
+	if s.listener, err = net.Listen("tcp", config.Addr); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := client.Start(ctx); err != nil {
+		s.listener.Close()
 		store.Close()
 		return nil, err
 	}
