@@ -1,6 +1,7 @@
 package lro_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -112,27 +113,13 @@ func newClient(t *testing.T, store lrostore.Store, config *lro.Config, register 
 }
 
 func merge(dst, src *lro.Config) {
-	if src.Workers != 0 {
-		dst.Workers = src.Workers
-	}
-	if src.LeaseTTL != 0 {
-		dst.LeaseTTL = src.LeaseTTL
-	}
-	if src.HeartbeatInterval != 0 {
-		dst.HeartbeatInterval = src.HeartbeatInterval
-	}
-	if src.MaxAttempts != 0 {
-		dst.MaxAttempts = src.MaxAttempts
-	}
-	if src.ShutdownGrace != 0 {
-		dst.ShutdownGrace = src.ShutdownGrace
-	}
-	if src.WaitMax != 0 {
-		dst.WaitMax = src.WaitMax
-	}
-	if src.ID != "" {
-		dst.ID = src.ID
-	}
+	dst.Workers = cmp.Or(src.Workers, dst.Workers)
+	dst.LeaseTTL = cmp.Or(src.LeaseTTL, dst.LeaseTTL)
+	dst.HeartbeatInterval = cmp.Or(src.HeartbeatInterval, dst.HeartbeatInterval)
+	dst.MaxAttempts = cmp.Or(src.MaxAttempts, dst.MaxAttempts)
+	dst.ShutdownGrace = cmp.Or(src.ShutdownGrace, dst.ShutdownGrace)
+	dst.WaitMax = cmp.Or(src.WaitMax, dst.WaitMax)
+	dst.ID = cmp.Or(src.ID, dst.ID)
 }
 
 func start(t *testing.T, c *lro.Client, kindName, value string) *longrunningpb.Operation {
