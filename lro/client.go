@@ -44,6 +44,9 @@ const (
 	ClaimBatchDefault       = 1000
 	requestIDMaxLen         = 256
 	insertBatchMax          = 1000
+	finishBatchMax          = 5000
+	FinishIntervalDefault   = 5 * time.Millisecond
+	ClaimIntervalDefault    = 5 * time.Millisecond
 )
 
 // Config configures a Client. The zero value of each field means its
@@ -53,9 +56,12 @@ type Config struct {
 	// above.
 	Logger *slog.Logger
 
-	// Workers is how many operations this client runs at once. Default
-	// WorkersDefault (100). Negative: the client runs none; it starts and
-	// follows operations that other clients run.
+	// Workers is how many handlers this client runs at once. A handler's
+	// slot is freed when it returns: its result is written meanwhile, in a
+	// batch, under the operation's lease (up to 5,000 results, or Workers
+	// if more, wait for their write at a time). Default WorkersDefault
+	// (100). Negative: the client runs none; it starts and follows
+	// operations that other clients run.
 	Workers int
 
 	// LeaseTTL is how long a worker's lease on an operation lasts without a
@@ -108,6 +114,25 @@ type Config struct {
 	// ClaimBatchDefault (1000).
 	ClaimBatch int
 
+	// ClaimInterval is how far apart claims start while they find fewer
+	// pending operations than they could take: then new operations are
+	// claimed as they come, up to ClaimInterval after they were started,
+	// several per claim. A claim that follows a quiet spell runs at once, and
+	// while claims fill every free worker slot, the next one runs as soon as
+	// slots free (waiting up to a millisecond for all of them, so that
+	// handlers that return together are replaced by one claim). Default
+	// ClaimIntervalDefault (5ms); negative claims as soon as an operation
+	// starts or a slot frees.
+	ClaimInterval time.Duration
+
+	// FinishInterval is how far apart the writes of results start: the
+	// results of handlers that return within it are written together, in
+	// one statement. A result that follows a quiet spell is written at once;
+	// under load, each waits up to FinishInterval for others to join it.
+	// Default FinishIntervalDefault (5ms); negative writes each batch as
+	// soon as the last is done.
+	FinishInterval time.Duration
+
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
 	ID string
@@ -137,6 +162,8 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.MetadataInterval = cmp.Or(out.MetadataInterval, MetadataIntervalDefault)
 	out.Retention = cmp.Or(out.Retention, RetentionDefault)
 	out.ClaimBatch = cmp.Or(out.ClaimBatch, ClaimBatchDefault)
+	out.FinishInterval = cmp.Or(out.FinishInterval, FinishIntervalDefault)
+	out.ClaimInterval = cmp.Or(out.ClaimInterval, ClaimIntervalDefault)
 	for name, d := range map[string]time.Duration{
 		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval, "ShutdownGrace": out.ShutdownGrace,
 		"WaitMax": out.WaitMax, "MetadataInterval": out.MetadataInterval,
@@ -176,7 +203,8 @@ type Client struct {
 	done      chan struct{}     // closed when Stop has finished
 	workCtx   context.Context   // parent of handler contexts
 	jobs      map[string]*job   // the latest run of each operation on this client, by ID
-	running   int               // handlers running, counting those that lost their lease
+	running   int               // worker slots taken: handlers running (also those that lost their lease)
+	writing   int               // results being written whose handler gave its slot back
 	dirty     map[*job]struct{} // jobs with metadata to write
 	releasing []lrostore.Lease  // leases that handlers gave up on shutdown
 	released  bool              // Stop has released them
@@ -315,7 +343,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.stop = stop
 	c.workCtx = bg
 	c.inserter = batch.New(bg, insertBatchMax, c.insertMany)
-	c.finisher = batch.New(bg, insertBatchMax, c.finishMany)
+	c.finisher = batch.NewCooldown(bg, finishBatchMax, c.config.FinishInterval, c.finishMany)
 	c.state = stateStarted
 	c.startLoops(bg)
 	return nil
@@ -383,7 +411,92 @@ type StartOptions struct {
 // An unknown kind, a request of another type, or one the kind's Validate
 // rejects is INVALID_ARGUMENT (see [Error]); nothing is stored then. The
 // operation is durable when Start returns.
+//
+// Concurrent calls share commits: the starts that arrive while one commit
+// is under way are written together in the next.
 func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.Message, opts *StartOptions) (*longrunningpb.Operation, error) {
+	params, err := c.prepareStart(kindName, req, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	res, err := c.inserter.Do(ctx, params)
+	if err != nil {
+		return nil, c.storeError("start operation", err)
+	}
+	return c.startResult(params, res)
+}
+
+// StartRequest is one operation for StartOperations to start.
+type StartRequest struct {
+	Kind    string
+	Request proto.Message // nil means the kind's empty request
+	Options *StartOptions // nil means none
+}
+
+// StartOperationsMax caps how many operations one StartOperations call
+// starts.
+const StartOperationsMax = 10000
+
+// StartOperations starts several operations in one transaction and returns
+// them in the order given: all are stored, or none. Each request is checked
+// as StartOperation checks it, and the first one refused refuses the call
+// with INVALID_ARGUMENT, naming its index; so does a call with more than
+// StartOperationsMax requests. A request whose parent and request ID were
+// used before (also earlier in the same call) gets the operation that the
+// first use started, or, with another kind or input, refuses the call with
+// ALREADY_EXISTS; the others are stored then, and a repeat of the call
+// with the same request IDs returns them.
+func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*longrunningpb.Operation, error) {
+	if len(reqs) > StartOperationsMax {
+		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
+	}
+	all := make([]*lrostore.OperationInsertParams, len(reqs))
+	for i, r := range reqs {
+		params, err := c.prepareStart(r.Kind, r.Request, r.Options)
+		if err != nil {
+			return nil, indexed(i, err)
+		}
+		all[i] = params
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return []*longrunningpb.Operation{}, nil
+	}
+	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: all})
+	if err != nil {
+		return nil, c.storeError("start operations", err)
+	}
+	ops := make([]*longrunningpb.Operation, len(all))
+	for i, res := range results {
+		if ops[i], err = c.startResult(all[i], res); err != nil {
+			return nil, indexed(i, err)
+		}
+	}
+	return ops, nil
+}
+
+// indexed names the request of a StartOperations call that an error is
+// about.
+func indexed(i int, err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("requests[%d]: %w", i, err)
+	}
+	out := *e
+	out.Message = fmt.Sprintf("requests[%d]: %s", i, e.Message)
+	if e.Field != "" {
+		out.Field = fmt.Sprintf("requests[%d].%s", i, e.Field)
+	}
+	return &out
+}
+
+// prepareStart checks a start and builds the row to insert.
+func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOptions) (*lrostore.OperationInsertParams, error) {
 	if opts == nil {
 		opts = &StartOptions{}
 	}
@@ -416,9 +529,6 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 	if err != nil {
 		return nil, invalidArgument("input", "INVALID_INPUT", "encode input: %v", err)
 	}
-	if err := c.checkStarted(); err != nil {
-		return nil, err
-	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("lro: new operation ID: %w", err)
@@ -429,7 +539,7 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 		hash.Write([]byte{0})
 	}
 	hash.Write(inputBytes)
-	params := &lrostore.OperationInsertParams{
+	return &lrostore.OperationInsertParams{
 		ID:          id.String(),
 		Parent:      opts.Parent,
 		Kind:        kindName,
@@ -437,16 +547,18 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 		RequestID:   opts.RequestID,
 		RequestHash: hash.Sum(nil),
 		MaxAttempts: k.maxAttempts,
-	}
-	res, err := c.inserter.Do(ctx, params)
-	if err != nil {
-		return nil, c.storeError("start operation", err)
-	}
+	}, nil
+}
+
+// startResult turns the store's answer to an insert into the started
+// operation, or into ALREADY_EXISTS for a request ID reused with another
+// kind or input.
+func (c *Client) startResult(params *lrostore.OperationInsertParams, res *lrostore.OperationInsertResult) (*longrunningpb.Operation, error) {
 	if res.Existing {
 		if string(res.Operation.RequestHash) != string(params.RequestHash) {
 			name := OperationName(res.Operation.Parent, res.Operation.ID)
 			e := newError(ErrAlreadyExists, "REQUEST_ID_REUSED", "request_id",
-				"request_id %q was already used to start %s with another kind or input", opts.RequestID, name)
+				"request_id %q was already used to start %s with another kind or input", params.RequestID, name)
 			e.Resource = name
 			return nil, e
 		}

@@ -333,6 +333,83 @@ func TestStart(t *testing.T) {
 	})
 }
 
+func TestStartOperations(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	c := newClient(t, store, nil, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "echo", Run: func(ctx context.Context, j *job) (str, error) {
+			return wrapperspb.String("echo " + j.Request.GetValue()), nil
+		}, Validate: func(r str) error {
+			if r.GetValue() == "bad" {
+				return errors.New("value must not be bad")
+			}
+			return nil
+		}})
+	})
+	ctx := context.Background()
+	countAll := func() int {
+		resp, err := c.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 1000})
+		require.NoError(t, err)
+		return len(resp.GetOperations())
+	}
+	t.Run("AllRunInOrder", func(t *testing.T) {
+		reqs := make([]lro.StartRequest, 50)
+		for i := range reqs {
+			reqs[i] = lro.StartRequest{Kind: "echo", Request: wrapperspb.String(fmt.Sprint(i))}
+		}
+		ops, err := c.StartOperations(ctx, reqs)
+		require.NoError(t, err)
+		require.Len(t, ops, len(reqs))
+		for i, op := range ops {
+			require.False(t, op.GetDone())
+			require.Equal(t, fmt.Sprintf("echo %d", i), responseValue(t, waitDone(t, c, op.GetName())))
+		}
+	})
+	t.Run("OneRefusedRefusesAll", func(t *testing.T) {
+		before := countAll()
+		_, err := c.StartOperations(ctx, []lro.StartRequest{
+			{Kind: "echo", Request: wrapperspb.String("ok")},
+			{Kind: "echo", Request: wrapperspb.String("bad")},
+		})
+		require.ErrorIs(t, err, lro.ErrInvalidArgument)
+		require.ErrorContains(t, err, "requests[1]: ")
+		var e *lro.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, "requests[1].input", e.Field)
+		_, err = c.StartOperations(ctx, []lro.StartRequest{{Kind: "echo"}, {Kind: "nope"}})
+		require.ErrorContains(t, err, `requests[1]: unknown kind "nope"`)
+		require.Equal(t, before, countAll(), "nothing was stored")
+	})
+	t.Run("TooMany", func(t *testing.T) {
+		_, err := c.StartOperations(ctx, make([]lro.StartRequest, lro.StartOperationsMax+1))
+		require.Equal(t, codes.InvalidArgument, status.Code(err))
+	})
+	t.Run("Empty", func(t *testing.T) {
+		ops, err := c.StartOperations(ctx, nil)
+		require.NoError(t, err)
+		require.Empty(t, ops)
+	})
+	t.Run("RequestIDs", func(t *testing.T) {
+		opts := &lro.StartOptions{RequestID: "batch-1"}
+		ops, err := c.StartOperations(ctx, []lro.StartRequest{
+			{Kind: "echo", Request: wrapperspb.String("x"), Options: opts},
+			{Kind: "echo", Request: wrapperspb.String("x"), Options: opts},
+			{Kind: "echo", Request: wrapperspb.String("y")},
+		})
+		require.NoError(t, err)
+		require.Equal(t, ops[0].GetName(), ops[1].GetName(), "a request ID repeated in one call starts one operation")
+		again, err := c.StartOperations(ctx, []lro.StartRequest{{Kind: "echo", Request: wrapperspb.String("x"), Options: opts}})
+		require.NoError(t, err)
+		require.Equal(t, ops[0].GetName(), again[0].GetName())
+		_, err = c.StartOperations(ctx, []lro.StartRequest{
+			{Kind: "echo", Request: wrapperspb.String("z")},
+			{Kind: "echo", Request: wrapperspb.String("other"), Options: opts},
+		})
+		require.ErrorIs(t, err, lro.ErrAlreadyExists)
+		require.ErrorContains(t, err, "requests[1]: ")
+	})
+}
+
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	c, err := lro.NewClient(openStore(t), &lro.Config{Logger: testLogger(t)})
@@ -846,4 +923,52 @@ func TestResultSurvivesFailedWrites(t *testing.T) {
 			require.Equal(t, int32(1), storedOp(t, store, op.GetName()).Attempt)
 		})
 	}
+}
+
+// finishHoldingStore holds every result write until the test releases it.
+type finishHoldingStore struct {
+	lrostore.Store
+	held    chan struct{} // a write arrived
+	release chan struct{} // closed: writes go on
+}
+
+func (s *finishHoldingStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	select {
+	case s.held <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Store.OperationFinishMany(ctx, p)
+}
+
+func TestWorkerSlotIsFreedWhileTheResultIsWritten(t *testing.T) {
+	// A handler that returned gives its worker slot to the next operation;
+	// its result is written meanwhile, and the operation ends once it is.
+	t.Parallel()
+	store := &finishHoldingStore{Store: openStore(t), held: make(chan struct{}, 1), release: make(chan struct{})}
+	p := newProbe()
+	c := newClient(t, store, &lro.Config{Workers: 1}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+	})
+	first := start(t, c, "k", "1")
+	p.next(t).release <- result{resp: wrapperspb.String("one")}
+	select {
+	case <-store.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the result was not written")
+	}
+	second := start(t, c, "k", "2")
+	r := p.next(t) // runs on the only worker while the first result is held
+	require.Equal(t, "2", r.job.Request.GetValue())
+	op, err := c.GetOperation(context.Background(), first.GetName())
+	require.NoError(t, err)
+	require.False(t, op.GetDone(), "not done before its result is written")
+	close(store.release)
+	require.Equal(t, "one", responseValue(t, waitDone(t, c, first.GetName())))
+	r.release <- result{resp: wrapperspb.String("two")}
+	require.Equal(t, "two", responseValue(t, waitDone(t, c, second.GetName())))
 }

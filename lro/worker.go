@@ -48,6 +48,7 @@ type job struct {
 	cancel context.CancelCauseFunc
 
 	leaseExpire time.Time // guarded by c.mu
+	slotFreed   bool      // guarded by c.mu; see freeSlot
 
 	mu        sync.Mutex
 	meta      []byte
@@ -73,6 +74,12 @@ func (j *job) setMetadata(b []byte, typeURL string) error {
 	j.c.dirty[j] = struct{}{}
 	j.c.mu.Unlock()
 	return nil
+}
+
+// logger returns the client's logger with the job's operation, kind and
+// attempt (built when a job has something to log, not for every job).
+func (j *job) logger() *slog.Logger {
+	return j.c.logger.With(slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt)))
 }
 
 // loseLease cancels the job because its lease is gone, unless it already
@@ -185,14 +192,34 @@ func (c *Client) produce(ctx context.Context) {
 	poll := time.NewTicker(c.config.PollInterval)
 	defer poll.Stop()
 	more := true // there may be pending operations to claim
+	var (
+		last  time.Time // when the last claim started
+		short bool      // it found fewer pending operations than it could take
+	)
 	for {
+		if more && short {
+			if wait := c.config.ClaimInterval - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
 		if more {
 			c.mu.Lock()
 			free := c.config.Workers - c.running
 			c.mu.Unlock()
+			if free > 0 && free < c.config.Workers && !short {
+				// Slots free one by one as handlers return: let more of
+				// those that are returning now do so, and claim for them
+				// all in one statement.
+				free = c.gatherFree(ctx, free)
+			}
 			if free > 0 {
 				n := min(free, c.config.ClaimBatch)
 				sent := time.Now()
+				last = sent
 				ops, err := c.store.OperationClaim(ctx, &lrostore.OperationClaimParams{
 					Owner: c.config.ID, Kinds: kinds, Max: n, LeaseTTL: c.config.LeaseTTL,
 				})
@@ -207,6 +234,7 @@ func (c *Client) produce(ctx context.Context) {
 						c.startJob(op, sent.Add(c.config.LeaseTTL))
 					}
 					more = len(ops) == n
+					short = !more
 					if more && free > n {
 						continue
 					}
@@ -227,6 +255,32 @@ func (c *Client) produce(ctx context.Context) {
 		case <-freed:
 		}
 	}
+}
+
+// gatherFreeWait is how long a claim that would not fill every worker slot
+// waits for more slots to free up.
+const gatherFreeWait = time.Millisecond
+
+// gatherFree waits up to gatherFreeWait for every worker slot to be free,
+// and returns how many are. Handlers that return together free their slots
+// one by one, as each is scheduled: claiming for each as it frees made
+// claims of half the slots, twice as many of them.
+func (c *Client) gatherFree(ctx context.Context, free int) int {
+	timer := time.NewTimer(gatherFreeWait)
+	defer timer.Stop()
+	for free < c.config.Workers {
+		select {
+		case <-ctx.Done():
+			return free
+		case <-timer.C:
+			return free
+		case <-c.freed:
+			c.mu.Lock()
+			free = c.config.Workers - c.running
+			c.mu.Unlock()
+		}
+	}
+	return free
 }
 
 func (c *Client) startJob(op *lrostore.Operation, leaseExpire time.Time) {
@@ -259,8 +313,7 @@ func (c *Client) startJob(op *lrostore.Operation, leaseExpire time.Time) {
 
 func (c *Client) runJob(j *job) {
 	defer c.endJob(j)
-	logger := c.logger.With(slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt)))
-	resp, err := c.callHandler(j, logger)
+	resp, err := c.callHandler(j)
 	cause := context.Cause(j.ctx)
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
@@ -300,7 +353,8 @@ func (c *Client) runJob(j *job) {
 	if lost {
 		return
 	}
-	if c.writeResult(j, f, logger) {
+	c.freeSlot(j)
+	if c.writeResult(j, f) {
 		c.waiters.notify(j.op.ID)
 	}
 }
@@ -318,7 +372,7 @@ const (
 // the client is stopped. The lease token makes a repeat harmless: a write
 // that landed but whose answer was lost makes the next try find the lease
 // gone, and the operation done.
-func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams, logger *slog.Logger) bool {
+func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 	delay := resultRetryMin
 	for tries := 1; ; tries++ {
 		res, err := c.finisher.Do(c.workCtx, f)
@@ -329,14 +383,14 @@ func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams, logger *
 			if tries > 1 && c.storedDone(j) {
 				return true // an earlier try landed
 			}
-			logger.Warn("lease lost before the result was written; the result is dropped")
+			j.logger().Warn("lease lost before the result was written; the result is dropped")
 			return false
 		}
 		c.mu.Lock()
 		expired := time.Now().After(j.leaseExpire)
 		c.mu.Unlock()
 		if expired || c.workCtx.Err() != nil {
-			logger.Error("the result could not be written; the operation runs again once its lease expires",
+			j.logger().Error("the result could not be written; the operation runs again once its lease expires",
 				slog.Int("tries", tries), slog.Any("error", err))
 			return false
 		}
@@ -360,7 +414,7 @@ func (c *Client) storedDone(j *job) bool {
 
 // callHandler runs the kind's handler on the decoded request, turning a
 // panic into an INTERNAL error.
-func (c *Client) callHandler(j *job, logger *slog.Logger) (resp proto.Message, err error) {
+func (c *Client) callHandler(j *job) (resp proto.Message, err error) {
 	input := &anypb.Any{}
 	req := j.kind.request.New().Interface()
 	if err := proto.Unmarshal(j.op.Input, input); err != nil {
@@ -371,7 +425,7 @@ func (c *Client) callHandler(j *job, logger *slog.Logger) (resp proto.Message, e
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			logger.Error("handler panicked", slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			j.logger().Error("handler panicked", slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			resp, err = nil, status.Errorf(codes.Internal, "the handler panicked: %v", r)
 		}
 	}()
@@ -401,13 +455,34 @@ func handlerFailure(err error) *lrostore.Failure {
 	return &lrostore.Failure{Code: int32(st.Code()), Message: st.Message(), Status: b}
 }
 
+// freeSlot gives the job's worker slot to the next operation while its
+// result is written (the job keeps its lease, renewed by heartbeats, until
+// the write ends), unless as many results as fill a finish batch (or as there are workers, if more) are being written already:
+// then the slot waits for the write.
+func (c *Client) freeSlot(j *job) {
+	c.mu.Lock()
+	if c.writing < max(c.config.Workers, finishBatchMax) {
+		c.writing++
+		c.running--
+		j.slotFreed = true
+	}
+	c.mu.Unlock()
+	if j.slotFreed {
+		c.signal(c.freed)
+	}
+}
+
 func (c *Client) endJob(j *job) {
 	c.mu.Lock()
 	if c.jobs[j.op.ID] == j {
 		delete(c.jobs, j.op.ID)
 	}
 	delete(c.dirty, j)
-	c.running--
+	if j.slotFreed {
+		c.writing--
+	} else {
+		c.running--
+	}
 	c.mu.Unlock()
 	j.cancel(context.Canceled)
 	c.signal(c.freed)

@@ -1,16 +1,21 @@
 // Package batch groups concurrent requests into one call, so that many
 // callers share one database transaction (group commit).
 //
-// There is no timer: a Batcher runs one call at a time and, while it runs,
-// requests queue up; the next call takes all of them (up to Max). One caller
-// alone waits no longer than for its own call, and under load each call
-// carries as many requests as arrived during the last one.
+// A Batcher runs one call at a time and, while it runs, requests queue up;
+// the next call takes all of them (up to Max). One caller alone waits no
+// longer than for its own call, and under load each call carries as many
+// requests as arrived during the last one. With a cooldown, calls also start
+// at least that far apart: a request that arrives sooner after the start of
+// the last call waits for the rest of the cooldown, gathering the requests
+// that arrive meanwhile, so that a busy batcher makes fewer, larger calls,
+// while one that was idle for a cooldown calls at once.
 package batch
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrStopped is returned for requests made after Stop.
@@ -22,12 +27,13 @@ type Func[In, Out any] func(ctx context.Context, in []In) ([]Out, error)
 
 // Batcher groups requests to a Func.
 type Batcher[In, Out any] struct {
-	fn      Func[In, Out]
-	max     int
-	queue   chan *request[In, Out]
-	stop    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	fn       Func[In, Out]
+	max      int
+	cooldown time.Duration
+	queue    chan *request[In, Out]
+	stop     chan struct{}
+	stopped  chan struct{}
+	once     sync.Once
 }
 
 type request[In, Out any] struct {
@@ -40,15 +46,22 @@ type request[In, Out any] struct {
 // New returns a Batcher that calls fn with at most max inputs at a time, and
 // starts its goroutine; ctx is the context of every call to fn.
 func New[In, Out any](ctx context.Context, max int, fn Func[In, Out]) *Batcher[In, Out] {
+	return NewCooldown(ctx, max, 0, fn)
+}
+
+// NewCooldown returns a Batcher as New does, whose calls start at least
+// cooldown apart.
+func NewCooldown[In, Out any](ctx context.Context, max int, cooldown time.Duration, fn Func[In, Out]) *Batcher[In, Out] {
 	if max < 1 {
 		panic("batch: max must be at least 1")
 	}
 	b := &Batcher[In, Out]{
-		fn:      fn,
-		max:     max,
-		queue:   make(chan *request[In, Out], max),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		fn:       fn,
+		max:      max,
+		cooldown: cooldown,
+		queue:    make(chan *request[In, Out], max),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	go b.run(ctx)
 	return b
@@ -96,6 +109,7 @@ func (b *Batcher[In, Out]) Stop() {
 func (b *Batcher[In, Out]) run(ctx context.Context) {
 	defer close(b.stopped)
 	batch := make([]*request[In, Out], 0, b.max)
+	var last time.Time // when the last call started
 	for {
 		batch = batch[:0]
 		select {
@@ -108,8 +122,30 @@ func (b *Batcher[In, Out]) run(ctx context.Context) {
 			}
 			return
 		}
+		if wait := b.cooldown - time.Since(last); wait > 0 {
+			batch = b.gather(batch, wait)
+		}
+		last = time.Now()
 		b.call(ctx, b.fill(batch))
 	}
+}
+
+// gather adds requests to batch as they arrive, for up to wait, until it
+// holds max or Stop is called.
+func (b *Batcher[In, Out]) gather(batch []*request[In, Out], wait time.Duration) []*request[In, Out] {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for len(batch) < b.max {
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+		case <-timer.C:
+			return batch
+		case <-b.stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 // fill adds queued requests to batch, up to max, without waiting.

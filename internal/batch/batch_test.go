@@ -390,3 +390,74 @@ func TestDoneContext(t *testing.T) {
 		}
 	}
 }
+
+func TestCooldownGathersRequests(t *testing.T) {
+	const cooldown = time.Second
+	g := &gate{calls: make(chan []int), replies: make(chan error), closed: make(chan struct{})}
+	b := NewCooldown(t.Context(), 100, cooldown, g.fn)
+	t.Cleanup(b.Stop)
+	t.Cleanup(func() { close(g.closed) })
+
+	began := time.Now()
+	first := do(t.Context(), b, 1)
+	require.Equal(t, []int{1}, g.call(t), "an idle batcher calls at once")
+	require.Less(t, time.Since(began), cooldown)
+	g.reply(t, nil)
+	require.Equal(t, result{out: 10}, get(t, first))
+
+	// Within the cooldown, requests wait for its end, and go together.
+	var rest []<-chan result
+	for i := 2; i <= 4; i++ {
+		rest = append(rest, do(t.Context(), b, i))
+	}
+	require.ElementsMatch(t, []int{2, 3, 4}, g.call(t))
+	require.GreaterOrEqual(t, time.Since(began), cooldown, "the second call starts a cooldown after the first")
+	g.reply(t, nil)
+	for i, ch := range rest {
+		require.Equal(t, result{out: (i + 2) * 10}, get(t, ch))
+	}
+}
+
+func TestCooldownEndsEarlyWhenFull(t *testing.T) {
+	g := &gate{calls: make(chan []int), replies: make(chan error), closed: make(chan struct{})}
+	b := NewCooldown(t.Context(), 3, time.Hour, g.fn)
+	t.Cleanup(b.Stop)
+	t.Cleanup(func() { close(g.closed) })
+
+	first := do(t.Context(), b, 1)
+	require.Equal(t, []int{1}, g.call(t))
+	g.reply(t, nil)
+	get(t, first)
+	var rest []<-chan result
+	for i := 2; i <= 4; i++ {
+		rest = append(rest, do(t.Context(), b, i))
+	}
+	require.ElementsMatch(t, []int{2, 3, 4}, g.call(t), "a full batch does not wait for the cooldown's end")
+	g.reply(t, nil)
+	for _, ch := range rest {
+		require.NoError(t, get(t, ch).err)
+	}
+}
+
+func TestStopEndsTheCooldown(t *testing.T) {
+	g := &gate{calls: make(chan []int), replies: make(chan error), closed: make(chan struct{})}
+	b := NewCooldown(t.Context(), 100, time.Hour, g.fn)
+	t.Cleanup(func() { close(g.closed) })
+
+	first := do(t.Context(), b, 1)
+	require.Equal(t, []int{1}, g.call(t))
+	second := do(t.Context(), b, 2)
+	requireQueued(t, b, 1)
+	g.reply(t, nil)
+	get(t, first)
+	stopped := make(chan struct{})
+	go func() { b.Stop(); close(stopped) }()
+	require.Equal(t, []int{2}, g.call(t), "Stop does not wait for the cooldown")
+	g.reply(t, nil)
+	require.Equal(t, result{out: 20}, get(t, second))
+	select {
+	case <-stopped:
+	case <-time.After(waitTimeout):
+		t.Fatal("Stop did not return")
+	}
+}
