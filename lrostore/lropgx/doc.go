@@ -45,16 +45,19 @@
 //
 // # Plans
 //
-// Open sets plan_cache_mode = force_custom_plan on its connections (unless
-// the DSN sets plan_cache_mode), so that PostgreSQL plans each statement for
-// its arguments and the table as it is. pgx prepares each statement once per
-// connection, and after five executions PostgreSQL may switch a prepared
-// statement to a generic plan, which it keeps until the table is next
-// analyzed: a generic plan made while the table was empty joined a
-// heartbeat's leases with every running operation (10ms instead of 0.8ms
-// for 100 leases among 1,000 running), and the retention delete scanned the
-// whole table. Planning anew costs about 0.1ms a statement. Pools given to
-// New should set it too, in ConnConfig.RuntimeParams.
+// The statements whose best plan depends on the table's contents or on the
+// size of their arrays (claims, heartbeats, finishes, lists, the rescue and
+// retention) are planned anew at every execution, for their arguments and
+// the table as it is: pgx sends them as unnamed statements. A prepared
+// statement may switch to a generic plan after five executions, which
+// PostgreSQL keeps until the table is next analyzed: a generic plan made
+// while the table was empty joined a heartbeat's leases with every running
+// operation (10ms instead of 0.8ms for 100 leases among 1,000 running), and
+// the retention delete scanned the whole table. Planning costs about 0.1ms
+// a statement, which a batch of many rows shares. Point reads by ID (Get,
+// Cancel, Delete) and the insert keep their prepared statements and
+// generic plans: their plan never changes, and planning each would halve
+// the speed of a Get.
 //
 // # Notifications
 //

@@ -8,3 +8,6 @@ func SetOnListen(s *Store, f func(pid uint32)) { s.onListen = f }
 
 // Pool returns the store's pool.
 func Pool(s *Store) *pgxpool.Pool { return s.pool }
+
+// ClaimQuery is the statement OperationClaim runs.
+const ClaimQuery = claimQuery

@@ -96,16 +96,10 @@ func buildOptions(opts []Option) (*options, error) {
 // postgres://user@host:5432/db?sslmode=disable, or key=value pairs), brings
 // its schema up to date, and returns a store that owns its connection pool:
 // Close closes the pool.
-//
-// Unless dsn sets it, the pool's connections run with plan_cache_mode =
-// force_custom_plan: see the package documentation.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	config, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("lropgx: %w", err)
-	}
-	if _, ok := config.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
-		config.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {
@@ -123,12 +117,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // New brings the schema of pool's database (the first schema of its
 // search_path) up to date and returns a store that uses pool. Close does not
 // close pool: the caller does, after closing the store.
-//
-// Open configures its connections with plan_cache_mode =
-// force_custom_plan; pools given to New should set it too, in
-// ConnConfig.RuntimeParams, or run the store's statements with generic plans
-// that PostgreSQL may have made while the table was empty (see the package
-// documentation).
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -257,12 +245,25 @@ func interpretError(err error) error {
 	return err
 }
 
+// planned, passed as a statement's first argument, has PostgreSQL plan the
+// statement for its arguments and the table as it is, at every execution:
+// pgx sends it as an unnamed statement (its description cached), never as
+// a prepared one whose generic plan PostgreSQL may keep. The statements that
+// take it are those whose best plan depends on the table's contents or on
+// the size of their arrays; point reads by ID and the insert (unnest, sort,
+// insert: no plan to choose) go without, and keep their prepared plans. See
+// "Plans" in the package documentation.
+const planned = pgx.QueryExecModeCacheDescribe
+
 // parseID returns the UUID of an operation ID in its canonical form (lower
 // case, with hyphens), the only form the store holds: other strings name no
 // operation.
-func parseID(id string) (uuid.UUID, bool) {
+//
+// It returns a pgtype.UUID, which pgx binds directly (uuid.UUID goes
+// through database/sql's Valuer, as text, at several times the cost).
+func parseID(id string) (pgtype.UUID, bool) {
 	u, err := uuid.Parse(id)
-	return u, err == nil && u.String() == id
+	return pgtype.UUID{Bytes: u, Valid: true}, err == nil && u.String() == id
 }
 
 // nowArg binds a params.Now: NULL for the zero time, which the statements
@@ -421,7 +422,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		}
 		n := len(pending)
 		var (
-			ids            = make([]uuid.UUID, n)
+			ids            = make([]pgtype.UUID, n)
 			parents, kinds = make([]string, n), make([]string, n)
 			inputs, metas  = make([][]byte, n), make([][]byte, n)
 			metaTypes      = make([]string, n)
@@ -430,7 +431,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			maxAttempts    = make([]int32, n)
 		)
 		for i, p := range pending {
-			ids[i] = uuid.MustParse(p.ID)
+			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 		}
@@ -459,7 +460,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			parents, requestIDs = append(parents, p.Parent), append(requestIDs, p.RequestID)
 		}
 		existing, err := scanOperations(s.pool.Query(ctx, `SELECT `+columns+` FROM lro_operation o
-			WHERE (o.parent, o.request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, parents, requestIDs))
+			WHERE (o.parent, o.request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, planned, parents, requestIDs))
 		if err != nil {
 			return nil, err
 		}
@@ -560,18 +561,22 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	query += ` ORDER BY o.id DESC LIMIT $` + strconv.Itoa(len(args)+1)
 	args = append(args, params.Limit)
 	return readTwice(s, func() ([]*lrostore.Operation, error) {
-		return scanOperations(s.pool.Query(ctx, query, args...))
+		return scanOperations(s.pool.Query(ctx, query, append([]any{planned}, args...)...))
 	})
 }
 
-// claimQuery locks the oldest pending operations of the kinds, skipping
-// those that another claim locked (and takes), in the partial index of
-// pending operations.
+// claimQuery takes the oldest pending operations of the given kinds: the
+// oldest of each kind through lro_operation_pending_kind, then the oldest of
+// those, skipping rows that another claim locked. Rows locked but not taken
+// are unlocked when the statement ends.
 const claimQuery = `WITH picked AS (
-		SELECT id FROM lro_operation
-		WHERE state = 0 AND kind = ANY($1::text[])
-		ORDER BY id LIMIT $2
-		FOR UPDATE SKIP LOCKED
+		SELECT p.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
+			SELECT id FROM lro_operation
+			WHERE state = 0 AND kind = k.kind
+			ORDER BY id LIMIT $2
+			FOR UPDATE SKIP LOCKED
+		) p
+		ORDER BY p.id LIMIT $2
 	)
 	UPDATE lro_operation o SET state = 1, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
 		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now
@@ -587,7 +592,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	if params.Max <= 0 || len(params.Kinds) == 0 {
 		return nil, nil
 	}
-	ops, err := scanOperations(s.pool.Query(ctx, claimQuery, params.Kinds, params.Max, params.Owner,
+	ops, err := scanOperations(s.pool.Query(ctx, claimQuery, planned, params.Kinds, params.Max, params.Owner,
 		micros(params.LeaseTTL), nowArg(params.Now)))
 	if err != nil {
 		return nil, err
@@ -600,7 +605,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 // and without those whose ID names no operation (they hold nothing). first
 // is the index in leases of each bound lease; index, that of every lease's
 // first occurrence.
-func leaseArgs(leases []lrostore.Lease) (ids []uuid.UUID, tokens []int64, first []int, index map[lrostore.Lease]int) {
+func leaseArgs(leases []lrostore.Lease) (ids []pgtype.UUID, tokens []int64, first []int, index map[lrostore.Lease]int) {
 	index = make(map[lrostore.Lease]int, len(leases))
 	for i, l := range leases {
 		if _, seen := index[l]; seen {
@@ -645,7 +650,7 @@ func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.Operati
 	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(1)+`
 		UPDATE lro_operation o SET lease_expire_time = COALESCE($3::timestamptz, now()) + $4::bigint * interval '1 microsecond'
 		FROM held WHERE o.id = held.id
-		RETURNING o.id, o.lease_token, o.cancel_requested`,
+		RETURNING o.id, o.lease_token, o.cancel_requested`, planned,
 		ids, tokens, nowArg(params.Now), micros(params.LeaseTTL))
 	if err != nil {
 		return nil, interpretError(err)
@@ -696,7 +701,7 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 			update_time = COALESCE($5::timestamptz, now())
 		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[]) AS u(id, token, metadata, metadata_type)
 		WHERE o.id = held.id AND u.id = held.id AND u.token = held.lease_token
-		RETURNING o.id, o.lease_token`,
+		RETURNING o.id, o.lease_token`, planned,
 		ids, tokens, metas, types, nowArg(params.Now))
 	if err != nil {
 		return nil, interpretError(err)
@@ -769,7 +774,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		setMetadata[i], metas[i], metaTypes[i] = f.Metadata != nil, f.Metadata, f.MetadataType
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	rows, err := s.pool.Query(ctx, finishQuery, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
+	rows, err := s.pool.Query(ctx, finishQuery, planned, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
 		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage)
 	if err != nil {
 		return nil, interpretError(err)
@@ -803,7 +808,7 @@ func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.Opera
 			FROM held WHERE o.id = held.id
 			RETURNING o.id, o.lease_token
 		), `+pendingNotify("pending", "rel", "true")+`
-		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`,
+		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`, planned,
 		s.channel, ids, tokens, nowArg(params.Now))
 	if err != nil {
 		return nil, interpretError(err)
@@ -854,7 +859,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
-	rows, err := s.pool.Query(ctx, rescueQuery, s.channel, cStatus, cCode, cMessage, xStatus, xCode, xMessage,
+	rows, err := s.pool.Query(ctx, rescueQuery, planned, s.channel, cStatus, cCode, cMessage, xStatus, xCode, xMessage,
 		nowArg(params.Now), params.Max)
 	if err != nil {
 		return nil, interpretError(err)
@@ -961,7 +966,7 @@ func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM lro_operation WHERE id IN (
 			SELECT id FROM lro_operation WHERE end_time IS NOT NULL AND end_time < $1
-			LIMIT $2 FOR UPDATE SKIP LOCKED)`, params.Before, params.Max)
+			LIMIT $2 FOR UPDATE SKIP LOCKED)`, planned, params.Before, params.Max)
 	if err != nil {
 		return 0, interpretError(err)
 	}

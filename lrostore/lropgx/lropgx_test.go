@@ -2,6 +2,7 @@ package lropgx_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lropgx"
@@ -94,7 +96,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	require.NoError(t, err)
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	require.NoError(t, err)
-	require.Equal(t, []int32{1}, versions, "each migration applied once")
+	require.Equal(t, []int32{1, 2}, versions, "each migration applied once")
 }
 
 func TestReopenKeepsOperations(t *testing.T) {
@@ -178,22 +180,64 @@ func TestClaimAcrossNodesTakesEachOnce(t *testing.T) {
 	t.Logf("claims per node: %v", perNode)
 }
 
-// Open makes PostgreSQL plan the store's statements for their arguments
-// each time, unless the DSN says otherwise (see the package documentation).
-func TestOpenForcesCustomPlans(t *testing.T) {
+// The store's statements whose plan depends on the table are planned for
+// their arguments at every execution: none of them runs as a prepared
+// statement, whose generic plan PostgreSQL could keep (see the package
+// documentation). Point reads by ID, and the insert, may.
+func TestStatementsThatDependOnTheTableAreNotPrepared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := pgtest.Schema(t)
-	auto, err := withParam(dsn, "plan_cache_mode", "auto")
+	dsn, err := withParam(pgtest.Schema(t), "pool_max_conns", "1")
 	require.NoError(t, err)
-	for _, tc := range []struct{ dsn, want string }{
-		{dsn, "force_custom_plan"},
-		{auto, "auto"},
-	} {
-		s := open(t, tc.dsn)
-		var mode string
-		require.NoError(t, lropgx.Pool(s).QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&mode))
-		require.Equal(t, tc.want, mode)
+	s := open(t, dsn)
+	for i := range 7 { // past the five custom plans after which a prepared statement may go generic
+		ins := make([]*lrostore.OperationInsertParams, 3)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1, RequestID: fmt.Sprint("r", i, j)}
+		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
+		again := *ins[0]
+		again.ID = uuid.Must(uuid.NewV7()).String()
+		_, err = s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{&again}}) // reads the request ID's holder
+		require.NoError(t, err)
+		claimed, err := s.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: "o", Kinds: []string{"k"}, Max: 3, LeaseTTL: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, claimed, 3)
+		var leases []lrostore.Lease
+		for _, op := range claimed {
+			leases = append(leases, lrostore.Lease{ID: op.ID, Token: op.LeaseToken})
+		}
+		_, err = s.OperationHeartbeat(ctx, &lrostore.OperationHeartbeatParams{Leases: leases, LeaseTTL: time.Minute})
+		require.NoError(t, err)
+		_, err = s.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: []*lrostore.OperationSetMetadataParams{{Lease: leases[0], Metadata: []byte{2}, MetadataType: "t"}}})
+		require.NoError(t, err)
+		_, err = s.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases[2:]})
+		require.NoError(t, err)
+		_, err = s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: []*lrostore.OperationFinishParams{
+			{Lease: leases[0], State: lrostore.StateSucceeded, Response: []byte{3}, ResponseType: "t"},
+			{Lease: leases[1], State: lrostore.StateSucceeded, Response: []byte{3}, ResponseType: "t"},
+		}})
+		require.NoError(t, err)
+		_, err = s.OperationRescue(ctx, &lrostore.OperationRescueParams{Max: 10})
+		require.NoError(t, err)
+		_, err = s.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: time.Now().Add(-time.Hour), Max: 10})
+		require.NoError(t, err)
+		expr, err := filter.Parse(`done = true AND kind = "k"`)
+		require.NoError(t, err)
+		_, err = s.OperationList(ctx, &lrostore.OperationListParams{Filter: expr, Limit: 10})
+		require.NoError(t, err)
+		_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: claimed[0].ID})
+		require.NoError(t, err)
+	}
+	rows, err := lropgx.Pool(s).Query(ctx, `SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%lro_operation%' AND statement NOT LIKE '%pg_prepared_statements%'`)
+	require.NoError(t, err)
+	prepared, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, prepared, "the point read is prepared")
+	for _, stmt := range prepared {
+		require.Regexp(t, `(?s)^(SELECT .* FROM lro_operation o WHERE o\.id = \$1|WITH ins AS \(\s+INSERT INTO lro_operation .*)$`, stmt,
+			"only point reads by ID, and the insert, whose plan does not depend on the table, are prepared")
 	}
 }
 
@@ -312,4 +356,33 @@ func TestReadsSurviveKilledConnections(t *testing.T) {
 		_, err = s.OperationList(ctx, &lrostore.OperationListParams{Limit: 10})
 		require.NoError(t, err)
 	}
+}
+
+// A claim reads the pending operations of its kinds in ID order from the
+// index on (kind, id), even when the statistics are stale: here the table was
+// analyzed while empty, then filled, which made the claim of the earlier
+// index fetch and sort every pending row.
+func TestClaimPlanSurvivesStaleStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	pool := lropgx.Pool(s)
+	_, err := pool.Exec(ctx, `ANALYZE lro_operation`)
+	require.NoError(t, err)
+	for range 10 {
+		ins := make([]*lrostore.OperationInsertParams, 2000)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1}
+		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
+	}
+	rows, err := pool.Query(ctx, `EXPLAIN `+lropgx.ClaimQuery, pgx.QueryExecModeExec, []string{"k", "other"}, 100, "owner", int64(30e6), nil)
+	require.NoError(t, err)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	plan := strings.Join(lines, "\n")
+	require.Contains(t, plan, "Index Scan using lro_operation_pending_kind", plan)
+	require.NotContains(t, plan, "Bitmap Heap Scan on lro_operation", plan)
+	require.NotContains(t, plan, "Seq Scan on lro_operation", plan)
 }
