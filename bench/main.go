@@ -1,0 +1,313 @@
+// Command bench measures lro's throughput, wait latency, reads and memory,
+// and River's throughput on the same PostgreSQL in the same run, and prints
+// a table (see BENCHMARKS.md at the repository's root).
+//
+//	cd bench && go run . [--quick] [--json FILE] [--pg URL]
+//
+// Each case runs in a child process of its own (the same binary, with
+// --case), so that the peak RSS the kernel reports for the child is that
+// case's alone, and no case inherits another's heap or goroutines.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command's flags; a child gets the same ones.
+type options struct {
+	pg         string
+	quick      bool
+	jsonFile   string
+	cases      string
+	n          int
+	reads      int
+	workers    int
+	dir        string
+	cpuProfile string
+	riverConns int
+	stats      bool
+	child      string
+	load       string
+	addr       string
+	names      string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.pg, "pg", envOr("LRO_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		"PostgreSQL URL; each case works in a schema of its own, dropped after it (env LRO_BENCH_POSTGRES)")
+	flag.BoolVar(&o.quick, "quick", false, "a short run with the same figures: fewer operations (--n 20000, --reads 100000) and samples")
+	flag.StringVar(&o.jsonFile, "json", "", "also write every figure to `FILE` as one flat JSON object")
+	flag.StringVar(&o.cases, "cases", "", "run only the cases whose name matches this `regexp` (see --list)")
+	flag.IntVar(&o.n, "n", 0, "operations per throughput case (default 100000; 20000 with --quick)")
+	flag.IntVar(&o.reads, "reads", 0, "operations stored before the read cases (default 1000000; 100000 with --quick)")
+	flag.IntVar(&o.workers, "workers", 100, "workers of lro and River in the end-to-end cases")
+	flag.StringVar(&o.dir, "dir", "", "directory for the SQLite databases (default: a temporary one, removed after)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each case to `DIR`/CASE.pprof")
+	flag.IntVar(&o.riverConns, "river-pool-conns", 0, "River's pool size (pgxpool's pool_max_conns); 0: the same default pool as lro's")
+	flag.BoolVar(&o.stats, "stats", false, "print how many store calls each lro case made, and their rows per call")
+	flag.StringVar(&o.load, "load", "", "run one gRPC load against --addr and print its figures as JSON (used by the cases)")
+	flag.StringVar(&o.addr, "addr", "", "the server a --load process loads")
+	flag.StringVar(&o.names, "names", "", "the file of operation names a --load get process reads")
+	list := flag.Bool("list", false, "list the cases and exit")
+	flag.StringVar(&o.child, "case", "", "run one case in this process and print its figures as JSON (used by the parent)")
+	flag.Parse()
+	if o.n == 0 {
+		o.n = pick(o.quick, 20_000, 100_000)
+	}
+	if o.reads == 0 {
+		o.reads = pick(o.quick, 100_000, 1_000_000)
+	}
+	if *list {
+		for _, c := range allCases {
+			fmt.Printf("%-22s %s\n", c.name, c.title)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if o.load != "" {
+		err = loadMain(ctx, o.load, o.addr, o.names, o.n)
+	} else if o.child != "" {
+		err = runChild(ctx, &o)
+	} else {
+		err = runAll(ctx, &o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func pick[T any](quick bool, q, full T) T {
+	if quick {
+		return q
+	}
+	return full
+}
+
+// figures are a case's results, by JSON key.
+type figures map[string]float64
+
+// benchCase is one measurement, run in a child process.
+type benchCase struct {
+	name  string
+	title string
+	run   func(ctx context.Context, e *env) (figures, error)
+}
+
+// env is what a case runs with.
+type env struct {
+	*options
+	logger *slog.Logger
+}
+
+func runChild(ctx context.Context, o *options) error {
+	i := slices.IndexFunc(allCases, func(c benchCase) bool { return c.name == o.child })
+	if i < 0 {
+		return fmt.Errorf("unknown case %q", o.child)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	stopProfile, err := startProfile(o)
+	if err != nil {
+		return err
+	}
+	figs, err := allCases[i].run(ctx, &env{options: o, logger: logger})
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(figs)
+}
+
+func runAll(ctx context.Context, o *options) error {
+	var match *regexp.Regexp
+	if o.cases != "" {
+		var err error
+		if match, err = regexp.Compile(o.cases); err != nil {
+			return fmt.Errorf("--cases: %w", err)
+		}
+	}
+	if o.dir == "" {
+		dir, err := os.MkdirTemp("", "lro-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.dir = dir
+	}
+	if err := checkPostgres(ctx, o.pg); err != nil {
+		return err
+	}
+	all := figures{
+		"end_to_end_operations": float64(o.n),
+		"end_to_end_workers":    float64(o.workers),
+		"quick":                 map[bool]float64{true: 1}[o.quick],
+	}
+	began := time.Now()
+	for _, c := range allCases {
+		if match != nil && !match.MatchString(c.name) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %-22s %s ...", c.name, c.title)
+		start := time.Now()
+		figs, rss, err := runCaseProcess(ctx, o, c.name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr)
+			return fmt.Errorf("case %s: %w", c.name, err)
+		}
+		fmt.Fprintf(os.Stderr, " %.1fs\n", time.Since(start).Seconds())
+		maps.Copy(all, figs)
+		all[c.name+"_peak_rss_mib"] = rss
+	}
+	addRatios(all)
+	all["run_seconds"] = time.Since(began).Seconds()
+	printTable(os.Stdout, o, all)
+	if o.jsonFile != "" {
+		b, err := json.MarshalIndent(all, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runCaseProcess runs one case in a child process and returns its figures
+// and its peak RSS in MiB.
+func runCaseProcess(ctx context.Context, o *options, name string) (figures, float64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	args := []string{
+		"--case", name, "--pg", o.pg, "--n", fmt.Sprint(o.n), "--reads", fmt.Sprint(o.reads),
+		"--workers", fmt.Sprint(o.workers), "--dir", o.dir, "--river-pool-conns", fmt.Sprint(o.riverConns),
+	}
+	if o.quick {
+		args = append(args, "--quick")
+	}
+	if o.stats {
+		args = append(args, "--stats")
+	}
+	if o.cpuProfile != "" {
+		args = append(args, "--cpuprofile", o.cpuProfile)
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, 0, err
+	}
+	var figs figures
+	if err := json.NewDecoder(&out).Decode(&figs); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, fmt.Errorf("read the child's figures: %w", err)
+	}
+	var rss float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return figs, rss, nil
+}
+
+// addRatios adds lro/River ratios where both figures are there.
+func addRatios(f figures) {
+	for _, r := range ratios {
+		a, okA := f[r.lro]
+		b, okB := f[r.river]
+		if okA && okB && b > 0 {
+			f[r.key] = a / b
+		}
+	}
+}
+
+// ratios pair lro's figures with River's.
+var ratios = []struct{ key, lro, river string }{
+	{"pg_end_to_end_vs_river_ratio", "pg_end_to_end_ops_per_s", "river_end_to_end_jobs_per_s"},
+	{"pg_single_starts_64_vs_river_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_jobs_per_s"},
+	{"pg_single_starts_64_vs_river_pool16_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
+	{"pg_started_first_vs_river_bench_ratio", "pg_started_first_ops_per_s", "river_bench_setup_jobs_per_s"},
+}
+
+func printTable(w io.Writer, o *options, f figures) {
+	val := func(key, unit string) string {
+		v, ok := f[key]
+		if !ok {
+			return "-"
+		}
+		switch {
+		case unit == "x":
+			return fmt.Sprintf("%.2fx", v)
+		case unit == "ms":
+			return fmt.Sprintf("%.2f ms", v)
+		case unit == "MiB":
+			return fmt.Sprintf("%.0f MiB", v)
+		}
+		return fmt.Sprintf("%.0f/s", v)
+	}
+	type row struct{ what, lro, river, ratio, target string }
+	rows := []row{
+		{fmt.Sprintf("Throughput, end to end: %d no-op operations, %d workers", o.n, o.workers), "lro", "River", "lro/River", "target"},
+		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_ops_per_s", ""), val("river_end_to_end_jobs_per_s", ""), val("pg_end_to_end_vs_river_ratio", "x"), ">= 1.25x"},
+		{"PostgreSQL: single starts from 64 clients (lro over gRPC; both pools pgxpool's default)", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_vs_river_ratio", "x"), ">= 3x"},
+		{"PostgreSQL: the same, River with a pool of 16 connections", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_pool16_jobs_per_s", ""), val("pg_single_starts_64_vs_river_pool16_ratio", "x"), ">= 3x"},
+		{"PostgreSQL: all started first (5,000 per call), then worked by 2,000 workers (River's own bench set-up)", val("pg_started_first_ops_per_s", ""), val("river_bench_setup_jobs_per_s", ""), val("pg_started_first_vs_river_bench_ratio", "x"), ">= 1.25x"},
+		{"SQLite: batch starts (1,000 per call), worked as they come", val("sqlite_end_to_end_ops_per_s", ""), "", "", ">= 20000/s"},
+		{"SQLite: single starts from 64 clients over gRPC", val("sqlite_single_starts_64_ops_per_s", ""), "", "", ""},
+		{"", "", "", "", ""},
+		{"Wait: handler return to WaitOperation return (gRPC)", "p50", "p99", "", "target p99"},
+		{"PostgreSQL, one node", val("wait_p50_ms", "ms"), val("wait_p99_ms", "ms"), "", "<= 10 ms"},
+		{"PostgreSQL, across two nodes", val("wait_cross_node_p50_ms", "ms"), val("wait_cross_node_p99_ms", "ms"), "", "<= 50 ms"},
+		{"SQLite, one node", val("wait_sqlite_p50_ms", "ms"), val("wait_sqlite_p99_ms", "ms"), "", "<= 10 ms"},
+		{"", "", "", "", ""},
+		{fmt.Sprintf("Reads with %d stored operations (gRPC)", o.reads), "p50", "p99", "rate", "target"},
+		{"PostgreSQL: GetOperation, 8 goroutines of one gRPC client", val("reads_pg_get_p50_ms", "ms"), val("reads_pg_get_p99_ms", "ms"), val("reads_pg_gets_per_s", ""), "p99 <= 2 ms, >= 15000/s"},
+		{"PostgreSQL: filtered ListOperations page of 100", val("reads_pg_list_p50_ms", "ms"), val("reads_pg_list_p99_ms", "ms"), "", "p99 <= 50 ms"},
+		{"SQLite: GetOperation, 8 goroutines of one gRPC client", val("reads_sqlite_get_p50_ms", "ms"), val("reads_sqlite_get_p99_ms", "ms"), val("reads_sqlite_gets_per_s", ""), "p99 <= 2 ms, >= 15000/s"},
+		{"SQLite: filtered ListOperations page of 100", val("reads_sqlite_list_p50_ms", "ms"), val("reads_sqlite_list_p99_ms", "ms"), "", "p99 <= 50 ms"},
+		{"", "", "", "", ""},
+		{"Peak RSS of the process running each case", "", "", "", ""},
+	}
+	for _, c := range allCases {
+		if v, ok := f[c.name+"_peak_rss_mib"]; ok {
+			rows = append(rows, row{"  " + c.name, fmt.Sprintf("%.0f MiB", v), "", "", ""})
+		}
+	}
+	widths := [5]int{}
+	for _, r := range rows {
+		for i, s := range []string{r.what, r.lro, r.river, r.ratio, r.target} {
+			widths[i] = max(widths[i], len(s))
+		}
+	}
+	for _, r := range rows {
+		line := fmt.Sprintf("%-*s  %*s  %*s  %*s  %s", widths[0], r.what, widths[1], r.lro, widths[2], r.river, widths[3], r.ratio, r.target)
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}
