@@ -128,6 +128,13 @@ type OperationInsertParams struct {
 	RequestID    string // "" for none
 	RequestHash  []byte
 	MaxAttempts  int32
+
+	// LeaseOwner, when set, inserts the operation claimed by that worker, as
+	// a claim right after the insert would leave it: running, attempt 1,
+	// lease token 1, the lease expiring LeaseTTL after Now. A start that
+	// finds its request ID taken claims nothing.
+	LeaseOwner string
+	LeaseTTL   time.Duration
 }
 
 // OperationInsertManyParams inserts several operations in one transaction.

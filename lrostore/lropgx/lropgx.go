@@ -382,16 +382,20 @@ func (s *Store) checkOpen() error {
 // wait for each other's request IDs in one order, so never in a cycle.
 var insertQuery = `WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
-			request_hash, max_attempts, create_time, update_time)
-		SELECT u.id, u.parent, u.kind, 0, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
-			u.request_hash, u.max_attempts, t.now, t.now
-		FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[], $10::integer[])
-				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts, ord),
+			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
+		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
+			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
+			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now
+		FROM (SELECT *, lease_owner <> '' AS claimed
+				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
+					$10::integer[], $12::text[], $13::bigint[])
+				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
+					lease_owner, lease_ttl, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
 		RETURNING ` + columns + `
-	), ` + pendingNotify("pending", "ins", "true") + `
+	), ` + pendingNotify("pending", "ins", "ins.state = 0") + `
 	SELECT ins.* FROM ins, (SELECT count(*) FROM pending) n`
 
 // OperationInsertMany implements lrostore.Store. It inserts in one
@@ -429,14 +433,17 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			requestIDs     = make([]string, n)
 			hashes         = make([][]byte, n)
 			maxAttempts    = make([]int32, n)
+			owners         = make([]string, n)
+			ttls           = make([]int64, n)
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
+			owners[i], ttls[i] = p.LeaseOwner, p.LeaseTTL.Microseconds()
 		}
 		ops, err := scanOperations(s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now)))
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls))
 		if err != nil {
 			return nil, err
 		}

@@ -316,10 +316,10 @@ const columns = `id, parent, kind, state, input, metadata, metadata_type, respon
 // The statements of the write paths, prepared once at Open.
 const (
 	insertQuery = `INSERT INTO lro_operation
-			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts, create_time, update_time)
-			VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
-			RETURNING ` + columns
+			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13)
+			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`
 	heartbeatQuery = `UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`
 	setMetadataQuery = `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
@@ -431,9 +431,32 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		}
 		defer insert.Close()
 		for i, p := range params.Operations {
-			op, err := scanOperation(insert.QueryRowContext(ctx, p.ID, p.Parent, p.Kind, p.Input, p.Metadata,
-				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts, t, t))
-			if errors.Is(err, lrostore.ErrNotFound) && p.RequestID != "" {
+			// The inserted row is built here rather than read back: every
+			// column is either given or a default.
+			op := &lrostore.Operation{
+				ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: lrostore.StatePending,
+				Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
+				RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
+				CreateTime: time.UnixMicro(t).UTC(), UpdateTime: time.UnixMicro(t).UTC(),
+			}
+			var expire any
+			if p.LeaseOwner != "" {
+				op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = lrostore.StateRunning, 1, 1, p.LeaseOwner
+				op.LeaseExpireTime = time.UnixMicro(t + p.LeaseTTL.Microseconds()).UTC()
+				expire = op.LeaseExpireTime.UnixMicro()
+			}
+			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
+				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
+				nullString(p.LeaseOwner), expire, t)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				if p.RequestID == "" {
+					return fmt.Errorf("lrosqlite: insert %s: not inserted", p.ID)
+				}
 				// The request ID is taken: return the operation that took it.
 				op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
 					WHERE parent = ? AND request_id = ?`, p.Parent, p.RequestID))
@@ -442,9 +465,6 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 				}
 				results[i] = &lrostore.OperationInsertResult{Operation: op, Existing: true}
 				continue
-			}
-			if err != nil {
-				return err
 			}
 			results[i] = &lrostore.OperationInsertResult{Operation: op}
 		}

@@ -167,6 +167,53 @@ func Run(t *testing.T, newStore NewStore) {
 			require.Equal(t, want, res[0].Operation)
 			require.Equal(t, want, b.get(t, id))
 		})
+		t.Run("LeaseOwnerInsertsClaimed", func(t *testing.T) {
+			b := setup(t, newStore)
+			pending := b.insert(t, 1)[0]
+			claimed := b.insert(t, 2, func(p *lrostore.OperationInsertParams) {
+				p.LeaseOwner, p.LeaseTTL, p.MaxAttempts = "worker-1", 10*time.Second, 2
+			})
+			want := &lrostore.Operation{ID: claimed[0].ID, Kind: "k", State: lrostore.StateRunning,
+				Input: []byte("input-0"), RequestHash: []byte("hash"), Attempt: 1, MaxAttempts: 2,
+				LeaseOwner: "worker-1", LeaseToken: 1, LeaseExpireTime: b.now.Add(10 * time.Second),
+				CreateTime: b.now, UpdateTime: b.now}
+			require.Equal(t, want, claimed[0])
+			require.Equal(t, want, b.get(t, claimed[0].ID))
+			require.Equal(t, []string{pending.ID}, ids(b.claim(t, 10, b.now)), "a claimed insert is not claimed again")
+
+			// The lease is an ordinary one: heartbeats renew it, finishes
+			// end the operation under it, and a rescue takes it back once
+			// it expires (attempt 2 then has a new token).
+			held, err := b.store.OperationHeartbeat(b.ctx, &lrostore.OperationHeartbeatParams{
+				Leases: []lrostore.Lease{lease(claimed[0]), lease(claimed[1])}, LeaseTTL: 10 * time.Second, Now: b.now})
+			require.NoError(t, err)
+			require.Len(t, held, 2)
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
+				Response: []byte("r"), ResponseType: "t"}).Finished)
+			later := b.now.Add(11 * time.Second)
+			res, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+				ExhaustedError: exhausted, CancelledError: cancelled, Max: 100, Now: later})
+			require.NoError(t, err)
+			require.ElementsMatch(t, []string{pending.ID, claimed[1].ID}, res.Retried)
+			again, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
+				Owner: "worker-2", Kinds: []string{"k"}, Max: 10, LeaseTTL: 10 * time.Second, Now: later})
+			require.NoError(t, err)
+			require.Equal(t, []string{pending.ID, claimed[1].ID}, ids(again))
+			require.Equal(t, int32(2), again[1].Attempt)
+			require.Equal(t, int64(2), again[1].LeaseToken)
+		})
+		t.Run("LeaseOwnerOfATakenRequestIDClaimsNothing", func(t *testing.T) {
+			b := setup(t, newStore)
+			first := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.RequestID = "r" })[0]
+			res, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Now: b.now,
+				Operations: []*lrostore.OperationInsertParams{{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k",
+					Input: []byte("x"), RequestID: "r", RequestHash: []byte("hash"), MaxAttempts: 1,
+					LeaseOwner: "worker-1", LeaseTTL: time.Minute}}})
+			require.NoError(t, err)
+			require.True(t, res[0].Existing)
+			require.Equal(t, first, res[0].Operation)
+			require.Equal(t, first, b.get(t, first.ID), "the operation that holds the request ID is unchanged")
+		})
 		t.Run("ZeroNowIsTheCurrentTime", func(t *testing.T) {
 			// Stores may read another clock than the caller's (a database
 			// server's), so the times are compared loosely.
