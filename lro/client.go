@@ -133,6 +133,16 @@ type Config struct {
 	// soon as the last is done.
 	FinishInterval time.Duration
 
+	// DisableEagerStart turns eager starts off. By default, an operation
+	// started on a client that has a free worker slot, while the client's
+	// last claim left no pending operations behind, is stored already
+	// claimed by this client (in the start's own statement) and runs at
+	// once: no claim statement, no wake-up of the other nodes. Starts that
+	// find every slot taken, or older operations waiting, are stored
+	// pending, claimed by whichever node gets to them first. Disabled,
+	// every start is stored pending.
+	DisableEagerStart bool
+
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
 	ID string
@@ -203,7 +213,8 @@ type Client struct {
 	done      chan struct{}     // closed when Stop has finished
 	workCtx   context.Context   // parent of handler contexts
 	jobs      map[string]*job   // the latest run of each operation on this client, by ID
-	running   int               // worker slots taken: handlers running (also those that lost their lease)
+	running   int               // worker slots taken: handlers running (also those that lost their lease), and eager starts being stored
+	backlog   bool              // pending operations may wait to be claimed: no eager starts
 	writing   int               // results being written whose handler gave its slot back
 	dirty     map[*job]struct{} // jobs with metadata to write
 	releasing []lrostore.Lease  // leases that handlers gave up on shutdown
@@ -250,6 +261,7 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		logger:  cfg.Logger.With(slog.String("component", "lro"), slog.String("client", cfg.ID)),
 		kinds:   kindSet{kinds: map[string]*kind{}},
 		jobs:    map[string]*job{},
+		backlog: true, // until a claim finds fewer pending operations than it could take
 		dirty:   map[*job]struct{}{},
 		wake:    make(chan struct{}, 1),
 		freed:   make(chan struct{}, 1),
@@ -467,7 +479,7 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*l
 	if len(all) == 0 {
 		return []*longrunningpb.Operation{}, nil
 	}
-	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: all})
+	results, err := c.insertMany(ctx, all)
 	if err != nil {
 		return nil, c.storeError("start operations", err)
 	}
@@ -562,14 +574,46 @@ func (c *Client) startResult(params *lrostore.OperationInsertParams, res *lrosto
 			e.Resource = name
 			return nil, e
 		}
-	} else {
-		c.signal(c.wake)
 	}
 	return c.toProto(res.Operation)
 }
 
+// insertMany stores operations in one transaction, the first of them
+// claimed by this client when it can run them at once (eager starts, see
+// Config.DisableEagerStart), and starts their handlers.
 func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsertParams) ([]*lrostore.OperationInsertResult, error) {
-	return c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ops})
+	eager := c.reserveEager(len(ops))
+	sent := time.Now()
+	for _, p := range ops[:eager] {
+		p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
+	}
+	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ops})
+	for _, p := range ops[:eager] {
+		p.LeaseOwner, p.LeaseTTL = "", 0 // a retry of the start decides anew
+	}
+	if err != nil {
+		c.startEager(nil, eager, time.Time{})
+		return nil, err
+	}
+	pending := false
+	claimed := make([]*lrostore.Operation, 0, eager)
+	for _, res := range results {
+		switch {
+		case res.Existing:
+		case res.Operation.State == lrostore.StatePending:
+			pending = true
+		case res.Operation.LeaseOwner == c.config.ID && res.Operation.LeaseToken == 1:
+			claimed = append(claimed, res.Operation)
+		}
+	}
+	c.startEager(claimed, eager, sent.Add(c.config.LeaseTTL))
+	if pending {
+		c.mu.Lock()
+		c.backlog = true
+		c.mu.Unlock()
+		c.signal(c.wake)
+	}
+	return results, nil
 }
 
 // GetOperation returns the latest state of an operation. A malformed name is

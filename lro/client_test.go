@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -120,6 +121,8 @@ func merge(dst, src *lro.Config) {
 	dst.ShutdownGrace = cmp.Or(src.ShutdownGrace, dst.ShutdownGrace)
 	dst.WaitMax = cmp.Or(src.WaitMax, dst.WaitMax)
 	dst.ID = cmp.Or(src.ID, dst.ID)
+	dst.PollInterval = cmp.Or(src.PollInterval, dst.PollInterval)
+	dst.DisableEagerStart = src.DisableEagerStart || dst.DisableEagerStart
 }
 
 func start(t *testing.T, c *lro.Client, kindName, value string) *longrunningpb.Operation {
@@ -971,4 +974,191 @@ func TestWorkerSlotIsFreedWhileTheResultIsWritten(t *testing.T) {
 	require.Equal(t, "one", responseValue(t, waitDone(t, c, first.GetName())))
 	r.release <- result{resp: wrapperspb.String("two")}
 	require.Equal(t, "two", responseValue(t, waitDone(t, c, second.GetName())))
+}
+
+// eagerStore records the starts and claims that reach the store, and can
+// hold claims and inserts until the test lets them go on.
+type eagerStore struct {
+	lrostore.Store
+	claims     atomic.Int32
+	claimed    chan struct{}                 // a claim returned
+	holdClaims atomic.Pointer[chan struct{}] // set: claims wait until it is closed
+	holdInsert atomic.Pointer[chan struct{}] // set: inserts wait until it is closed
+	held       chan struct{}                 // a call is being held
+
+	mu     sync.Mutex
+	owners map[string]string // the lease owner each start was inserted with, by request value
+}
+
+func newEagerStore(t *testing.T) *eagerStore {
+	return &eagerStore{Store: openStore(t), claimed: make(chan struct{}, 100), held: make(chan struct{}, 100), owners: map[string]string{}}
+}
+
+func (s *eagerStore) hold(ctx context.Context, gate *atomic.Pointer[chan struct{}]) error {
+	if g := gate.Load(); g != nil {
+		s.held <- struct{}{}
+		select {
+		case <-*g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (s *eagerStore) OperationClaim(ctx context.Context, p *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	if err := s.hold(ctx, &s.holdClaims); err != nil {
+		return nil, err
+	}
+	ops, err := s.Store.OperationClaim(ctx, p)
+	s.claims.Add(1)
+	s.claimed <- struct{}{}
+	return ops, err
+}
+
+func (s *eagerStore) OperationInsertMany(ctx context.Context, p *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
+	s.mu.Lock()
+	for _, op := range p.Operations {
+		var v wrapperspb.StringValue
+		var input anypb.Any
+		if proto.Unmarshal(op.Input, &input) == nil && input.UnmarshalTo(&v) == nil {
+			s.owners[v.GetValue()] = op.LeaseOwner
+		}
+	}
+	s.mu.Unlock()
+	if err := s.hold(ctx, &s.holdInsert); err != nil {
+		return nil, err
+	}
+	return s.Store.OperationInsertMany(ctx, p)
+}
+
+func (s *eagerStore) owner(value string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owners[value]
+}
+
+func (s *eagerStore) waitHeld(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call was held")
+	}
+}
+
+// newEagerClient starts a client over an eagerStore, and waits for its
+// first claim: a client starts operations claimed only once a claim has
+// found no more pending operations than it could take.
+func newEagerClient(t *testing.T, config *lro.Config) (*eagerStore, *lro.Client, *probe) {
+	t.Helper()
+	store, p := newEagerStore(t), newProbe()
+	config.ID, config.PollInterval = "eager", time.Hour
+	c := newClient(t, store, config, func(c *lro.Client) { lro.MustRegister(c, kind{Name: "k", Run: p.blocking}) })
+	select {
+	case <-store.claimed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not claim")
+	}
+	return store, c, p
+}
+
+func TestEagerStart(t *testing.T) {
+	t.Parallel()
+	t.Run("RunsWithoutAClaim", func(t *testing.T) {
+		t.Parallel()
+		store, c, p := newEagerClient(t, &lro.Config{Workers: 2})
+		claims := store.claims.Load()
+		op := start(t, c, "k", "a")
+		require.Equal(t, "eager", store.owner("a"), "stored claimed by the client that started it")
+		r := p.next(t)
+		require.Equal(t, 1, r.job.Attempt)
+		require.Equal(t, claims, store.claims.Load(), "no claim ran")
+		r.release <- result{resp: wrapperspb.String("done")}
+		require.Equal(t, "done", responseValue(t, waitDone(t, c, op.GetName())))
+		stored := storedOp(t, store, op.GetName())
+		require.Equal(t, int32(1), stored.Attempt)
+		require.Equal(t, int64(1), stored.LeaseToken)
+	})
+	t.Run("Disabled", func(t *testing.T) {
+		t.Parallel()
+		store, c, p := newEagerClient(t, &lro.Config{DisableEagerStart: true})
+		claims := store.claims.Load()
+		op := start(t, c, "k", "a")
+		require.Equal(t, "", store.owner("a"))
+		r := p.next(t)
+		require.Greater(t, store.claims.Load(), claims, "claimed after it was stored pending")
+		r.release <- result{resp: wrapperspb.String("done")}
+		require.Equal(t, "done", responseValue(t, waitDone(t, c, op.GetName())))
+	})
+	t.Run("OlderPendingOperationsGoFirst", func(t *testing.T) {
+		// With every slot taken, a start is stored pending; and while
+		// pending operations wait, later starts do not jump ahead of them
+		// into a slot that frees.
+		t.Parallel()
+		store, c, p := newEagerClient(t, &lro.Config{Workers: 1})
+		start(t, c, "k", "a")
+		ra := p.next(t)
+		require.Equal(t, "eager", store.owner("a"))
+		start(t, c, "k", "b")
+		require.Equal(t, "", store.owner("b"), "no free slot")
+		hold := make(chan struct{})
+		store.holdClaims.Store(&hold)
+		ra.release <- result{}
+		store.waitHeld(t) // the claim for the freed slot
+		start(t, c, "k", "c")
+		require.Equal(t, "", store.owner("c"), "b waits: c is stored pending")
+		store.holdClaims.Store(nil)
+		close(hold)
+		rb := p.next(t)
+		require.Equal(t, "b", rb.job.Request.GetValue())
+		rb.release <- result{}
+		require.Equal(t, "c", p.next(t).job.Request.GetValue())
+	})
+	t.Run("RepeatedRequestIDGivesTheSlotBack", func(t *testing.T) {
+		t.Parallel()
+		store, c, p := newEagerClient(t, &lro.Config{Workers: 2})
+		opts := &lro.StartOptions{RequestID: "r"}
+		first, err := c.StartOperation(context.Background(), "k", wrapperspb.String("a"), opts)
+		require.NoError(t, err)
+		require.Equal(t, "a", p.next(t).job.Request.GetValue())
+		again, err := c.StartOperation(context.Background(), "k", wrapperspb.String("a"), opts)
+		require.NoError(t, err)
+		require.Equal(t, first.GetName(), again.GetName())
+		start(t, c, "k", "b")
+		require.Equal(t, "eager", store.owner("b"), "the repeat's slot is free again")
+		require.Equal(t, "b", p.next(t).job.Request.GetValue())
+	})
+	t.Run("StartsStoredDuringStopAreReleased", func(t *testing.T) {
+		t.Parallel()
+		store, c, p := newEagerClient(t, &lro.Config{Workers: 2})
+		running := start(t, c, "k", "running")
+		r := p.next(t)
+		hold := make(chan struct{})
+		store.holdInsert.Store(&hold)
+		started := make(chan *longrunningpb.Operation, 1)
+		go func() {
+			op, err := c.StartOperation(context.Background(), "k", wrapperspb.String("late"), nil)
+			if err != nil {
+				t.Error(err)
+			}
+			started <- op
+		}()
+		store.waitHeld(t)
+		require.Equal(t, "eager", store.owner("late"))
+		stopped := make(chan struct{})
+		go func() {
+			c.Stop(context.Background())
+			close(stopped)
+		}()
+		<-r.ctx.Done() // Stop has begun: it cancels the running handler
+		close(hold)
+		late := <-started
+		<-stopped
+		for _, op := range []*longrunningpb.Operation{running, late} {
+			stored := storedOp(t, store, op.GetName())
+			require.Equal(t, lrostore.StatePending, stored.State, "released, to run again at once")
+			require.Equal(t, int32(0), stored.Attempt)
+		}
+	})
 }

@@ -235,6 +235,9 @@ func (c *Client) produce(ctx context.Context) {
 					}
 					more = len(ops) == n
 					short = !more
+					c.mu.Lock()
+					c.backlog = more
+					c.mu.Unlock()
 					if more && free > n {
 						continue
 					}
@@ -283,9 +286,22 @@ func (c *Client) gatherFree(ctx context.Context, free int) int {
 	return free
 }
 
+// startJob runs a claimed operation's handler in a worker slot.
 func (c *Client) startJob(op *lrostore.Operation, leaseExpire time.Time) {
+	c.mu.Lock()
+	c.running++
+	j, previous := c.addJobLocked(op, leaseExpire)
+	c.mu.Unlock()
+	c.launch(j, previous)
+}
+
+// addJobLocked registers the job of a claimed operation, in a worker slot
+// already counted in c.running, and returns it with the job it replaces.
+// c.mu is held: the job is counted in c.loops.jobs before Stop, which
+// waits for them, can begin.
+func (c *Client) addJobLocked(op *lrostore.Operation, leaseExpire time.Time) (j, previous *job) {
 	ctx, cancel := context.WithCancelCause(c.workCtx)
-	j := &job{
+	j = &job{
 		c:           c,
 		kind:        c.kinds.get(op.Kind),
 		op:          op,
@@ -295,20 +311,81 @@ func (c *Client) startJob(op *lrostore.Operation, leaseExpire time.Time) {
 		cancel:      cancel,
 		leaseExpire: leaseExpire,
 	}
-	c.mu.Lock()
-	previous := c.jobs[op.ID]
+	previous = c.jobs[op.ID]
 	c.jobs[op.ID] = j
-	c.running++
-	c.mu.Unlock()
+	c.loops.jobs.Add(1)
+	return j, previous
+}
+
+// launch runs a job added by addJobLocked.
+func (c *Client) launch(j, previous *job) {
 	if previous != nil {
 		// This client claimed the operation again after losing it: the old
 		// run's lease is gone even if its heartbeat has not noticed yet.
 		previous.loseLease()
 	}
-	if op.CancelRequested {
-		cancel(ErrCancelRequested)
+	if j.op.CancelRequested {
+		j.cancel(ErrCancelRequested)
 	}
-	c.loops.jobs.Go(func() { c.runJob(j) })
+	go func() {
+		defer c.loops.jobs.Done()
+		c.runJob(j)
+	}()
+}
+
+// reserveEager takes worker slots for up to n operations about to be
+// started, to store them claimed by this client (see
+// Config.DisableEagerStart), and returns how many it took: none while
+// pending operations may be waiting, or once Stop has begun.
+func (c *Client) reserveEager(n int) int {
+	if c.config.DisableEagerStart || c.config.Workers <= 0 {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateStarted || c.backlog {
+		return 0
+	}
+	n = max(0, min(n, c.config.Workers-c.running))
+	c.running += n
+	return n
+}
+
+// startEager runs the handlers of the operations that an insert stored
+// claimed by this client, in the reserved worker slots, and gives back
+// the reserved slots they did not take (starts whose request ID was taken,
+// or a failed insert). Once Stop has begun, the operations are released
+// instead, to run again at once, on another node or after a restart.
+func (c *Client) startEager(ops []*lrostore.Operation, reserved int, leaseExpire time.Time) {
+	type started struct{ j, previous *job }
+	var (
+		jobs    []started
+		release []lrostore.Lease
+	)
+	c.mu.Lock()
+	c.running -= reserved - len(ops)
+	for _, op := range ops {
+		if c.state != stateStarted {
+			c.running--
+			l := lrostore.Lease{ID: op.ID, Token: op.LeaseToken}
+			if c.released {
+				release = append(release, l)
+			} else {
+				c.releasing = append(c.releasing, l) // Stop releases them with the rest
+			}
+			continue
+		}
+		j, previous := c.addJobLocked(op, leaseExpire)
+		jobs = append(jobs, started{j, previous})
+	}
+	c.mu.Unlock()
+	for _, s := range jobs {
+		c.launch(s.j, s.previous)
+	}
+	c.release(release)
+	if len(ops) < reserved {
+		c.signal(c.freed)
+	}
 }
 
 func (c *Client) runJob(j *job) {
