@@ -39,6 +39,7 @@ type serveOptions struct {
 	waitMax           time.Duration
 	retention         time.Duration
 	pollInterval      time.Duration
+	eagerStart        bool
 	logLevel          string
 	httpParents       []string
 }
@@ -108,6 +109,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 					WaitMax:           o.waitMax,
 					Retention:         o.retention,
 					PollInterval:      o.pollInterval,
+					DisableEagerStart: !o.eagerStart,
 				},
 				Register:    demo.Register,
 				HTTPParents: o.httpParents,
@@ -130,6 +132,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.waitMax, "wait-max", lrolib.WaitMaxDefault, "the longest one WaitOperation call waits")
 	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
+	fs.BoolVar(&o.eagerStart, "eager-start", true, "run operations started on this server at once, stored claimed, while it has free workers and nothing pending")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
 	return cmd
