@@ -333,8 +333,10 @@ const (
 				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
-			WHERE id = ?14 AND lease_token = ?15 AND state = 1
-			RETURNING state`
+			WHERE id = ?14 AND lease_token = ?15 AND state = 1`
+	// finishFailureQuery is finishQuery for failures, which may become
+	// cancellations: it returns the state written.
+	finishFailureQuery = finishQuery + ` RETURNING state`
 	releaseQuery = `UPDATE lro_operation
 			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = 1`
@@ -359,7 +361,7 @@ const (
 			RETURNING id, state`
 )
 
-var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, releaseQuery, claimQuery, rescueQuery}
+var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, releaseQuery, claimQuery, rescueQuery}
 
 // nameExpr is an operation's full name in SQL, for filters on name.
 const nameExpr = `(CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id)`
@@ -612,12 +614,36 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			return err
 		}
 		defer finish.Close()
+		var finishFailure *sql.Stmt // prepared for the first failure
 		for i, f := range params.Finishes {
 			eStatus, eCode, eMessage := failureArgs(f.Error)
-			var state lrostore.State
-			err := finish.QueryRowContext(ctx, int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
+			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
-				t, f.Lease.ID, f.Lease.Token).Scan(&state)
+				t, f.Lease.ID, f.Lease.Token}
+			if f.State != lrostore.StateFailed {
+				// The state asked for is the state written.
+				res, err := finish.ExecContext(ctx, args...)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				results[i] = &lrostore.OperationFinishResult{Finished: n == 1}
+				if n == 1 {
+					results[i].State = f.State
+				}
+				continue
+			}
+			if finishFailure == nil {
+				if finishFailure, err = s.txStmt(ctx, tx, finishFailureQuery); err != nil {
+					return err
+				}
+				defer finishFailure.Close()
+			}
+			var state lrostore.State
+			err := finishFailure.QueryRowContext(ctx, args...).Scan(&state)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				results[i] = &lrostore.OperationFinishResult{}
