@@ -337,7 +337,7 @@ const (
 	// finishFailureQuery is finishQuery for failures, which may become
 	// cancellations: it returns the state written.
 	finishFailureQuery = finishQuery + ` RETURNING state`
-	releaseQuery = `UPDATE lro_operation
+	releaseQuery       = `UPDATE lro_operation
 			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = 1`
 	claimQuery = `UPDATE lro_operation
