@@ -229,6 +229,8 @@ type Client struct {
 	keyMu sync.Mutex
 	key   []byte // page token key
 
+	afterClaim func() // tests: called after each claim has been taken into account
+
 	warnMu sync.Mutex
 	warned map[string]time.Time // when each background task last logged a store error
 }
@@ -588,9 +590,6 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 		p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
 	}
 	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ops})
-	for _, p := range ops[:eager] {
-		p.LeaseOwner, p.LeaseTTL = "", 0 // a retry of the start decides anew
-	}
 	if err != nil {
 		c.startEager(nil, eager, time.Time{})
 		return nil, err
@@ -602,7 +601,7 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 		case res.Existing:
 		case res.Operation.State == lrostore.StatePending:
 			pending = true
-		case res.Operation.LeaseOwner == c.config.ID && res.Operation.LeaseToken == 1:
+		default: // stored claimed by this client
 			claimed = append(claimed, res.Operation)
 		}
 	}

@@ -981,7 +981,7 @@ func TestWorkerSlotIsFreedWhileTheResultIsWritten(t *testing.T) {
 type eagerStore struct {
 	lrostore.Store
 	claims     atomic.Int32
-	claimed    chan struct{}                 // a claim returned
+	claimed    chan struct{}                 // a claim was taken into account by the client
 	holdClaims atomic.Pointer[chan struct{}] // set: claims wait until it is closed
 	holdInsert atomic.Pointer[chan struct{}] // set: inserts wait until it is closed
 	held       chan struct{}                 // a call is being held
@@ -1010,10 +1010,8 @@ func (s *eagerStore) OperationClaim(ctx context.Context, p *lrostore.OperationCl
 	if err := s.hold(ctx, &s.holdClaims); err != nil {
 		return nil, err
 	}
-	ops, err := s.Store.OperationClaim(ctx, p)
 	s.claims.Add(1)
-	s.claimed <- struct{}{}
-	return ops, err
+	return s.Store.OperationClaim(ctx, p)
 }
 
 func (s *eagerStore) OperationInsertMany(ctx context.Context, p *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
@@ -1054,7 +1052,15 @@ func newEagerClient(t *testing.T, config *lro.Config) (*eagerStore, *lro.Client,
 	t.Helper()
 	store, p := newEagerStore(t), newProbe()
 	config.ID, config.PollInterval = "eager", time.Hour
-	c := newClient(t, store, config, func(c *lro.Client) { lro.MustRegister(c, kind{Name: "k", Run: p.blocking}) })
+	c := newClient(t, store, config, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+		lro.SetAfterClaim(c, func() {
+			select {
+			case store.claimed <- struct{}{}:
+			default:
+			}
+		})
+	})
 	select {
 	case <-store.claimed:
 	case <-time.After(10 * time.Second):

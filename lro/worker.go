@@ -238,6 +238,9 @@ func (c *Client) produce(ctx context.Context) {
 					c.mu.Lock()
 					c.backlog = more
 					c.mu.Unlock()
+					if c.afterClaim != nil {
+						c.afterClaim()
+					}
 					if more && free > n {
 						continue
 					}

@@ -425,6 +425,7 @@ func failureArgs(f *lrostore.Failure) (status, code, message any) {
 // OperationInsertMany implements lrostore.Store.
 func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
 	t := now(params.Now).UnixMicro()
+	created := time.UnixMicro(t).UTC()
 	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		insert, err := s.txStmt(ctx, tx, insertQuery)
@@ -439,12 +440,12 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 				ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: lrostore.StatePending,
 				Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 				RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
-				CreateTime: time.UnixMicro(t).UTC(), UpdateTime: time.UnixMicro(t).UTC(),
+				CreateTime: created, UpdateTime: created,
 			}
 			var expire any
 			if p.LeaseOwner != "" {
 				op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = lrostore.StateRunning, 1, 1, p.LeaseOwner
-				op.LeaseExpireTime = time.UnixMicro(t + p.LeaseTTL.Microseconds()).UTC()
+				op.LeaseExpireTime = created.Add(p.LeaseTTL.Truncate(time.Microsecond))
 				expire = op.LeaseExpireTime.UnixMicro()
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
