@@ -394,13 +394,15 @@ var insertQuery = `WITH ins AS (
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
-		RETURNING ` + columns + `
+		RETURNING o.id, o.state, o.create_time
 	), ` + pendingNotify("pending", "ins", "ins.state = 0") + `
-	SELECT ins.* FROM ins, (SELECT count(*) FROM pending) n`
+	SELECT ins.id, ins.create_time FROM ins, (SELECT count(*) FROM pending) n`
 
 // OperationInsertMany implements lrostore.Store. It inserts in one
 // statement, then reads in a second the operations that hold the request
-// IDs of inputs that were not inserted.
+// IDs of inputs that were not inserted. The inserted rows are built here
+// rather than read back: every column is given or a default, but for the
+// creation time, which may be the database's clock, and is returned.
 func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -442,13 +444,22 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i] = p.LeaseOwner, p.LeaseTTL.Microseconds()
 		}
-		ops, err := scanOperations(s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls))
+		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls)
 		if err != nil {
-			return nil, err
+			return nil, interpretError(err)
 		}
-		for _, op := range ops {
-			results[byID[op.ID]] = &lrostore.OperationInsertResult{Operation: op}
+		var (
+			id      pgtype.UUID
+			created pgtype.Timestamptz
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &created}, func() error {
+			i := byID[uuid.UUID(id.Bytes).String()]
+			results[i] = &lrostore.OperationInsertResult{Operation: inserted(params.Operations[i], fromTime(created))}
+			return nil
+		})
+		if err != nil {
+			return nil, interpretError(err)
 		}
 		var missed []*lrostore.OperationInsertParams
 		for _, p := range pending {
@@ -486,6 +497,21 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		}
 	}
 	return results, nil
+}
+
+// inserted is the operation that the insert of p stored at created.
+func inserted(p *lrostore.OperationInsertParams, created time.Time) *lrostore.Operation {
+	op := &lrostore.Operation{
+		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: lrostore.StatePending,
+		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
+		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
+		CreateTime: created, UpdateTime: created,
+	}
+	if p.LeaseOwner != "" {
+		op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = lrostore.StateRunning, 1, 1, p.LeaseOwner
+		op.LeaseExpireTime = created.Add(time.Duration(p.LeaseTTL.Microseconds()) * time.Microsecond)
+	}
+	return op
 }
 
 // OperationGet implements lrostore.Store.

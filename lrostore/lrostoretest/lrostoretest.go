@@ -225,6 +225,11 @@ func Run(t *testing.T, newStore NewStore) {
 			op := res[0].Operation
 			require.WithinDuration(t, before, op.CreateTime, 5*time.Second)
 			require.Equal(t, op.CreateTime, op.UpdateTime)
+			require.Equal(t, b.get(t, op.ID), op, "the inserted operation is the one stored")
+			res, err = b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+				{ID: uuid.Must(uuid.NewV7()).String(), Kind: "other", Input: []byte("x"), MaxAttempts: 1, LeaseOwner: "w", LeaseTTL: time.Minute}}})
+			require.NoError(t, err)
+			require.Equal(t, b.get(t, res[0].Operation.ID), res[0].Operation, "the inserted claimed operation is the one stored")
 			claimed, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
 				Owner: "w", Kinds: []string{"k"}, Max: 1, LeaseTTL: time.Hour})
 			require.NoError(t, err)
