@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,6 +41,7 @@ type options struct {
 	cpuProfile string
 	riverConns int
 	stats      bool
+	rounds     int
 	child      string
 	load       string
 	addr       string
@@ -61,6 +61,7 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "directory for the SQLite databases (default: a temporary one, removed after)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each case to `DIR`/CASE.pprof")
 	flag.IntVar(&o.riverConns, "river-pool-conns", 0, "River's pool size (pgxpool's pool_max_conns); 0: the same default pool as lro's")
+	flag.IntVar(&o.rounds, "rounds", 0, "run the cases this many times, in turn, and report each figure's median (peak RSS: the largest) (default 3; 1 with --quick)")
 	flag.BoolVar(&o.stats, "stats", false, "print how many store calls each lro case made, and their rows per call")
 	flag.StringVar(&o.load, "load", "", "run one gRPC load against --addr and print its figures as JSON (used by the cases)")
 	flag.StringVar(&o.addr, "addr", "", "the server a --load process loads")
@@ -70,6 +71,9 @@ func main() {
 	flag.Parse()
 	if o.n == 0 {
 		o.n = pick(o.quick, 20_000, 100_000)
+	}
+	if o.rounds <= 0 {
+		o.rounds = pick(o.quick, 1, 3)
 	}
 	if o.reads == 0 {
 		o.reads = pick(o.quick, 100_000, 1_000_000)
@@ -169,21 +173,33 @@ func runAll(ctx context.Context, o *options) error {
 		"quick":                 map[bool]float64{true: 1}[o.quick],
 	}
 	began := time.Now()
-	for _, c := range allCases {
-		if match != nil && !match.MatchString(c.name) {
-			continue
+	// The cases run in rounds, each case once per round, so that a slow
+	// spell of a shared machine falls on lro's and River's cases alike; a
+	// figure is the median of its rounds.
+	runs := map[string][]float64{}
+	for round := 1; round <= o.rounds; round++ {
+		for _, c := range allCases {
+			if match != nil && !match.MatchString(c.name) {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "bench: %d/%d %-22s %s ...", round, o.rounds, c.name, c.title)
+			start := time.Now()
+			figs, rss, err := runCaseProcess(ctx, o, c.name)
+			if err != nil {
+				fmt.Fprintln(os.Stderr)
+				return fmt.Errorf("case %s: %w", c.name, err)
+			}
+			fmt.Fprintf(os.Stderr, " %.1fs\n", time.Since(start).Seconds())
+			for k, v := range figs {
+				runs[k] = append(runs[k], v)
+			}
+			all[c.name+"_peak_rss_mib"] = max(all[c.name+"_peak_rss_mib"], rss)
 		}
-		fmt.Fprintf(os.Stderr, "bench: %-22s %s ...", c.name, c.title)
-		start := time.Now()
-		figs, rss, err := runCaseProcess(ctx, o, c.name)
-		if err != nil {
-			fmt.Fprintln(os.Stderr)
-			return fmt.Errorf("case %s: %w", c.name, err)
-		}
-		fmt.Fprintf(os.Stderr, " %.1fs\n", time.Since(start).Seconds())
-		maps.Copy(all, figs)
-		all[c.name+"_peak_rss_mib"] = rss
 	}
+	for k, vs := range runs {
+		all[k] = median(vs)
+	}
+	all["rounds"] = float64(o.rounds)
 	addRatios(all)
 	all["run_seconds"] = time.Since(began).Seconds()
 	printTable(os.Stdout, o, all)
@@ -197,6 +213,17 @@ func runAll(ctx context.Context, o *options) error {
 		}
 	}
 	return nil
+}
+
+// median returns the median of vs (the mean of the middle two of an even
+// count).
+func median(vs []float64) float64 {
+	vs = slices.Sorted(slices.Values(vs))
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // runCaseProcess runs one case in a child process and returns its figures
@@ -274,6 +301,7 @@ func printTable(w io.Writer, o *options, f figures) {
 	}
 	type row struct{ what, lro, river, ratio, target string }
 	rows := []row{
+		{map[bool]string{true: "One round of each case", false: fmt.Sprintf("Each figure the median of %d rounds", o.rounds)}[o.rounds == 1], "", "", "", ""},
 		{fmt.Sprintf("Throughput, end to end: %d no-op operations, %d workers", o.n, o.workers), "lro", "River", "lro/River", "target"},
 		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_ops_per_s", ""), val("river_end_to_end_jobs_per_s", ""), val("pg_end_to_end_vs_river_ratio", "x"), ">= 1.25x"},
 		{"PostgreSQL: single starts from 64 clients (lro over gRPC; both pools pgxpool's default)", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_vs_river_ratio", "x"), ">= 3x"},
