@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -189,7 +190,7 @@ func runAll(ctx context.Context, o *options) error {
 				fmt.Fprintln(os.Stderr)
 				return fmt.Errorf("case %s: %w", c.name, err)
 			}
-			fmt.Fprintf(os.Stderr, " %.1fs\n", time.Since(start).Seconds())
+			fmt.Fprintf(os.Stderr, " %.1fs%s\n", time.Since(start).Seconds(), headline(figs))
 			for k, v := range figs {
 				runs[k] = append(runs[k], v)
 			}
@@ -213,6 +214,21 @@ func runAll(ctx context.Context, o *options) error {
 		}
 	}
 	return nil
+}
+
+// headline is a case's rates and p99s, for the progress line, so that the
+// spread of the rounds can be seen.
+func headline(figs figures) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(figs)) {
+		switch {
+		case strings.HasSuffix(k, "_per_s"):
+			fmt.Fprintf(&b, " %s=%.0f", k, figs[k])
+		case strings.HasSuffix(k, "_p99_ms"):
+			fmt.Fprintf(&b, " %s=%.2f", k, figs[k])
+		}
+	}
+	return b.String()
 }
 
 // median returns the median of vs (the mean of the middle two of an even
