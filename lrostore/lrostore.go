@@ -137,6 +137,23 @@ type OperationInsertParams struct {
 	LeaseTTL   time.Duration
 }
 
+// Inserted is the operation that an insert of p stores at created: every
+// field is p's or a default. Stores return it rather than read the new row
+// back.
+func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
+	op := &Operation{
+		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: StatePending,
+		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
+		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
+		CreateTime: created, UpdateTime: created,
+	}
+	if p.LeaseOwner != "" {
+		op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = StateRunning, 1, 1, p.LeaseOwner
+		op.LeaseExpireTime = created.Add(p.LeaseTTL.Truncate(time.Microsecond))
+	}
+	return op
+}
+
 // OperationInsertManyParams inserts several operations in one transaction.
 type OperationInsertManyParams struct {
 	Operations []*OperationInsertParams

@@ -455,7 +455,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		)
 		_, err = pgx.ForEachRow(rows, []any{&id, &created}, func() error {
 			i := byID[uuid.UUID(id.Bytes).String()]
-			results[i] = &lrostore.OperationInsertResult{Operation: inserted(params.Operations[i], fromTime(created))}
+			results[i] = &lrostore.OperationInsertResult{Operation: params.Operations[i].Inserted(fromTime(created))}
 			return nil
 		})
 		if err != nil {
@@ -497,21 +497,6 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		}
 	}
 	return results, nil
-}
-
-// inserted is the operation that the insert of p stored at created.
-func inserted(p *lrostore.OperationInsertParams, created time.Time) *lrostore.Operation {
-	op := &lrostore.Operation{
-		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: lrostore.StatePending,
-		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
-		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
-		CreateTime: created, UpdateTime: created,
-	}
-	if p.LeaseOwner != "" {
-		op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = lrostore.StateRunning, 1, 1, p.LeaseOwner
-		op.LeaseExpireTime = created.Add(time.Duration(p.LeaseTTL.Microseconds()) * time.Microsecond)
-	}
-	return op
 }
 
 // OperationGet implements lrostore.Store.

@@ -436,16 +436,9 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 		for i, p := range params.Operations {
 			// The inserted row is built here rather than read back: every
 			// column is either given or a default.
-			op := &lrostore.Operation{
-				ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: lrostore.StatePending,
-				Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
-				RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
-				CreateTime: created, UpdateTime: created,
-			}
+			op := p.Inserted(created)
 			var expire any
 			if p.LeaseOwner != "" {
-				op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = lrostore.StateRunning, 1, 1, p.LeaseOwner
-				op.LeaseExpireTime = created.Add(p.LeaseTTL.Truncate(time.Microsecond))
 				expire = op.LeaseExpireTime.UnixMicro()
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
