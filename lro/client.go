@@ -630,7 +630,7 @@ func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, err
 	if err != nil {
 		return nil, err
 	}
-	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id})
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
 	if err == nil && op.Parent != parent {
 		err = lrostore.ErrNotFound
 	}
@@ -856,7 +856,7 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 	}
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	op, err := c.store.OperationGet(readCtx, &lrostore.OperationGetParams{ID: id})
+	op, err := c.store.OperationGet(readCtx, &lrostore.OperationGetParams{ID: id, Brief: true})
 	switch {
 	case err == nil && op.Parent == parent:
 		return op, nil
@@ -870,7 +870,7 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 // Ping checks that the store answers, for health checks: it returns nil
 // when it does, and the store's error when it does not.
 func (c *Client) Ping(ctx context.Context) error {
-	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String()})
+	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String(), Brief: true})
 	if err == nil || errors.Is(err, lrostore.ErrNotFound) {
 		return nil
 	}

@@ -321,6 +321,25 @@ func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
 	return &op, nil
 }
 
+// briefColumns are the columns of a brief read (OperationGetParams.Brief),
+// for scanBrief.
+const briefColumns = `parent, state, metadata, response, error, error_code`
+
+func scanBrief(id string, row pgx.Row) (*lrostore.Operation, error) {
+	op := lrostore.Operation{ID: id}
+	var (
+		errorStatus []byte
+		errorCode   pgtype.Int4
+	)
+	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode); err != nil {
+		return nil, interpretError(err)
+	}
+	if errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: errorCode.Int32, Status: errorStatus}
+	}
+	return &op, nil
+}
+
 func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
 	if err != nil {
 		return nil, interpretError(err)
@@ -507,6 +526,11 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	id, ok := parseID(params.ID)
 	if !ok {
 		return nil, lrostore.ErrNotFound
+	}
+	if params.Brief {
+		return readTwice(s, func() (*lrostore.Operation, error) {
+			return scanBrief(params.ID, s.pool.QueryRow(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = $1`, id))
+		})
 	}
 	return readTwice(s, func() (*lrostore.Operation, error) {
 		return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))

@@ -399,6 +399,25 @@ func scanOperation(row scanner) (*lrostore.Operation, error) {
 	return &op, nil
 }
 
+// briefColumns are the columns of a brief read (OperationGetParams.Brief),
+// for scanBrief.
+const briefColumns = `parent, state, metadata, response, error, error_code`
+
+func scanBrief(id string, row scanner) (*lrostore.Operation, error) {
+	op := lrostore.Operation{ID: id}
+	var (
+		errorStatus []byte
+		errorCode   sql.NullInt64
+	)
+	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode); err != nil {
+		return nil, interpretError(err)
+	}
+	if errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Status: errorStatus}
+	}
+	return &op, nil
+}
+
 func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
 	if err != nil {
 		return nil, interpretError(err)
@@ -476,6 +495,20 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetParams) (*lrostore.Operation, error) {
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A read by primary key takes microseconds: too short to be worth
+	// interrupting. A context that can be cancelled would cost two
+	// goroutines per call (database/sql's and the driver's watchers).
+	ctx = context.WithoutCancel(ctx)
+	if params.Brief {
+		get, err := s.readStmt(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = ?`)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		return scanBrief(params.ID, get.QueryRowContext(ctx, params.ID))
 	}
 	get, err := s.readStmt(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`)
 	if err != nil {

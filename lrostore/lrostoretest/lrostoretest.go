@@ -245,6 +245,35 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("OperationGet", func(t *testing.T) {
+		t.Run("Brief", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 4, func(p *lrostore.OperationInsertParams) {
+				p.Parent, p.Metadata, p.MetadataType, p.RequestID = "projects/p", []byte("m0"), "type/m", p.ID
+			})
+			claimed := b.claim(t, 3, b.now)
+			require.Len(t, claimed, 3)
+			failed := &lrostore.Failure{Code: 5, Message: "not found", Status: []byte("failed-status")}
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
+				Metadata: []byte("m1"), MetadataType: "type/m", Response: []byte("r"), ResponseType: "type/r"}).Finished)
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[1]), State: lrostore.StateFailed, Error: failed}).Finished)
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[3].ID, Parent: "projects/p", CancelledError: cancelled})
+			require.NoError(t, err)
+			states := map[lrostore.State]bool{}
+			for _, op := range ops {
+				full := b.get(t, op.ID)
+				states[full.State] = true
+				brief, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: op.ID, Brief: true})
+				require.NoError(t, err)
+				want := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response}
+				if full.Error != nil {
+					want.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
+				}
+				require.Equal(t, want, brief)
+			}
+			require.Len(t, states, 4, "running, succeeded, failed and cancelled")
+			_, err = b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
+			require.ErrorIs(t, err, lrostore.ErrNotFound)
+		})
 		t.Run("NotFound", func(t *testing.T) {
 			b := setup(t, newStore)
 			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
