@@ -4,11 +4,7 @@
 // The database runs in WAL mode with synchronous=FULL, so a committed write
 // survives a power loss, and readers never wait for the writer. All writes go
 // through one connection, one transaction at a time; lro batches its writes
-// so that one commit carries many operations. Reads go through up to eight
-// connections of their own, which map the file's first GiB into memory.
-// (A disk error while reading a mapped page ends the process, as it does
-// with other memory-mapped stores, instead of failing the one call; what
-// was committed stays committed.)
+// so that one commit carries many operations.
 //
 // One process uses a database file at a time: Open takes an exclusive lock
 // on PATH.lock and fails while another process holds it. To run several lro
