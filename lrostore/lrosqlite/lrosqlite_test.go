@@ -57,13 +57,3 @@ func TestReopenKeepsOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []byte("x"), op.Input)
 }
-
-func TestReadersMapTheFile(t *testing.T) {
-	ctx := context.Background()
-	s, err := lrosqlite.Open(ctx, filepath.Join(t.TempDir(), "lro.db"))
-	require.NoError(t, err)
-	defer s.Close()
-	size, err := s.ReaderPragma(ctx, "mmap_size")
-	require.NoError(t, err)
-	require.Equal(t, int64(1<<30), size, "readers read pages through a memory map")
-}
