@@ -18,7 +18,9 @@ import (
 // larger than SQLite's page cache) from RunParallel's goroutines, as
 // GetOperation does (Brief) and in full.
 func BenchmarkOperationGet(b *testing.B) {
-	ctx := context.Background()
+	// A context that can be cancelled, as a gRPC call's is.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	s, err := lrosqlite.Open(ctx, filepath.Join(b.TempDir(), "lro.db"))
 	if err != nil {
 		b.Fatal(err)
