@@ -127,27 +127,18 @@ func getRandom(ctx context.Context, addr, namesFile string, n int) (figures, err
 // startSingles starts n no-op operations over gRPC from 64 clients, each
 // with its own connection, one start at a time each.
 func startSingles(ctx context.Context, addr string, n int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, singleClients)
-	for range singleClients {
+	clients := make([]lropb.LroClient, singleClients)
+	for i := range clients {
 		conn, err := dial(addr)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		client := lropb.NewLroClient(conn)
-		wg.Go(func() {
-			req := &lropb.StartOperationRequest{Kind: noopKind}
-			for next.Add(1) <= int64(n) {
-				if _, err := client.StartOperation(ctx, req); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+		clients[i] = lropb.NewLroClient(conn)
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	req := &lropb.StartOperationRequest{Kind: noopKind}
+	return singles(n, func(g int) error {
+		_, err := clients[g].StartOperation(ctx, req)
+		return err
+	})
 }

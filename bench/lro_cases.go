@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,10 @@ var allCases = []benchCase{
 		func(ctx context.Context, e *env) (figures, error) { return riverThroughput(ctx, e, batchStarts) }},
 	{"pg_single_starts_64", "lro on PostgreSQL: single starts from 64 gRPC clients",
 		func(ctx context.Context, e *env) (figures, error) { return lroThroughput(ctx, e, "pg", singleStarts64) }},
+	{"pg_single_starts_64_library", "lro on PostgreSQL: single starts from 64 goroutines, in process (the library)",
+		func(ctx context.Context, e *env) (figures, error) {
+			return lroThroughput(ctx, e, "pg", singleStarts64Library)
+		}},
 	{"river_single_inserts_64", "River: single Inserts from 64 goroutines",
 		func(ctx context.Context, e *env) (figures, error) { return riverThroughput(ctx, e, singleStarts64) }},
 	{"river_single_inserts_64_pool16", "River: single Inserts from 64 goroutines, a pool of 16 connections",
@@ -75,6 +80,10 @@ const (
 	// startedFirst: all started first, 5,000 per call, then worked by 2,000
 	// workers; only the working is timed.
 	startedFirst
+	// singleStarts64Library: one per call from 64 goroutines calling the
+	// lro.Client in the server's process, as River's 64 goroutines call
+	// River's: the same store work as singleStarts64 without gRPC.
+	singleStarts64Library
 )
 
 const (
@@ -245,7 +254,8 @@ func dial(addr string) (*grpc.ClientConn, error) {
 func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) (figures, error) {
 	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
 	defer cancel()
-	name := map[startMode]string{batchStarts: "end_to_end", singleStarts64: "single_starts_64", startedFirst: "started_first"}[mode]
+	name := map[startMode]string{batchStarts: "end_to_end", singleStarts64: "single_starts_64", startedFirst: "started_first",
+		singleStarts64Library: "single_starts_64_library"}[mode]
 	key := backend + "_" + name + "_ops_per_s"
 	raw, closeStore, err := openStore(ctx, e, backend, name)
 	if err != nil {
@@ -286,6 +296,8 @@ func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) 
 			_, err := runLoad(ctx, e, "start", addr, "--n", fmt.Sprint(e.n))
 			starting <- err
 		}()
+	case singleStarts64Library:
+		go func() { starting <- startSinglesLibrary(ctx, client, e.n) }()
 	case startedFirst:
 		starting <- nil
 	}
@@ -336,6 +348,38 @@ func startBatches(ctx context.Context, c *lro.Client, n, size int) error {
 		}
 	}
 	return nil
+}
+
+// startSinglesLibrary starts n no-op operations from 64 goroutines, one
+// start at a time each, through c's StartOperation.
+func startSinglesLibrary(ctx context.Context, c *lro.Client, n int) error {
+	req := &emptypb.Empty{}
+	return singles(n, func(int) error {
+		_, err := c.StartOperation(ctx, noopKind, req, nil)
+		return err
+	})
+}
+
+// singles makes n calls of call from singleClients goroutines, one call at
+// a time each; g is the goroutine's number. It returns the first error,
+// after which that goroutine stops.
+func singles(n int, call func(g int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, singleClients)
+	for g := range singleClients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if err := call(g); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // gate is a handler that announces itself and returns when released,

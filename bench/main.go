@@ -81,7 +81,7 @@ func main() {
 	}
 	if *list {
 		for _, c := range allCases {
-			fmt.Printf("%-22s %s\n", c.name, c.title)
+			fmt.Printf("%-30s %s\n", c.name, c.title)
 		}
 		return
 	}
@@ -183,7 +183,7 @@ func runAll(ctx context.Context, o *options) error {
 			if match != nil && !match.MatchString(c.name) {
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "bench: %d/%d %-22s %s ...", round, o.rounds, c.name, c.title)
+			fmt.Fprintf(os.Stderr, "bench: %d/%d %-30s %s ...", round, o.rounds, c.name, c.title)
 			start := time.Now()
 			figs, rss, err := runCaseProcess(ctx, o, c.name)
 			if err != nil {
@@ -296,6 +296,8 @@ var ratios = []struct{ key, lro, river string }{
 	{"pg_end_to_end_vs_river_ratio", "pg_end_to_end_ops_per_s", "river_end_to_end_jobs_per_s"},
 	{"pg_single_starts_64_vs_river_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_jobs_per_s"},
 	{"pg_single_starts_64_vs_river_pool16_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
+	{"pg_single_starts_64_library_vs_river_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_jobs_per_s"},
+	{"pg_single_starts_64_library_vs_river_pool16_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
 	{"pg_started_first_vs_river_bench_ratio", "pg_started_first_ops_per_s", "river_bench_setup_jobs_per_s"},
 }
 
@@ -322,6 +324,8 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_ops_per_s", ""), val("river_end_to_end_jobs_per_s", ""), val("pg_end_to_end_vs_river_ratio", "x"), ">= 1.25x"},
 		{"PostgreSQL: single starts from 64 clients (lro over gRPC; both pools pgxpool's default)", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_vs_river_ratio", "x"), ">= 3x"},
 		{"PostgreSQL: the same, River with a pool of 16 connections", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_pool16_jobs_per_s", ""), val("pg_single_starts_64_vs_river_pool16_ratio", "x"), ">= 3x"},
+		{"PostgreSQL: single starts from 64 goroutines in process (lro's library, as River; pgxpool's default)", val("pg_single_starts_64_library_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_library_vs_river_ratio", "x"), ""},
+		{"PostgreSQL: the same, River with a pool of 16 connections", val("pg_single_starts_64_library_ops_per_s", ""), val("river_single_inserts_64_pool16_jobs_per_s", ""), val("pg_single_starts_64_library_vs_river_pool16_ratio", "x"), ""},
 		{"PostgreSQL: all started first (5,000 per call), then worked by 2,000 workers (River's own bench set-up)", val("pg_started_first_ops_per_s", ""), val("river_bench_setup_jobs_per_s", ""), val("pg_started_first_vs_river_bench_ratio", "x"), ">= 1.25x"},
 		{"SQLite: batch starts (1,000 per call), worked as they come", val("sqlite_end_to_end_ops_per_s", ""), "", "", ">= 20000/s"},
 		{"SQLite: single starts from 64 clients over gRPC", val("sqlite_single_starts_64_ops_per_s", ""), "", "", ""},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -149,20 +148,10 @@ func riverInsertBatches(ctx context.Context, client *river.Client[pgx.Tx], n, si
 }
 
 func riverInsertSingles(ctx context.Context, client *river.Client[pgx.Tx], n int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, singleClients)
-	for range singleClients {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
-					errs <- fmt.Errorf("river Insert: %w", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return singles(n, func(int) error {
+		if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
+			return fmt.Errorf("river Insert: %w", err)
+		}
+		return nil
+	})
 }
