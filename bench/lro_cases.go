@@ -62,6 +62,8 @@ var allCases = []benchCase{
 		func(ctx context.Context, e *env) (figures, error) { return waitLatency(ctx, e, "pg") }},
 	{"wait_sqlite", "lro on SQLite: wait latency",
 		func(ctx context.Context, e *env) (figures, error) { return waitLatency(ctx, e, "sqlite") }},
+	{"grpc_only_gets", "gRPC alone: GetOperation answered from memory, the reads' load, no store",
+		func(ctx context.Context, e *env) (figures, error) { return grpcOnlyGets(ctx, e) }},
 	{"reads_pg", "lro on PostgreSQL: reads among many stored operations",
 		func(ctx context.Context, e *env) (figures, error) { return reads(ctx, e, "pg") }},
 	{"reads_sqlite", "lro on SQLite: reads among many stored operations",
@@ -587,7 +589,7 @@ func reads(ctx context.Context, e *env, backend string) (figures, error) {
 	if err := os.WriteFile(namesFile, []byte(strings.Join(names, "\n")), 0o644); err != nil {
 		return nil, err
 	}
-	gets, err := runLoad(ctx, e, "get", addr, "--names", namesFile, "--n", fmt.Sprint(pick(e.quick, 40_000, 200_000)))
+	gets, err := getLoad(ctx, e, addr, namesFile)
 	if err != nil {
 		return nil, err
 	}

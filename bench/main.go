@@ -280,7 +280,8 @@ func runCaseProcess(ctx context.Context, o *options, name string) (figures, floa
 	return figs, rss, nil
 }
 
-// addRatios adds lro/River ratios where both figures are there.
+// addRatios adds the ratios (lro/River, and lro's Gets/gRPC alone) where
+// both figures are there.
 func addRatios(f figures) {
 	for _, r := range ratios {
 		a, okA := f[r.lro]
@@ -291,7 +292,7 @@ func addRatios(f figures) {
 	}
 }
 
-// ratios pair lro's figures with River's.
+// ratios pair lro's figures with River's, and lro's Gets with gRPC's alone.
 var ratios = []struct{ key, lro, river string }{
 	{"pg_end_to_end_vs_river_ratio", "pg_end_to_end_ops_per_s", "river_end_to_end_jobs_per_s"},
 	{"pg_single_starts_64_vs_river_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_jobs_per_s"},
@@ -299,6 +300,8 @@ var ratios = []struct{ key, lro, river string }{
 	{"pg_single_starts_64_library_vs_river_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_jobs_per_s"},
 	{"pg_single_starts_64_library_vs_river_pool16_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
 	{"pg_started_first_vs_river_bench_ratio", "pg_started_first_ops_per_s", "river_bench_setup_jobs_per_s"},
+	{"reads_pg_gets_vs_grpc_only_ratio", "reads_pg_gets_per_s", "grpc_only_gets_per_s"},
+	{"reads_sqlite_gets_vs_grpc_only_ratio", "reads_sqlite_gets_per_s", "grpc_only_gets_per_s"},
 }
 
 func printTable(w io.Writer, o *options, f figures) {
@@ -340,6 +343,9 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL: filtered ListOperations page of 100", val("reads_pg_list_p50_ms", "ms"), val("reads_pg_list_p99_ms", "ms"), "", "p99 <= 50 ms"},
 		{"SQLite: GetOperation, 8 goroutines of one gRPC client", val("reads_sqlite_get_p50_ms", "ms"), val("reads_sqlite_get_p99_ms", "ms"), val("reads_sqlite_gets_per_s", ""), "p99 <= 2 ms, >= 15000/s"},
 		{"SQLite: filtered ListOperations page of 100", val("reads_sqlite_list_p50_ms", "ms"), val("reads_sqlite_list_p99_ms", "ms"), "", "p99 <= 50 ms"},
+		{"gRPC alone: GetOperation answered from memory, no store, the same load", val("grpc_only_get_p50_ms", "ms"), val("grpc_only_get_p99_ms", "ms"), val("grpc_only_gets_per_s", ""), ""},
+		{"lro's Gets as a share of gRPC alone's: PostgreSQL", "", "", val("reads_pg_gets_vs_grpc_only_ratio", "x"), ""},
+		{"lro's Gets as a share of gRPC alone's: SQLite", "", "", val("reads_sqlite_gets_vs_grpc_only_ratio", "x"), ""},
 		{"", "", "", "", ""},
 		{"Peak RSS of the process running each case", "", "", "", ""},
 	}
