@@ -285,15 +285,16 @@ func runCaseProcess(ctx context.Context, o *options, name string) (figures, floa
 func addRatios(f figures) {
 	for _, r := range ratios {
 		a, okA := f[r.lro]
-		b, okB := f[r.river]
+		b, okB := f[r.peer]
 		if okA && okB && b > 0 {
 			f[r.key] = a / b
 		}
 	}
 }
 
-// ratios pair lro's figures with River's, and lro's Gets with gRPC's alone.
-var ratios = []struct{ key, lro, river string }{
+// ratios pair lro's figures with their peers': River's, and for the Gets
+// gRPC's alone.
+var ratios = []struct{ key, lro, peer string }{
 	{"pg_end_to_end_vs_river_ratio", "pg_end_to_end_ops_per_s", "river_end_to_end_jobs_per_s"},
 	{"pg_single_starts_64_vs_river_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_jobs_per_s"},
 	{"pg_single_starts_64_vs_river_pool16_ratio", "pg_single_starts_64_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
