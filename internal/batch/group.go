@@ -1,0 +1,164 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Group groups concurrent requests into shared calls, as a Batcher does,
+// but has no goroutine of its own and runs up to a number of calls at once:
+// it is made for reads, which need no order and should add no hand-off
+// between goroutines.
+//
+// A request made while fewer than that many calls run is a call of its own,
+// made by its caller under its caller's context: one caller alone waits for
+// nothing but its own call. Otherwise it queues. When a call ends, the
+// requests queued meanwhile (up to Max) become the next call, which the
+// first of them runs in its own goroutine, so that each caller runs at most
+// one call and returns as soon as its output is ready.
+//
+// A queued call runs under the Group's context, and ends when the contexts
+// of all its requests have ended. A caller whose context ends leaves at once
+// while its request is queued; once its request is part of a call, it waits
+// for that call's outputs, which the call's other requests share (and the
+// call may be its to run).
+type Group[In, Out any] struct {
+	fn    Func[In, Out]
+	ctx   context.Context
+	max   int
+	calls int
+
+	mu      sync.Mutex
+	running int
+	queue   []*member[In, Out]
+}
+
+type member[In, Out any] struct {
+	in   In
+	ctx  context.Context
+	out  Out
+	err  error
+	done chan struct{}
+	// lead, when set before done is closed, is a call that this member's
+	// goroutine must run: it holds the member itself.
+	lead []*member[In, Out]
+}
+
+// NewGroup returns a Group that calls fn with at most max inputs at a time
+// and runs at most calls of them at once. Queued calls run under ctx.
+func NewGroup[In, Out any](ctx context.Context, max, calls int, fn Func[In, Out]) *Group[In, Out] {
+	if max < 1 || calls < 1 {
+		panic("batch: max and calls must be at least 1")
+	}
+	return &Group[In, Out]{fn: fn, ctx: ctx, max: max, calls: calls}
+}
+
+// Do returns fn's output for in, from a call of its own or one it shares.
+func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	var zero Out
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	m := &member[In, Out]{in: in, ctx: ctx}
+	g.mu.Lock()
+	if g.running < g.calls {
+		g.running++
+		g.mu.Unlock()
+		g.run(ctx, m, []*member[In, Out]{m})
+		return m.out, m.err
+	}
+	m.done = make(chan struct{})
+	g.queue = append(g.queue, m)
+	g.mu.Unlock()
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		if g.leave(m) {
+			return zero, ctx.Err()
+		}
+		<-m.done // taken into a call, which may be this goroutine's to run
+	}
+	if m.lead != nil {
+		callCtx, cancel := g.callContext(m.lead)
+		g.run(callCtx, m, m.lead)
+		cancel()
+	}
+	return m.out, m.err
+}
+
+// leave takes m out of the queue, and reports false if it was no longer
+// there: a call had taken it.
+func (g *Group[In, Out]) leave(m *member[In, Out]) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, q := range g.queue {
+		if q == m {
+			g.queue = append(g.queue[:i], g.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// callContext is the context of a queued call: the Group's, ended also
+// once the context of every member of the call has ended, since then no one
+// waits for its outputs. Its cancel must be called when the call is over.
+func (g *Group[In, Out]) callContext(call []*member[In, Out]) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(g.ctx)
+	var left atomic.Int32
+	left.Store(int32(len(call)))
+	stops := make([]func() bool, len(call))
+	for i, m := range call {
+		stops[i] = context.AfterFunc(m.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
+// run makes one call for the members of call and gives them its outputs;
+// self is the member of the running goroutine, whose done is not closed.
+// Then it hands the requests queued meanwhile to the first of them as the
+// next call, or frees its slot.
+func (g *Group[In, Out]) run(ctx context.Context, self *member[In, Out], call []*member[In, Out]) {
+	in := make([]In, len(call))
+	for i, m := range call {
+		in[i] = m.in
+	}
+	out, err := g.fn(ctx, in)
+	if err == nil && len(out) != len(in) {
+		err = errors.New("batch: function returned the wrong number of outputs")
+	}
+	for i, m := range call {
+		if err != nil {
+			m.err = err
+		} else {
+			m.out = out[i]
+		}
+		if m != self {
+			close(m.done)
+		}
+	}
+	g.mu.Lock()
+	if len(g.queue) == 0 {
+		g.running--
+		g.mu.Unlock()
+		return
+	}
+	n := min(len(g.queue), g.max)
+	next := make([]*member[In, Out], n)
+	copy(next, g.queue)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	g.mu.Unlock()
+	next[0].lead = next
+	close(next[0].done)
+}
