@@ -1,6 +1,13 @@
 package lropgx
 
-import "github.com/jackc/pgx/v5/pgxpool"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"lro.dev/lro/lrostore"
+)
 
 // SetOnListen makes s call f with the backend PID of its listening
 // connection each time that connection runs LISTEN.
@@ -11,3 +18,12 @@ func Pool(s *Store) *pgxpool.Pool { return s.pool }
 
 // ClaimQuery is the statement OperationClaim runs.
 const ClaimQuery = claimQuery
+
+// BriefGetMany runs the statement that brief reads share, for ids.
+func BriefGetMany(s *Store, ctx context.Context, ids []string) ([]*lrostore.Operation, error) {
+	args := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		args[i], _ = parseID(id)
+	}
+	return s.briefGetMany(ctx, args)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
+	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 )
@@ -53,6 +54,9 @@ type Store struct {
 	// onListen, when set (by tests), is called with the backend PID of the
 	// listening connection each time it runs LISTEN.
 	onListen func(pid uint32)
+
+	// briefGets groups concurrent brief reads by ID.
+	briefGets *batch.Group[pgtype.UUID, *lrostore.Operation]
 }
 
 var (
@@ -143,6 +147,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	}
 	s := &Store{pool: pool, channel: o.channel}
 	s.closing, s.close = context.WithCancel(context.Background())
+	s.briefGets = batch.NewGroup(s.closing, briefGetMax, max(2, int(pool.Config().MaxConns)/4), s.briefGetMany)
 	return s, nil
 }
 
@@ -325,13 +330,15 @@ func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
 // for scanBrief.
 const briefColumns = `parent, state, metadata, response, error, error_code`
 
-func scanBrief(id string, row pgx.Row) (*lrostore.Operation, error) {
-	op := lrostore.Operation{ID: id}
+// scanBrief scans a row of the brief columns, after the leading columns
+// that lead receives. The operation's ID is the caller's to set.
+func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 	var (
+		op          lrostore.Operation
 		errorStatus []byte
 		errorCode   pgtype.Int4
 	)
-	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode); err != nil {
+	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode)...); err != nil {
 		return nil, interpretError(err)
 	}
 	if errorCode.Valid {
@@ -528,13 +535,104 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		return nil, lrostore.ErrNotFound
 	}
 	if params.Brief {
-		return readTwice(s, func() (*lrostore.Operation, error) {
-			return scanBrief(params.ID, s.pool.QueryRow(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = $1`, id))
-		})
+		op, err := s.briefGets.Do(ctx, id)
+		switch {
+		case err == nil && op == nil:
+			return nil, lrostore.ErrNotFound
+		case err != nil && ctx.Err() == nil && s.closed.Load():
+			return nil, lrostore.ErrClosed // a shared read ended by Close
+		case err != nil:
+			return nil, err
+		}
+		op.ID = params.ID
+		return op, nil
 	}
 	return readTwice(s, func() (*lrostore.Operation, error) {
 		return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))
 	})
+}
+
+// briefGetMax is the most brief reads that share a statement (see "Shared
+// reads" in the package documentation).
+const briefGetMax = 16
+
+// briefGetManyQuery reads up to briefGetMax operations by ID. Its list has
+// a fixed length (a short batch repeats its last ID), so that it is one
+// prepared statement with one generic plan.
+var briefGetManyQuery = func() string {
+	var b strings.Builder
+	b.WriteString(`SELECT id, ` + briefColumns + ` FROM lro_operation WHERE id IN (`)
+	for i := range briefGetMax {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(i+1))
+	}
+	b.WriteString(")")
+	return b.String()
+}()
+
+// briefGetMany is the function of the store's batch.Group of brief reads:
+// for each ID, the operation, or nil if there is none.
+func (s *Store) briefGetMany(ctx context.Context, ids []pgtype.UUID) ([]*lrostore.Operation, error) {
+	return readTwice(s, func() ([]*lrostore.Operation, error) {
+		out := make([]*lrostore.Operation, len(ids))
+		if len(ids) == 1 {
+			op, err := scanBrief(s.pool.QueryRow(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = $1`, ids[0]))
+			if errors.Is(err, lrostore.ErrNotFound) {
+				return out, nil
+			}
+			out[0] = op
+			return out, err
+		}
+		if len(ids) > briefGetMax {
+			return nil, fmt.Errorf("lropgx: %d brief reads in one statement, more than %d", len(ids), briefGetMax)
+		}
+		args := make([]any, briefGetMax)
+		for i := range args {
+			args[i] = ids[min(i, len(ids)-1)]
+		}
+		rows, err := s.pool.Query(ctx, briefGetManyQuery, args...)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		defer rows.Close()
+		found := make(map[[16]byte]*lrostore.Operation, len(ids))
+		for rows.Next() {
+			var id pgtype.UUID
+			op, err := scanBrief(rows, &id)
+			if err != nil {
+				return nil, err
+			}
+			found[id.Bytes] = op
+		}
+		if err := rows.Err(); err != nil {
+			return nil, interpretError(err)
+		}
+		for i, id := range ids {
+			op := found[id.Bytes]
+			if op == nil {
+				continue
+			}
+			if slices.ContainsFunc(ids[:i], func(u pgtype.UUID) bool { return u.Bytes == id.Bytes }) {
+				op = cloneBrief(op) // each caller owns its operation
+			}
+			out[i] = op
+		}
+		return out, nil
+	})
+}
+
+// cloneBrief returns a copy of a brief read that shares no memory with it.
+func cloneBrief(op *lrostore.Operation) *lrostore.Operation {
+	cp := *op
+	cp.Metadata, cp.Response = slices.Clone(op.Metadata), slices.Clone(op.Response)
+	if op.Error != nil {
+		e := *op.Error
+		e.Status = slices.Clone(e.Status)
+		cp.Error = &e
+	}
+	return &cp
 }
 
 // readTwice runs a read, and runs it once more if it failed because its

@@ -117,6 +117,54 @@ func TestReopenKeepsOperations(t *testing.T) {
 	require.Equal(t, []byte("x"), op.Input)
 }
 
+// The statement that concurrent brief reads share returns each ID's
+// operation in the order asked, nil for a missing one, and a copy of its
+// own for an ID asked for twice.
+func TestBriefReadsShareAStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	var ids []string
+	for i := range 3 {
+		id := uuid.Must(uuid.NewV7()).String()
+		ids = append(ids, id)
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+			{ID: id, Parent: fmt.Sprintf("projects/p%d", i), Kind: "k", Input: []byte("x"), Metadata: []byte{byte(i)}, MetadataType: "t", MaxAttempts: 1}}})
+		require.NoError(t, err)
+	}
+	missing := uuid.Must(uuid.NewV7()).String()
+	for _, ask := range [][]string{
+		{ids[0]},
+		{missing},
+		{ids[2], missing, ids[0], ids[2]},
+		append(slices.Repeat([]string{ids[1]}, 15), ids[0]), // the most that share one statement
+	} {
+		got, err := lropgx.BriefGetMany(s, ctx, ask)
+		require.NoError(t, err)
+		require.Len(t, got, len(ask))
+		for i, id := range ask {
+			if id == missing {
+				require.Nil(t, got[i])
+				continue
+			}
+			want, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
+			require.NoError(t, err)
+			require.Equal(t, want.Parent, got[i].Parent)
+			require.Equal(t, want.Metadata, got[i].Metadata)
+			for j := range i {
+				if got[j] != nil && got[i] != nil {
+					require.NotSame(t, got[j], got[i])
+					if len(got[i].Metadata) > 0 && len(got[j].Metadata) > 0 {
+						require.NotSame(t, &got[j].Metadata[0], &got[i].Metadata[0], "a repeated ID shares no memory")
+					}
+				}
+			}
+		}
+	}
+	_, err := lropgx.BriefGetMany(s, ctx, slices.Repeat([]string{ids[0]}, 17))
+	require.ErrorContains(t, err, "more than 16")
+}
+
 func TestOpenRejectsBadInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

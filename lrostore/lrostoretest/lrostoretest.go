@@ -9,6 +9,8 @@ package lrostoretest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"lro.dev/lro/internal/filter"
@@ -82,6 +85,34 @@ func (b *bundle) get(t *testing.T, id string) *lrostore.Operation {
 	op, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: id})
 	require.NoError(t, err)
 	return op
+}
+
+// briefs stores four operations of parent "projects/p", one running, one
+// succeeded, one failed and one cancelled, and returns what a brief read
+// of each must return, by ID.
+func (b *bundle) briefs(t *testing.T) map[string]*lrostore.Operation {
+	t.Helper()
+	ops := b.insert(t, 4, func(p *lrostore.OperationInsertParams) {
+		p.Parent, p.Metadata, p.MetadataType, p.RequestID = "projects/p", []byte("m0"), "type/m", p.ID
+	})
+	claimed := b.claim(t, 3, b.now)
+	require.Len(t, claimed, 3)
+	failed := &lrostore.Failure{Code: 5, Message: "not found", Status: []byte("failed-status")}
+	require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
+		Metadata: []byte("m1"), MetadataType: "type/m", Response: []byte("r"), ResponseType: "type/r"}).Finished)
+	require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[1]), State: lrostore.StateFailed, Error: failed}).Finished)
+	_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[3].ID, Parent: "projects/p", CancelledError: cancelled})
+	require.NoError(t, err)
+	want := make(map[string]*lrostore.Operation, len(ops))
+	for _, op := range ops {
+		full := b.get(t, op.ID)
+		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response}
+		if full.Error != nil {
+			w.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
+		}
+		want[op.ID] = w
+	}
+	return want
 }
 
 func lease(op *lrostore.Operation) lrostore.Lease {
@@ -247,32 +278,44 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OperationGet", func(t *testing.T) {
 		t.Run("Brief", func(t *testing.T) {
 			b := setup(t, newStore)
-			ops := b.insert(t, 4, func(p *lrostore.OperationInsertParams) {
-				p.Parent, p.Metadata, p.MetadataType, p.RequestID = "projects/p", []byte("m0"), "type/m", p.ID
-			})
-			claimed := b.claim(t, 3, b.now)
-			require.Len(t, claimed, 3)
-			failed := &lrostore.Failure{Code: 5, Message: "not found", Status: []byte("failed-status")}
-			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
-				Metadata: []byte("m1"), MetadataType: "type/m", Response: []byte("r"), ResponseType: "type/r"}).Finished)
-			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[1]), State: lrostore.StateFailed, Error: failed}).Finished)
-			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[3].ID, Parent: "projects/p", CancelledError: cancelled})
-			require.NoError(t, err)
+			want := b.briefs(t)
 			states := map[lrostore.State]bool{}
-			for _, op := range ops {
-				full := b.get(t, op.ID)
-				states[full.State] = true
-				brief, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: op.ID, Brief: true})
+			for id, w := range want {
+				brief, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
 				require.NoError(t, err)
-				want := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response}
-				if full.Error != nil {
-					want.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
-				}
-				require.Equal(t, want, brief)
+				require.Equal(t, w, brief)
+				states[w.State] = true
 			}
 			require.Len(t, states, 4, "running, succeeded, failed and cancelled")
-			_, err = b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
+			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
 			require.ErrorIs(t, err, lrostore.ErrNotFound)
+		})
+		t.Run("BriefConcurrent", func(t *testing.T) {
+			// Brief reads at once, as a busy server makes them: each gets
+			// its own operation, or ErrNotFound, and owns what it gets.
+			b := setup(t, newStore)
+			want := b.briefs(t)
+			ids := slices.Sorted(maps.Keys(want))
+			ids = append(ids, uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String())
+			var wg sync.WaitGroup
+			for g := range 32 {
+				wg.Go(func() {
+					for i := range 50 {
+						id := ids[(g+i*7)%len(ids)]
+						brief, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
+						if want[id] == nil {
+							assert.ErrorIs(t, err, lrostore.ErrNotFound, "brief read of missing %s", id)
+							continue
+						}
+						if assert.NoError(t, err, "brief read of %s", id) && assert.Equal(t, want[id], brief) {
+							for i := range brief.Metadata {
+								brief.Metadata[i] = 'x' // no other reader may see this
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
 		})
 		t.Run("NotFound", func(t *testing.T) {
 			b := setup(t, newStore)
