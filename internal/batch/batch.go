@@ -41,6 +41,12 @@ type request[In, Out any] struct {
 	out  Out
 	err  error
 	done chan struct{}
+
+	// Group only: the caller's context, and, when set before done is
+	// closed, a call that the caller's goroutine must run (it holds the
+	// request itself).
+	ctx  context.Context
+	lead []*request[In, Out]
 }
 
 // New returns a Batcher that calls fn with at most max inputs at a time, and
@@ -162,11 +168,20 @@ func (b *Batcher[In, Out]) fill(batch []*request[In, Out]) []*request[In, Out] {
 }
 
 func (b *Batcher[In, Out]) call(ctx context.Context, batch []*request[In, Out]) {
+	apply(ctx, b.fn, batch)
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+// apply calls fn with the inputs of batch and gives each request its
+// output, or the call's error.
+func apply[In, Out any](ctx context.Context, fn Func[In, Out], batch []*request[In, Out]) {
 	in := make([]In, len(batch))
 	for i, r := range batch {
 		in[i] = r.in
 	}
-	out, err := b.fn(ctx, in)
+	out, err := fn(ctx, in)
 	if err == nil && len(out) != len(in) {
 		err = errors.New("batch: function returned the wrong number of outputs")
 	}
@@ -176,6 +191,5 @@ func (b *Batcher[In, Out]) call(ctx context.Context, batch []*request[In, Out]) 
 		} else {
 			r.out = out[i]
 		}
-		close(r.done)
 	}
 }

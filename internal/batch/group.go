@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -32,18 +31,7 @@ type Group[In, Out any] struct {
 
 	mu      sync.Mutex
 	running int
-	queue   []*member[In, Out]
-}
-
-type member[In, Out any] struct {
-	in   In
-	ctx  context.Context
-	out  Out
-	err  error
-	done chan struct{}
-	// lead, when set before done is closed, is a call that this member's
-	// goroutine must run: it holds the member itself.
-	lead []*member[In, Out]
+	queue   []*request[In, Out]
 }
 
 // NewGroup returns a Group that calls fn with at most max inputs at a time
@@ -61,12 +49,12 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	m := &member[In, Out]{in: in, ctx: ctx}
+	m := &request[In, Out]{in: in, ctx: ctx}
 	g.mu.Lock()
 	if g.running < g.calls {
 		g.running++
 		g.mu.Unlock()
-		g.run(ctx, m, []*member[In, Out]{m})
+		g.run(ctx, m, []*request[In, Out]{m})
 		return m.out, m.err
 	}
 	m.done = make(chan struct{})
@@ -90,7 +78,7 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 
 // leave takes m out of the queue, and reports false if it was no longer
 // there: a call had taken it.
-func (g *Group[In, Out]) leave(m *member[In, Out]) bool {
+func (g *Group[In, Out]) leave(m *request[In, Out]) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, q := range g.queue {
@@ -105,7 +93,7 @@ func (g *Group[In, Out]) leave(m *member[In, Out]) bool {
 // callContext is the context of a queued call: the Group's, ended also
 // once the context of every member of the call has ended, since then no one
 // waits for its outputs. Its cancel must be called when the call is over.
-func (g *Group[In, Out]) callContext(call []*member[In, Out]) (context.Context, context.CancelFunc) {
+func (g *Group[In, Out]) callContext(call []*request[In, Out]) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(g.ctx)
 	var left atomic.Int32
 	left.Store(int32(len(call)))
@@ -129,21 +117,9 @@ func (g *Group[In, Out]) callContext(call []*member[In, Out]) (context.Context, 
 // self is the member of the running goroutine, whose done is not closed.
 // Then it hands the requests queued meanwhile to the first of them as the
 // next call, or frees its slot.
-func (g *Group[In, Out]) run(ctx context.Context, self *member[In, Out], call []*member[In, Out]) {
-	in := make([]In, len(call))
-	for i, m := range call {
-		in[i] = m.in
-	}
-	out, err := g.fn(ctx, in)
-	if err == nil && len(out) != len(in) {
-		err = errors.New("batch: function returned the wrong number of outputs")
-	}
-	for i, m := range call {
-		if err != nil {
-			m.err = err
-		} else {
-			m.out = out[i]
-		}
+func (g *Group[In, Out]) run(ctx context.Context, self *request[In, Out], call []*request[In, Out]) {
+	apply(ctx, g.fn, call)
+	for _, m := range call {
 		if m != self {
 			close(m.done)
 		}
@@ -155,7 +131,7 @@ func (g *Group[In, Out]) run(ctx context.Context, self *member[In, Out], call []
 		return
 	}
 	n := min(len(g.queue), g.max)
-	next := make([]*member[In, Out], n)
+	next := make([]*request[In, Out], n)
 	copy(next, g.queue)
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
