@@ -134,12 +134,22 @@ func TestConcurrentCallersGetTheirOwnOutputs(t *testing.T) {
 	defer b.Stop()
 
 	const n = 500
+	doConcurrently(t, n, b.Do)
+	mu.Lock()
+	defer mu.Unlock()
+	requireCallSizes(t, sizes, 8, n)
+}
+
+// doConcurrently makes n concurrent requests "0" … "n-1" with do, each of
+// which must return "out-" and its input.
+func doConcurrently(t *testing.T, n int, do func(context.Context, string) (string, error)) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
 			in := fmt.Sprint(i)
-			out, err := b.Do(t.Context(), in)
+			out, err := do(t.Context(), in)
 			switch {
 			case err != nil:
 				errs <- fmt.Errorf("Do(%s): %w", in, err)
@@ -153,11 +163,15 @@ func TestConcurrentCallersGetTheirOwnOutputs(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// requireCallSizes checks that n requests went in calls of 1 to max inputs,
+// each request once.
+func requireCallSizes(t *testing.T, sizes []int, max, n int) {
+	t.Helper()
 	total := 0
 	for _, s := range sizes {
-		require.LessOrEqual(t, s, 8)
+		require.LessOrEqual(t, s, max)
 		require.Positive(t, s)
 		total += s
 	}

@@ -3,7 +3,6 @@ package batch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -97,36 +96,11 @@ func TestGroupConcurrentCallersGetTheirOwnOutputs(t *testing.T) {
 	})
 
 	const n = 2000
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			in := fmt.Sprint(i)
-			out, err := g.Do(t.Context(), in)
-			switch {
-			case err != nil:
-				errs <- fmt.Errorf("Do(%s): %w", in, err)
-			case out != "out-"+in:
-				errs <- fmt.Errorf("Do(%s) = %q, want %q", in, out, "out-"+in)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	doConcurrently(t, n, g.Do)
 	mu.Lock()
 	defer mu.Unlock()
-	total := 0
-	for _, s := range sizes {
-		require.LessOrEqual(t, s, 8)
-		require.Positive(t, s)
-		total += s
-	}
-	require.Equal(t, n, total, "every request is carried out once")
+	requireCallSizes(t, sizes, 8, n)
 	require.LessOrEqual(t, most, 2, "at most two calls at once")
-	t.Logf("%d requests in %d calls", n, len(sizes))
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	require.Zero(t, g.running, "every call gave its slot back")
