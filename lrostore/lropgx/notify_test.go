@@ -111,13 +111,12 @@ func TestNotifyEachWrite(t *testing.T) {
 	l := listen(t, listener)
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
 
-	ops := insertOps(t, w, 3, t0)
-	a, b, c := ops[0], ops[1], ops[2]
+	require.Len(t, insertOps(t, w, 3, t0), 3)
 	require.Equal(t, &lrostore.Event{Pending: true}, l.next(t), "insert")
 
 	claimed := claimOps(t, w, 3, t0) // claims, metadata and heartbeats notify nothing
 	require.Len(t, claimed, 3)
-	a, b, c = claimed[0], claimed[1], claimed[2]
+	a, b, c := claimed[0], claimed[1], claimed[2]
 	_, err := w.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{
 		Updates: []*lrostore.OperationSetMetadataParams{{Lease: lease(a), Metadata: []byte("m"), MetadataType: "t"}}})
 	require.NoError(t, err)

@@ -288,13 +288,6 @@ func now(t time.Time) time.Time {
 }
 
 // Times are stored as Unix microseconds; NULL is the zero time.
-func micros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
 func fromMicros(v sql.NullInt64) time.Time {
 	if !v.Valid {
 		return time.Time{}
