@@ -176,9 +176,11 @@ func runAll(ctx context.Context, o *options) error {
 	began := time.Now()
 	// The cases run in rounds, each case once per round, so that a slow
 	// spell of a shared machine falls on lro's and River's cases alike; a
-	// figure is the median of its rounds.
-	runs := map[string][]float64{}
+	// figure is the median of its rounds, and a ratio the median of its
+	// rounds' ratios (see addRatios).
+	var rounds []figures
 	for round := 1; round <= o.rounds; round++ {
+		this := figures{}
 		for _, c := range allCases {
 			if match != nil && !match.MatchString(c.name) {
 				continue
@@ -191,17 +193,25 @@ func runAll(ctx context.Context, o *options) error {
 				return fmt.Errorf("case %s: %w", c.name, err)
 			}
 			fmt.Fprintf(os.Stderr, " %.1fs%s\n", time.Since(start).Seconds(), headline(figs))
-			for k, v := range figs {
-				runs[k] = append(runs[k], v)
-			}
+			maps.Copy(this, figs)
 			all[c.name+"_peak_rss_mib"] = max(all[c.name+"_peak_rss_mib"], rss)
+		}
+		rounds = append(rounds, this)
+		if o.rounds > 1 {
+			fmt.Fprintf(os.Stderr, "bench: %d/%d ratios:%s\n", round, o.rounds, roundRatios(this))
+		}
+	}
+	runs := map[string][]float64{}
+	for _, r := range rounds {
+		for k, v := range r {
+			runs[k] = append(runs[k], v)
 		}
 	}
 	for k, vs := range runs {
 		all[k] = median(vs)
 	}
 	all["rounds"] = float64(o.rounds)
-	addRatios(all)
+	addRatios(all, rounds)
 	all["run_seconds"] = time.Since(began).Seconds()
 	printTable(os.Stdout, o, all)
 	if o.jsonFile != "" {
@@ -280,16 +290,45 @@ func runCaseProcess(ctx context.Context, o *options, name string) (figures, floa
 	return figs, rss, nil
 }
 
-// addRatios adds the ratios (lro/River, and lro's Gets/gRPC alone) where
-// both figures are there.
-func addRatios(f figures) {
+// addRatios adds to f the ratios (lro/River, and lro's Gets/gRPC alone):
+// each the median of the ratios of the rounds that have both figures. A
+// round's two figures come from cases run one after the other, so a machine
+// that slows down during the run (shared virtual machines do) moves both;
+// the ratio of the two medians could pair one side's fast round with the
+// other's slow one.
+func addRatios(f figures, rounds []figures) {
 	for _, r := range ratios {
-		a, okA := f[r.lro]
-		b, okB := f[r.peer]
-		if okA && okB && b > 0 {
-			f[r.key] = a / b
+		var rs []float64
+		for _, round := range rounds {
+			if v, ok := ratio(round, r.lro, r.peer); ok {
+				rs = append(rs, v)
+			}
+		}
+		if len(rs) > 0 {
+			f[r.key] = median(rs)
 		}
 	}
+}
+
+// ratio returns f[lro]/f[peer], if f has both and the peer's is positive.
+func ratio(f figures, lro, peer string) (float64, bool) {
+	a, okA := f[lro]
+	b, okB := f[peer]
+	if !okA || !okB || b <= 0 {
+		return 0, false
+	}
+	return a / b, true
+}
+
+// roundRatios formats one round's ratios, for the progress lines.
+func roundRatios(f figures) string {
+	var b strings.Builder
+	for _, r := range ratios {
+		if v, ok := ratio(f, r.lro, r.peer); ok {
+			fmt.Fprintf(&b, " %s=%.2f", r.key, v)
+		}
+	}
+	return b.String()
 }
 
 // ratios pair lro's figures with their peers': River's, and for the Gets
@@ -323,7 +362,7 @@ func printTable(w io.Writer, o *options, f figures) {
 	}
 	type row struct{ what, lro, river, ratio, target string }
 	rows := []row{
-		{map[bool]string{true: "One round of each case", false: fmt.Sprintf("Each figure the median of %d rounds", o.rounds)}[o.rounds == 1], "", "", "", ""},
+		{map[bool]string{true: "One round of each case", false: fmt.Sprintf("Each figure the median of %d rounds; each ratio the median of the rounds' ratios", o.rounds)}[o.rounds == 1], "", "", "", ""},
 		{fmt.Sprintf("Throughput, end to end: %d no-op operations, %d workers", o.n, o.workers), "lro", "River", "lro/River", "target"},
 		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_ops_per_s", ""), val("river_end_to_end_jobs_per_s", ""), val("pg_end_to_end_vs_river_ratio", "x"), ">= 1.25x"},
 		{"PostgreSQL: single starts from 64 clients (lro over gRPC; both pools pgxpool's default)", val("pg_single_starts_64_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_vs_river_ratio", "x"), ">= 3x"},
