@@ -42,6 +42,7 @@ type options struct {
 	cpuProfile string
 	riverConns int
 	stats      bool
+	check      bool
 	rounds     int
 	child      string
 	load       string
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&o.riverConns, "river-pool-conns", 0, "River's pool size (pgxpool's pool_max_conns); 0: the same default pool as lro's")
 	flag.IntVar(&o.rounds, "rounds", 0, "run the cases this many times, in turn, and report each figure's median (peak RSS: the largest) (default 3; 1 with --quick)")
 	flag.BoolVar(&o.stats, "stats", false, "print how many store calls each lro case made, and their rows per call")
+	flag.BoolVar(&o.check, "check", false, "fail if a ratio to River that the run measured is under its regression floor (see checkFloors)")
 	flag.StringVar(&o.load, "load", "", "run one gRPC load against --addr and print its figures as JSON (used by the cases)")
 	flag.StringVar(&o.addr, "addr", "", "the server a --load process loads")
 	flag.StringVar(&o.names, "names", "", "the file of operation names a --load get process reads")
@@ -214,6 +216,10 @@ func runAll(ctx context.Context, o *options) error {
 	addRatios(all, rounds)
 	all["run_seconds"] = time.Since(began).Seconds()
 	printTable(os.Stdout, o, all)
+	var failed error
+	if o.check {
+		failed = checkFloors(os.Stdout, all)
+	}
 	if o.jsonFile != "" {
 		b, err := json.MarshalIndent(all, "", "  ")
 		if err != nil {
@@ -222,6 +228,48 @@ func runAll(ctx context.Context, o *options) error {
 		if err := os.WriteFile(o.jsonFile, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
+	}
+	return failed
+}
+
+// floors are the regression check's (--check) least ratios to River. They
+// are far under the targets (1.25×, 3× and 1.25×), at about River's
+// own level: a check on a shared 2-core machine must not fail on the noise
+// of a round (per-round ratios moved between 1.21× and 1.61× for one binary
+// in one run), only on a change that loses lro's lead.
+var floors = []struct {
+	key   string
+	floor float64
+}{
+	{"pg_end_to_end_vs_river_ratio", 1.0},
+	{"pg_single_starts_64_vs_river_ratio", 2.0},
+	{"pg_started_first_vs_river_bench_ratio", 1.0},
+}
+
+// checkFloors reports each ratio of the run that has a floor, and fails if
+// one is under it. Ratios the run did not measure (--cases) are not
+// checked, but a run that measured none of them fails.
+func checkFloors(w io.Writer, f figures) error {
+	var low []string
+	checked := 0
+	for _, c := range floors {
+		v, ok := f[c.key]
+		if !ok {
+			continue
+		}
+		checked++
+		verdict := "ok"
+		if v < c.floor {
+			verdict = "UNDER THE FLOOR"
+			low = append(low, fmt.Sprintf("%s %.2f < %.2f", c.key, v, c.floor))
+		}
+		fmt.Fprintf(w, "check: %s = %.2fx, floor %.2fx: %s\n", c.key, v, c.floor, verdict)
+	}
+	switch {
+	case checked == 0:
+		return errors.New("--check: the run measured none of the checked ratios (see --cases)")
+	case len(low) > 0:
+		return fmt.Errorf("--check: %s", strings.Join(low, "; "))
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +44,22 @@ func TestRatioOfAnEvenNumberOfRounds(t *testing.T) {
 	addRatios(f, rounds)
 	if got, want := f["reads_pg_gets_vs_grpc_only_ratio"], (0.5+0.9)/2; math.Abs(got-want) > 1e-9 {
 		t.Errorf("ratio = %.4f, want %.4f", got, want)
+	}
+}
+
+func TestCheckFloors(t *testing.T) {
+	var out strings.Builder
+	if err := checkFloors(&out, figures{"pg_end_to_end_vs_river_ratio": 1.3, "pg_single_starts_64_vs_river_ratio": 3.2}); err != nil {
+		t.Errorf("ratios over their floors: %v", err)
+	}
+	if !strings.Contains(out.String(), "pg_end_to_end_vs_river_ratio = 1.30x, floor 1.00x: ok") {
+		t.Errorf("report:\n%s", out.String())
+	}
+	err := checkFloors(io.Discard, figures{"pg_end_to_end_vs_river_ratio": 1.3, "pg_started_first_vs_river_bench_ratio": 0.97})
+	if err == nil || !strings.Contains(err.Error(), "pg_started_first_vs_river_bench_ratio 0.97 < 1.00") {
+		t.Errorf("a ratio under its floor: err = %v", err)
+	}
+	if err := checkFloors(io.Discard, figures{"sqlite_end_to_end_ops_per_s": 30000}); err == nil {
+		t.Error("a run without any checked ratio passed")
 	}
 }
