@@ -236,16 +236,27 @@ func TestMaxIsRespected(t *testing.T) {
 
 func TestErrorGoesToItsBatchOnly(t *testing.T) {
 	g, b := newGated(t, 10)
+	requireErrorGoesToItsCallOnly(t, g,
+		func(in int) <-chan result { return do(t.Context(), b, in) },
+		func(n int) { requireQueued(t, b, n) })
+}
+
+// requireErrorGoesToItsCallOnly fails a call and checks that its error
+// reaches its requests and no others, on a Batcher or on a Group that runs
+// one call at a time: do makes a request, queued waits until n of them
+// queue.
+func requireErrorGoesToItsCallOnly(t *testing.T, g *gate, do func(in int) <-chan result, queued func(n int)) {
+	t.Helper()
 	boom := errors.New("boom")
 
-	a := do(t.Context(), b, 1)
+	a := do(1)
 	require.Equal(t, []int{1}, g.call(t))
-	b2, b3 := do(t.Context(), b, 2), do(t.Context(), b, 3)
-	requireQueued(t, b, 2)
+	b2, b3 := do(2), do(3)
+	queued(2)
 	g.reply(t, nil)
 	require.ElementsMatch(t, []int{2, 3}, g.call(t))
-	d := do(t.Context(), b, 4)
-	requireQueued(t, b, 1)
+	d := do(4)
+	queued(1)
 	g.reply(t, boom)
 	require.Equal(t, []int{4}, g.call(t))
 	g.reply(t, nil)

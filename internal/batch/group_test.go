@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -279,27 +278,9 @@ func TestGroupCallerInARunningCallWaitsForIt(t *testing.T) {
 
 func TestGroupErrorGoesToItsCallOnly(t *testing.T) {
 	g := newGatedGroup(t, 10, 1)
-	boom := errors.New("boom")
-
-	a := g.do(t.Context(), 1)
-	require.Equal(t, []int{1}, g.call(t))
-	b2, b3 := g.do(t.Context(), 2), g.do(t.Context(), 3)
-	g.requireQueued(t, 2)
-	g.reply(t, nil)
-	require.ElementsMatch(t, []int{2, 3}, g.call(t))
-	d := g.do(t.Context(), 4)
-	g.requireQueued(t, 1)
-	g.reply(t, boom)
-	require.Equal(t, []int{4}, g.call(t))
-	g.reply(t, nil)
-
-	require.Equal(t, result{out: 10}, get(t, a))
-	for _, ch := range []<-chan result{b2, b3} {
-		r := get(t, ch)
-		require.ErrorIs(t, r.err, boom)
-		require.Zero(t, r.out)
-	}
-	require.Equal(t, result{out: 40}, get(t, d))
+	requireErrorGoesToItsCallOnly(t, g.gate,
+		func(in int) <-chan result { return g.do(t.Context(), in) },
+		func(n int) { g.requireQueued(t, n) })
 }
 
 func TestGroupWrongNumberOfOutputsIsAnError(t *testing.T) {
