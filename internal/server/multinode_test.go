@@ -60,9 +60,16 @@ func runNode(t *testing.T, name, dsn string, args ...string) *node {
 // each listens.
 func startNodes(t *testing.T, dsn string, names ...string) []*node {
 	t.Helper()
+	return startNodesWith(t, dsn, nil, names...)
+}
+
+// startNodesWith is startNodes with args for every node (a flag given again
+// in args wins).
+func startNodesWith(t *testing.T, dsn string, args []string, names ...string) []*node {
+	t.Helper()
 	nodes := make([]*node, len(names))
 	for i, name := range names {
-		nodes[i] = runNode(t, name, dsn)
+		nodes[i] = runNode(t, name, dsn, args...)
 	}
 	for _, n := range nodes {
 		addr, err := n.waitAddr()
@@ -684,8 +691,8 @@ func TestNodeWithoutDatabase(t *testing.T) {
 }
 
 // TestOutageWhileResultsAreWritten: the database goes away just as the
-// handlers return, and comes back soon. The results are kept (written once
-// it answers), so no operation runs a second time.
+// handlers return, and comes back soon, well within the leases. The results
+// are kept (written once it answers), so no operation runs a second time.
 func TestOutageWhileResultsAreWritten(t *testing.T) {
 	t.Parallel()
 	skipShort(t)
@@ -693,7 +700,11 @@ func TestOutageWhileResultsAreWritten(t *testing.T) {
 	lroBinary(t)
 	ctx := testContext(t)
 	dsn := pg.URL()
-	nodes := startNodes(t, dsn, "A", "B")
+	// The leases outlast the outage by far. With the tests' 2s leases,
+	// renewed every 667ms, a lease can run out within 1.3s of the database
+	// going away; stopping and starting it took 1.1s on a busy machine, and
+	// the other node then rightly took an operation over.
+	nodes := startNodesWith(t, dsn, []string{"--lease-ttl", "8s"}, "A", "B")
 	const n = 10
 	names := make([]string, n)
 	for i := range names {
