@@ -444,6 +444,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad_timeout", []string{"wait", "operations/op-1", "--timeout", "soon"}},
 		{"negative_timeout", []string{"wait", "operations/op-1", "--timeout=-1s"}},
 		{"kinds_argument", []string{"kinds", "x"}},
+		{"negative_heap_floor", []string{"serve", "--heap-floor-mib", "-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

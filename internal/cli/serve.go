@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lro.dev/lro/heapfloor"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
 	lrolib "lro.dev/lro/lro"
@@ -20,6 +21,9 @@ const (
 	dbEnv = "LRO_DB"
 	// defaultDB is the --db when neither the flag nor $LRO_DB is set.
 	defaultDB = "sqlite:lro.db"
+	// heapFloorMiBDefault is the default --heap-floor-mib (see package
+	// heapfloor and BENCHMARKS.md).
+	heapFloorMiBDefault = 64
 )
 
 // dbOrDefault is the --db flag's value, else $LRO_DB, else defaultDB.
@@ -42,6 +46,7 @@ type serveOptions struct {
 	eagerStart        bool
 	logLevel          string
 	httpParents       []string
+	heapFloorMiB      int
 }
 
 // Validate checks the flags.
@@ -65,6 +70,9 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.maxAttempts < 0 {
 		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
+	}
+	if o.heapFloorMiB < 0 {
+		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
 	}
 	return nil
 }
@@ -96,6 +104,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 			var level slog.Level
 			level.UnmarshalText([]byte(o.logLevel))
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			defer heapfloor.Start(uint64(o.heapFloorMiB) << 20)()
 			ctx := cmd.Context()
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
@@ -134,6 +143,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
 	fs.BoolVar(&o.eagerStart, "eager-start", true, "run operations started on this server at once, stored claimed, while it has free workers and nothing pending")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
 	return cmd
 }
