@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"lro.dev/lro/heapfloor"
 )
 
 // options are the command's flags; a child gets the same ones.
@@ -41,6 +43,7 @@ type options struct {
 	dir        string
 	cpuProfile string
 	riverConns int
+	heapFloor  int
 	stats      bool
 	check      bool
 	rounds     int
@@ -64,6 +67,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of each case to `DIR`/CASE.pprof")
 	flag.IntVar(&o.riverConns, "river-pool-conns", 0, "River's pool size (pgxpool's pool_max_conns); 0: the same default pool as lro's")
 	flag.IntVar(&o.rounds, "rounds", 0, "run the cases this many times, in turn, and report each figure's median (peak RSS: the largest) and each ratio's median over the rounds (default 3; 1 with --quick)")
+	flag.IntVar(&o.heapFloor, "heap-floor-mib", 64, "the heap floor (package heapfloor) of each case's process, lro's and River's alike, as lro serve sets it by default; 0: Go's default")
 	flag.BoolVar(&o.stats, "stats", false, "print how many store calls each lro case made, and their rows per call")
 	flag.BoolVar(&o.check, "check", false, "after the table, fail if a ratio to River that the run measured is under its regression floor (see Regressions in BENCHMARKS.md)")
 	flag.StringVar(&o.load, "load", "", "run one gRPC load against --addr and print its figures as JSON (used by the cases)")
@@ -139,6 +143,7 @@ func runChild(ctx context.Context, o *options) error {
 		return fmt.Errorf("unknown case %q", o.child)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	defer heapfloor.Start(uint64(max(0, o.heapFloor)) << 20)()
 	stopProfile, err := startProfile(o)
 	if err != nil {
 		return err
@@ -311,6 +316,7 @@ func runCaseProcess(ctx context.Context, o *options, name string) (figures, floa
 	args := []string{
 		"--case", name, "--pg", o.pg, "--n", fmt.Sprint(o.n), "--reads", fmt.Sprint(o.reads),
 		"--workers", fmt.Sprint(o.workers), "--dir", o.dir, "--river-pool-conns", fmt.Sprint(o.riverConns),
+		"--heap-floor-mib", fmt.Sprint(o.heapFloor),
 	}
 	if o.quick {
 		args = append(args, "--quick")
