@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"lro.dev/lro/lrogrpc"
 )
 
 // The reads' Gets are system calls and wake-ups of three processes as much
@@ -50,7 +52,7 @@ func grpcOnlyGets(ctx context.Context, e *env) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(lrogrpc.ServerOptions()...) // as lro's server
 	longrunningpb.RegisterOperationsServer(srv, &memoryOperations{metadata: metadata, response: response})
 	go srv.Serve(lis)
 	defer srv.Stop()

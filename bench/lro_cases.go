@@ -241,7 +241,7 @@ func serveGRPC(client *lro.Client) (addr string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(lrogrpc.ServerOptions()...)
 	lrogrpc.Register(srv, client)
 	go srv.Serve(lis)
 	return lis.Addr().String(), srv.Stop, nil

@@ -58,7 +58,7 @@ func Example() {
 
 	// Mount google.longrunning.Operations (and lro.v1.Lro) beside the
 	// server's own services, then serve as usual.
-	server := grpc.NewServer()
+	server := grpc.NewServer(lrogrpc.ServerOptions()...) // optional: lro serve's options
 	lrogrpc.Register(server, client)
 
 	// In one of the server's RPCs: start the operation and return it at once.

@@ -108,7 +108,7 @@ func newEnv(t *testing.T, cfg lro.Config) *env {
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := grpc.NewServer(grpc.ChainUnaryInterceptor(e.observe))
+	s := grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.ChainUnaryInterceptor(e.observe))...)
 	lrogrpc.Register(s, client)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()

@@ -129,7 +129,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	// Everything that can be refused is checked before anything starts.
 	s := &Server{config: config, logger: logger, store: store, client: client}
-	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
+	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
 	lrogrpc.Register(s.grpc, client)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
