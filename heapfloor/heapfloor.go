@@ -13,9 +13,10 @@
 // to a floor, say 64 MiB, before the next collection; once the live heap is
 // big enough that GOGC would let it grow past the floor anyway, GOGC is back
 // at its value. The heap goal is the floor, or what it would have been
-// without it, whichever is more. Measured with lro's read benchmark
-// (BENCHMARKS.md): a floor of 64 MiB took the GetOperation p99 from 2.2–2.7
-// ms to 1.5–1.8 ms and the server's CPU per call down by a sixth.
+// without it, whichever is more. Measured with lro's benchmark
+// (BENCHMARKS.md, change 15): a floor of 64 MiB took the p99 of
+// GetOperation on PostgreSQL from 2.3–2.6 ms to 1.5–1.6 ms, and the
+// server's CPU per call down by 7–26% (interleaved pairs).
 //
 // It is for a process's main function: GOGC is one setting for the whole
 // process. lro serve starts it (its --heap-floor-mib flag); a server that

@@ -70,8 +70,8 @@ const StreamWorkers = 128
 // copying, in every call (a tenth of the server's CPU in lro's single-start
 // benchmark). While every worker is busy, as with many long
 // WaitOperation calls, a call gets a goroutine of its own, as without the
-// option. Measured with lro's benchmark (BENCHMARKS.md): the server's CPU
-// per GetOperation 10% lower, per single start 7%.
+// option. Measured with lro's benchmark (BENCHMARKS.md, change 16): the
+// server's CPU per GetOperation 10–12% lower, per single start 5–8%.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.NumStreamWorkers(StreamWorkers)}
 }
