@@ -56,6 +56,7 @@ type tuner struct {
 // floor at the GOGC the process had. It returns a function that stops it
 // and puts that GOGC back.
 //
+// Call it once per process: two would each set GOGC after every collection.
 // It does nothing if floor is 0, if the GOGC environment variable is set
 // (the process's owner chose), or if the collector is off. A memory limit
 // (GOMEMLIMIT, debug.SetMemoryLimit) still holds: the collector runs when

@@ -547,21 +547,31 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 	if err != nil {
 		return nil, fmt.Errorf("lro: new operation ID: %w", err)
 	}
-	hash := sha256.New()
-	for _, part := range []string{opts.Parent, kindName} {
-		hash.Write([]byte(part))
-		hash.Write([]byte{0})
-	}
-	hash.Write(inputBytes)
 	return &lrostore.OperationInsertParams{
 		ID:          id.String(),
 		Parent:      opts.Parent,
 		Kind:        kindName,
 		Input:       inputBytes,
 		RequestID:   opts.RequestID,
-		RequestHash: hash.Sum(nil),
+		RequestHash: requestHash(opts, kindName, inputBytes),
 		MaxAttempts: k.maxAttempts,
 	}, nil
+}
+
+// requestHash identifies a start's parent, kind and input, so that a retry
+// with the same request ID can be told from another start that reuses the
+// ID (AIP-155). A start without a request ID has none: nothing compares it.
+func requestHash(opts *StartOptions, kind string, input []byte) []byte {
+	if opts.RequestID == "" {
+		return nil
+	}
+	hash := sha256.New()
+	for _, part := range []string{opts.Parent, kind} {
+		hash.Write([]byte(part))
+		hash.Write([]byte{0})
+	}
+	hash.Write(input)
+	return hash.Sum(nil)
 }
 
 // startResult turns the store's answer to an insert into the started

@@ -259,7 +259,8 @@ func TestRunAndResult(t *testing.T) {
 
 func TestStart(t *testing.T) {
 	t.Parallel()
-	c := newClient(t, openStore(t), &lro.Config{Workers: -1}, func(c *lro.Client) {
+	store := openStore(t)
+	c := newClient(t, store, &lro.Config{Workers: -1}, func(c *lro.Client) {
 		lro.MustRegister(c, kind{Name: "k", Run: newProbe().blocking, Validate: func(r str) error {
 			if r.GetValue() == "bad" {
 				return errors.New("value must not be bad")
@@ -311,6 +312,14 @@ func TestStart(t *testing.T) {
 		other, err := c.StartOperation(ctx, "k", wrapperspb.String("x"), &lro.StartOptions{RequestID: "req-1", Parent: "projects/p"})
 		require.NoError(t, err)
 		require.NotEqual(t, first.GetName()[len(first.GetName())-36:], other.GetName()[len(other.GetName())-36:])
+	})
+	t.Run("OnlyARequestIDKeepsAHash", func(t *testing.T) {
+		with, err := c.StartOperation(ctx, "k", wrapperspb.String("x"), &lro.StartOptions{RequestID: "req-hash"})
+		require.NoError(t, err)
+		require.Len(t, storedOp(t, store, with.GetName()).RequestHash, 32, "the hash that tells a retry from a reuse")
+		without, err := c.StartOperation(ctx, "k", wrapperspb.String("x"), nil)
+		require.NoError(t, err)
+		require.Nil(t, storedOp(t, store, without.GetName()).RequestHash, "nothing compares a start's hash without a request ID")
 	})
 	t.Run("ConcurrentStartsWithOneRequestID", func(t *testing.T) {
 		var wg sync.WaitGroup

@@ -88,7 +88,7 @@ type Operation struct {
 	Error        *Failure // set once failed or cancelled
 
 	RequestID   string // "" when the start had none
-	RequestHash []byte // identifies the start's parent, kind and input
+	RequestHash []byte // identifies the start's parent, kind and input; nil without a request ID
 
 	Attempt     int32 // started attempts that count toward MaxAttempts
 	MaxAttempts int32
