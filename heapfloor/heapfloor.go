@@ -129,6 +129,8 @@ func (t *tuner) adjust(live uint64) (int, bool) {
 	return t.percent, true
 }
 
+// stop ends the adjustments and puts back the GOGC that Start found; the
+// cleanup already armed then runs once more and does nothing.
 func (t *tuner) stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
