@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -11,18 +12,28 @@ import (
 // it is made for reads, which need no order and should add no hand-off
 // between goroutines.
 //
-// A request made while fewer than that many calls run is a call of its own,
-// made by its caller under its caller's context: one caller alone waits for
-// nothing but its own call. Otherwise it queues. When a call ends, the
-// requests queued meanwhile (up to Max) become the next call, which the
-// first of them runs in its own goroutine, so that each caller runs at most
-// one call and returns as soon as its output is ready.
+// A request made while fewer than that many calls run takes a slot, and its
+// caller yields the processor once (runtime.Gosched) before it makes the
+// call: the goroutines ready to run go first, and the requests they make
+// meanwhile queue. Those (up to Max with its own) join its call. Alone, it
+// is a call of its own, made under its caller's context: one caller alone
+// waits for nothing but its own call. A request made while every slot is
+// taken queues. When a call ends, the requests queued meanwhile (up to Max)
+// become the next call, which the first of them runs in its own goroutine,
+// so that each caller runs at most one call and returns as soon as its
+// output is ready.
 //
-// A queued call runs under the Group's context, and ends when the contexts
-// of all its requests have ended. A caller whose context ends leaves at once
-// while its request is queued; once its request is part of a call, it waits
-// for that call's outputs, which the call's other requests share (and the
-// call may be its to run).
+// The yield costs a lone caller next to nothing, and under load it lets
+// requests that arrive together share a call, which for reads of a
+// database means fewer statements and round trips (lro's benchmark,
+// PostgreSQL Gets: 2.5 reads a statement rather than 1.7, and 7% more
+// Gets a second).
+//
+// A call that requests joined, like a queued call, runs under the Group's
+// context, and ends when the contexts of all its requests have ended. A
+// caller whose context ends leaves at once while its request is queued;
+// once its request is part of a call, it waits for that call's outputs,
+// which the call's other requests share (and the call may be its to run).
 type Group[In, Out any] struct {
 	fn    Func[In, Out]
 	ctx   context.Context
@@ -32,6 +43,8 @@ type Group[In, Out any] struct {
 	mu      sync.Mutex
 	running int
 	queue   []*request[In, Out]
+
+	yield func() // runtime.Gosched; tests replace it
 }
 
 // NewGroup returns a Group that calls fn with at most max inputs at a time
@@ -40,7 +53,7 @@ func NewGroup[In, Out any](ctx context.Context, max, calls int, fn Func[In, Out]
 	if max < 1 || calls < 1 {
 		panic("batch: max and calls must be at least 1")
 	}
-	return &Group[In, Out]{fn: fn, ctx: ctx, max: max, calls: calls}
+	return &Group[In, Out]{fn: fn, ctx: ctx, max: max, calls: calls, yield: runtime.Gosched}
 }
 
 // Do returns fn's output for in, from a call of its own or one it shares.
@@ -54,7 +67,14 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	if g.running < g.calls {
 		g.running++
 		g.mu.Unlock()
-		g.run(ctx, m, []*request[In, Out]{m})
+		g.yield()
+		if call := g.join(m); len(call) > 1 {
+			callCtx, cancel := g.callContext(call)
+			g.run(callCtx, m, call)
+			cancel()
+		} else {
+			g.run(ctx, m, call)
+		}
 		return m.out, m.err
 	}
 	m.done = make(chan struct{})
@@ -74,6 +94,18 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		cancel()
 	}
 	return m.out, m.err
+}
+
+// join returns the call of m, a request that took a slot: m, and the
+// requests queued since (up to max in all), which it takes out of the queue.
+func (g *Group[In, Out]) join(m *request[In, Out]) []*request[In, Out] {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := min(len(g.queue), g.max-1)
+	call := make([]*request[In, Out], 0, n+1)
+	call = append(append(call, m), g.queue[:n]...)
+	g.queue = append(g.queue[:0], g.queue[n:]...)
+	return call
 }
 
 // leave takes m out of the queue, and reports false if it was no longer

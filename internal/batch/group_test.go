@@ -150,6 +150,65 @@ func TestGroupQueuedRequestsShareTheNextCall(t *testing.T) {
 	require.Zero(t, g.group.running)
 }
 
+// yieldGate makes the Group's yield wait for the test: yielded reports a
+// caller's yield, and the caller goes on once release is closed.
+func (g *gatedGroup) yieldGate() (yielded chan struct{}, release chan struct{}) {
+	yielded, release = make(chan struct{}, 10), make(chan struct{})
+	g.group.yield = func() {
+		yielded <- struct{}{}
+		<-release
+	}
+	return yielded, release
+}
+
+func TestGroupRequestsQueuedWhileACallerYieldsJoinItsCall(t *testing.T) {
+	g := newGatedGroup(t, 3, 1)
+	yielded, release := g.yieldGate()
+	type callerKey struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), callerKey{}, "caller"))
+
+	first := g.do(ctx, 1)
+	<-yielded // the caller holds the only slot, and yields
+	var rest []<-chan result
+	for i := 2; i <= 4; i++ {
+		rest = append(rest, g.do(t.Context(), i))
+		g.requireQueued(t, i-1) // one at a time, so that the queue's order is known
+	}
+	close(release)
+
+	require.Equal(t, []int{1, 2, 3}, g.call(t), "the requests queued meanwhile join the call, up to max")
+	callCtx := g.callCtx(t)
+	require.Equal(t, "group", callCtx.Value(groupKey{}), "a shared call runs under the group's context")
+	cancel()
+	require.NoError(t, callCtx.Err(), "a shared call outlives the context of the caller that made it")
+	g.reply(t, nil)
+	require.Equal(t, result{out: 10}, get(t, first))
+	require.Equal(t, result{out: 20}, get(t, rest[0]))
+	require.Equal(t, result{out: 30}, get(t, rest[1]))
+
+	require.Equal(t, []int{4}, g.call(t), "the request beyond max is the next call")
+	g.reply(t, nil)
+	require.Equal(t, result{out: 40}, get(t, rest[2]))
+	g.group.mu.Lock()
+	defer g.group.mu.Unlock()
+	require.Zero(t, g.group.running)
+}
+
+func TestGroupCallerAloneAfterItsYieldRunsUnderItsContext(t *testing.T) {
+	g := newGatedGroup(t, 10, 1)
+	yielded, release := g.yieldGate()
+	type callerKey struct{}
+	ctx := context.WithValue(t.Context(), callerKey{}, "caller")
+
+	a := g.do(ctx, 1)
+	<-yielded
+	close(release)
+	require.Equal(t, []int{1}, g.call(t))
+	require.Equal(t, "caller", g.callCtx(t).Value(callerKey{}), "a call of its own runs under its caller's context")
+	g.reply(t, nil)
+	require.Equal(t, result{out: 10}, get(t, a))
+}
+
 func TestGroupMaxIsRespected(t *testing.T) {
 	g := newGatedGroup(t, 2, 1)
 
@@ -178,9 +237,10 @@ func TestGroupMaxIsRespected(t *testing.T) {
 }
 
 func TestGroupQueuedCallEndsWhenAllItsCallersHaveLeft(t *testing.T) {
-	release, ended := make(chan struct{}), make(chan error, 1)
+	called, release, ended := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	group := NewGroup(t.Context(), 10, 1, func(ctx context.Context, in []int) ([]int, error) {
 		if in[0] == 1 {
+			close(called)
 			<-release // the first call, alone
 			return in, nil
 		}
@@ -193,11 +253,7 @@ func TestGroupQueuedCallEndsWhenAllItsCallersHaveLeft(t *testing.T) {
 		out, err := group.Do(t.Context(), 1)
 		first <- result{out, err}
 	}()
-	require.Eventually(t, func() bool {
-		group.mu.Lock()
-		defer group.mu.Unlock()
-		return group.running == 1
-	}, waitTimeout, time.Millisecond)
+	<-called
 
 	ctxA, cancelA := context.WithCancel(t.Context())
 	ctxB, cancelB := context.WithCancel(t.Context())
