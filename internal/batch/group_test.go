@@ -179,6 +179,7 @@ func TestGroupRequestsQueuedWhileACallerYieldsJoinItsCall(t *testing.T) {
 	require.Equal(t, []int{1, 2, 3}, g.call(t), "the requests queued meanwhile join the call, up to max")
 	callCtx := g.callCtx(t)
 	require.Equal(t, "group", callCtx.Value(groupKey{}), "a shared call runs under the group's context")
+	require.Nil(t, callCtx.Value(callerKey{}), "not under the context of the caller that made it")
 	cancel()
 	require.NoError(t, callCtx.Err(), "a shared call outlives the context of the caller that made it")
 	g.reply(t, nil)
