@@ -24,6 +24,7 @@ import (
 
 	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/filter"
+	"lro.dev/lro/internal/gopool"
 	"lro.dev/lro/internal/pagetoken"
 	"lro.dev/lro/lrostore"
 )
@@ -220,6 +221,7 @@ type Client struct {
 	releasing []lrostore.Lease  // leases that handlers gave up on shutdown
 	released  bool              // Stop has released them
 
+	runners  *gopool.Pool // the jobs' goroutines, kept until Stop has finished
 	inserter *batch.Batcher[*lrostore.OperationInsertParams, *lrostore.OperationInsertResult]
 	finisher *batch.Batcher[*lrostore.OperationFinishParams, *lrostore.OperationFinishResult]
 	waiters  waitSet
@@ -358,6 +360,7 @@ func (c *Client) Start(ctx context.Context) error {
 	c.workCtx = bg
 	c.inserter = batch.New(bg, insertBatchMax, c.insertMany)
 	c.finisher = batch.NewCooldown(bg, finishBatchMax, c.config.FinishInterval, c.finishMany)
+	c.runners = gopool.New(c.config.Workers, c.done)
 	c.state = stateStarted
 	c.startLoops(bg)
 	return nil

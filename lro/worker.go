@@ -330,10 +330,10 @@ func (c *Client) launch(j, previous *job) {
 	if j.op.CancelRequested {
 		j.cancel(ErrCancelRequested)
 	}
-	go func() {
+	c.runners.Go(func() {
 		defer c.loops.jobs.Done()
 		c.runJob(j)
-	}()
+	})
 }
 
 // reserveEager takes worker slots for up to n operations about to be
