@@ -16,56 +16,87 @@
 package gopool
 
 import (
-	"sync/atomic"
+	"sync"
 )
 
-// Pool runs functions, each on a goroutine of its own at a time: an idle
-// goroutine kept from an earlier run if one is waiting, else a new one.
-// After its function returns, a goroutine waits for the next one while
-// fewer than max goroutines wait, and exits otherwise, or once stop is
-// closed. The zero Pool is not usable; use New.
+// Pool runs functions, each on a goroutine of its own at a time: the
+// goroutine that went idle last, if one is idle, else a new one. After its
+// function returns, a goroutine waits for the next one while fewer than max
+// goroutines wait, and exits otherwise, or once stop is closed. The zero
+// Pool is not usable; use New.
 type Pool struct {
-	work chan func() // unbuffered: a send succeeds only to an idle goroutine
 	stop <-chan struct{}
-	max  int32
-	idle atomic.Int32
+	max  int
 
-	// Test hooks: called as Go starts a goroutine, and by a goroutine about
-	// to wait and as it exits.
-	spawned, waiting, exited func()
+	mu   sync.Mutex
+	idle []chan func() // of the idle goroutines, the last to go idle last
+
+	// Test hooks: called as Go starts a goroutine, and by a goroutine once
+	// it is idle, when it sees stop closed while idle, and as it exits.
+	spawned, waiting, stopping, exited func()
 }
 
 // New returns a Pool that keeps up to max idle goroutines, until stop is
 // closed.
 func New(max int, stop <-chan struct{}) *Pool {
-	return &Pool{work: make(chan func()), stop: stop, max: int32(max), spawned: func() {}, waiting: func() {}, exited: func() {}}
+	return &Pool{stop: stop, max: max, spawned: func() {}, waiting: func() {}, stopping: func() {}, exited: func() {}}
 }
 
 // Go runs f on an idle goroutine, or a new one, and does not wait for it.
 func (p *Pool) Go(f func()) {
-	select {
-	case p.work <- f:
-	default:
-		p.spawned()
-		go p.loop(f)
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		next := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		next <- f // buffered: the goroutine takes it when it gets to it
+		return
 	}
+	p.mu.Unlock()
+	p.spawned()
+	go p.loop(f)
 }
 
 func (p *Pool) loop(f func()) {
 	defer p.exited()
+	next := make(chan func(), 1)
 	for {
 		f()
-		if p.idle.Add(1) > p.max {
-			p.idle.Add(-1)
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		p.mu.Lock()
+		if len(p.idle) >= p.max {
+			p.mu.Unlock()
 			return
 		}
+		p.idle = append(p.idle, next)
+		p.mu.Unlock()
 		p.waiting()
 		select {
-		case f = <-p.work:
-			p.idle.Add(-1)
+		case f = <-next:
 		case <-p.stop:
-			p.idle.Add(-1)
-			return
+			p.stopping()
+			if p.leave(next) {
+				return
+			}
+			f = <-next // Go took it from the idle ones, and gives it a function
 		}
 	}
+}
+
+// leave takes the channel of an idle goroutine out of the idle ones, and
+// reports false if Go had taken it already.
+func (p *Pool) leave(next chan func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.idle {
+		if c == next {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			return true
+		}
+	}
+	return false
 }

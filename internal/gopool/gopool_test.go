@@ -70,3 +70,25 @@ func TestPoolGoroutinesExitWhenStopped(t *testing.T) {
 	<-exited
 	require.Equal(t, int32(2), spawned.Load())
 }
+
+// A function given to an idle goroutine as it sees stop closed runs on
+// it, and then the goroutine exits.
+func TestPoolRunsWhatGoGaveAsItStopped(t *testing.T) {
+	stop := make(chan struct{})
+	p, spawned, waiting, exited := hooked(1, stop)
+	p.Go(func() {})
+	<-waiting
+	stopping, proceed := make(chan struct{}), make(chan struct{})
+	p.stopping = func() {
+		close(stopping)
+		<-proceed
+	}
+	close(stop)
+	<-stopping // the goroutine sees stop, but has not left the idle ones yet
+	ran := make(chan struct{})
+	p.Go(func() { close(ran) }) // takes it from the idle ones
+	close(proceed)
+	<-ran
+	<-exited
+	require.Equal(t, int32(1), spawned.Load(), "the idle goroutine ran it")
+}
