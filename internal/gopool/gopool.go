@@ -16,6 +16,7 @@
 package gopool
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -92,11 +93,10 @@ func (p *Pool) loop(f func()) {
 func (p *Pool) leave(next chan func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, c := range p.idle {
-		if c == next {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return true
-		}
+	i := slices.Index(p.idle, next)
+	if i < 0 {
+		return false
 	}
-	return false
+	p.idle = slices.Delete(p.idle, i, i+1)
+	return true
 }
