@@ -880,14 +880,20 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 	}
 }
 
-// Ping checks that the store answers, for health checks: it returns nil
-// when it does, and the store's error when it does not.
+// Ping checks that the store answers reads and takes writes, for health
+// checks: it returns nil when it does, and the store's error when it does
+// not. The write changes no operation and does not grow the store (see
+// lrostore.Store.WriteCheck), so a store that can be read but not written,
+// such as a read-only file or a full disk, fails the check.
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String(), Brief: true})
-	if err == nil || errors.Is(err, lrostore.ErrNotFound) {
-		return nil
+	if err != nil && !errors.Is(err, lrostore.ErrNotFound) {
+		return fmt.Errorf("read: %w", err)
 	}
-	return err
+	if err := c.store.WriteCheck(ctx); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
 }
 
 // toProto turns a stored operation into a google.longrunning.Operation.

@@ -1130,3 +1130,15 @@ func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCre
 	}
 	return value, nil
 }
+
+// WriteCheck implements lrostore.Store. The row it rewrites stays on one
+// page: its old versions are pruned as the page fills (HOT updates), with
+// or without autovacuum.
+func (s *Store) WriteCheck(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO lro_key (name, value) VALUES ($1, convert_to(now()::text, 'UTF8'))
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, lrostore.WriteCheckKey)
+	return interpretError(err)
+}

@@ -814,3 +814,13 @@ func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCre
 	})
 	return value, err
 }
+
+// WriteCheck implements lrostore.Store.
+func (s *Store) WriteCheck(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+			lrostore.WriteCheckKey, time.Now().UTC().AppendFormat(nil, time.RFC3339Nano))
+		return err
+	})
+}

@@ -812,6 +812,32 @@ func Run(t *testing.T, newStore NewStore) {
 		})
 	})
 
+	t.Run("WriteCheck", func(t *testing.T) {
+		t.Run("RewritesOneRow", func(t *testing.T) {
+			// Checks write, and leave one row of their own however many run.
+			b := setup(t, newStore)
+			for range 3 {
+				require.NoError(t, b.store.WriteCheck(b.ctx))
+			}
+			first, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: lrostore.WriteCheckKey, New: []byte("none")})
+			require.NoError(t, err)
+			require.NotEqual(t, []byte("none"), first, "no check was written")
+			require.NoError(t, b.store.WriteCheck(b.ctx))
+			second, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: lrostore.WriteCheckKey, New: []byte("none")})
+			require.NoError(t, err)
+			require.NotEqual(t, first, second, "a check that is not written again checks nothing")
+			// The other named values are untouched.
+			k, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: "n", New: []byte("one")})
+			require.NoError(t, err)
+			require.Equal(t, []byte("one"), k)
+		})
+		t.Run("AfterCloseFails", func(t *testing.T) {
+			b := setup(t, newStore)
+			require.NoError(t, b.store.Close())
+			require.ErrorIs(t, b.store.WriteCheck(b.ctx), lrostore.ErrClosed)
+		})
+	})
+
 	t.Run("Close", func(t *testing.T) {
 		t.Run("CallsAfterCloseFail", func(t *testing.T) {
 			b := setup(t, newStore)
