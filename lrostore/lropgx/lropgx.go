@@ -328,7 +328,7 @@ func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code`
+const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
 
 // scanBrief scans a row of the brief columns, after the leading columns
 // that lead receives. The operation's ID is the caller's to set.
@@ -337,10 +337,12 @@ func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 		op          lrostore.Operation
 		errorStatus []byte
 		errorCode   pgtype.Int4
+		leaseExpire pgtype.Timestamptz
 	)
-	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode)...); err != nil {
+	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire)...); err != nil {
 		return nil, interpretError(err)
 	}
+	op.LeaseExpireTime = fromTime(leaseExpire)
 	if errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: errorCode.Int32, Status: errorStatus}
 	}

@@ -106,7 +106,8 @@ func (b *bundle) briefs(t *testing.T) map[string]*lrostore.Operation {
 	want := make(map[string]*lrostore.Operation, len(ops))
 	for _, op := range ops {
 		full := b.get(t, op.ID)
-		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response}
+		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response,
+			LeaseExpireTime: full.LeaseExpireTime}
 		if full.Error != nil {
 			w.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
 		}
@@ -287,6 +288,9 @@ func Run(t *testing.T, newStore NewStore) {
 				states[w.State] = true
 			}
 			require.Len(t, states, 4, "running, succeeded, failed and cancelled")
+			for _, w := range want {
+				require.Equal(t, w.State == lrostore.StateRunning, !w.LeaseExpireTime.IsZero(), "a lease expiry, only while running")
+			}
 			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
 			require.ErrorIs(t, err, lrostore.ErrNotFound)
 		})
