@@ -638,6 +638,33 @@ func (c *Client) GetOperation(ctx context.Context, name string) (*longrunningpb.
 	return c.toProto(op)
 }
 
+// OperationInfo is what lro knows of an operation that a
+// google.longrunning.Operation does not show, for operators.
+type OperationInfo struct {
+	// State is "pending", "running", "succeeded", "failed" or "cancelled".
+	State string
+	// LeaseExpireTime, while the operation runs, is when the lease of the
+	// worker running it expires unless a heartbeat renews it first. A live
+	// worker's heartbeats keep moving it forward; once it has passed, the
+	// worker is gone and the operation runs again (or fails, its attempts
+	// used up) at the next rescue. Zero while the operation does not run.
+	LeaseExpireTime time.Time
+}
+
+// GetOperationInfo is GetOperation, with the operation's OperationInfo,
+// from the same read.
+func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunningpb.Operation, *OperationInfo, error) {
+	op, err := c.get(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := c.toProto(op)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime}, nil
+}
+
 func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, error) {
 	parent, id, err := parseName("name", name)
 	if err != nil {
@@ -880,14 +907,20 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 	}
 }
 
-// Ping checks that the store answers, for health checks: it returns nil
-// when it does, and the store's error when it does not.
+// Ping checks that the store answers reads and takes writes, for health
+// checks: it returns nil when it does, and the store's error when it does
+// not. The write changes no operation and does not grow the store (see
+// lrostore.Store.WriteCheck), so a store that can be read but not written,
+// such as a read-only file or a full disk, fails the check.
 func (c *Client) Ping(ctx context.Context) error {
 	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String(), Brief: true})
-	if err == nil || errors.Is(err, lrostore.ErrNotFound) {
-		return nil
+	if err != nil && !errors.Is(err, lrostore.ErrNotFound) {
+		return fmt.Errorf("read: %w", err)
 	}
-	return err
+	if err := c.store.WriteCheck(ctx); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
 }
 
 // toProto turns a stored operation into a google.longrunning.Operation.

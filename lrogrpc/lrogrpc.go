@@ -22,6 +22,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -96,10 +97,37 @@ func ServerOptions() []grpc.ServerOption {
 }
 
 // GetOperation implements google.longrunning.Operations.
+//
+// While the operation is not done, the response's header metadata tells
+// operators where it stands: StateHeader ("pending" or "running"), and
+// while it runs LeaseExpireTimeHeader, when its worker's lease expires
+// unless renewed (RFC 3339). Over HTTP they are the response headers
+// Lro-State and Lro-Lease-Expire-Time. A done operation gets neither.
 func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
-	op, err := s.client.GetOperation(ctx, req.GetName())
-	return op, Status(err)
+	op, info, err := s.client.GetOperationInfo(ctx, req.GetName())
+	if err != nil {
+		return nil, Status(err)
+	}
+	if !op.GetDone() {
+		md := metadata.Pairs(StateHeader, info.State)
+		if !info.LeaseExpireTime.IsZero() {
+			md.Set(LeaseExpireTimeHeader, info.LeaseExpireTime.Format(time.RFC3339Nano))
+		}
+		grpc.SetHeader(ctx, md) // fails only when the call has ended, and then nobody reads it
+	}
+	return op, nil
 }
+
+// The header metadata of GetOperation on an operation that is not done.
+const (
+	// StateHeader is the operation's state: "pending" or "running".
+	StateHeader = "lro-state"
+	// LeaseExpireTimeHeader is, while the operation runs, when the lease of
+	// its worker expires unless a heartbeat renews it (RFC 3339): a live
+	// worker keeps moving it forward; a dead one's runs out, and the
+	// operation then runs again.
+	LeaseExpireTimeHeader = "lro-lease-expire-time"
+)
 
 // ListOperations implements google.longrunning.Operations.
 func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/api/iterator"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -28,6 +30,7 @@ import (
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lro"
+	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 )
@@ -255,6 +258,37 @@ func testGetOperation(t *testing.T) {
 		require.True(t, done.GetResponse().MessageIs(&wrapperspb.StringValue{}))
 		require.Equal(t, testkinds.TypeStringValue, done.GetResponse().GetTypeUrl())
 		requireResponse(t, done, wrapperspb.String("released k"))
+	})
+
+	t.Run("HeadersTellStateAndLease", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{LeaseTTL: time.Minute})
+		headers := func(e *env, name string) metadata.MD {
+			t.Helper()
+			var md metadata.MD
+			_, err := e.raw.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: name}, grpc.Header(&md))
+			require.NoError(t, err)
+			return md
+		}
+		before := time.Now()
+		op, g := e.startHeld(t, kindBlock, "k")
+		md := headers(e, op.GetName())
+		require.Equal(t, []string{"running"}, md.Get(lrogrpc.StateHeader))
+		require.Len(t, md.Get(lrogrpc.LeaseExpireTimeHeader), 1)
+		expire, err := time.Parse(time.RFC3339Nano, md.Get(lrogrpc.LeaseExpireTimeHeader)[0])
+		require.NoError(t, err)
+		require.WithinRange(t, expire, before.Add(time.Minute-time.Second), time.Now().Add(time.Minute+time.Second))
+		g.Release()
+		e.waitDone(t, op.GetName())
+		md = headers(e, op.GetName())
+		require.Empty(t, md.Get(lrogrpc.StateHeader), "a done operation gets neither header")
+		require.Empty(t, md.Get(lrogrpc.LeaseExpireTimeHeader))
+
+		idle := newEnv(t, lro.Config{Workers: -1})
+		pending := idle.start(t, kindEcho, &demopb.SleepRequest{})
+		md = headers(idle, pending.GetName())
+		require.Equal(t, []string{"pending"}, md.Get(lrogrpc.StateHeader))
+		require.Empty(t, md.Get(lrogrpc.LeaseExpireTimeHeader), "no lease while pending")
 	})
 
 	t.Run("FailureKeepsCodeMessageAndDetails", func(t *testing.T) {

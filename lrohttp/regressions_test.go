@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
@@ -130,4 +131,26 @@ func TestNoGRPCHeadersInErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLeaseHeaders: GET of an operation that is not done tells its state,
+// and while it runs when its worker's lease expires, in response headers,
+// so that an operator can tell a live worker from a dead one.
+func TestLeaseHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lro.Config{LeaseTTL: time.Minute})
+	before := time.Now()
+	name, g := e.startHeld(t, "", kindBlock, "k")
+	r := e.do(t, "GET", "/v1/"+name, "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, "running", r.header.Get("Lro-State"))
+	expire, err := time.Parse(time.RFC3339Nano, r.header.Get("Lro-Lease-Expire-Time"))
+	require.NoError(t, err, "header %v", r.header)
+	require.WithinRange(t, expire, before.Add(time.Minute-time.Second), time.Now().Add(time.Minute+time.Second))
+	g.Release()
+	e.waitDone(t, name)
+	r = e.do(t, "GET", "/v1/"+name, "")
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Empty(t, r.header.Get("Lro-State"), "a done operation gets neither header")
+	require.Empty(t, r.header.Get("Lro-Lease-Expire-Time"))
 }

@@ -172,8 +172,10 @@ type OperationInsertResult struct {
 type OperationGetParams struct {
 	ID string
 	// Brief reads only what a google.longrunning.Operation shows: ID,
-	// Parent, State, Metadata, Response and Error (its Code and Status). The
-	// other fields are left zero. The API's reads use it: fewer columns are
+	// Parent, State, Metadata, Response and Error (its Code and Status),
+	// and the LeaseExpireTime that tells operators whether a running
+	// operation's worker still renews its lease. The other fields are left
+	// zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool
 }
@@ -298,6 +300,10 @@ type OperationDeleteDoneBeforeParams struct {
 	Max    int
 }
 
+// WriteCheckKey is the name under which Store.WriteCheck writes the time of
+// the last check.
+const WriteCheckKey = "write_check"
+
 // KeyGetOrCreateParams reads a named secret, storing New under the name first
 // if there is none.
 type KeyGetOrCreateParams struct {
@@ -366,6 +372,13 @@ type Store interface {
 	// KeyGetOrCreate returns the secret stored under a name, storing New first
 	// when there is none, so every node sharing the store gets the same one.
 	KeyGetOrCreate(ctx context.Context, params *KeyGetOrCreateParams) ([]byte, error)
+
+	// WriteCheck commits a write that changes no operation and does not
+	// grow the database (it rewrites one row of its own, WriteCheckKey of
+	// the named values that KeyGetOrCreate keeps), so that a health check
+	// sees a store that answers reads but cannot be written: a read-only
+	// database or file, a full disk.
+	WriteCheck(ctx context.Context) error
 
 	// Close releases the store's resources. Calls after Close return ErrClosed.
 	Close() error

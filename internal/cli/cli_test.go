@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -141,6 +143,26 @@ func TestGolden(t *testing.T) {
 			golden(t, tt.name, r)
 		})
 	}
+}
+
+// TestGetLease: get shows when a running operation's lease expires, as the
+// server tells it, so that an operator can tell a live worker from a dead
+// one.
+func TestGetLease(t *testing.T) {
+	f := newSeededFakeServer(t)
+	f.leaseExpire = map[string]time.Time{"operations/op-2": time.Now().Add(90 * time.Second)}
+	r := lro(t, f, "get", "operations/op-2")
+	wantCode(t, r, 0)
+	require.Regexp(t, `(?m)^state:    running\nlease:    expires in 1m(29|30)s \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) unless its worker renews it$`, r.stdout)
+
+	f.leaseExpire["operations/op-2"] = time.Now().Add(-30 * time.Second)
+	r = lro(t, f, "get", "operations/op-2")
+	wantCode(t, r, 0)
+	require.Regexp(t, `(?m)^lease:    expired (30|31)s ago \(.*\): its worker is gone; the operation runs again once the server rescues it$`, r.stdout)
+
+	r = lro(t, f, "get", "operations/op-2", "-o", "json")
+	wantCode(t, r, 0)
+	require.NotContains(t, r.stdout, "lease", "JSON is the Operation alone")
 }
 
 func TestStart(t *testing.T) {

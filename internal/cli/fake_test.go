@@ -16,6 +16,7 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 )
@@ -57,6 +59,9 @@ type fakeServer struct {
 	// unavailable is how many WaitOperation calls answer UNAVAILABLE
 	// first, as a server that restarts.
 	unavailable int
+	// leaseExpire is the lease expiry that GetOperation tells, in its
+	// header metadata, of the named running operations.
+	leaseExpire map[string]time.Time
 }
 
 // fixedTime is the time of every timestamp of the fake.
@@ -261,6 +266,10 @@ func (f *fakeServer) GetOperation(ctx context.Context, req *longrunningpb.GetOpe
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.called(ctx, "GetOperation")
+	if expire, ok := f.leaseExpire[req.GetName()]; ok {
+		grpc.SetHeader(ctx, metadata.Pairs(lrogrpc.StateHeader, "running",
+			lrogrpc.LeaseExpireTimeHeader, expire.Format(time.RFC3339Nano)))
+	}
 	return f.get(req.GetName())
 }
 

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -21,6 +23,8 @@ import (
 	// show as JSON.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 	_ "lro.dev/lro/lropb/demopb"
+
+	"lro.dev/lro/lrogrpc"
 )
 
 // Operation states of the human form.
@@ -110,16 +114,60 @@ func progress(op *longrunningpb.Operation) string {
 	return ""
 }
 
+// liveState is what the server tells of an operation that is not done, in
+// GetOperation's header metadata (lrogrpc.StateHeader and
+// lrogrpc.LeaseExpireTimeHeader).
+type liveState struct {
+	state       string    // "pending" or "running"; "" when not told
+	leaseExpire time.Time // zero when not told
+}
+
+// liveStateOf reads a liveState from GetOperation's header metadata.
+func liveStateOf(md metadata.MD) liveState {
+	var s liveState
+	if v := md.Get(lrogrpc.StateHeader); len(v) == 1 {
+		s.state = v[0]
+	}
+	if v := md.Get(lrogrpc.LeaseExpireTimeHeader); len(v) == 1 {
+		s.leaseExpire, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	return s
+}
+
+// leaseText is the lease line of an operation whose lease expires at
+// expire, seen at now.
+func leaseText(expire, now time.Time) string {
+	at := expire.UTC().Format(time.RFC3339)
+	d := expire.Sub(now).Round(time.Second)
+	if d > 0 {
+		return fmt.Sprintf("expires in %v (%s) unless its worker renews it", d, at)
+	}
+	return fmt.Sprintf("expired %v ago (%s): its worker is gone; the operation runs again once the server rescues it", -d, at)
+}
+
 // writeOperation writes op in the human form, or as JSON.
 func writeOperation(w io.Writer, op *longrunningpb.Operation, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, operationJSON(op))
 	}
+	return writeOperationState(w, op, liveState{}, time.Time{})
+}
+
+// writeOperationState writes op in the human form, with what live tells of
+// it, seen at now.
+func writeOperationState(w io.Writer, op *longrunningpb.Operation, live liveState, now time.Time) error {
 	var b strings.Builder
 	line := func(key, value string) { fmt.Fprintf(&b, "%-10s%s\n", key+":", value) }
 	line("name", op.GetName())
 	line("done", strconv.FormatBool(op.GetDone()))
-	line("state", state(op))
+	if !op.GetDone() && live.state != "" {
+		line("state", live.state)
+	} else {
+		line("state", state(op))
+	}
+	if !op.GetDone() && !live.leaseExpire.IsZero() {
+		line("lease", leaseText(live.leaseExpire, now))
+	}
 	if op.GetDone() {
 		line("result", resultText(op))
 	}

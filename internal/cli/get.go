@@ -3,9 +3,12 @@ package cli
 import (
 	"context"
 	"io"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // getOptions are the arguments and flags of lro get.
@@ -21,9 +24,15 @@ func newGetCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "get NAME",
 		Short: "Show an operation",
 		Long: `Show the operation NAME, such as operations/123: its name, whether it is
-done, its state (running, succeeded, failed or cancelled), its result and
-its metadata and response as JSON when their types are known to lro, else
-their type and size. With -o json, print the operation as protobuf JSON.`,
+done, its state (pending, running, succeeded, failed or cancelled), its
+result and its metadata and response as JSON when their types are known to
+lro, else their type and size. With -o json, print the operation as
+protobuf JSON.
+
+While the operation runs, the lease line says when its worker's lease
+expires: a live worker renews it (every --heartbeat-interval of the
+server), so it stays ahead; a lease that has expired means the worker is
+gone, and the operation runs again once the server rescues it.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.name = args[0]
@@ -57,9 +66,13 @@ func (o *getOptions) run(ctx context.Context) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
-	op, err := c.ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: o.name})
+	var header metadata.MD
+	op, err := c.ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: o.name}, grpc.Header(&header))
 	if err != nil {
 		return err
 	}
-	return writeOperation(o.stdout, op, o.json())
+	if o.json() {
+		return writeOperation(o.stdout, op, true)
+	}
+	return writeOperationState(o.stdout, op, liveStateOf(header), time.Now())
 }

@@ -328,7 +328,7 @@ func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code`
+const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
 
 // scanBrief scans a row of the brief columns, after the leading columns
 // that lead receives. The operation's ID is the caller's to set.
@@ -337,10 +337,12 @@ func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 		op          lrostore.Operation
 		errorStatus []byte
 		errorCode   pgtype.Int4
+		leaseExpire pgtype.Timestamptz
 	)
-	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode)...); err != nil {
+	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire)...); err != nil {
 		return nil, interpretError(err)
 	}
+	op.LeaseExpireTime = fromTime(leaseExpire)
 	if errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: errorCode.Int32, Status: errorStatus}
 	}
@@ -1129,4 +1131,16 @@ func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCre
 		return nil, interpretError(err)
 	}
 	return value, nil
+}
+
+// WriteCheck implements lrostore.Store. The row it rewrites stays on one
+// page: its old versions are pruned as the page fills (HOT updates), with
+// or without autovacuum.
+func (s *Store) WriteCheck(ctx context.Context) error {
+	if err := s.checkOpen(); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO lro_key (name, value) VALUES ($1, convert_to(now()::text, 'UTF8'))
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, lrostore.WriteCheckKey)
+	return interpretError(err)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -433,4 +434,35 @@ func TestClaimPlanSurvivesStaleStatistics(t *testing.T) {
 	require.Contains(t, plan, "Index Scan using lro_operation_pending_kind", plan)
 	require.NotContains(t, plan, "Bitmap Heap Scan on lro_operation", plan)
 	require.NotContains(t, plan, "Seq Scan on lro_operation", plan)
+}
+
+// TestWriteCheckOnReadOnlyDatabase: a database that answers reads but takes
+// no writes (here every transaction is read-only, as on a standby or after
+// an operator set default_transaction_read_only) fails the write check.
+func TestWriteCheckOnReadOnlyDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	config, err := pgxpool.ParseConfig(pgtest.Schema(t))
+	require.NoError(t, err)
+	var readOnly atomic.Bool
+	config.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if readOnly.Load() {
+			_, err := conn.Exec(ctx, `SET default_transaction_read_only = on`)
+			return err
+		}
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	require.NoError(t, err)
+	defer pool.Close()
+	s, err := lropgx.New(ctx, pool) // migrates while it may write
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.WriteCheck(ctx))
+
+	readOnly.Store(true)
+	pool.Reset() // every connection from now on is read-only
+	_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
+	require.ErrorIs(t, err, lrostore.ErrNotFound, "reads work")
+	require.ErrorContains(t, s.WriteCheck(ctx), "read-only transaction")
 }

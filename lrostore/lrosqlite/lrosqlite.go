@@ -394,17 +394,19 @@ func scanOperation(row scanner) (*lrostore.Operation, error) {
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code`
+const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
 
 func scanBrief(id string, row scanner) (*lrostore.Operation, error) {
 	op := lrostore.Operation{ID: id}
 	var (
 		errorStatus []byte
 		errorCode   sql.NullInt64
+		leaseExpire sql.NullInt64
 	)
-	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode); err != nil {
+	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire); err != nil {
 		return nil, interpretError(err)
 	}
+	op.LeaseExpireTime = fromMicros(leaseExpire)
 	if errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Status: errorStatus}
 	}
@@ -813,4 +815,14 @@ func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCre
 		return tx.QueryRowContext(ctx, `SELECT value FROM lro_key WHERE name = ?`, params.Name).Scan(&value)
 	})
 	return value, err
+}
+
+// WriteCheck implements lrostore.Store.
+func (s *Store) WriteCheck(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+			lrostore.WriteCheckKey, time.Now().UTC().AppendFormat(nil, time.RFC3339Nano))
+		return err
+	})
 }

@@ -106,7 +106,8 @@ func (b *bundle) briefs(t *testing.T) map[string]*lrostore.Operation {
 	want := make(map[string]*lrostore.Operation, len(ops))
 	for _, op := range ops {
 		full := b.get(t, op.ID)
-		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response}
+		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response,
+			LeaseExpireTime: full.LeaseExpireTime}
 		if full.Error != nil {
 			w.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
 		}
@@ -287,6 +288,9 @@ func Run(t *testing.T, newStore NewStore) {
 				states[w.State] = true
 			}
 			require.Len(t, states, 4, "running, succeeded, failed and cancelled")
+			for _, w := range want {
+				require.Equal(t, w.State == lrostore.StateRunning, !w.LeaseExpireTime.IsZero(), "a lease expiry, only while running")
+			}
 			_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
 			require.ErrorIs(t, err, lrostore.ErrNotFound)
 		})
@@ -809,6 +813,32 @@ func Run(t *testing.T, newStore NewStore) {
 			k2, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: "n", New: []byte("two")})
 			require.NoError(t, err)
 			require.Equal(t, []byte("one"), k2)
+		})
+	})
+
+	t.Run("WriteCheck", func(t *testing.T) {
+		t.Run("RewritesOneRow", func(t *testing.T) {
+			// Checks write, and leave one row of their own however many run.
+			b := setup(t, newStore)
+			for range 3 {
+				require.NoError(t, b.store.WriteCheck(b.ctx))
+			}
+			first, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: lrostore.WriteCheckKey, New: []byte("none")})
+			require.NoError(t, err)
+			require.NotEqual(t, []byte("none"), first, "no check was written")
+			require.NoError(t, b.store.WriteCheck(b.ctx))
+			second, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: lrostore.WriteCheckKey, New: []byte("none")})
+			require.NoError(t, err)
+			require.NotEqual(t, first, second, "a check that is not written again checks nothing")
+			// The other named values are untouched.
+			k, err := b.store.KeyGetOrCreate(b.ctx, &lrostore.KeyGetOrCreateParams{Name: "n", New: []byte("one")})
+			require.NoError(t, err)
+			require.Equal(t, []byte("one"), k)
+		})
+		t.Run("AfterCloseFails", func(t *testing.T) {
+			b := setup(t, newStore)
+			require.NoError(t, b.store.Close())
+			require.ErrorIs(t, b.store.WriteCheck(b.ctx), lrostore.ErrClosed)
 		})
 	})
 
