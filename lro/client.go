@@ -664,8 +664,13 @@ func (c *Client) notFound(what, name string, err error) error {
 	return c.storeError(what, err)
 }
 
-// storeError turns an unexpected store error into an UNAVAILABLE or
-// INTERNAL error, keeping context errors as they are.
+// storeUnavailable is what a client is told of a store error.
+const storeUnavailable = "the store is unavailable"
+
+// storeError turns an unexpected store error into UNAVAILABLE (reason
+// STORE_UNAVAILABLE) whose message says only that, and logs the error
+// itself; context errors are kept as they are. The returned error wraps the
+// store's, for errors.Is and errors.As in Go callers.
 func (c *Client) storeError(what string, err error) error {
 	var e *Error
 	switch {
@@ -676,12 +681,15 @@ func (c *Client) storeError(what string, err error) error {
 	case errors.Is(err, lrostore.ErrClosed), errors.Is(err, batch.ErrStopped):
 		return newError(ErrClosed, "CLIENT_STOPPED", "", "the lro client is stopped")
 	}
+	// The store's error goes to the log only: it may name the database's
+	// host, user and schema, or quote SQL, none of which is the client's
+	// business.
 	c.logger.Error("store error", slog.String("during", what), slog.Any("error", err))
-	msg := "store error"
+	msg := storeUnavailable
 	if what != "" {
-		msg = what + ": store error"
+		msg = what + ": " + storeUnavailable
 	}
-	return &Error{Code: codes.Unavailable, Reason: "STORE_UNAVAILABLE", Message: msg + ": " + err.Error(), Err: err}
+	return &Error{Code: codes.Unavailable, Reason: "STORE_UNAVAILABLE", Message: msg, Err: err}
 }
 
 // ListOperations returns a page of operations (AIP-158, AIP-160), newest first.

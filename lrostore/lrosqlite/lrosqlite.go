@@ -9,6 +9,10 @@
 // One process uses a database file at a time: Open takes an exclusive lock
 // on PATH.lock and fails while another process holds it. To run several lro
 // nodes, use the PostgreSQL store.
+//
+// Open creates the database and its lock file with mode 0600 (owner only):
+// they hold inputs, results and the page token key. SQLite gives the WAL
+// and shared-memory files (PATH-wal, PATH-shm) the database file's mode.
 package lrosqlite
 
 import (
@@ -80,6 +84,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, err
 		}
 		s.lock = lock
+		if err := createPrivate(path); err != nil {
+			s.Close()
+			return nil, err
+		}
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas +
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 		s.write, err = sql.Open("sqlite", base+"&_txlock=immediate")
@@ -110,7 +118,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // lockFile takes an exclusive advisory lock, so that two processes never
 // share one database (lro's leases and wake-ups assume one process).
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lrosqlite: lock: %w", err)
 	}
@@ -122,6 +130,22 @@ func lockFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("lrosqlite: lock %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// createPrivate creates the database file, empty, readable and writable by
+// its owner only, unless it exists. It holds inputs, results and the page
+// token key; SQLite would create it with mode 0644, and it gives the WAL
+// and shared-memory files it makes later the database file's mode. An
+// existing file keeps the mode it has.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("lrosqlite: create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func (s *Store) migrate(ctx context.Context) error {
