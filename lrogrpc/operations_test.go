@@ -116,6 +116,22 @@ func testStartOperation(t *testing.T) {
 		requireResponse(t, e.waitDone(t, op.GetName()), wrapperspb.String("parented"))
 	})
 
+	t.Run("InputTooLarge", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{Workers: -1})
+		big := strings.Repeat("x", lro.InputBytesMaxDefault)
+		_, err := e.lro.StartOperation(t.Context(), &lropb.StartOperationRequest{Kind: kindEcho,
+			KindInput: typedInput(t, &demopb.SleepRequest{FailMessage: big})})
+		st := requireErrorInfo(t, err, codes.InvalidArgument)
+		requireFieldViolation(t, st, "input")
+		require.Equal(t, "INPUT_TOO_LARGE", errorInfo(t, st).GetReason())
+		require.Empty(t, e.names(t, "operations", ""), "nothing is stored")
+
+		// Just under the limit is accepted.
+		fits := big[:lro.InputBytesMaxDefault-100]
+		e.startReq(t, &lropb.StartOperationRequest{Kind: kindEcho, KindInput: typedInput(t, &demopb.SleepRequest{FailMessage: fits})})
+	})
+
 	t.Run("StructInput", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})
@@ -509,6 +525,44 @@ func testListOperations(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, last.GetOperations(), 1)
 		require.Empty(t, last.GetNextPageToken())
+	})
+
+	t.Run("PagesBoundedBySize", func(t *testing.T) {
+		// Ten operations of 900 KiB responses would make a page of 9 MiB,
+		// more than a gRPC client accepts (4 MiB by default): pages end
+		// early, under lro.PageBytesMax, and reach every operation once.
+		t.Parallel()
+		e := newEnv(t, lro.Config{})
+		const n, size = 10, 900 << 10
+		var want []string
+		responses := map[string]string{}
+		for i := range n {
+			msg := fmt.Sprintf("%02d", i) + strings.Repeat("x", size)
+			op := e.start(t, kindEcho, &demopb.SleepRequest{FailMessage: msg})
+			e.waitDone(t, op.GetName())
+			want = append([]string{op.GetName()}, want...) // newest first
+			responses[op.GetName()] = msg
+		}
+		var got []string
+		pages := 0
+		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
+		for {
+			resp, err := e.listPage(t.Context(), req)
+			require.NoError(t, err, "page %d", pages)
+			pages++
+			require.NotEmpty(t, resp.GetOperations())
+			require.LessOrEqual(t, proto.Size(resp), lro.PageBytesMax+64<<10, "page %d", pages)
+			for _, op := range resp.GetOperations() {
+				got = append(got, op.GetName())
+				requireResponse(t, op, wrapperspb.String(responses[op.GetName()]))
+			}
+			if resp.GetNextPageToken() == "" {
+				break
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+		require.Equal(t, want, got, "every operation once, newest first")
+		require.Greater(t, pages, n*size/lro.PageBytesMax, "pages end early by size")
 	})
 
 	t.Run("NegativePageSize", func(t *testing.T) {

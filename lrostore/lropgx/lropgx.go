@@ -684,7 +684,11 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		return nil, nil
 	}
 	args := []any{params.Parent}
-	query := `SELECT ` + columns + ` FROM lro_operation o WHERE o.parent = $1`
+	cols := columns
+	if params.Brief {
+		cols = `o.id, ` + briefColumns
+	}
+	query := ` FROM lro_operation o WHERE o.parent = $1`
 	if params.BeforeID != "" {
 		before, ok := parseID(params.BeforeID)
 		if !ok {
@@ -700,8 +704,42 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	}
 	query += ` ORDER BY o.id DESC LIMIT $` + strconv.Itoa(len(args)+1)
 	args = append(args, params.Limit)
+	if params.MaxBytes > 0 {
+		// Each row carries the size of the rows before it, and those
+		// after the one that spends MaxBytes are left out: PostgreSQL
+		// reads their sizes (from the TOAST pointers of large values,
+		// without fetching them), but sends them neither to lro nor
+		// through the network.
+		size := `36 + octet_length(o.parent) + coalesce(octet_length(o.metadata), 0) +
+			coalesce(octet_length(o.response), 0) + coalesce(octet_length(o.error), 0)`
+		if !params.Brief {
+			size += ` + octet_length(o.input)`
+		}
+		query = ` FROM (SELECT o.*, sum(` + size + `) OVER (ORDER BY o.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS read_before` +
+			query + `) o WHERE o.read_before IS NULL OR o.read_before <= $` + strconv.Itoa(len(args)+1) + ` ORDER BY o.id DESC`
+		args = append(args, params.MaxBytes)
+	}
+	query = `SELECT ` + cols + query
 	return readTwice(s, func() ([]*lrostore.Operation, error) {
-		return scanOperations(s.pool.Query(ctx, query, append([]any{planned}, args...)...))
+		rows, err := s.pool.Query(ctx, query, append([]any{planned}, args...)...)
+		if !params.Brief {
+			return scanOperations(rows, err)
+		}
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		defer rows.Close()
+		var ops []*lrostore.Operation
+		for rows.Next() {
+			var id string
+			op, err := scanBrief(rows, &id)
+			if err != nil {
+				return nil, err
+			}
+			op.ID = id
+			ops = append(ops, op)
+		}
+		return ops, interpretError(rows.Err())
 	})
 }
 

@@ -548,7 +548,11 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		return nil, lrostore.ErrClosed
 	}
 	args := []any{params.Parent}
-	query := `SELECT ` + columns + ` FROM lro_operation WHERE parent = ?`
+	cols := columns
+	if params.Brief {
+		cols = `id, ` + briefColumns
+	}
+	query := `SELECT ` + cols + ` FROM lro_operation WHERE parent = ?`
 	if params.BeforeID != "" {
 		query += ` AND id < ?`
 		args = append(args, params.BeforeID)
@@ -560,8 +564,45 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, params.Limit)
-	return scanOperations(s.read.QueryContext(ctx, query, args...))
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var (
+		ops  []*lrostore.Operation
+		read int
+	)
+	// Rows are read one at a time: those after the one that spends
+	// MaxBytes are never read.
+	for (params.MaxBytes <= 0 || read <= params.MaxBytes) && rows.Next() {
+		var op *lrostore.Operation
+		if params.Brief {
+			var id string
+			op, err = scanBrief("", leadScanner{rows, &id})
+			if op != nil {
+				op.ID = id
+			}
+		} else {
+			op, err = scanOperation(rows)
+		}
+		if err != nil {
+			return nil, err
+		}
+		read += op.Size()
+		ops = append(ops, op)
+	}
+	return ops, interpretError(rows.Err())
 }
+
+// leadScanner scans a row's first column into lead, and the others into
+// the destinations given to Scan.
+type leadScanner struct {
+	row  scanner
+	lead *string
+}
+
+func (r leadScanner) Scan(dest ...any) error { return r.row.Scan(append([]any{r.lead}, dest...)...) }
 
 // OperationClaim implements lrostore.Store.
 func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
