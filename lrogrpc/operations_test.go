@@ -565,6 +565,37 @@ func testListOperations(t *testing.T) {
 		require.Greater(t, pages, n*size/lro.PageBytesMax, "pages end early by size")
 	})
 
+	t.Run("OperationsOverThePageBudget", func(t *testing.T) {
+		// An operation over lro.PageBytesMax on its own (possible with a
+		// higher InputBytesMax) is a page of its own, and the pages still
+		// reach every operation once.
+		t.Parallel()
+		e := newEnv(t, lro.Config{InputBytesMax: 4 << 20})
+		var want []string
+		for i := range 2 {
+			op := e.start(t, kindEcho, &demopb.SleepRequest{FailMessage: fmt.Sprint(i) + strings.Repeat("x", lro.PageBytesMax+1000)})
+			e.waitDone(t, op.GetName())
+			want = append([]string{op.GetName()}, want...)
+		}
+		var got []string
+		var sizes []int
+		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
+		for {
+			resp, err := e.listPage(t.Context(), req)
+			require.NoError(t, err)
+			sizes = append(sizes, len(resp.GetOperations()))
+			for _, op := range resp.GetOperations() {
+				got = append(got, op.GetName())
+			}
+			if resp.GetNextPageToken() == "" {
+				break
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, []int{1, 1, 0}, sizes, "a page each, and an empty last page: the store stops reading after the first")
+	})
+
 	t.Run("NegativePageSize", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})
