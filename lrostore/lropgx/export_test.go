@@ -32,6 +32,7 @@ func BriefGetMany(s *Store, ctx context.Context, ids []string) ([]*lrostore.Oper
 // plans PostgreSQL keeps, by name.
 var PreparedQueries = map[string]string{
 	"get": getQuery, "brief get": briefGetQuery, "brief get many": briefGetManyQuery, "cancel": cancelQuery,
+	"delete": deleteQuery,
 }
 
 // PlannedQueries are statements the store has planned at each execution.

@@ -1205,6 +1205,12 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	return op, nil
 }
 
+// deleteQuery deletes a done operation, and reads its state as it was.
+const deleteQuery = `WITH del AS (
+		DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
+	)
+	SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`
+
 // OperationDelete implements lrostore.Store. One statement deletes the
 // operation if it is done and reads its state as it was before, which tells
 // a missing operation from one that is not done.
@@ -1218,11 +1224,7 @@ func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationD
 	}
 	var deleted int64
 	var state pgtype.Int2
-	err := s.pool.QueryRow(ctx, `WITH del AS (
-			DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
-		)
-		SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`,
-		id, params.Parent).Scan(&deleted, &state)
+	err := s.pool.QueryRow(ctx, deleteQuery, id, params.Parent).Scan(&deleted, &state)
 	switch {
 	case err != nil:
 		return interpretError(err)
