@@ -395,6 +395,9 @@ func Run(t *testing.T, newStore NewStore) {
 				require.NoError(t, err, tc.filter)
 				page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
 				require.NoError(t, err, tc.filter)
+				bounded, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr, Brief: true, MaxBytes: 1 << 20})
+				require.NoError(t, err, tc.filter)
+				require.Equal(t, ids(page), ids(bounded), "%s, brief and bounded by size", tc.filter)
 				if tc.filter == `kind = "other" OR error:*` {
 					require.Len(t, page, 2, tc.filter)
 					continue
