@@ -48,7 +48,18 @@ const (
 	finishBatchMax          = 5000
 	FinishIntervalDefault   = 5 * time.Millisecond
 	ClaimIntervalDefault    = 5 * time.Millisecond
+
+	// InputBytesMaxDefault is the default of Config.InputBytesMax: 1 MiB.
+	InputBytesMaxDefault = 1 << 20
 )
+
+// PageBytesMax bounds a ListOperations page by size: a page ends early,
+// with a next_page_token, once its operations' metadata, responses and
+// errors add up to more than 3 MiB, so that a page stays below the 4 MiB
+// that gRPC clients accept by default (grpc-go's and most others'
+// MaxCallRecvMsgSize). A page holds at least one operation, whatever its
+// size.
+const PageBytesMax = 3 << 20
 
 // Config configures a Client. The zero value of each field means its
 // default.
@@ -101,6 +112,12 @@ type Config struct {
 	// PageSizeMaxDefault (1000).
 	PageSize    int
 	PageSizeMax int
+
+	// InputBytesMax caps the size of an operation's input, in its
+	// protobuf encoding as a google.protobuf.Any: a larger start is
+	// INVALID_ARGUMENT, and nothing is stored. Default
+	// InputBytesMaxDefault (1 MiB).
+	InputBytesMax int
 
 	// MetadataInterval is how often metadata set by handlers is written, in
 	// one statement for all operations. Default MetadataIntervalDefault
@@ -170,6 +187,7 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.WaitMax = cmp.Or(out.WaitMax, WaitMaxDefault)
 	out.PageSize = cmp.Or(out.PageSize, PageSizeDefault)
 	out.PageSizeMax = cmp.Or(out.PageSizeMax, PageSizeMaxDefault)
+	out.InputBytesMax = cmp.Or(out.InputBytesMax, InputBytesMaxDefault)
 	out.MetadataInterval = cmp.Or(out.MetadataInterval, MetadataIntervalDefault)
 	out.Retention = cmp.Or(out.Retention, RetentionDefault)
 	out.ClaimBatch = cmp.Or(out.ClaimBatch, ClaimBatchDefault)
@@ -183,7 +201,8 @@ func (c *Config) withDefaults() (*Config, error) {
 			return nil, fmt.Errorf("lro: Config.%s %v is negative", name, d)
 		}
 	}
-	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch} {
+	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch,
+		"InputBytesMax": out.InputBytesMax} {
 		if n < 1 {
 			return nil, fmt.Errorf("lro: Config.%s %d must be positive", name, n)
 		}
@@ -546,6 +565,10 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 	if err != nil {
 		return nil, invalidArgument("input", "INVALID_INPUT", "encode input: %v", err)
 	}
+	if len(inputBytes) > c.config.InputBytesMax {
+		return nil, invalidArgument("input", "INPUT_TOO_LARGE", "the input takes %d bytes; at most %d are allowed",
+			len(inputBytes), c.config.InputBytesMax)
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("lro: new operation ID: %w", err)
@@ -691,8 +714,13 @@ func (c *Client) notFound(what, name string, err error) error {
 	return c.storeError(what, err)
 }
 
-// storeError turns an unexpected store error into an UNAVAILABLE or
-// INTERNAL error, keeping context errors as they are.
+// storeUnavailable is what a client is told of a store error.
+const storeUnavailable = "the store is unavailable"
+
+// storeError turns an unexpected store error into UNAVAILABLE (reason
+// STORE_UNAVAILABLE) whose message says only that, and logs the error
+// itself; context errors are kept as they are. The returned error wraps the
+// store's, for errors.Is and errors.As in Go callers.
 func (c *Client) storeError(what string, err error) error {
 	var e *Error
 	switch {
@@ -703,18 +731,22 @@ func (c *Client) storeError(what string, err error) error {
 	case errors.Is(err, lrostore.ErrClosed), errors.Is(err, batch.ErrStopped):
 		return newError(ErrClosed, "CLIENT_STOPPED", "", "the lro client is stopped")
 	}
+	// The store's error goes to the log only: it may name the database's
+	// host, user and schema, or quote SQL, none of which is the client's
+	// business.
 	c.logger.Error("store error", slog.String("during", what), slog.Any("error", err))
-	msg := "store error"
+	msg := storeUnavailable
 	if what != "" {
-		msg = what + ": store error"
+		msg = what + ": " + storeUnavailable
 	}
-	return &Error{Code: codes.Unavailable, Reason: "STORE_UNAVAILABLE", Message: msg + ": " + err.Error(), Err: err}
+	return &Error{Code: codes.Unavailable, Reason: "STORE_UNAVAILABLE", Message: msg, Err: err}
 }
 
 // ListOperations returns a page of operations (AIP-158, AIP-160), newest first.
 // req.Name is the collection: "operations", "{parent}/operations", or the
 // parent itself. The filter, page size and page token are checked as the
-// AIPs say: an invalid one is INVALID_ARGUMENT.
+// AIPs say: an invalid one is INVALID_ARGUMENT. A page ends early, with a
+// next_page_token, when its operations would take more than PageBytesMax.
 func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	parent, err := parseCollection("name", req.GetName())
 	if err != nil {
@@ -750,13 +782,25 @@ func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 				"page_token is invalid: it was altered, or it comes from a list with another name or filter")
 		}
 	}
-	ops, err := c.store.OperationList(ctx, &lrostore.OperationListParams{Parent: parent, Filter: expr, BeforeID: before, Limit: size + 1})
+	ops, err := c.store.OperationList(ctx, &lrostore.OperationListParams{Parent: parent, Filter: expr, BeforeID: before,
+		Limit: size + 1, Brief: true, MaxBytes: PageBytesMax})
 	if err != nil {
 		return nil, c.storeError("list operations", err)
 	}
+	// The store read one operation more than the page holds, by count or
+	// by size, if there are more; but for a first operation that is over
+	// PageBytesMax on its own, which is the page, and may have others after
+	// it.
+	n, bytes := 0, 0
+	for ; n < len(ops) && n < size; n++ {
+		bytes += ops[n].Size()
+		if n > 0 && bytes > PageBytesMax {
+			break
+		}
+	}
 	resp := &longrunningpb.ListOperationsResponse{}
-	if len(ops) > size {
-		ops = ops[:size]
+	if n < len(ops) || bytes > PageBytesMax {
+		ops = ops[:n]
 		resp.NextPageToken, err = pagetoken.Encode(key, binding, ops[len(ops)-1].ID)
 		if err != nil {
 			return nil, c.storeError("list operations", err)

@@ -119,6 +119,22 @@ func testStartOperation(t *testing.T) {
 		requireResponse(t, e.waitDone(t, op.GetName()), wrapperspb.String("parented"))
 	})
 
+	t.Run("InputTooLarge", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{Workers: -1})
+		big := strings.Repeat("x", lro.InputBytesMaxDefault)
+		_, err := e.lro.StartOperation(t.Context(), &lropb.StartOperationRequest{Kind: kindEcho,
+			KindInput: typedInput(t, &demopb.SleepRequest{FailMessage: big})})
+		st := requireErrorInfo(t, err, codes.InvalidArgument)
+		requireFieldViolation(t, st, "input")
+		require.Equal(t, "INPUT_TOO_LARGE", errorInfo(t, st).GetReason())
+		require.Empty(t, e.names(t, "operations", ""), "nothing is stored")
+
+		// Just under the limit is accepted.
+		fits := big[:lro.InputBytesMaxDefault-100]
+		e.startReq(t, &lropb.StartOperationRequest{Kind: kindEcho, KindInput: typedInput(t, &demopb.SleepRequest{FailMessage: fits})})
+	})
+
 	t.Run("StructInput", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})
@@ -543,6 +559,75 @@ func testListOperations(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, last.GetOperations(), 1)
 		require.Empty(t, last.GetNextPageToken())
+	})
+
+	t.Run("PagesBoundedBySize", func(t *testing.T) {
+		// Ten operations of 900 KiB responses would make a page of 9 MiB,
+		// more than a gRPC client accepts (4 MiB by default): pages end
+		// early, under lro.PageBytesMax, and reach every operation once.
+		t.Parallel()
+		e := newEnv(t, lro.Config{})
+		const n, size = 10, 900 << 10
+		var want []string
+		responses := map[string]string{}
+		for i := range n {
+			msg := fmt.Sprintf("%02d", i) + strings.Repeat("x", size)
+			op := e.start(t, kindEcho, &demopb.SleepRequest{FailMessage: msg})
+			e.waitDone(t, op.GetName())
+			want = append([]string{op.GetName()}, want...) // newest first
+			responses[op.GetName()] = msg
+		}
+		var got []string
+		pages := 0
+		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
+		for {
+			resp, err := e.listPage(t.Context(), req)
+			require.NoError(t, err, "page %d", pages)
+			pages++
+			require.NotEmpty(t, resp.GetOperations())
+			require.LessOrEqual(t, proto.Size(resp), lro.PageBytesMax+64<<10, "page %d", pages)
+			for _, op := range resp.GetOperations() {
+				got = append(got, op.GetName())
+				requireResponse(t, op, wrapperspb.String(responses[op.GetName()]))
+			}
+			if resp.GetNextPageToken() == "" {
+				break
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+		require.Equal(t, want, got, "every operation once, newest first")
+		require.Greater(t, pages, n*size/lro.PageBytesMax, "pages end early by size")
+	})
+
+	t.Run("OperationsOverThePageBudget", func(t *testing.T) {
+		// An operation over lro.PageBytesMax on its own (possible with a
+		// higher InputBytesMax) is a page of its own, and the pages still
+		// reach every operation once.
+		t.Parallel()
+		e := newEnv(t, lro.Config{InputBytesMax: 4 << 20})
+		var want []string
+		for i := range 2 {
+			op := e.start(t, kindEcho, &demopb.SleepRequest{FailMessage: fmt.Sprint(i) + strings.Repeat("x", lro.PageBytesMax+1000)})
+			e.waitDone(t, op.GetName())
+			want = append([]string{op.GetName()}, want...)
+		}
+		var got []string
+		var sizes []int
+		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
+		for {
+			resp, err := e.listPage(t.Context(), req)
+			require.NoError(t, err)
+			sizes = append(sizes, len(resp.GetOperations()))
+			for _, op := range resp.GetOperations() {
+				got = append(got, op.GetName())
+			}
+			if resp.GetNextPageToken() == "" {
+				break
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, []int{1, 1, 0}, sizes, "a page each, and an empty last page: the store stops reading after the first")
 	})
 
 	t.Run("NegativePageSize", func(t *testing.T) {

@@ -186,6 +186,30 @@ type OperationListParams struct {
 	Filter   *filter.Expr // nil matches all
 	BeforeID string       // only IDs lower than this (the last ID of the previous page); "" from the start
 	Limit    int
+
+	// Brief reads only what a brief OperationGet reads (see
+	// OperationGetParams.Brief), and the ID.
+	Brief bool
+
+	// MaxBytes, when positive, bounds what the store reads by size as
+	// well as by count: it stops after the operation that brings the Size
+	// of the operations read above MaxBytes (it returns that one too, so
+	// that the caller can tell that more follow). The rows after it are
+	// not read, so a list holds at most MaxBytes and one operation in
+	// memory.
+	MaxBytes int
+}
+
+// Size is what an operation weighs in OperationListParams.MaxBytes: the
+// bytes of its ID, parent and message fields (Input, Metadata, Response and
+// Error.Status). It is close to the size of its google.longrunning.Operation
+// encoding, which holds all of them but the input.
+func (op *Operation) Size() int {
+	n := len(op.ID) + len(op.Parent) + len(op.Input) + len(op.Metadata) + len(op.Response)
+	if op.Error != nil {
+		n += len(op.Error.Status)
+	}
+	return n
 }
 
 // OperationClaimParams claims pending operations for a worker.
@@ -324,7 +348,8 @@ type Store interface {
 	OperationGet(ctx context.Context, params *OperationGetParams) (*Operation, error)
 
 	// OperationList returns up to Limit operations of a parent that match the
-	// filter, in descending ID order (newest first).
+	// filter, in descending ID order (newest first), stopping early after
+	// MaxBytes (see OperationListParams).
 	OperationList(ctx context.Context, params *OperationListParams) ([]*Operation, error)
 
 	// OperationClaim moves up to Max pending operations of the given kinds,

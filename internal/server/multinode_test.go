@@ -20,15 +20,20 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"lro.dev/lro/internal/pgtest"
+	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 	"lro.dev/lro/lrostore"
 )
@@ -672,6 +677,10 @@ func TestNodeWithoutDatabase(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(down), 8, "a few lines, not a stream:\n%s", strings.Join(down, "\n"))
 
+	// Clients are told that the store is unavailable, and nothing of where
+	// it is or who connects to it: that is for the log.
+	requireStoreUnavailable(ctx, t, pg, nd)
+
 	pg.Start()
 	started := time.Now()
 	took, body = awaitHealthz(http.StatusOK, started)
@@ -720,5 +729,82 @@ func TestOutageWhileResultsAreWritten(t *testing.T) {
 		op := waitOp(ctx, t, nodes[i%2], name)
 		sleepResponse(t, op)
 		require.Equal(t, int32(1), sleepMetadata(t, op).GetAttempt(), "%s ran again: its result was lost", name)
+	}
+}
+
+// requireStoreUnavailable checks, while the node's database is down, that
+// every call over gRPC and HTTP, and /healthz, says UNAVAILABLE (503) with
+// reason STORE_UNAVAILABLE, and that no answer names the database's host,
+// port, user or driver.
+func requireStoreUnavailable(ctx context.Context, t *testing.T, pg *pgtest.Server, nd *node) {
+	t.Helper()
+	secrets := []string{"127.0.0.1", strconv.Itoa(pg.Port()), "user=", "database=", "dial", "SQLSTATE", "connect"}
+	requireClean := func(what, text string) {
+		t.Helper()
+		for _, s := range secrets {
+			require.NotContains(t, text, s, "%s tells a client about the store: %s", what, text)
+		}
+	}
+	name := "operations/" + uuid.NewString()
+	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	calls := map[string]func() error{
+		"GetOperation": func() error {
+			_, err := nd.ops.GetOperation(callCtx, &longrunningpb.GetOperationRequest{Name: name})
+			return err
+		},
+		"ListOperations": func() error {
+			_, err := nd.ops.ListOperations(callCtx, &longrunningpb.ListOperationsRequest{Name: "operations"})
+			return err
+		},
+		"CancelOperation": func() error {
+			_, err := nd.ops.CancelOperation(callCtx, &longrunningpb.CancelOperationRequest{Name: name})
+			return err
+		},
+		"DeleteOperation": func() error {
+			_, err := nd.ops.DeleteOperation(callCtx, &longrunningpb.DeleteOperationRequest{Name: name})
+			return err
+		},
+		"WaitOperation": func() error {
+			_, err := nd.ops.WaitOperation(callCtx, &longrunningpb.WaitOperationRequest{Name: name})
+			return err
+		},
+		"StartOperation": func() error {
+			_, err := lropb.NewLroClient(nd.conn).StartOperation(callCtx, &lropb.StartOperationRequest{Kind: "demo.sleep"})
+			return err
+		},
+	}
+	for method, call := range calls {
+		err := call()
+		st := status.Convert(err)
+		require.Equal(t, codes.Unavailable, st.Code(), "%s: %v", method, err)
+		require.Contains(t, st.Message(), "the store is unavailable", method)
+		var reason string
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				reason = info.GetReason()
+			}
+		}
+		require.Equal(t, "STORE_UNAVAILABLE", reason, method)
+		requireClean(method, fmt.Sprint(st.Proto()))
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/" + name, ""},
+		{http.MethodGet, "/v1/operations", ""},
+		{http.MethodPost, "/v1/operations:start", `{"kind": "demo.sleep"}`},
+		{http.MethodPost, "/v1/" + name + ":cancel", ""},
+		{http.MethodGet, "/healthz", ""},
+	} {
+		r, err := http.NewRequestWithContext(callCtx, req.method, "http://"+nd.addr+req.path, strings.NewReader(req.body))
+		require.NoError(t, err)
+		r.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(r)
+		require.NoError(t, err)
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "%s %s: %s", req.method, req.path, body)
+		require.Contains(t, string(body), "the store is unavailable", "%s %s", req.method, req.path)
+		requireClean(req.method+" "+req.path, string(body))
 	}
 }

@@ -27,3 +27,18 @@ func BriefGetMany(s *Store, ctx context.Context, ids []string) ([]*lrostore.Oper
 	}
 	return s.briefGetMany(ctx, args)
 }
+
+// PreparedQueries are the statements the store prepares, whose generic
+// plans PostgreSQL keeps, by name.
+var PreparedQueries = map[string]string{
+	"get": getQuery, "brief get": briefGetQuery, "brief get many": briefGetManyQuery, "cancel": cancelQuery,
+	"delete": deleteQuery,
+}
+
+// PlannedQueries are statements the store has planned at each execution.
+var PlannedQueries = map[string]string{
+	"claim": claimQuery, "heartbeat": `WITH ` + heldLeases(1) + ` SELECT * FROM held`, "finish": finishQuery, "rescue": rescueQuery,
+}
+
+// WaitAnalyzed waits until the ANALYZE under way, if any, has ended.
+func WaitAnalyzed(s *Store) { s.analyzed.Wait() }

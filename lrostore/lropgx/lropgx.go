@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,22 @@ type Store struct {
 
 	// briefGets groups concurrent brief reads by ID.
 	briefGets *batch.Group[pgtype.UUID, *lrostore.Operation]
+
+	// The table's changes, for ANALYZE (see "Statistics" in the package
+	// documentation): operations inserted or ended since the last ANALYZE,
+	// how many call for the next one, and the ANALYZE under way, if any.
+	changes      atomic.Int64
+	analyzeAfter atomic.Int64
+	analyzing    atomic.Bool
+	analyzeMu    sync.Mutex // orders the start of an ANALYZE and Close
+	analyzed     sync.WaitGroup
 }
+
+// analyzeChangesMin is the fewest changes (operations inserted or ended)
+// after which the store analyzes lro_operation again: it does once as many
+// changed as half the rows the table held when last analyzed, and at least
+// this many.
+const analyzeChangesMin = 1000
 
 var (
 	_ lrostore.Store    = (*Store)(nil)
@@ -126,6 +142,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
+	var rows int64 // in lro_operation, as its statistics say
 	err = pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
 		if o.channel == "" {
 			var schema string
@@ -137,7 +154,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 				o.channel = (ChannelDefault + "_" + schema)[:min(63, len(ChannelDefault)+1+len(schema))]
 			}
 		}
-		return migrate(ctx, c.Conn())
+		if err := migrate(ctx, c.Conn()); err != nil {
+			return err
+		}
+		rows, err = analyzeIfNever(ctx, c.Conn())
+		return err
 	})
 	if err = interpretError(err); err != nil {
 		if errors.Is(err, lrostore.ErrClosed) {
@@ -146,6 +167,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("lropgx: migrate: %w", err)
 	}
 	s := &Store{pool: pool, channel: o.channel}
+	s.analyzeAfter.Store(max(analyzeChangesMin, rows/2))
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.briefGets = batch.NewGroup(s.closing, briefGetMax, max(2, int(pool.Config().MaxConns)/4), s.briefGetMany)
 	return s, nil
@@ -224,6 +246,71 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 	})
 }
 
+// analyzeQuery analyzes the table, and returns its rows as the new
+// statistics count them.
+const analyzeQuery = `ANALYZE lro_operation`
+
+// tableRowsQuery returns the rows of lro_operation as its statistics count
+// them: -1 if it was never analyzed (nor vacuumed), and whether it holds
+// any row.
+const tableRowsQuery = `SELECT c.reltuples::bigint, EXISTS (SELECT FROM lro_operation)
+	FROM pg_class c WHERE c.oid = 'lro_operation'::regclass`
+
+// analyzeIfNever analyzes lro_operation if it holds operations but was
+// never analyzed (a database whose autovacuum is off), and returns its rows
+// as its statistics count them.
+func analyzeIfNever(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var (
+		rows int64
+		some bool
+	)
+	if err := conn.QueryRow(ctx, tableRowsQuery, pgx.QueryExecModeSimpleProtocol).Scan(&rows, &some); err != nil {
+		return 0, err
+	}
+	if rows >= 0 || !some {
+		return max(rows, 0), nil
+	}
+	if _, err := conn.Exec(ctx, analyzeQuery, pgx.QueryExecModeSimpleProtocol); err != nil {
+		return 0, err
+	}
+	err := conn.QueryRow(ctx, tableRowsQuery, pgx.QueryExecModeSimpleProtocol).Scan(&rows, &some)
+	return max(rows, 0), err
+}
+
+// changed counts n operations inserted or ended, and analyzes the table in
+// the background once as many changed as half the rows it held at its last
+// ANALYZE.
+func (s *Store) changed(n int) {
+	if s.changes.Add(int64(n)) < s.analyzeAfter.Load() || !s.analyzing.CompareAndSwap(false, true) {
+		return
+	}
+	s.analyzeMu.Lock()
+	defer s.analyzeMu.Unlock()
+	if s.closed.Load() {
+		return // and Close waits for no ANALYZE
+	}
+	s.analyzed.Add(1)
+	go func() {
+		defer s.analyzed.Done()
+		defer s.analyzing.Store(false)
+		s.changes.Store(0)
+		var rows int64
+		err := s.pool.AcquireFunc(s.closing, func(c *pgxpool.Conn) error {
+			if _, err := c.Exec(s.closing, analyzeQuery, pgx.QueryExecModeSimpleProtocol); err != nil {
+				return err
+			}
+			var some bool
+			return c.QueryRow(s.closing, tableRowsQuery, pgx.QueryExecModeSimpleProtocol).Scan(&rows, &some)
+		})
+		if err != nil {
+			// Tried again after as many insertions: the store has no log,
+			// and a store that fails says so in its other calls.
+			return
+		}
+		s.analyzeAfter.Store(max(analyzeChangesMin, rows/2))
+	}()
+}
+
 // Close stops Listen calls and, when the store was made by Open, closes its
 // pool. Calls after Close return lrostore.ErrClosed.
 func (s *Store) Close() error {
@@ -231,6 +318,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.close()
+	s.analyzeMu.Lock() // an ANALYZE starts before this, or not at all
+	s.analyzeMu.Unlock()
+	s.analyzed.Wait()
 	if s.ownPool {
 		s.pool.Close()
 	}
@@ -524,6 +614,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 		}
 	}
+	s.changed(len(params.Operations))
 	return results, nil
 }
 
@@ -550,9 +641,15 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		return op, nil
 	}
 	return readTwice(s, func() (*lrostore.Operation, error) {
-		return scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o WHERE o.id = $1`, id))
+		return scanOperation(s.pool.QueryRow(ctx, getQuery, id))
 	})
 }
+
+// The point reads by ID: prepared, with one generic plan each.
+const (
+	getQuery      = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
+	briefGetQuery = `SELECT ` + briefColumns + ` FROM lro_operation WHERE id = $1`
+)
 
 // briefGetMax is the most brief reads that share a statement (see "Shared
 // reads" in the package documentation).
@@ -580,7 +677,7 @@ func (s *Store) briefGetMany(ctx context.Context, ids []pgtype.UUID) ([]*lrostor
 	return readTwice(s, func() ([]*lrostore.Operation, error) {
 		out := make([]*lrostore.Operation, len(ids))
 		if len(ids) == 1 {
-			op, err := scanBrief(s.pool.QueryRow(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = $1`, ids[0]))
+			op, err := scanBrief(s.pool.QueryRow(ctx, briefGetQuery, ids[0]))
 			if errors.Is(err, lrostore.ErrNotFound) {
 				return out, nil
 			}
@@ -686,7 +783,11 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		return nil, nil
 	}
 	args := []any{params.Parent}
-	query := `SELECT ` + columns + ` FROM lro_operation o WHERE o.parent = $1`
+	cols := columns
+	if params.Brief {
+		cols = `o.id, ` + briefColumns
+	}
+	query := ` FROM lro_operation o WHERE o.parent = $1`
 	if params.BeforeID != "" {
 		before, ok := parseID(params.BeforeID)
 		if !ok {
@@ -702,15 +803,52 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	}
 	query += ` ORDER BY o.id DESC LIMIT $` + strconv.Itoa(len(args)+1)
 	args = append(args, params.Limit)
+	if params.MaxBytes > 0 {
+		// Each row carries the size of the rows before it, and those
+		// after the one that spends MaxBytes are left out: PostgreSQL
+		// reads their sizes (from the TOAST pointers of large values,
+		// without fetching them), but sends them neither to lro nor
+		// through the network.
+		size := `36 + octet_length(o.parent) + coalesce(octet_length(o.metadata), 0) +
+			coalesce(octet_length(o.response), 0) + coalesce(octet_length(o.error), 0)`
+		if !params.Brief {
+			size += ` + octet_length(o.input)`
+		}
+		query = ` FROM (SELECT o.*, sum(` + size + `) OVER (ORDER BY o.id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS read_before` +
+			query + `) o WHERE o.read_before IS NULL OR o.read_before <= $` + strconv.Itoa(len(args)+1) + ` ORDER BY o.id DESC`
+		args = append(args, params.MaxBytes)
+	}
+	query = `SELECT ` + cols + query
 	return readTwice(s, func() ([]*lrostore.Operation, error) {
-		return scanOperations(s.pool.Query(ctx, query, append([]any{planned}, args...)...))
+		rows, err := s.pool.Query(ctx, query, append([]any{planned}, args...)...)
+		if !params.Brief {
+			return scanOperations(rows, err)
+		}
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		defer rows.Close()
+		var ops []*lrostore.Operation
+		for rows.Next() {
+			var id string
+			op, err := scanBrief(rows, &id)
+			if err != nil {
+				return nil, err
+			}
+			op.ID = id
+			ops = append(ops, op)
+		}
+		return ops, interpretError(rows.Err())
 	})
 }
 
 // claimQuery takes the oldest pending operations of the given kinds: the
 // oldest of each kind through lro_operation_pending_kind, then the oldest of
 // those, skipping rows that another claim locked. Rows locked but not taken
-// are unlocked when the statement ends.
+// are unlocked when the statement ends. The update finds the rows picked
+// by ID through an array, which PostgreSQL looks up in the primary key:
+// joined with the CTE instead, the rows were found by a sequential scan
+// of the table once statistics said that most of it was pending.
 const claimQuery = `WITH picked AS (
 		SELECT p.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
 			SELECT id FROM lro_operation
@@ -722,8 +860,8 @@ const claimQuery = `WITH picked AS (
 	)
 	UPDATE lro_operation o SET state = 1, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
 		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now
-	FROM picked, (SELECT COALESCE($5::timestamptz, now()) AS now) t
-	WHERE o.id = picked.id
+	FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
+	WHERE o.id = ANY (ARRAY(SELECT id FROM picked))
 	RETURNING ` + columns
 
 // OperationClaim implements lrostore.Store.
@@ -931,6 +1069,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	if err != nil {
 		return nil, interpretError(err)
 	}
+	s.changed(len(ids))
 	return results, nil
 }
 
@@ -1068,6 +1207,12 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	return op, nil
 }
 
+// deleteQuery deletes a done operation, and reads its state as it was.
+const deleteQuery = `WITH del AS (
+		DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
+	)
+	SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`
+
 // OperationDelete implements lrostore.Store. One statement deletes the
 // operation if it is done and reads its state as it was before, which tells
 // a missing operation from one that is not done.
@@ -1081,11 +1226,7 @@ func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationD
 	}
 	var deleted int64
 	var state pgtype.Int2
-	err := s.pool.QueryRow(ctx, `WITH del AS (
-			DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
-		)
-		SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`,
-		id, params.Parent).Scan(&deleted, &state)
+	err := s.pool.QueryRow(ctx, deleteQuery, id, params.Parent).Scan(&deleted, &state)
 	switch {
 	case err != nil:
 		return interpretError(err)

@@ -9,6 +9,10 @@
 // One process uses a database file at a time: Open takes an exclusive lock
 // on PATH.lock and fails while another process holds it. To run several lro
 // nodes, use the PostgreSQL store.
+//
+// Open creates the database and its lock file with mode 0600 (owner only):
+// they hold inputs, results and the page token key. SQLite gives the WAL
+// and shared-memory files (PATH-wal, PATH-shm) the database file's mode.
 package lrosqlite
 
 import (
@@ -80,6 +84,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, err
 		}
 		s.lock = lock
+		if err := createPrivate(path); err != nil {
+			s.Close()
+			return nil, err
+		}
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas +
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 		s.write, err = sql.Open("sqlite", base+"&_txlock=immediate")
@@ -110,7 +118,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // lockFile takes an exclusive advisory lock, so that two processes never
 // share one database (lro's leases and wake-ups assume one process).
 func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lrosqlite: lock: %w", err)
 	}
@@ -122,6 +130,22 @@ func lockFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("lrosqlite: lock %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// createPrivate creates the database file, empty, readable and writable by
+// its owner only, unless it exists. It holds inputs, results and the page
+// token key; SQLite would create it with mode 0644, and it gives the WAL
+// and shared-memory files it makes later the database file's mode. An
+// existing file keeps the mode it has.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("lrosqlite: create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -526,7 +550,11 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		return nil, lrostore.ErrClosed
 	}
 	args := []any{params.Parent}
-	query := `SELECT ` + columns + ` FROM lro_operation WHERE parent = ?`
+	cols := columns
+	if params.Brief {
+		cols = `id, ` + briefColumns
+	}
+	query := `SELECT ` + cols + ` FROM lro_operation WHERE parent = ?`
 	if params.BeforeID != "" {
 		query += ` AND id < ?`
 		args = append(args, params.BeforeID)
@@ -538,8 +566,45 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, params.Limit)
-	return scanOperations(s.read.QueryContext(ctx, query, args...))
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var (
+		ops  []*lrostore.Operation
+		read int
+	)
+	// Rows are read one at a time: those after the one that spends
+	// MaxBytes are never read.
+	for (params.MaxBytes <= 0 || read <= params.MaxBytes) && rows.Next() {
+		var op *lrostore.Operation
+		if params.Brief {
+			var id string
+			op, err = scanBrief("", leadScanner{rows, &id})
+			if op != nil {
+				op.ID = id
+			}
+		} else {
+			op, err = scanOperation(rows)
+		}
+		if err != nil {
+			return nil, err
+		}
+		read += op.Size()
+		ops = append(ops, op)
+	}
+	return ops, interpretError(rows.Err())
 }
+
+// leadScanner scans a row's first column into lead, and the others into
+// the destinations given to Scan.
+type leadScanner struct {
+	row  scanner
+	lead *string
+}
+
+func (r leadScanner) Scan(dest ...any) error { return r.row.Scan(append([]any{r.lead}, dest...)...) }
 
 // OperationClaim implements lrostore.Store.
 func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {

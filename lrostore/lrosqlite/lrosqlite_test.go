@@ -2,7 +2,9 @@ package lrosqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,4 +58,27 @@ func TestReopenKeepsOperations(t *testing.T) {
 	op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a"})
 	require.NoError(t, err)
 	require.Equal(t, []byte("x"), op.Input)
+}
+
+// TestFilesAreOwnerOnly: the database holds inputs, results and the page
+// token key; it and every file SQLite and lro make beside it are readable
+// by their owner only, whatever the umask allows.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual umask, which would leave them world-readable
+	t.Cleanup(func() { syscall.Umask(old) })
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lro.db")
+	s, err := lrosqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a", Kind: "k", Input: []byte("x"), MaxAttempts: 1}}})
+	require.NoError(t, err)
+	_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a"})
+	require.NoError(t, err)
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+		info, err := os.Stat(name)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), info.Mode().Perm(), name)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -398,12 +399,75 @@ func Run(t *testing.T, newStore NewStore) {
 				require.NoError(t, err, tc.filter)
 				page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
 				require.NoError(t, err, tc.filter)
+				bounded, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr, Brief: true, MaxBytes: 1 << 20})
+				require.NoError(t, err, tc.filter)
+				require.Equal(t, ids(page), ids(bounded), "%s, brief and bounded by size", tc.filter)
 				if tc.filter == `kind = "other" OR error:*` {
 					require.Len(t, page, 2, tc.filter)
 					continue
 				}
 				require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
 			}
+		})
+		t.Run("Brief", func(t *testing.T) {
+			b := setup(t, newStore)
+			want := b.briefs(t)
+			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Parent: "projects/p", Limit: 10, Brief: true})
+			require.NoError(t, err)
+			require.Len(t, page, len(want))
+			for _, op := range page {
+				require.Equal(t, want[op.ID], op)
+			}
+		})
+		t.Run("MaxBytesEndsThePageAfterTheOperationThatSpendsIt", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 10, func(p *lrostore.OperationInsertParams) { p.Metadata = make([]byte, 100_000) })
+			slices.Reverse(ops) // newest first, as listed
+			for _, brief := range []bool{false, true} {
+				for _, maxBytes := range []int{1, 100_000, 350_000, 2_000_000} {
+					page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 11, Brief: brief, MaxBytes: maxBytes})
+					require.NoError(t, err)
+					// Up to and including the operation that brings the
+					// total over MaxBytes, and no further.
+					want, read := 0, 0
+					for _, op := range ops {
+						if read > maxBytes {
+							break
+						}
+						size := op.Size()
+						if brief {
+							size -= len(op.Input)
+						}
+						read += size
+						want++
+					}
+					require.Equal(t, ids(ops[:want]), ids(page), "brief %v, MaxBytes %d", brief, maxBytes)
+					for _, op := range page {
+						require.Len(t, op.Metadata, 100_000)
+					}
+				}
+			}
+		})
+		t.Run("MaxBytesReadsNoFurther", func(t *testing.T) {
+			// A list bounded by MaxBytes does not read the operations after
+			// the one that spends it: what it allocates stays near
+			// MaxBytes, whatever the number of operations it could list.
+			b := setup(t, newStore)
+			const n, size = 48, 1 << 20
+			b.insert(t, n, func(p *lrostore.OperationInsertParams) { p.Metadata = make([]byte, size) })
+			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: n + 1, Brief: true})
+			require.NoError(t, err)
+			require.Len(t, page, n, "without MaxBytes, Limit bounds the list")
+			page = nil
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			page, err = b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: n + 1, Brief: true, MaxBytes: size + size/2})
+			runtime.ReadMemStats(&after)
+			require.NoError(t, err)
+			require.Len(t, page, 2)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("a list of 2 operations of %d MiB among %d allocated %.1f MiB", size>>20, n, float64(allocated)/(1<<20))
+			require.Less(t, allocated, uint64(n*size/2), "the list read operations past MaxBytes")
 		})
 		t.Run("FilterOrdersStringsByteWise", func(t *testing.T) {
 			// Upper case sorts before lower case, as in byte order (and
