@@ -25,6 +25,7 @@ import (
 	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/gopool"
+	"lro.dev/lro/internal/logthrottle"
 	"lro.dev/lro/internal/pagetoken"
 	"lro.dev/lro/lrostore"
 )
@@ -233,8 +234,7 @@ type Client struct {
 
 	afterClaim func() // tests: called after each claim has been taken into account
 
-	warnMu sync.Mutex
-	warned map[string]time.Time // when each background task last logged a store error
+	logs *logthrottle.Logger // the store's failures, throttled by kind
 }
 
 type clientState int
@@ -259,7 +259,7 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		store:   store,
 		config:  cfg,
 		logger:  cfg.Logger.With(slog.String("component", "lro"), slog.String("client", cfg.ID)),
@@ -271,8 +271,9 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		freed:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
-		warned:  map[string]time.Time{},
-	}, nil
+	}
+	c.logs = logthrottle.New(c.logger, storeWarnEvery)
+	return c, nil
 }
 
 func (c *Client) register(k *kind) error {
@@ -676,7 +677,7 @@ func (c *Client) storeError(what string, err error) error {
 	case errors.Is(err, lrostore.ErrClosed), errors.Is(err, batch.ErrStopped):
 		return newError(ErrClosed, "CLIENT_STOPPED", "", "the lro client is stopped")
 	}
-	c.logger.Error("store error", slog.String("during", what), slog.Any("error", err))
+	c.logs.Log(context.Background(), slog.LevelError, "store error: "+what, "store error", slog.String("during", what), slog.Any("error", err))
 	msg := "store error"
 	if what != "" {
 		msg = what + ": store error"

@@ -82,6 +82,13 @@ func (j *job) logger() *slog.Logger {
 	return j.c.logger.With(slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt)))
 }
 
+// logThrottled logs a line about the job that many jobs may log at once
+// (when the store fails), throttled by key: see Client.logs.
+func (j *job) logThrottled(level slog.Level, key, msg string, attrs ...slog.Attr) {
+	attrs = append([]slog.Attr{slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt))}, attrs...)
+	j.c.logs.Log(context.Background(), level, key, msg, attrs...)
+}
+
 // loseLease cancels the job because its lease is gone, unless it already
 // returned.
 func (j *job) loseLease() {
@@ -92,7 +99,7 @@ func (j *job) loseLease() {
 	}
 	j.mu.Unlock()
 	if !finishing {
-		j.c.logger.Warn("lease lost; cancelling the handler", slog.String("operation", j.name))
+		j.logThrottled(slog.LevelWarn, "lease lost", "lease lost; cancelling the handler")
 		j.cancel(ErrLeaseLost)
 	}
 }
@@ -169,6 +176,7 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.finisher.Stop()
 	c.inserter.Stop()
 	c.stop(ErrShutdown)
+	c.logs.Stop()
 }
 
 func (c *Client) kindNames() []string {
@@ -463,14 +471,14 @@ func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 			if tries > 1 && c.storedDone(j) {
 				return true // an earlier try landed
 			}
-			j.logger().Warn("lease lost before the result was written; the result is dropped")
+			j.logThrottled(slog.LevelWarn, "result dropped", "lease lost before the result was written; the result is dropped")
 			return false
 		}
 		c.mu.Lock()
 		expired := time.Now().After(j.leaseExpire)
 		c.mu.Unlock()
 		if expired || c.workCtx.Err() != nil {
-			j.logger().Error("the result could not be written; the operation runs again once its lease expires",
+			j.logThrottled(slog.LevelError, "result not written", "the result could not be written; the operation runs again once its lease expires",
 				slog.Int("tries", tries), slog.Any("error", err))
 			return false
 		}
@@ -581,7 +589,7 @@ func (c *Client) release(leases []lrostore.Lease) {
 	defer cancel()
 	released, err := c.store.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases})
 	if err != nil {
-		c.logger.Error("release operations; they run again when their leases expire", slog.Any("error", err))
+		c.logs.Log(ctx, slog.LevelError, "release", "release operations; they run again when their leases expire", slog.Any("error", err))
 		return
 	}
 	c.logger.Info("released operations", slog.Int("count", len(released)))
@@ -812,26 +820,15 @@ func (c *Client) handleEvent(e *lrostore.Event) {
 	}
 }
 
-// storeWarnEvery is how often one background task logs the store's errors
-// while they last: a store that does not answer is said once, not at every
-// retry.
+// storeWarnEvery is how often one kind of store failure is logged while it
+// lasts: a store that does not answer is said once per interval, with a
+// count of the lines held back, not at every call and every retry.
 const storeWarnEvery = 10 * time.Second
 
-// warnStore logs an error of the store met by a background task, at most
-// once per storeWarnEvery for each task.
+// warnStore logs an error of the store met by a background task, throttled
+// for each task (see storeWarnEvery).
 func (c *Client) warnStore(ctx context.Context, what string, err error) {
-	now := time.Now()
-	c.warnMu.Lock()
-	last, ok := c.warned[what]
-	if !ok || now.Sub(last) >= storeWarnEvery {
-		c.warned[what] = now
-	} else {
-		what = ""
-	}
-	c.warnMu.Unlock()
-	if what != "" {
-		c.logger.WarnContext(ctx, what, slog.Any("error", err), slog.Duration("next_log_after", storeWarnEvery))
-	}
+	c.logs.Log(ctx, slog.LevelWarn, what, what, slog.Any("error", err))
 }
 
 // every calls step after first, then again after each delay that step
