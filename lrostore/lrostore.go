@@ -106,7 +106,9 @@ type Operation struct {
 // Failure is a google.rpc.Status stored on an operation that failed or was
 // cancelled: its code and message, kept apart for filters, and its encoding.
 type Failure struct {
-	Code    int32
+	Code int32
+	// Message is stored as StorableText makes it (NUL bytes and invalid
+	// UTF-8 replaced), and read back so; Status keeps the exact message.
 	Message string
 	Status  []byte
 }
