@@ -16,7 +16,6 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -49,6 +48,17 @@ const (
 	finishBatchMax          = 5000
 	FinishIntervalDefault   = 5 * time.Millisecond
 	ClaimIntervalDefault    = 5 * time.Millisecond
+)
+
+// Limits on what a handler gives, by default: with them, an operation's
+// encoded google.longrunning.Operation stays under 1.3 MiB (its metadata,
+// and its response or its error, plus its name), well within gRPC's
+// default 4 MiB message limit. See Config.MetadataMaxBytes,
+// ResponseMaxBytes and ErrorMaxBytes.
+const (
+	MetadataMaxBytesDefault = 256 << 10
+	ResponseMaxBytesDefault = 1 << 20
+	ErrorMaxBytesDefault    = 64 << 10
 )
 
 // Config configures a Client. The zero value of each field means its
@@ -145,6 +155,26 @@ type Config struct {
 	// every start is stored pending.
 	DisableEagerStart bool
 
+	// MetadataMaxBytes caps the encoded size of an operation's metadata (the
+	// google.protobuf.Any of what Job.SetMetadata is given): larger metadata
+	// is not stored, SetMetadata returns ErrMetadataTooLarge, the operation
+	// keeps the last metadata set and goes on (and the log says so, once
+	// per attempt). Default MetadataMaxBytesDefault (256 KiB).
+	MetadataMaxBytes int
+
+	// ResponseMaxBytes caps the encoded size of a handler's response (as a
+	// google.protobuf.Any): a larger one fails the operation with
+	// RESOURCE_EXHAUSTED (reason RESPONSE_TOO_LARGE) in its place. Default
+	// ResponseMaxBytesDefault (1 MiB).
+	ResponseMaxBytes int
+
+	// ErrorMaxBytes caps the encoded size of a handler's error (its
+	// google.rpc.Status, details included): a larger one fails the operation
+	// with RESOURCE_EXHAUSTED (reason ERROR_TOO_LARGE) in its place, whose
+	// message gives the original code and the start of the original
+	// message. Default ErrorMaxBytesDefault (64 KiB).
+	ErrorMaxBytes int
+
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
 	ID string
@@ -176,6 +206,9 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.ClaimBatch = cmp.Or(out.ClaimBatch, ClaimBatchDefault)
 	out.FinishInterval = cmp.Or(out.FinishInterval, FinishIntervalDefault)
 	out.ClaimInterval = cmp.Or(out.ClaimInterval, ClaimIntervalDefault)
+	out.MetadataMaxBytes = cmp.Or(out.MetadataMaxBytes, MetadataMaxBytesDefault)
+	out.ResponseMaxBytes = cmp.Or(out.ResponseMaxBytes, ResponseMaxBytesDefault)
+	out.ErrorMaxBytes = cmp.Or(out.ErrorMaxBytes, ErrorMaxBytesDefault)
 	for name, d := range map[string]time.Duration{
 		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval, "ShutdownGrace": out.ShutdownGrace,
 		"WaitMax": out.WaitMax, "MetadataInterval": out.MetadataInterval,
@@ -184,7 +217,8 @@ func (c *Config) withDefaults() (*Config, error) {
 			return nil, fmt.Errorf("lro: Config.%s %v is negative", name, d)
 		}
 	}
-	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch} {
+	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch,
+		"MetadataMaxBytes": out.MetadataMaxBytes, "ResponseMaxBytes": out.ResponseMaxBytes, "ErrorMaxBytes": out.ErrorMaxBytes} {
 		if n < 1 {
 			return nil, fmt.Errorf("lro: Config.%s %d must be positive", name, n)
 		}
@@ -224,7 +258,7 @@ type Client struct {
 
 	runners  *gopool.Pool // the jobs' goroutines, kept until Stop has finished
 	inserter *batch.Batcher[*lrostore.OperationInsertParams, *lrostore.OperationInsertResult]
-	finisher *batch.Batcher[*lrostore.OperationFinishParams, *lrostore.OperationFinishResult]
+	finisher *batch.Batcher[*lrostore.OperationFinishParams, finishOutcome]
 	waiters  waitSet
 	wake     chan struct{} // pending work may be there to claim
 	freed    chan struct{} // a worker slot was freed
@@ -922,13 +956,6 @@ func (c *Client) toProto(op *lrostore.Operation) (*longrunningpb.Operation, erro
 		out.Result = &longrunningpb.Operation_Error{Error: st}
 	}
 	return out, nil
-}
-
-// failure builds a stored google.rpc.Status with an ErrorInfo.
-func failure(code codes.Code, reason, message string) *lrostore.Failure {
-	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
-	b, _ := proto.Marshal(&spb.Status{Code: int32(code), Message: message, Details: []*anypb.Any{info}})
-	return &lrostore.Failure{Code: int32(code), Message: message, Status: b}
 }
 
 var (

@@ -56,9 +56,14 @@ type job struct {
 	metaDirty bool
 	finishing bool // the handler returned: the result carries the metadata
 	lost      bool
+
+	metaTooLarge bool // metadata over the limit was refused (and logged)
 }
 
 func (j *job) setMetadata(b []byte, typeURL string) error {
+	if err := j.checkMetadata(len(b)); err != nil {
+		return err
+	}
 	j.mu.Lock()
 	switch {
 	case j.lost:
@@ -424,11 +429,14 @@ func (c *Client) runJob(j *job) {
 		f.Response, f.ResponseType, err = marshalAny(resp)
 		if err != nil {
 			err = status.Errorf(codes.Internal, "the response does not encode: %v", err)
+		} else if len(f.Response) > c.config.ResponseMaxBytes {
+			f.State, f.Error = lrostore.StateFailed, c.responseTooLarge(j, len(f.Response))
+			f.Response, f.ResponseType = nil, ""
 		}
 	}
 	if err != nil {
 		f.State = lrostore.StateFailed
-		f.Error = handlerFailure(err)
+		f.Error = c.handlerFailure(j, err)
 		f.Response, f.ResponseType = nil, ""
 	}
 	j.mu.Lock()
@@ -460,10 +468,18 @@ const (
 // the client is stopped. The lease token makes a repeat harmless: a write
 // that landed but whose answer was lost makes the next try find the lease
 // gone, and the operation done.
+//
+// A write that the store refuses for good (lrostore.IsPermanent), which no
+// retry can fix, ends the operation with INTERNAL (resultNotStored) in
+// place of its result; the store's error goes to the log.
 func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 	delay := resultRetryMin
 	for tries := 1; ; tries++ {
-		res, err := c.finisher.Do(c.workCtx, f)
+		out, err := c.finisher.Do(c.workCtx, f)
+		res := out.res
+		if err == nil {
+			err = out.err
+		}
 		if err == nil && res.Finished {
 			return true
 		}
@@ -473,6 +489,17 @@ func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 			}
 			j.logThrottled(slog.LevelWarn, "result dropped", "lease lost before the result was written; the result is dropped")
 			return false
+		}
+		if lrostore.IsPermanent(err) {
+			if f.Error == resultNotStored {
+				j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's failure too; it runs again once its lease expires",
+					slog.Any("error", err))
+				return false
+			}
+			j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's result; the operation fails with INTERNAL",
+				slog.String("state", f.State.String()), slog.Any("error", err))
+			f = &lrostore.OperationFinishParams{Lease: f.Lease, State: lrostore.StateFailed, Error: resultNotStored}
+			continue
 		}
 		c.mu.Lock()
 		expired := time.Now().After(j.leaseExpire)
@@ -529,20 +556,6 @@ func marshalAny(m proto.Message) ([]byte, string, error) {
 	return b, a.TypeUrl, err
 }
 
-// handlerFailure turns a handler's error into the stored status: a gRPC
-// status keeps its code, message and details; any other error is UNKNOWN.
-func handlerFailure(err error) *lrostore.Failure {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() == codes.OK {
-		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
-	}
-	b, merr := proto.Marshal(st.Proto())
-	if merr != nil {
-		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
-	}
-	return &lrostore.Failure{Code: int32(st.Code()), Message: st.Message(), Status: b}
-}
-
 // freeSlot gives the job's worker slot to the next operation while its
 // result is written (the job keeps its lease, renewed by heartbeats, until
 // the write ends), unless as many results as fill a finish batch (or as there are workers, if more) are being written already:
@@ -574,10 +587,6 @@ func (c *Client) endJob(j *job) {
 	c.mu.Unlock()
 	j.cancel(context.Canceled)
 	c.signal(c.freed)
-}
-
-func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]*lrostore.OperationFinishResult, error) {
-	return c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
 }
 
 // release gives leases back so that the operations run again at once.
@@ -713,6 +722,9 @@ func (c *Client) flushMetadata(ctx context.Context) error {
 		return nil
 	}
 	written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates})
+	if lrostore.IsPermanent(err) {
+		written, err = c.setMetadataEach(ctx, jobs, updates)
+	}
 	if err != nil {
 		// Write them with the next flush.
 		c.mu.Lock()
