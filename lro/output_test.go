@@ -205,3 +205,17 @@ func TestHandlerOutputLimits(t *testing.T) {
 		require.Equal(t, codes.ResourceExhausted, codes.Code(op.GetError().GetCode()), "%v", op.GetError())
 	})
 }
+
+func TestRequestIDMustBeUTF8(t *testing.T) {
+	// PostgreSQL's text cannot hold invalid UTF-8: such a request ID is the
+	// caller's error, not a store failure of every start sharing its commit.
+	t.Parallel()
+	c := newClient(t, openStore(t), nil, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: func(context.Context, *job) (str, error) { return nil, nil }})
+	})
+	_, err := c.StartOperation(context.Background(), "k", nil, &lro.StartOptions{RequestID: "r\xff"})
+	require.ErrorIs(t, err, lro.ErrInvalidArgument)
+	var e *lro.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "request_id", e.Field)
+}
