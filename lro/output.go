@@ -134,6 +134,9 @@ func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishP
 	if err != nil && (len(fs) == 1 || !lrostore.IsPermanent(err)) {
 		return nil, err
 	}
+	if err == nil && len(res) != len(fs) {
+		return nil, fmt.Errorf("lro: the store returned %d results for %d finishes", len(res), len(fs))
+	}
 	out := make([]finishOutcome, len(fs))
 	if err == nil {
 		for i, r := range res {
@@ -144,6 +147,9 @@ func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishP
 	for i, f := range fs {
 		res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{
 			Finishes: []*lrostore.OperationFinishParams{f}, CancelledError: cancelledFailure})
+		if err == nil && len(res) != 1 {
+			err = fmt.Errorf("lro: the store returned %d results for 1 finish", len(res))
+		}
 		if err == nil {
 			out[i].res = res[0]
 		} else {
