@@ -32,11 +32,12 @@ const errorQuoteMax = 1024
 // An error whose encoding is over Config.ErrorMaxBytes becomes
 // RESOURCE_EXHAUSTED, with its code and the start of its message.
 func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() == codes.OK {
-		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
+	var f *lrostore.Failure
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+		f = statusFailure(st.Proto())
+	} else {
+		f = failure(codes.Unknown, "OPERATION_FAILED", err.Error())
 	}
-	f := statusFailure(st.Proto())
 	if len(f.Status) <= c.config.ErrorMaxBytes {
 		return f
 	}

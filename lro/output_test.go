@@ -197,6 +197,16 @@ func TestHandlerOutputLimits(t *testing.T) {
 		require.Contains(t, st.Message(), "its message begins: "+long(1000))
 		require.Less(t, len(st.Message()), 1200)
 	})
+	t.Run("PlainError", func(t *testing.T) {
+		t.Parallel()
+		c := newLimitedClient(t, openStore(t), limits, func(ctx context.Context, j *job) (str, error) {
+			return nil, errors.New(j.Request.GetValue())
+		})
+		op := waitDone(t, c, start(t, c, "k", long(3000)).GetName())
+		st := status.FromProto(op.GetError())
+		require.Equal(t, codes.ResourceExhausted, st.Code(), "%v", st)
+		require.Equal(t, "UNKNOWN", errorInfo(t, st).GetMetadata()["code"])
+	})
 	t.Run("Defaults", func(t *testing.T) {
 		t.Parallel()
 		c := newLimitedClient(t, openStore(t), lro.Config{}, func(ctx context.Context, j *job) (str, error) {
