@@ -13,10 +13,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -25,6 +25,7 @@ import (
 	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/gopool"
+	"lro.dev/lro/internal/logthrottle"
 	"lro.dev/lro/internal/pagetoken"
 	"lro.dev/lro/lrostore"
 )
@@ -60,6 +61,17 @@ const (
 // MaxCallRecvMsgSize). A page holds at least one operation, whatever its
 // size.
 const PageBytesMax = 3 << 20
+
+// Limits on what a handler gives, by default: with them, an operation's
+// encoded google.longrunning.Operation stays under 1.3 MiB (its metadata,
+// and its response or its error, plus its name), well within gRPC's
+// default 4 MiB message limit. See Config.MetadataMaxBytes,
+// ResponseMaxBytes and ErrorMaxBytes.
+const (
+	MetadataMaxBytesDefault = 256 << 10
+	ResponseMaxBytesDefault = 1 << 20
+	ErrorMaxBytesDefault    = 64 << 10
+)
 
 // Config configures a Client. The zero value of each field means its
 // default.
@@ -161,6 +173,26 @@ type Config struct {
 	// every start is stored pending.
 	DisableEagerStart bool
 
+	// MetadataMaxBytes caps the encoded size of an operation's metadata (the
+	// google.protobuf.Any of what Job.SetMetadata is given): larger metadata
+	// is not stored, SetMetadata returns ErrMetadataTooLarge, the operation
+	// keeps the last metadata set and goes on (and the log says so, once
+	// per attempt). Default MetadataMaxBytesDefault (256 KiB).
+	MetadataMaxBytes int
+
+	// ResponseMaxBytes caps the encoded size of a handler's response (as a
+	// google.protobuf.Any): a larger one fails the operation with
+	// RESOURCE_EXHAUSTED (reason RESPONSE_TOO_LARGE) in its place. Default
+	// ResponseMaxBytesDefault (1 MiB).
+	ResponseMaxBytes int
+
+	// ErrorMaxBytes caps the encoded size of a handler's error (its
+	// google.rpc.Status, details included): a larger one fails the operation
+	// with RESOURCE_EXHAUSTED (reason ERROR_TOO_LARGE) in its place, whose
+	// message gives the original code and the start of the original
+	// message. Default ErrorMaxBytesDefault (64 KiB).
+	ErrorMaxBytes int
+
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
 	ID string
@@ -193,6 +225,9 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.ClaimBatch = cmp.Or(out.ClaimBatch, ClaimBatchDefault)
 	out.FinishInterval = cmp.Or(out.FinishInterval, FinishIntervalDefault)
 	out.ClaimInterval = cmp.Or(out.ClaimInterval, ClaimIntervalDefault)
+	out.MetadataMaxBytes = cmp.Or(out.MetadataMaxBytes, MetadataMaxBytesDefault)
+	out.ResponseMaxBytes = cmp.Or(out.ResponseMaxBytes, ResponseMaxBytesDefault)
+	out.ErrorMaxBytes = cmp.Or(out.ErrorMaxBytes, ErrorMaxBytesDefault)
 	for name, d := range map[string]time.Duration{
 		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval, "ShutdownGrace": out.ShutdownGrace,
 		"WaitMax": out.WaitMax, "MetadataInterval": out.MetadataInterval,
@@ -202,7 +237,8 @@ func (c *Config) withDefaults() (*Config, error) {
 		}
 	}
 	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch,
-		"InputBytesMax": out.InputBytesMax} {
+		"InputBytesMax": out.InputBytesMax, "MetadataMaxBytes": out.MetadataMaxBytes, "ResponseMaxBytes": out.ResponseMaxBytes,
+		"ErrorMaxBytes": out.ErrorMaxBytes} {
 		if n < 1 {
 			return nil, fmt.Errorf("lro: Config.%s %d must be positive", name, n)
 		}
@@ -242,7 +278,7 @@ type Client struct {
 
 	runners  *gopool.Pool // the jobs' goroutines, kept until Stop has finished
 	inserter *batch.Batcher[*lrostore.OperationInsertParams, *lrostore.OperationInsertResult]
-	finisher *batch.Batcher[*lrostore.OperationFinishParams, *lrostore.OperationFinishResult]
+	finisher *batch.Batcher[*lrostore.OperationFinishParams, finishOutcome]
 	waiters  waitSet
 	wake     chan struct{} // pending work may be there to claim
 	freed    chan struct{} // a worker slot was freed
@@ -252,8 +288,7 @@ type Client struct {
 
 	afterClaim func() // tests: called after each claim has been taken into account
 
-	warnMu sync.Mutex
-	warned map[string]time.Time // when each background task last logged a store error
+	logs *logthrottle.Logger // the store's failures, throttled by kind
 }
 
 type clientState int
@@ -278,7 +313,7 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		store:   store,
 		config:  cfg,
 		logger:  cfg.Logger.With(slog.String("component", "lro"), slog.String("client", cfg.ID)),
@@ -290,8 +325,9 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		freed:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
-		warned:  map[string]time.Time{},
-	}, nil
+	}
+	c.logs = logthrottle.New(c.logger, storeWarnEvery)
+	return c, nil
 }
 
 func (c *Client) register(k *kind) error {
@@ -549,8 +585,9 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 	if err := validateParent(opts.Parent); err != nil {
 		return nil, err
 	}
-	if len(opts.RequestID) > requestIDMaxLen || strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable characters without spaces, such as a UUID", requestIDMaxLen)
+	if len(opts.RequestID) > requestIDMaxLen || !utf8.ValidString(opts.RequestID) ||
+		strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable UTF-8 characters without spaces, such as a UUID", requestIDMaxLen)
 	}
 	if k.validate != nil {
 		if err := k.validate(req); err != nil {
@@ -731,10 +768,10 @@ func (c *Client) storeError(what string, err error) error {
 	case errors.Is(err, lrostore.ErrClosed), errors.Is(err, batch.ErrStopped):
 		return newError(ErrClosed, "CLIENT_STOPPED", "", "the lro client is stopped")
 	}
-	// The store's error goes to the log only: it may name the database's
-	// host, user and schema, or quote SQL, none of which is the client's
-	// business.
-	c.logger.Error("store error", slog.String("during", what), slog.Any("error", err))
+	// The store's error goes to the log only (throttled: during an outage
+	// every call fails): it may name the database's host, user and schema,
+	// or quote SQL, none of which is the client's business.
+	c.logs.Log(context.Background(), slog.LevelError, "store error: "+what, "store error", slog.String("during", what), slog.Any("error", err))
 	msg := storeUnavailable
 	if what != "" {
 		msg = what + ": " + storeUnavailable
@@ -998,13 +1035,6 @@ func (c *Client) toProto(op *lrostore.Operation) (*longrunningpb.Operation, erro
 		out.Result = &longrunningpb.Operation_Error{Error: st}
 	}
 	return out, nil
-}
-
-// failure builds a stored google.rpc.Status with an ErrorInfo.
-func failure(code codes.Code, reason, message string) *lrostore.Failure {
-	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain})
-	b, _ := proto.Marshal(&spb.Status{Code: int32(code), Message: message, Details: []*anypb.Any{info}})
-	return &lrostore.Failure{Code: int32(code), Message: message, Status: b}
 }
 
 var (

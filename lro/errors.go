@@ -46,6 +46,10 @@ var (
 	// and the grace period has passed; the operation is released and runs
 	// again later.
 	ErrShutdown = errors.New("client shutting down")
+	// ErrMetadataTooLarge is returned by Job.SetMetadata for metadata over
+	// Config.MetadataMaxBytes, which is not stored: the operation keeps
+	// the last metadata set, and goes on.
+	ErrMetadataTooLarge = errors.New("metadata too large")
 )
 
 // Error is the error lro returns from its calls. It carries a gRPC code, an

@@ -64,7 +64,9 @@ type Job[Req, Meta proto.Message] struct {
 // SetMetadata replaces the operation's metadata. It returns at once:
 // writes are coalesced and reach the store within Config.MetadataInterval,
 // and the last metadata set is written with the operation's result. It
-// returns ErrLeaseLost once the worker has lost the operation.
+// returns ErrLeaseLost once the worker has lost the operation, and
+// ErrMetadataTooLarge, storing nothing, for metadata whose encoding is over
+// Config.MetadataMaxBytes.
 func (j *Job[Req, Meta]) SetMetadata(m Meta) error {
 	a, err := anypb.New(m)
 	if err != nil {

@@ -56,9 +56,14 @@ type job struct {
 	metaDirty bool
 	finishing bool // the handler returned: the result carries the metadata
 	lost      bool
+
+	metaTooLarge bool // metadata over the limit was refused (and logged)
 }
 
 func (j *job) setMetadata(b []byte, typeURL string) error {
+	if err := j.checkMetadata(len(b)); err != nil {
+		return err
+	}
 	j.mu.Lock()
 	switch {
 	case j.lost:
@@ -82,6 +87,13 @@ func (j *job) logger() *slog.Logger {
 	return j.c.logger.With(slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt)))
 }
 
+// logThrottled logs a line about the job that many jobs may log at once
+// (when the store fails), throttled by key: see Client.logs.
+func (j *job) logThrottled(level slog.Level, key, msg string, attrs ...slog.Attr) {
+	attrs = append([]slog.Attr{slog.String("operation", j.name), slog.String("kind", j.op.Kind), slog.Int("attempt", int(j.op.Attempt))}, attrs...)
+	j.c.logs.Log(context.Background(), level, key, msg, attrs...)
+}
+
 // loseLease cancels the job because its lease is gone, unless it already
 // returned.
 func (j *job) loseLease() {
@@ -92,7 +104,7 @@ func (j *job) loseLease() {
 	}
 	j.mu.Unlock()
 	if !finishing {
-		j.c.logger.Warn("lease lost; cancelling the handler", slog.String("operation", j.name))
+		j.logThrottled(slog.LevelWarn, "lease lost", "lease lost; cancelling the handler")
 		j.cancel(ErrLeaseLost)
 	}
 }
@@ -169,6 +181,7 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.finisher.Stop()
 	c.inserter.Stop()
 	c.stop(ErrShutdown)
+	c.logs.Stop()
 }
 
 func (c *Client) kindNames() []string {
@@ -416,11 +429,14 @@ func (c *Client) runJob(j *job) {
 		f.Response, f.ResponseType, err = marshalAny(resp)
 		if err != nil {
 			err = status.Errorf(codes.Internal, "the response does not encode: %v", err)
+		} else if len(f.Response) > c.config.ResponseMaxBytes {
+			f.State, f.Error = lrostore.StateFailed, c.responseTooLarge(j, len(f.Response))
+			f.Response, f.ResponseType = nil, ""
 		}
 	}
 	if err != nil {
 		f.State = lrostore.StateFailed
-		f.Error = handlerFailure(err)
+		f.Error = c.handlerFailure(j, err)
 		f.Response, f.ResponseType = nil, ""
 	}
 	j.mu.Lock()
@@ -452,10 +468,18 @@ const (
 // the client is stopped. The lease token makes a repeat harmless: a write
 // that landed but whose answer was lost makes the next try find the lease
 // gone, and the operation done.
+//
+// A write that the store refuses for good (lrostore.IsPermanent), which no
+// retry can fix, ends the operation with INTERNAL (resultNotStored) in
+// place of its result; the store's error goes to the log.
 func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 	delay := resultRetryMin
 	for tries := 1; ; tries++ {
-		res, err := c.finisher.Do(c.workCtx, f)
+		out, err := c.finisher.Do(c.workCtx, f)
+		res := out.res
+		if err == nil {
+			err = out.err
+		}
 		if err == nil && res.Finished {
 			return true
 		}
@@ -463,14 +487,25 @@ func (c *Client) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
 			if tries > 1 && c.storedDone(j) {
 				return true // an earlier try landed
 			}
-			j.logger().Warn("lease lost before the result was written; the result is dropped")
+			j.logThrottled(slog.LevelWarn, "result dropped", "lease lost before the result was written; the result is dropped")
 			return false
+		}
+		if lrostore.IsPermanent(err) {
+			if f.Error == resultNotStored {
+				j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's failure too; it runs again once its lease expires",
+					slog.Any("error", err))
+				return false
+			}
+			j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's result; the operation fails with INTERNAL",
+				slog.String("state", f.State.String()), slog.Any("error", err))
+			f = &lrostore.OperationFinishParams{Lease: f.Lease, State: lrostore.StateFailed, Error: resultNotStored}
+			continue
 		}
 		c.mu.Lock()
 		expired := time.Now().After(j.leaseExpire)
 		c.mu.Unlock()
 		if expired || c.workCtx.Err() != nil {
-			j.logger().Error("the result could not be written; the operation runs again once its lease expires",
+			j.logThrottled(slog.LevelError, "result not written", "the result could not be written; the operation runs again once its lease expires",
 				slog.Int("tries", tries), slog.Any("error", err))
 			return false
 		}
@@ -521,20 +556,6 @@ func marshalAny(m proto.Message) ([]byte, string, error) {
 	return b, a.TypeUrl, err
 }
 
-// handlerFailure turns a handler's error into the stored status: a gRPC
-// status keeps its code, message and details; any other error is UNKNOWN.
-func handlerFailure(err error) *lrostore.Failure {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() == codes.OK {
-		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
-	}
-	b, merr := proto.Marshal(st.Proto())
-	if merr != nil {
-		return failure(codes.Unknown, "OPERATION_FAILED", err.Error())
-	}
-	return &lrostore.Failure{Code: int32(st.Code()), Message: st.Message(), Status: b}
-}
-
 // freeSlot gives the job's worker slot to the next operation while its
 // result is written (the job keeps its lease, renewed by heartbeats, until
 // the write ends), unless as many results as fill a finish batch (or as there are workers, if more) are being written already:
@@ -568,10 +589,6 @@ func (c *Client) endJob(j *job) {
 	c.signal(c.freed)
 }
 
-func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]*lrostore.OperationFinishResult, error) {
-	return c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
-}
-
 // release gives leases back so that the operations run again at once.
 func (c *Client) release(leases []lrostore.Lease) {
 	if len(leases) == 0 {
@@ -581,7 +598,7 @@ func (c *Client) release(leases []lrostore.Lease) {
 	defer cancel()
 	released, err := c.store.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases})
 	if err != nil {
-		c.logger.Error("release operations; they run again when their leases expire", slog.Any("error", err))
+		c.logs.Log(ctx, slog.LevelError, "release", "release operations; they run again when their leases expire", slog.Any("error", err))
 		return
 	}
 	c.logger.Info("released operations", slog.Int("count", len(released)))
@@ -705,6 +722,9 @@ func (c *Client) flushMetadata(ctx context.Context) error {
 		return nil
 	}
 	written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates})
+	if lrostore.IsPermanent(err) {
+		written, err = c.setMetadataEach(ctx, jobs, updates)
+	}
 	if err != nil {
 		// Write them with the next flush.
 		c.mu.Lock()
@@ -812,26 +832,15 @@ func (c *Client) handleEvent(e *lrostore.Event) {
 	}
 }
 
-// storeWarnEvery is how often one background task logs the store's errors
-// while they last: a store that does not answer is said once, not at every
-// retry.
+// storeWarnEvery is how often one kind of store failure is logged while it
+// lasts: a store that does not answer is said once per interval, with a
+// count of the lines held back, not at every call and every retry.
 const storeWarnEvery = 10 * time.Second
 
-// warnStore logs an error of the store met by a background task, at most
-// once per storeWarnEvery for each task.
+// warnStore logs an error of the store met by a background task, throttled
+// for each task (see storeWarnEvery).
 func (c *Client) warnStore(ctx context.Context, what string, err error) {
-	now := time.Now()
-	c.warnMu.Lock()
-	last, ok := c.warned[what]
-	if !ok || now.Sub(last) >= storeWarnEvery {
-		c.warned[what] = now
-	} else {
-		what = ""
-	}
-	c.warnMu.Unlock()
-	if what != "" {
-		c.logger.WarnContext(ctx, what, slog.Any("error", err), slog.Duration("next_log_after", storeWarnEvery))
-	}
+	c.logs.Log(ctx, slog.LevelWarn, what, what, slog.Any("error", err))
 }
 
 // every calls step after first, then again after each delay that step

@@ -106,7 +106,9 @@ type Operation struct {
 // Failure is a google.rpc.Status stored on an operation that failed or was
 // cancelled: its code and message, kept apart for filters, and its encoding.
 type Failure struct {
-	Code    int32
+	Code int32
+	// Message is stored as StorableText makes it (NUL bytes and invalid
+	// UTF-8 replaced), and read back so; Status keeps the exact message.
 	Message string
 	Status  []byte
 }
@@ -337,7 +339,8 @@ type KeyGetOrCreateParams struct {
 
 // Store keeps operations. All methods are safe for concurrent use. A method
 // given a zero Now uses the current time (a store shared by several nodes
-// uses its database's clock). Max and Limit must be positive.
+// uses its database's clock). Max and Limit must be positive. An error that
+// repeating the call cannot fix is a PermanentError (see IsPermanent).
 type Store interface {
 	// OperationInsertMany inserts operations in one transaction. An operation
 	// whose parent and request ID match a stored one is not inserted; its

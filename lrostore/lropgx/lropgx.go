@@ -336,8 +336,34 @@ func interpretError(err error) error {
 		return lrostore.ErrNotFound
 	case errors.Is(err, puddle.ErrClosedPool):
 		return lrostore.ErrClosed
+	case permanent(err):
+		return &lrostore.PermanentError{Err: err}
 	}
 	return err
+}
+
+// permanent reports whether PostgreSQL refused the statement or its data
+// for a reason that repeating it cannot change, by the class of its
+// SQLSTATE: 0A feature not supported, 21 cardinality violation, 22 data
+// exception (such as a NUL byte or invalid UTF-8 in text: 22021), 23
+// integrity constraint violation, 42 syntax error or undefined object
+// (but for 42501, a privilege that an operator may grant), 54 program
+// limit exceeded (such as a row too big). Connection failures (08), lost
+// transactions (40: serialization failures, deadlocks), a full disk or
+// too many connections (53), shutdowns and cancelled statements (57) are
+// not: they pass.
+func permanent(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) != 5 {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "0A", "21", "22", "23", "54":
+		return true
+	case "42":
+		return pgErr.Code != "42501"
+	}
+	return false
 }
 
 // planned, passed as a statement's first argument, has PostgreSQL plan the
@@ -455,13 +481,13 @@ func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
 	return ops, interpretError(rows.Err())
 }
 
-// failureArgs binds a Failure as its status, code and message, all NULL for
-// none.
+// failureArgs binds a Failure as its status, code and message (made
+// storable: text holds no NUL), all NULL for none.
 func failureArgs(f *lrostore.Failure) (status []byte, code pgtype.Int4, message pgtype.Text) {
 	if f == nil {
 		return nil, pgtype.Int4{}, pgtype.Text{}
 	}
-	return f.Status, pgtype.Int4{Int32: f.Code, Valid: true}, pgtype.Text{String: f.Message, Valid: true}
+	return f.Status, pgtype.Int4{Int32: f.Code, Valid: true}, pgtype.Text{String: lrostore.StorableText(f.Message), Valid: true}
 }
 
 // Notifications. Writes publish events with pg_notify in a CTE of their own

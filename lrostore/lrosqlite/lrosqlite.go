@@ -33,7 +33,8 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"modernc.org/sqlite" // the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
@@ -300,8 +301,29 @@ func interpretError(err error) error {
 		return lrostore.ErrNotFound
 	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
 		return lrostore.ErrClosed
+	case permanent(err):
+		return &lrostore.PermanentError{Err: err}
 	}
 	return err
+}
+
+// permanent reports whether SQLite refused the statement or its data for a
+// reason that repeating it cannot change: a string or blob over its size
+// limit (SQLITE_TOOBIG), a constraint (SQLITE_CONSTRAINT), a type mismatch
+// (SQLITE_MISMATCH), a parameter out of range (SQLITE_RANGE), an error in
+// the statement itself (SQLITE_ERROR: no such table, syntax). A busy or
+// locked database, I/O errors, a full disk, a read-only file and an
+// interrupted statement are not: they pass.
+func permanent(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff { // the primary result code of an extended one
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE, sqlite3.SQLITE_ERROR:
+		return true
+	}
+	return false
 }
 
 func now(t time.Time) time.Time {
@@ -457,7 +479,7 @@ func failureArgs(f *lrostore.Failure) (status, code, message any) {
 	if f == nil {
 		return nil, nil, nil
 	}
-	return f.Status, f.Code, f.Message
+	return f.Status, f.Code, lrostore.StorableText(f.Message)
 }
 
 // OperationInsertMany implements lrostore.Store.

@@ -141,6 +141,8 @@ func (b *bundle) finish(t *testing.T, f *lrostore.OperationFinishParams) *lrosto
 
 // Run runs the suite.
 func Run(t *testing.T, newStore NewStore) {
+	t.Run("Text", func(t *testing.T) { runText(t, newStore) })
+	t.Run("PermanentErrors", func(t *testing.T) { runPermanentErrors(t, newStore) })
 	t.Run("OperationInsertMany", func(t *testing.T) {
 		t.Run("StoresEveryField", func(t *testing.T) {
 			b := setup(t, newStore)
