@@ -65,12 +65,12 @@ const PageBytesMax = 3 << 20
 // Limits on what a handler gives, by default: with them, an operation's
 // encoded google.longrunning.Operation stays under 1.3 MiB (its metadata,
 // and its response or its error, plus its name), well within gRPC's
-// default 4 MiB message limit. See Config.MetadataMaxBytes,
-// ResponseMaxBytes and ErrorMaxBytes.
+// default 4 MiB message limit. See Config.MetadataBytesMax,
+// ResponseBytesMax and ErrorBytesMax.
 const (
-	MetadataMaxBytesDefault = 256 << 10
-	ResponseMaxBytesDefault = 1 << 20
-	ErrorMaxBytesDefault    = 64 << 10
+	MetadataBytesMaxDefault = 256 << 10
+	ResponseBytesMaxDefault = 1 << 20
+	ErrorBytesMaxDefault    = 64 << 10
 )
 
 // Config configures a Client. The zero value of each field means its
@@ -173,25 +173,25 @@ type Config struct {
 	// every start is stored pending.
 	DisableEagerStart bool
 
-	// MetadataMaxBytes caps the encoded size of an operation's metadata (the
+	// MetadataBytesMax caps the encoded size of an operation's metadata (the
 	// google.protobuf.Any of what Job.SetMetadata is given): larger metadata
 	// is not stored, SetMetadata returns ErrMetadataTooLarge, the operation
 	// keeps the last metadata set and goes on (and the log says so, once
-	// per attempt). Default MetadataMaxBytesDefault (256 KiB).
-	MetadataMaxBytes int
+	// per attempt). Default MetadataBytesMaxDefault (256 KiB).
+	MetadataBytesMax int
 
-	// ResponseMaxBytes caps the encoded size of a handler's response (as a
+	// ResponseBytesMax caps the encoded size of a handler's response (as a
 	// google.protobuf.Any): a larger one fails the operation with
 	// RESOURCE_EXHAUSTED (reason RESPONSE_TOO_LARGE) in its place. Default
-	// ResponseMaxBytesDefault (1 MiB).
-	ResponseMaxBytes int
+	// ResponseBytesMaxDefault (1 MiB).
+	ResponseBytesMax int
 
-	// ErrorMaxBytes caps the encoded size of a handler's error (its
+	// ErrorBytesMax caps the encoded size of a handler's error (its
 	// google.rpc.Status, details included): a larger one fails the operation
 	// with RESOURCE_EXHAUSTED (reason ERROR_TOO_LARGE) in its place, whose
 	// message gives the original code and the start of the original
-	// message. Default ErrorMaxBytesDefault (64 KiB).
-	ErrorMaxBytes int
+	// message. Default ErrorBytesMaxDefault (64 KiB).
+	ErrorBytesMax int
 
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
@@ -225,9 +225,9 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.ClaimBatch = cmp.Or(out.ClaimBatch, ClaimBatchDefault)
 	out.FinishInterval = cmp.Or(out.FinishInterval, FinishIntervalDefault)
 	out.ClaimInterval = cmp.Or(out.ClaimInterval, ClaimIntervalDefault)
-	out.MetadataMaxBytes = cmp.Or(out.MetadataMaxBytes, MetadataMaxBytesDefault)
-	out.ResponseMaxBytes = cmp.Or(out.ResponseMaxBytes, ResponseMaxBytesDefault)
-	out.ErrorMaxBytes = cmp.Or(out.ErrorMaxBytes, ErrorMaxBytesDefault)
+	out.MetadataBytesMax = cmp.Or(out.MetadataBytesMax, MetadataBytesMaxDefault)
+	out.ResponseBytesMax = cmp.Or(out.ResponseBytesMax, ResponseBytesMaxDefault)
+	out.ErrorBytesMax = cmp.Or(out.ErrorBytesMax, ErrorBytesMaxDefault)
 	for name, d := range map[string]time.Duration{
 		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval, "ShutdownGrace": out.ShutdownGrace,
 		"WaitMax": out.WaitMax, "MetadataInterval": out.MetadataInterval,
@@ -237,8 +237,8 @@ func (c *Config) withDefaults() (*Config, error) {
 		}
 	}
 	for name, n := range map[string]int{"MaxAttempts": out.MaxAttempts, "PageSize": out.PageSize, "PageSizeMax": out.PageSizeMax, "ClaimBatch": out.ClaimBatch,
-		"InputBytesMax": out.InputBytesMax, "MetadataMaxBytes": out.MetadataMaxBytes, "ResponseMaxBytes": out.ResponseMaxBytes,
-		"ErrorMaxBytes": out.ErrorMaxBytes} {
+		"InputBytesMax": out.InputBytesMax, "MetadataBytesMax": out.MetadataBytesMax, "ResponseBytesMax": out.ResponseBytesMax,
+		"ErrorBytesMax": out.ErrorBytesMax} {
 		if n < 1 {
 			return nil, fmt.Errorf("lro: Config.%s %d must be positive", name, n)
 		}

@@ -30,8 +30,8 @@ An error that carries a gRPC status keeps its code, message and details in
 Operation.error; any other error becomes UNKNOWN. A success always sets
 Operation.response (google.protobuf.Empty for a nil response).
 
-What a handler gives is capped (Config.MetadataMaxBytes, ResponseMaxBytes,
-ErrorMaxBytes): a response or error over its limit fails the operation with
+What a handler gives is capped (Config.MetadataBytesMax, ResponseBytesMax,
+ErrorBytesMax): a response or error over its limit fails the operation with
 RESOURCE_EXHAUSTED, and SetMetadata refuses metadata over its limit with
 ErrMetadataTooLarge. A result that the store refuses for good ends the
 operation with INTERNAL rather than being retried for ever.

@@ -47,7 +47,7 @@ var (
 	// again later.
 	ErrShutdown = errors.New("client shutting down")
 	// ErrMetadataTooLarge is returned by Job.SetMetadata for metadata over
-	// Config.MetadataMaxBytes, which is not stored: the operation keeps
+	// Config.MetadataBytesMax, which is not stored: the operation keeps
 	// the last metadata set, and goes on.
 	ErrMetadataTooLarge = errors.New("metadata too large")
 )

@@ -66,7 +66,7 @@ type Job[Req, Meta proto.Message] struct {
 // and the last metadata set is written with the operation's result. It
 // returns ErrLeaseLost once the worker has lost the operation, and
 // ErrMetadataTooLarge, storing nothing, for metadata whose encoding is over
-// Config.MetadataMaxBytes.
+// Config.MetadataBytesMax.
 func (j *Job[Req, Meta]) SetMetadata(m Meta) error {
 	a, err := anypb.New(m)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // What a handler gives (its metadata, its response or its error) becomes
 // part of the stored operation, and of every Get, Wait and List that
 // returns it. This file makes it storable, and keeps it within the limits
-// of Config.MetadataMaxBytes, ResponseMaxBytes and ErrorMaxBytes.
+// of Config.MetadataBytesMax, ResponseBytesMax and ErrorBytesMax.
 
 // errorQuoteMax caps how much of an error's message the error that
 // replaces an oversized one quotes.
@@ -29,7 +29,7 @@ const errorQuoteMax = 1024
 
 // handlerFailure turns a handler's error into the stored failure: a gRPC
 // status keeps its code, message and details; any other error is UNKNOWN.
-// An error whose encoding is over Config.ErrorMaxBytes becomes
+// An error whose encoding is over Config.ErrorBytesMax becomes
 // RESOURCE_EXHAUSTED, with its code and the start of its message.
 func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
 	var f *lrostore.Failure
@@ -38,12 +38,12 @@ func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
 	} else {
 		f = failure(codes.Unknown, "OPERATION_FAILED", err.Error())
 	}
-	if len(f.Status) <= c.config.ErrorMaxBytes {
+	if len(f.Status) <= c.config.ErrorBytesMax {
 		return f
 	}
 	name := code.Code(f.Code).String() // NOT_FOUND, as clients see codes
-	j.logThrottled(slog.LevelWarn, "error too large", "the handler's error is over Config.ErrorMaxBytes; the operation fails with RESOURCE_EXHAUSTED",
-		slog.String("code", name), slog.Int("bytes", len(f.Status)), slog.Int("limit", c.config.ErrorMaxBytes))
+	j.logThrottled(slog.LevelWarn, "error too large", "the handler's error is over Config.ErrorBytesMax; the operation fails with RESOURCE_EXHAUSTED",
+		slog.String("code", name), slog.Int("bytes", len(f.Status)), slog.Int("limit", c.config.ErrorBytesMax))
 	quote := f.Message
 	if len(quote) > errorQuoteMax {
 		cut := errorQuoteMax
@@ -54,7 +54,7 @@ func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
 	}
 	return failureInfo(codes.ResourceExhausted, "ERROR_TOO_LARGE", map[string]string{"code": name},
 		fmt.Sprintf("the operation failed with %s, but its error is %d bytes encoded, over the limit of %d bytes; its message begins: %s",
-			name, len(f.Status), c.config.ErrorMaxBytes, quote))
+			name, len(f.Status), c.config.ErrorBytesMax, quote))
 }
 
 // statusFailure encodes a status as a stored failure. It is the one place
@@ -88,12 +88,12 @@ func failureInfo(code codes.Code, reason string, metadata map[string]string, mes
 }
 
 // responseTooLarge is the failure of an operation whose handler returned a
-// response over Config.ResponseMaxBytes.
+// response over Config.ResponseBytesMax.
 func (c *Client) responseTooLarge(j *job, size int) *lrostore.Failure {
-	j.logThrottled(slog.LevelWarn, "response too large", "the handler's response is over Config.ResponseMaxBytes; the operation fails with RESOURCE_EXHAUSTED",
-		slog.Int("bytes", size), slog.Int("limit", c.config.ResponseMaxBytes))
+	j.logThrottled(slog.LevelWarn, "response too large", "the handler's response is over Config.ResponseBytesMax; the operation fails with RESOURCE_EXHAUSTED",
+		slog.Int("bytes", size), slog.Int("limit", c.config.ResponseBytesMax))
 	return failure(codes.ResourceExhausted, "RESPONSE_TOO_LARGE",
-		fmt.Sprintf("the operation's response is %d bytes encoded, over the limit of %d bytes", size, c.config.ResponseMaxBytes))
+		fmt.Sprintf("the operation's response is %d bytes encoded, over the limit of %d bytes", size, c.config.ResponseBytesMax))
 }
 
 // resultNotStored is the failure written in place of a result that the
@@ -101,10 +101,10 @@ func (c *Client) responseTooLarge(j *job, size int) *lrostore.Failure {
 var resultNotStored = failure(codes.Internal, "RESULT_NOT_STORED",
 	"the operation ended, but its result could not be stored; the server's log has the store's error")
 
-// checkMetadata refuses metadata over Config.MetadataMaxBytes, logging it
+// checkMetadata refuses metadata over Config.MetadataBytesMax, logging it
 // once for the job.
 func (j *job) checkMetadata(size int) error {
-	limit := j.c.config.MetadataMaxBytes
+	limit := j.c.config.MetadataBytesMax
 	if size <= limit {
 		return nil
 	}
@@ -113,10 +113,10 @@ func (j *job) checkMetadata(size int) error {
 	j.metaTooLarge = true
 	j.mu.Unlock()
 	if !logged {
-		j.logger().Warn("metadata over Config.MetadataMaxBytes is not stored; the last metadata set is kept",
+		j.logger().Warn("metadata over Config.MetadataBytesMax is not stored; the last metadata set is kept",
 			slog.Int("bytes", size), slog.Int("limit", limit))
 	}
-	return fmt.Errorf("%w: %d bytes encoded, over the limit of %d bytes (Config.MetadataMaxBytes); the last metadata set is kept",
+	return fmt.Errorf("%w: %d bytes encoded, over the limit of %d bytes (Config.MetadataBytesMax); the last metadata set is kept",
 		ErrMetadataTooLarge, size, limit)
 }
 

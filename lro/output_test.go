@@ -148,7 +148,7 @@ func TestPermanentResultWriteEndsTheOperation(t *testing.T) {
 
 func TestHandlerOutputLimits(t *testing.T) {
 	t.Parallel()
-	limits := lro.Config{MetadataMaxBytes: 100, ResponseMaxBytes: 200, ErrorMaxBytes: 300}
+	limits := lro.Config{MetadataBytesMax: 100, ResponseBytesMax: 200, ErrorBytesMax: 300}
 	long := func(n int) string { return strings.Repeat("é", n/2) }
 
 	t.Run("Metadata", func(t *testing.T) {
@@ -210,7 +210,7 @@ func TestHandlerOutputLimits(t *testing.T) {
 	t.Run("Defaults", func(t *testing.T) {
 		t.Parallel()
 		c := newLimitedClient(t, openStore(t), lro.Config{}, func(ctx context.Context, j *job) (str, error) {
-			return wrapperspb.String(strings.Repeat("x", lro.ResponseMaxBytesDefault)), nil
+			return wrapperspb.String(strings.Repeat("x", lro.ResponseBytesMaxDefault)), nil
 		})
 		op := waitDone(t, c, start(t, c, "k", "").GetName())
 		require.Equal(t, codes.ResourceExhausted, codes.Code(op.GetError().GetCode()), "%v", op.GetError())

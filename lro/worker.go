@@ -429,7 +429,7 @@ func (c *Client) runJob(j *job) {
 		f.Response, f.ResponseType, err = marshalAny(resp)
 		if err != nil {
 			err = status.Errorf(codes.Internal, "the response does not encode: %v", err)
-		} else if len(f.Response) > c.config.ResponseMaxBytes {
+		} else if len(f.Response) > c.config.ResponseBytesMax {
 			f.State, f.Error = lrostore.StateFailed, c.responseTooLarge(j, len(f.Response))
 			f.Response, f.ResponseType = nil, ""
 		}

@@ -601,10 +601,10 @@ func testListOperations(t *testing.T) {
 
 	t.Run("OperationsOverThePageBudget", func(t *testing.T) {
 		// An operation over lro.PageBytesMax on its own (possible with a
-		// higher InputBytesMax) is a page of its own, and the pages still
-		// reach every operation once.
+		// higher InputBytesMax and ResponseBytesMax) is a page of its own,
+		// and the pages still reach every operation once.
 		t.Parallel()
-		e := newEnv(t, lro.Config{InputBytesMax: 4 << 20})
+		e := newEnv(t, lro.Config{InputBytesMax: 4 << 20, ResponseBytesMax: 4 << 20})
 		var want []string
 		for i := range 2 {
 			op := e.start(t, kindEcho, &demopb.SleepRequest{FailMessage: fmt.Sprint(i) + strings.Repeat("x", lro.PageBytesMax+1000)})
