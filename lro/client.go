@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
@@ -530,8 +531,9 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 	if err := validateParent(opts.Parent); err != nil {
 		return nil, err
 	}
-	if len(opts.RequestID) > requestIDMaxLen || strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable characters without spaces, such as a UUID", requestIDMaxLen)
+	if len(opts.RequestID) > requestIDMaxLen || !utf8.ValidString(opts.RequestID) ||
+		strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable UTF-8 characters without spaces, such as a UUID", requestIDMaxLen)
 	}
 	if k.validate != nil {
 		if err := k.validate(req); err != nil {

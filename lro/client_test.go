@@ -285,7 +285,7 @@ func TestStart(t *testing.T) {
 		require.ErrorContains(t, err, "value must not be bad")
 	})
 	t.Run("BadParent", func(t *testing.T) {
-		for _, parent := range []string{"projects", "projects//x", "a/b/c", "projects/p q"} {
+		for _, parent := range []string{"projects", "projects//x", "a/b/c", "projects/p q", "../..", "projects/p/locations/*", "x?y/z#w", "projects/\xff"} {
 			_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{Parent: parent})
 			require.ErrorIs(t, err, lro.ErrInvalidArgument, parent)
 		}
@@ -340,8 +340,10 @@ func TestStart(t *testing.T) {
 		}
 	})
 	t.Run("BadRequestID", func(t *testing.T) {
-		_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{RequestID: "has space"})
-		require.ErrorIs(t, err, lro.ErrInvalidArgument)
+		for _, id := range []string{"has space", "not-utf8-\xff"} {
+			_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{RequestID: id})
+			require.ErrorIs(t, err, lro.ErrInvalidArgument, id)
+		}
 	})
 }
 

@@ -479,3 +479,44 @@ func TestHelp(t *testing.T) {
 		golden(t, "help_"+c, r)
 	}
 }
+
+func TestInvalidUTF8(t *testing.T) {
+	// A protobuf string cannot carry invalid UTF-8: grpc would fail to
+	// marshal the request (INTERNAL), so the command refuses it first.
+	file := filepath.Join(t.TempDir(), "in.json")
+	if err := os.WriteFile(file, []byte("{\"duration\": \"1s\xff\"}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"list", "--filter", "kind = \"\xff\""}, `lro: invalid --filter "kind = \"\xff\"": not valid UTF-8`},
+		{[]string{"list", "--parent", "projects/\xff"}, `lro: invalid --parent "projects/\xff": not valid UTF-8`},
+		{[]string{"list", "--page-token", "\xfe"}, `lro: invalid --page-token "\xfe": not valid UTF-8`},
+		{[]string{"get", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"wait", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"cancel", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"delete", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"start", "demo.\xff"}, `lro: invalid argument KIND "demo.\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--request-id", "r-\xff"}, `lro: invalid --request-id "r-\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--parent", "projects/\xff"}, `lro: invalid --parent "projects/\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--input", "{\"duration\": \"\xff\"}"}, `lro: invalid --input "{\"duration\": \"\xff\"}": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--input", "@" + file}, `lro: --input: not valid JSON: `},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f := newSeededFakeServer(t)
+			r := lro(t, f, tt.args...)
+			wantCode(t, r, 2)
+			if !strings.HasPrefix(r.stderr, tt.wantErr) || r.stdout != "" {
+				t.Errorf("stdout %q, stderr %q; want no stdout, stderr starting with %q", r.stdout, r.stderr, tt.wantErr)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.calls) != 0 {
+				t.Errorf("RPCs made: %v", f.calls)
+			}
+		})
+	}
+}
