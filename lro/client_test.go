@@ -805,6 +805,32 @@ func TestShutdown(t *testing.T) {
 		r.release <- result{resp: wrapperspb.String("after restart")}
 		require.Equal(t, "after restart", responseValue(t, waitDone(t, c2, slow.GetName())))
 	})
+	t.Run("NegativeGraceReleasesAtOnce", func(t *testing.T) {
+		t.Parallel()
+		store := openStore(t)
+		p := newProbe()
+		c, err := lro.NewClient(store, &lro.Config{Logger: testLogger(t), ShutdownGrace: -1})
+		require.NoError(t, err)
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+		require.NoError(t, c.Start(context.Background()))
+		op := start(t, c, "k", "")
+		r := p.next(t)
+		stopped := make(chan struct{})
+		go func() {
+			c.Stop(context.Background())
+			close(stopped)
+		}()
+		select {
+		case <-r.ctx.Done():
+		case <-time.After(lro.ShutdownGraceDefault / 2):
+			t.Fatal("the handler still runs: Stop gave it a grace")
+		}
+		require.ErrorIs(t, context.Cause(r.ctx), lro.ErrShutdown)
+		<-stopped
+		released := storedOp(t, store, op.GetName())
+		require.Equal(t, lrostore.StatePending, released.State)
+		require.Equal(t, int32(0), released.Attempt, "a release does not count an attempt")
+	})
 	t.Run("StubbornHandlerIsReleasedAnyway", func(t *testing.T) {
 		t.Parallel()
 		store := openStore(t)

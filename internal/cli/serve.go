@@ -95,7 +95,9 @@ schema is created and migrated at start (see lro migrate).
 
 On SIGINT or SIGTERM the server stops taking calls, lets running handlers
 finish for --shutdown-grace, and releases the operations they could not
-finish, so that they run again as soon as a server starts on the store.`,
+finish, so that they run again as soon as a server starts on the store. A
+second signal, or --shutdown-grace 0, releases them at once. A SQLite file
+stays locked until the server has exited.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
@@ -114,7 +116,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 					LeaseTTL:          o.leaseTTL,
 					HeartbeatInterval: o.heartbeatInterval,
 					MaxAttempts:       o.maxAttempts,
-					ShutdownGrace:     o.shutdownGrace,
+					ShutdownGrace:     cmp.Or(o.shutdownGrace, -1), // 0: none
 					WaitMax:           o.waitMax,
 					Retention:         o.retention,
 					PollInterval:      o.pollInterval,
@@ -127,6 +129,18 @@ finish, so that they run again as soon as a server starts on the store.`,
 			if err != nil {
 				return err
 			}
+			if second := secondSignal(ctx); second != nil {
+				served := make(chan struct{})
+				defer close(served)
+				go func() {
+					select {
+					case <-second:
+						logger.Info("a second signal: releasing the running operations at once")
+						srv.ReleaseNow()
+					case <-served:
+					}
+				}()
+			}
 			return srv.Serve(ctx)
 		},
 	}
@@ -137,7 +151,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.leaseTTL, "lease-ttl", lrolib.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 0, "how often leases are renewed (default lease-ttl/3)")
 	fs.IntVar(&o.maxAttempts, "max-attempts", lrolib.MaxAttemptsDefault, "attempts per operation before it fails because every worker running it was lost")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released; 0 releases them at once, as a second signal does")
 	fs.DurationVar(&o.waitMax, "wait-max", lrolib.WaitMaxDefault, "the longest one WaitOperation call waits")
 	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")

@@ -66,6 +66,9 @@ type Server struct {
 	health   *health.Server
 	http     *http.Server
 	storeErr atomic.Pointer[error] // the store's last health check error; nil when it answers
+
+	hurryOnce sync.Once
+	hurry     chan struct{} // closed by ReleaseNow
 }
 
 // HealthInterval is how often the server checks that its store answers.
@@ -128,7 +131,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	// Everything that can be refused is checked before anything starts.
-	s := &Server{config: config, logger: logger, store: store, client: client}
+	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
 	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
 	lrogrpc.Register(s.grpc, client)
 	s.health = health.NewServer()
@@ -158,10 +161,17 @@ func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 // Client is the server's lro client.
 func (s *Server) Client() *lro.Client { return s.client }
 
+// ReleaseNow ends the shutdown's grace at once, whether it has begun or
+// not: when Serve shuts down, it cancels the running handlers and releases
+// their operations without waiting, and cuts the calls under way.
+func (s *Server) ReleaseNow() {
+	s.hurryOnce.Do(func() { close(s.hurry) })
+}
+
 // Serve serves until ctx ends, then shuts down gracefully: it stops
 // accepting calls, lets running handlers finish for the client's shutdown
-// grace, releases the operations they could not finish, and closes the
-// store.
+// grace (none after ReleaseNow), releases the operations they could not
+// finish, and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
 	mux := cmux.New(s.listener)
 	// A connection that says nothing is closed instead of holding a
@@ -192,7 +202,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.health.Shutdown()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.clientStopTimeout())
+		stopCtx, cancel := s.hurryContext(ctx, s.clientStopTimeout())
 		defer cancel()
 		s.client.Stop(stopCtx)
 	})
@@ -206,12 +216,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		case <-stopped:
 		case <-time.After(5 * time.Second):
 			s.grpc.Stop()
+		case <-s.hurry:
+			s.grpc.Stop()
 		}
 	})
 	wg.Go(func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		shutdownCtx, cancel := s.hurryContext(ctx, 5*time.Second)
 		defer cancel()
-		s.http.Shutdown(shutdownCtx)
+		if s.http.Shutdown(shutdownCtx) != nil {
+			s.http.Close()
+		}
 	})
 	wg.Wait()
 	mux.Close()
@@ -230,7 +244,21 @@ func (s *Server) clientStopTimeout() time.Duration {
 	if grace == 0 {
 		grace = lro.ShutdownGraceDefault
 	}
-	return grace + 10*time.Second
+	return max(grace, 0) + 10*time.Second
+}
+
+// hurryContext is a context for a step of the shutdown: it keeps ctx's
+// values, and ends after timeout or at ReleaseNow.
+func (s *Server) hurryContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	go func() {
+		select {
+		case <-s.hurry:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // checkHealth checks every HealthInterval that the store answers, and says
