@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -149,7 +150,8 @@ func errorText(err error) string {
 	if st, ok := status.FromError(err); ok {
 		return codeName(int32(st.Code())) + ": " + st.Message()
 	}
-	return err.Error()
+	// The lro package's own errors start with "lro: " already.
+	return strings.TrimPrefix(err.Error(), "lro: ")
 }
 
 // codeName is the google.rpc.Code name of c, such as "NOT_FOUND".

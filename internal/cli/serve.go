@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"lro.dev/lro/heapfloor"
 	"lro.dev/lro/internal/demo"
@@ -26,9 +27,25 @@ const (
 	heapFloorMiBDefault = 64
 )
 
-// dbOrDefault is the --db flag's value, else $LRO_DB, else defaultDB.
-func dbOrDefault(db string) string {
-	return cmp.Or(db, os.Getenv(dbEnv), defaultDB)
+// resolveDB returns the store's DSN: the --db flag's value, else $LRO_DB,
+// else defaultDB. An empty value given explicitly, as --db "" or LRO_DB=,
+// is a usage error rather than the default: it is most likely a variable
+// that a deployment forgot to set, and the default would quietly keep the
+// operations in a local file.
+func resolveDB(fs *pflag.FlagSet, db string) (string, error) {
+	if fs.Changed("db") {
+		if db == "" {
+			return "", usageErrorf("empty --db: want sqlite:PATH or postgres://… (omit --db for $%s, else %s)", dbEnv, defaultDB)
+		}
+		return db, nil
+	}
+	if env, ok := os.LookupEnv(dbEnv); ok {
+		if env == "" {
+			return "", usageErrorf("$%s is set but empty: want sqlite:PATH or postgres://… (unset it for %s)", dbEnv, defaultDB)
+		}
+		return env, nil
+	}
+	return defaultDB, nil
 }
 
 // serveOptions are the flags of lro serve.
@@ -57,7 +74,6 @@ func (o *serveOptions) Validate() error {
 	if o.addr == "" {
 		o.addr = defaultAddr
 	}
-	o.db = dbOrDefault(o.db)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
@@ -67,6 +83,13 @@ func (o *serveOptions) Validate() error {
 		if d < 0 {
 			return usageErrorf("invalid --%s %v: must not be negative", name, d)
 		}
+	}
+	// lro.NewClient checks these too, but names Config's fields.
+	if o.leaseTTL != 0 && o.leaseTTL < lrolib.LeaseTTLMin {
+		return usageErrorf("invalid --lease-ttl %v: must be at least %v", o.leaseTTL, lrolib.LeaseTTLMin)
+	}
+	if leaseTTL := cmp.Or(o.leaseTTL, lrolib.LeaseTTLDefault); o.heartbeatInterval > leaseTTL/2 {
+		return usageErrorf("invalid --heartbeat-interval %v: must be at most half of --lease-ttl %v", o.heartbeatInterval, leaseTTL)
 	}
 	if o.maxAttempts < 0 {
 		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
@@ -88,7 +111,8 @@ reflection, and HTTP on the same address. It runs the built-in kind
 demo.sleep.
 
 The store is named by --db: sqlite:PATH keeps operations in one SQLite file
-(relative or absolute PATH; one server per file); a PostgreSQL URL,
+(relative or absolute PATH, or as a URL sqlite:///relative.db or
+sqlite:////absolute.db; one server per file); a PostgreSQL URL,
 postgres://user@host:5432/db?sslmode=disable (any libpq URL), keeps them in
 PostgreSQL, where several servers share one database and act as one. The
 schema is created and migrated at start (see lro migrate).
@@ -100,6 +124,10 @@ second signal, or --shutdown-grace 0, releases them at once. A SQLite file
 stays locked until the server has exited.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.db, err = resolveDB(cmd.Flags(), o.db); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -176,14 +204,28 @@ func newMigrateCommand(stdout, stderr io.Writer) *cobra.Command {
 
 lro serve does the same at start (under an advisory lock on PostgreSQL, so
 several servers starting at once are safe); migrate is for operators who
-prefer to run migrations on their own, before a deployment.`,
+prefer to run migrations on their own, before a deployment. It says what it
+did on stdout: created the schema, migrated it from one version to another,
+or found it up to date.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := server.Migrate(cmd.Context(), dbOrDefault(o.db)); err != nil {
+			db, err := resolveDB(cmd.Flags(), o.db)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(stderr, "lro: the store's schema is up to date")
-			return nil
+			from, to, err := server.Migrate(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			switch {
+			case from == 0:
+				_, err = fmt.Fprintf(stdout, "created the schema at version %d\n", to)
+			case from < to:
+				_, err = fmt.Fprintf(stdout, "migrated the schema from version %d to %d\n", from, to)
+			default:
+				_, err = fmt.Fprintf(stdout, "the schema is up to date, at version %d\n", to)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")

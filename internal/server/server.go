@@ -76,30 +76,63 @@ const HealthInterval = time.Second
 
 // OpenStore opens the store a DSN names.
 func OpenStore(ctx context.Context, dsn string) (lrostore.Store, error) {
-	scheme, rest, _ := strings.Cut(dsn, ":")
-	switch scheme {
-	case "sqlite":
-		if rest == "" {
-			return nil, fmt.Errorf("db %q: want sqlite:PATH", dsn)
+	if path, ok, err := sqlitePath(dsn); ok || err != nil {
+		if err != nil {
+			return nil, err
 		}
-		return lrosqlite.Open(ctx, rest)
-	case "postgres", "postgresql":
+		return lrosqlite.Open(ctx, path)
+	}
+	if isPostgres(dsn) {
 		return lropgx.Open(ctx, dsn)
 	}
-	return nil, fmt.Errorf("db %q: unknown store; want sqlite:PATH or postgres://…", redact(dsn))
+	return nil, unknownStore(dsn)
 }
 
-// Migrate brings the schema of the store a DSN names up to date.
-func Migrate(ctx context.Context, dsn string) error {
-	scheme, _, _ := strings.Cut(dsn, ":")
-	if scheme == "postgres" || scheme == "postgresql" {
-		return lropgx.Migrate(ctx, dsn)
+// Migrate brings the schema of the store a DSN names up to date, and returns
+// its version before (0: none) and after.
+func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
+	if path, ok, err := sqlitePath(dsn); ok || err != nil {
+		if err != nil {
+			return 0, 0, err
+		}
+		return lrosqlite.Migrate(ctx, path)
 	}
-	store, err := OpenStore(ctx, dsn) // SQLite migrates as it opens
-	if err != nil {
-		return err
+	if isPostgres(dsn) {
+		return lropgx.MigrateVersions(ctx, dsn)
 	}
-	return store.Close()
+	return 0, 0, unknownStore(dsn)
+}
+
+// sqliteForms says how a SQLite DSN is written, for error messages.
+const sqliteForms = "want sqlite:PATH (sqlite:lro.db, sqlite:/var/lib/lro.db), or as a URL, sqlite:///PATH for a relative path and sqlite:////PATH for an absolute one"
+
+// sqlitePath returns the file a SQLite DSN names, and whether dsn is one.
+// Besides sqlite:PATH, it takes the URL forms that SQLAlchemy made common:
+// sqlite:///relative.db and sqlite:////absolute/path.db (an empty host,
+// then the path), and sqlite://relative.db as well.
+func sqlitePath(dsn string) (path string, ok bool, err error) {
+	rest, ok := strings.CutPrefix(dsn, "sqlite:")
+	if !ok {
+		return "", false, nil
+	}
+	if after, url := strings.CutPrefix(rest, "//"); url {
+		rest = strings.TrimPrefix(after, "/")
+	}
+	if rest == "" {
+		return "", true, fmt.Errorf("db %q: no path; %s", dsn, sqliteForms)
+	}
+	return rest, true, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func unknownStore(dsn string) error {
+	if dsn == "" {
+		return errors.New("empty db: " + sqliteForms + ", or postgres://…")
+	}
+	return fmt.Errorf("db %q: unknown store; %s, or postgres://…", redact(dsn), sqliteForms)
 }
 
 // redact hides the password of a URL DSN, for messages and logs.
