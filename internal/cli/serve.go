@@ -162,6 +162,15 @@ stays locked until the server has exited.`,
 				defer close(served)
 				go func() {
 					select {
+					case <-ctx.Done():
+					case <-served:
+						return
+					}
+					if o.shutdownGrace > 0 {
+						logger.Info("running handlers may finish for the shutdown grace; a second signal releases their operations at once",
+							slog.Duration("grace", o.shutdownGrace))
+					}
+					select {
 					case <-second:
 						logger.Info("a second signal: releasing the running operations at once")
 						srv.ReleaseNow()
