@@ -113,7 +113,8 @@ type Config struct {
 
 	// ShutdownGrace is how long Stop lets running handlers finish before it
 	// cancels them and releases their operations, which then run again at
-	// once on the next client. Default ShutdownGraceDefault (10s).
+	// once on the next client. Default ShutdownGraceDefault (10s); negative
+	// gives none: Stop cancels and releases at once.
 	ShutdownGrace time.Duration
 
 	// WaitMax caps how long one Wait call waits. Default WaitMaxDefault (1m).
@@ -229,7 +230,7 @@ func (c *Config) withDefaults() (*Config, error) {
 	out.ResponseBytesMax = cmp.Or(out.ResponseBytesMax, ResponseBytesMaxDefault)
 	out.ErrorBytesMax = cmp.Or(out.ErrorBytesMax, ErrorBytesMaxDefault)
 	for name, d := range map[string]time.Duration{
-		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval, "ShutdownGrace": out.ShutdownGrace,
+		"RescueInterval": out.RescueInterval, "PollInterval": out.PollInterval,
 		"WaitMax": out.WaitMax, "MetadataInterval": out.MetadataInterval,
 	} {
 		if d < 0 {

@@ -285,7 +285,7 @@ func TestStart(t *testing.T) {
 		require.ErrorContains(t, err, "value must not be bad")
 	})
 	t.Run("BadParent", func(t *testing.T) {
-		for _, parent := range []string{"projects", "projects//x", "a/b/c", "projects/p q"} {
+		for _, parent := range []string{"projects", "projects//x", "a/b/c", "projects/p q", "../..", "projects/p/locations/*", "x?y/z#w", "projects/\xff"} {
 			_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{Parent: parent})
 			require.ErrorIs(t, err, lro.ErrInvalidArgument, parent)
 		}
@@ -340,8 +340,10 @@ func TestStart(t *testing.T) {
 		}
 	})
 	t.Run("BadRequestID", func(t *testing.T) {
-		_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{RequestID: "has space"})
-		require.ErrorIs(t, err, lro.ErrInvalidArgument)
+		for _, id := range []string{"has space", "not-utf8-\xff"} {
+			_, err := c.StartOperation(ctx, "k", wrapperspb.String(""), &lro.StartOptions{RequestID: id})
+			require.ErrorIs(t, err, lro.ErrInvalidArgument, id)
+		}
 	})
 }
 
@@ -802,6 +804,32 @@ func TestShutdown(t *testing.T) {
 		require.Equal(t, 1, r.job.Attempt)
 		r.release <- result{resp: wrapperspb.String("after restart")}
 		require.Equal(t, "after restart", responseValue(t, waitDone(t, c2, slow.GetName())))
+	})
+	t.Run("NegativeGraceReleasesAtOnce", func(t *testing.T) {
+		t.Parallel()
+		store := openStore(t)
+		p := newProbe()
+		c, err := lro.NewClient(store, &lro.Config{Logger: testLogger(t), ShutdownGrace: -1})
+		require.NoError(t, err)
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+		require.NoError(t, c.Start(context.Background()))
+		op := start(t, c, "k", "")
+		r := p.next(t)
+		stopped := make(chan struct{})
+		go func() {
+			c.Stop(context.Background())
+			close(stopped)
+		}()
+		select {
+		case <-r.ctx.Done():
+		case <-time.After(lro.ShutdownGraceDefault / 2):
+			t.Fatal("the handler still runs: Stop gave it a grace")
+		}
+		require.ErrorIs(t, context.Cause(r.ctx), lro.ErrShutdown)
+		<-stopped
+		released := storedOp(t, store, op.GetName())
+		require.Equal(t, lrostore.StatePending, released.State)
+		require.Equal(t, int32(0), released.Attempt, "a release does not count an attempt")
 	})
 	t.Run("StubbornHandlerIsReleasedAnyway", func(t *testing.T) {
 		t.Parallel()

@@ -72,9 +72,13 @@ func parseCollection(field, name string) (string, error) {
 	return parent, nil
 }
 
-// validateParent checks a parent resource name: "" or an even number of
-// non-empty segments of printable characters, such as
-// "projects/p/locations/l".
+// validateParent checks a parent resource name (AIP-122): "" or an even
+// number of segments that alternate between collection IDs and resource IDs,
+// such as "projects/p/locations/l". A collection ID is lowerCamelCase
+// ([a-z][a-zA-Z0-9]*); a resource ID holds letters, digits and the other
+// characters that a URL path takes unescaped ('-', '.', '_', '~'), and is
+// not "." or "..". So every parent names an operation that an HTTP route can
+// reach, and every name is valid UTF-8.
 func validateParent(parent string) error {
 	if parent == "" {
 		return nil
@@ -82,17 +86,60 @@ func validateParent(parent string) error {
 	if len(parent) > maxNameLen {
 		return invalidArgument("parent", "INVALID_PARENT", "parent is longer than %d bytes", maxNameLen)
 	}
-	segments := strings.Split(parent, "/")
-	if len(segments)%2 != 0 {
-		return invalidArgument("parent", "INVALID_PARENT", "parent %q must have an even number of segments, as in projects/p/locations/l", parent)
-	}
-	for _, s := range segments {
-		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return invalidArgument("parent", "INVALID_PARENT", "parent %q has an empty or unprintable segment", parent)
+	n := 0
+	for rest := parent; ; n++ {
+		segment, after, more := strings.Cut(rest, "/")
+		if segment == "" {
+			return invalidArgument("parent", "INVALID_PARENT", "parent %q has an empty segment: want collection/id pairs, as in projects/p/locations/l", parent)
 		}
+		if n%2 == 0 && !isCollectionID(segment) {
+			return invalidArgument("parent", "INVALID_PARENT",
+				"parent %q: %q is not a collection ID: want lowerCamelCase letters and digits, as in projects/p/locations/l", parent, segment)
+		}
+		if n%2 == 1 && !isResourceID(segment) {
+			return invalidArgument("parent", "INVALID_PARENT",
+				"parent %q: %q is not a resource ID: want letters, digits, '-', '.', '_' or '~' (AIP-122), not \".\" or \"..\"", parent, segment)
+		}
+		if !more {
+			break
+		}
+		rest = after
+	}
+	if n%2 == 0 {
+		return invalidArgument("parent", "INVALID_PARENT", "parent %q must have an even number of segments, as in projects/p/locations/l", parent)
 	}
 	return nil
 }
+
+// isCollectionID reports whether s is a collection ID: [a-z][a-zA-Z0-9]*.
+func isCollectionID(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isResourceID reports whether s is a resource ID: letters, digits, '-',
+// '.', '_' and '~', other than "." and "..".
+func isResourceID(s string) bool {
+	if s == "" || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' && c != '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 
 func cutLast(s, sep string) (before, after string, found bool) {
 	if i := strings.LastIndex(s, sep); i >= 0 {

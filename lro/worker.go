@@ -138,7 +138,7 @@ func (c *Client) shutdown(ctx context.Context) {
 		c.loops.jobs.Wait()
 		close(jobsDone)
 	}()
-	grace := time.NewTimer(c.config.ShutdownGrace)
+	grace := time.NewTimer(max(c.config.ShutdownGrace, 0)) // negative: no grace
 	defer grace.Stop()
 	select {
 	case <-jobsDone:

@@ -3,23 +3,11 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"lro.dev/lro/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// The first signal starts a graceful shutdown; a second one kills
-		// the process at once, as it would without the handler.
-		<-ctx.Done()
-		stop()
-	}()
-	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(cli.MainProcess(os.Args[1:]))
 }

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // result is what a run of the command printed and returned.
 type result struct {
 	args           []string // without --addr
+	addr           string   // the --addr given, shown as ADDR in the output
 	code           int
 	stdout, stderr string
 }
@@ -50,7 +53,11 @@ func lroStdin(t *testing.T, f *fakeServer, stdin io.Reader, args ...string) resu
 	} else {
 		code = run(t.Context(), all, stdin, &stdout, &stderr)
 	}
-	return result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
+	r := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
+	if f != nil {
+		r.addr = f.addr
+	}
+	return r
 }
 
 func (r result) String() string {
@@ -58,10 +65,14 @@ func (r result) String() string {
 	for i, a := range r.args {
 		quoted[i] = shellQuote(a)
 	}
-	return "$ lro " + strings.Join(quoted, " ") + "\n" +
+	s := "$ lro " + strings.Join(quoted, " ") + "\n" +
 		"-- exit " + string(rune('0'+r.code)) + "\n" +
 		"-- stdout --\n" + r.stdout +
 		"-- stderr --\n" + r.stderr
+	if r.addr != "" {
+		s = strings.ReplaceAll(s, r.addr, "ADDR")
+	}
+	return s
 }
 
 // golden compares r with testdata/name.golden, or writes it there with
@@ -499,5 +510,108 @@ func TestHelp(t *testing.T) {
 		r := lro(t, nil, c, "--help")
 		wantCode(t, r, 0)
 		golden(t, "help_"+c, r)
+	}
+}
+
+func TestInvalidUTF8(t *testing.T) {
+	// A protobuf string cannot carry invalid UTF-8: grpc would fail to
+	// marshal the request (INTERNAL), so the command refuses it first.
+	file := filepath.Join(t.TempDir(), "in.json")
+	if err := os.WriteFile(file, []byte("{\"duration\": \"1s\xff\"}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"list", "--filter", "kind = \"\xff\""}, `lro: invalid --filter "kind = \"\xff\"": not valid UTF-8`},
+		{[]string{"list", "--parent", "projects/\xff"}, `lro: invalid --parent "projects/\xff": not valid UTF-8`},
+		{[]string{"list", "--page-token", "\xfe"}, `lro: invalid --page-token "\xfe": not valid UTF-8`},
+		{[]string{"get", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"wait", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"cancel", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"delete", "operations/\xff"}, `lro: invalid argument NAME "operations/\xff": not valid UTF-8`},
+		{[]string{"start", "demo.\xff"}, `lro: invalid argument KIND "demo.\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--request-id", "r-\xff"}, `lro: invalid --request-id "r-\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--parent", "projects/\xff"}, `lro: invalid --parent "projects/\xff": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--input", "{\"duration\": \"\xff\"}"}, `lro: invalid --input "{\"duration\": \"\xff\"}": not valid UTF-8`},
+		{[]string{"start", "demo.sleep", "--input", "@" + file}, `lro: --input: not valid JSON: `},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			f := newSeededFakeServer(t)
+			r := lro(t, f, tt.args...)
+			wantCode(t, r, 2)
+			if !strings.HasPrefix(r.stderr, tt.wantErr) || r.stdout != "" {
+				t.Errorf("stdout %q, stderr %q; want no stdout, stderr starting with %q", r.stdout, r.stderr, tt.wantErr)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.calls) != 0 {
+				t.Errorf("RPCs made: %v", f.calls)
+			}
+		})
+	}
+}
+
+// shellWords splits a command line as sh does.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "printf '%s\\0' "+line).Output()
+	if err != nil {
+		t.Fatalf("sh -c %q: %v", line, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+}
+
+func TestListNextPageCommand(t *testing.T) {
+	// The next page's command works as printed: with the address, the
+	// collection and the filter that its token belongs to, quoted for sh.
+	for _, fromEnv := range []bool{false, true} {
+		t.Run(fmt.Sprintf("addr from env %v", fromEnv), func(t *testing.T) {
+			f := newSeededFakeServer(t)
+			var last string
+			f.locked(func() {
+				for range 3 {
+					op := &longrunningpb.Operation{}
+					f.addLocked("projects/p/locations/l", op)
+					last = op.GetName()
+				}
+			})
+			args := []string{"list", "--parent", "projects/p/locations/l", "--filter", `done = false AND kind = "it's"`, "--page-size", "2"}
+			var r result
+			if fromEnv {
+				t.Setenv("LRO_ADDR", f.addr)
+				r = lro(t, nil, args...)
+			} else {
+				r = lro(t, f, args...)
+			}
+			wantCode(t, r, 0)
+			line, ok := strings.CutPrefix(strings.TrimSuffix(r.stderr, "\n"), "next page: ")
+			if !ok || strings.Contains(line, "\n") {
+				t.Fatalf("stderr %q, want one next page line", r.stderr)
+			}
+			words := shellWords(t, line)
+			if words[0] != "lro" {
+				t.Fatalf("next page command %q does not start with lro", line)
+			}
+			t.Setenv("LRO_ADDR", "127.0.0.1:1") // the command must name the server itself
+			var stdout, stderr bytes.Buffer
+			if code := Main(t.Context(), words[1:], &stdout, &stderr); code != 0 {
+				t.Fatalf("%s: exit %d, stderr %q", line, code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), last) || stderr.Len() != 0 {
+				t.Errorf("%s: stdout\n%s\nstderr %q; want the last operation and no next page", line, stdout.String(), stderr.String())
+			}
+			lists := f.requests().lists
+			first, next := lists[0], lists[1]
+			if next.GetPageToken() != "offset-2" {
+				t.Errorf("page token %q, want offset-2", next.GetPageToken())
+			}
+			next.PageToken = first.GetPageToken()
+			if !proto.Equal(first, next) {
+				t.Errorf("next page request\n%v\nwant the first one's\n%v", next, first)
+			}
+		})
 	}
 }

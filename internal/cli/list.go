@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // listOptions are the flags of lro list.
@@ -21,6 +22,7 @@ type listOptions struct {
 	pageToken string
 	all       bool
 
+	flags          *pflag.FlagSet // the command's flags, to repeat them in the next page's command
 	stdout, stderr io.Writer
 }
 
@@ -36,7 +38,8 @@ metadata's progress_percent, when its type is known and has one).
 
 One page is listed, of the server's default size unless --page-size; when
 there are more, the command that lists the next one is printed on stderr as
-"next page: lro list ... --page-token TOKEN". --all lists every page.
+"next page: lro list ... --page-token TOKEN" (the flags given, and the
+next page's token: a token belongs to its --parent and --filter). --all lists every page.
 
 With -o json, print the ListOperationsResponse as protobuf JSON; with --all,
 every operation in one {"operations": [...]}.`,
@@ -45,6 +48,7 @@ every operation in one {"operations": [...]}.`,
   lro list -o json --all | jq -r '.operations[]?.name'`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.flags = cmd.Flags()
 			o.complete()
 			if err := o.Validate(); err != nil {
 				return err
@@ -143,18 +147,20 @@ func (o *listOptions) listPage(ctx context.Context, c *clients, req *longrunning
 	return c.ops.ListOperations(ctx, req)
 }
 
-// nextCommand is the command line that lists the page after this one.
+// nextCommand is the command line that lists the page after this one: the
+// flags given, quoted for a shell, with the next --page-token. A page token
+// belongs to its collection and filter, and the address may have come from
+// $LRO_ADDR: the command says them all, so that it works as it is, anywhere.
 func (o *listOptions) nextCommand(token string) string {
 	args := []string{"lro", "list"}
-	if o.parent != "" {
-		args = append(args, "--parent", shellQuote(o.parent))
+	if !o.flags.Changed("addr") && o.addr != defaultAddr {
+		args = append(args, "--addr", shellQuote(o.addr)) // from $LRO_ADDR
 	}
-	if o.filter != "" {
-		args = append(args, "--filter", shellQuote(o.filter))
-	}
-	if o.pageSize != 0 {
-		args = append(args, "--page-size", strconv.Itoa(int(o.pageSize)))
-	}
+	o.flags.Visit(func(f *pflag.Flag) {
+		if f.Name != "page-token" {
+			args = append(args, "--"+f.Name, shellQuote(f.Value.String()))
+		}
+	})
 	args = append(args, "--page-token", shellQuote(token))
 	return strings.Join(args, " ")
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/status"
 )
@@ -77,8 +80,9 @@ Exit codes:
      stderr; for wait, also an operation that ended with an error
   2  a usage error: unknown command or flag, wrong arguments or flag values
   3  wait --timeout passed before the operation was done`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		PersistentPreRunE: checkFlagsUTF8,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -146,7 +150,8 @@ func errorText(err error) string {
 	if st, ok := status.FromError(err); ok {
 		return codeName(int32(st.Code())) + ": " + st.Message()
 	}
-	return err.Error()
+	// The lro package's own errors start with "lro: " already.
+	return strings.TrimPrefix(err.Error(), "lro: ")
 }
 
 // codeName is the google.rpc.Code name of c, such as "NOT_FOUND".
@@ -154,7 +159,9 @@ func codeName(c int32) string {
 	return code.Code(c).String()
 }
 
-// exactArgs is like cobra.ExactArgs, naming the arguments in its error.
+// exactArgs is like cobra.ExactArgs, naming the arguments in its error. An
+// argument that is not valid UTF-8 is a usage error too: a protobuf string
+// cannot carry it.
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != len(names) {
@@ -163,6 +170,24 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 			}
 			return usageErrorf("unexpected argument %q", args[len(names)])
 		}
+		for i, a := range args {
+			if !utf8.ValidString(a) {
+				return usageErrorf("invalid argument %s %q: not valid UTF-8", names[i], a)
+			}
+		}
 		return nil
 	}
+}
+
+// checkFlagsUTF8 refuses flag values that are not valid UTF-8: the strings
+// that the client commands send are protobuf strings, which cannot carry
+// them, and a name or DSN that holds them is a mistake.
+func checkFlagsUTF8(cmd *cobra.Command, args []string) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if v := f.Value.String(); err == nil && !utf8.ValidString(v) {
+			err = usageErrorf("invalid --%s %q: not valid UTF-8", f.Name, v)
+		}
+	})
+	return err
 }

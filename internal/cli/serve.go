@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"lro.dev/lro/heapfloor"
 	"lro.dev/lro/internal/demo"
@@ -26,9 +27,25 @@ const (
 	heapFloorMiBDefault = 64
 )
 
-// dbOrDefault is the --db flag's value, else $LRO_DB, else defaultDB.
-func dbOrDefault(db string) string {
-	return cmp.Or(db, os.Getenv(dbEnv), defaultDB)
+// resolveDB returns the store's DSN: the --db flag's value, else $LRO_DB,
+// else defaultDB. An empty value given explicitly, as --db "" or LRO_DB=,
+// is a usage error rather than the default: it is most likely a variable
+// that a deployment forgot to set, and the default would quietly keep the
+// operations in a local file.
+func resolveDB(fs *pflag.FlagSet, db string) (string, error) {
+	if fs.Changed("db") {
+		if db == "" {
+			return "", usageErrorf("empty --db: want sqlite:PATH or postgres://… (omit --db for $%s, else %s)", dbEnv, defaultDB)
+		}
+		return db, nil
+	}
+	if env, ok := os.LookupEnv(dbEnv); ok {
+		if env == "" {
+			return "", usageErrorf("$%s is set but empty: want sqlite:PATH or postgres://… (unset it for %s)", dbEnv, defaultDB)
+		}
+		return env, nil
+	}
+	return defaultDB, nil
 }
 
 // serveOptions are the flags of lro serve.
@@ -57,7 +74,6 @@ func (o *serveOptions) Validate() error {
 	if o.addr == "" {
 		o.addr = defaultAddr
 	}
-	o.db = dbOrDefault(o.db)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
@@ -67,6 +83,13 @@ func (o *serveOptions) Validate() error {
 		if d < 0 {
 			return usageErrorf("invalid --%s %v: must not be negative", name, d)
 		}
+	}
+	// lro.NewClient checks these too, but names Config's fields.
+	if o.leaseTTL != 0 && o.leaseTTL < lrolib.LeaseTTLMin {
+		return usageErrorf("invalid --lease-ttl %v: must be at least %v", o.leaseTTL, lrolib.LeaseTTLMin)
+	}
+	if leaseTTL := cmp.Or(o.leaseTTL, lrolib.LeaseTTLDefault); o.heartbeatInterval > leaseTTL/2 {
+		return usageErrorf("invalid --heartbeat-interval %v: must be at most half of --lease-ttl %v", o.heartbeatInterval, leaseTTL)
 	}
 	if o.maxAttempts < 0 {
 		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
@@ -88,16 +111,23 @@ reflection, and HTTP on the same address. It runs the built-in kind
 demo.sleep.
 
 The store is named by --db: sqlite:PATH keeps operations in one SQLite file
-(relative or absolute PATH; one server per file); a PostgreSQL URL,
+(relative or absolute PATH, or as a URL sqlite:///relative.db or
+sqlite:////absolute.db; one server per file); a PostgreSQL URL,
 postgres://user@host:5432/db?sslmode=disable (any libpq URL), keeps them in
 PostgreSQL, where several servers share one database and act as one. The
 schema is created and migrated at start (see lro migrate).
 
 On SIGINT or SIGTERM the server stops taking calls, lets running handlers
 finish for --shutdown-grace, and releases the operations they could not
-finish, so that they run again as soon as a server starts on the store.`,
+finish, so that they run again as soon as a server starts on the store. A
+second signal, or --shutdown-grace 0, releases them at once. A SQLite file
+stays locked until the server has exited.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.db, err = resolveDB(cmd.Flags(), o.db); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -114,7 +144,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 					LeaseTTL:          o.leaseTTL,
 					HeartbeatInterval: o.heartbeatInterval,
 					MaxAttempts:       o.maxAttempts,
-					ShutdownGrace:     o.shutdownGrace,
+					ShutdownGrace:     cmp.Or(o.shutdownGrace, -1), // 0: none
 					WaitMax:           o.waitMax,
 					Retention:         o.retention,
 					PollInterval:      o.pollInterval,
@@ -127,6 +157,27 @@ finish, so that they run again as soon as a server starts on the store.`,
 			if err != nil {
 				return err
 			}
+			if second := secondSignal(ctx); second != nil {
+				served := make(chan struct{})
+				defer close(served)
+				go func() {
+					select {
+					case <-ctx.Done():
+					case <-served:
+						return
+					}
+					if o.shutdownGrace > 0 {
+						logger.Info("running handlers may finish for the shutdown grace; a second signal releases their operations at once",
+							slog.Duration("grace", o.shutdownGrace))
+					}
+					select {
+					case <-second:
+						logger.Info("a second signal: releasing the running operations at once")
+						srv.ReleaseNow()
+					case <-served:
+					}
+				}()
+			}
 			return srv.Serve(ctx)
 		},
 	}
@@ -137,7 +188,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.DurationVar(&o.leaseTTL, "lease-ttl", lrolib.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 0, "how often leases are renewed (default lease-ttl/3)")
 	fs.IntVar(&o.maxAttempts, "max-attempts", lrolib.MaxAttemptsDefault, "attempts per operation before it fails because every worker running it was lost")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released; 0 releases them at once, as a second signal does")
 	fs.DurationVar(&o.waitMax, "wait-max", lrolib.WaitMaxDefault, "the longest one WaitOperation call waits")
 	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
@@ -162,14 +213,28 @@ func newMigrateCommand(stdout, stderr io.Writer) *cobra.Command {
 
 lro serve does the same at start (under an advisory lock on PostgreSQL, so
 several servers starting at once are safe); migrate is for operators who
-prefer to run migrations on their own, before a deployment.`,
+prefer to run migrations on their own, before a deployment. It says what it
+did on stdout: created the schema, migrated it from one version to another,
+or found it up to date.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := server.Migrate(cmd.Context(), dbOrDefault(o.db)); err != nil {
+			db, err := resolveDB(cmd.Flags(), o.db)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(stderr, "lro: the store's schema is up to date")
-			return nil
+			from, to, err := server.Migrate(cmd.Context(), db)
+			if err != nil {
+				return err
+			}
+			switch {
+			case from == 0:
+				_, err = fmt.Fprintf(stdout, "created the schema at version %d\n", to)
+			case from < to:
+				_, err = fmt.Fprintf(stdout, "migrated the schema from version %d to %d\n", from, to)
+			default:
+				_, err = fmt.Fprintf(stdout, "the schema is up to date, at version %d\n", to)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")

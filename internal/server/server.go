@@ -65,6 +65,9 @@ type Server struct {
 	health   *health.Server
 	http     *http.Server
 	storeErr atomic.Pointer[error] // the store's last health check error; nil when it answers
+
+	hurryOnce sync.Once
+	hurry     chan struct{} // closed by ReleaseNow
 }
 
 // HealthInterval is how often the server checks that its store answers.
@@ -72,30 +75,63 @@ const HealthInterval = time.Second
 
 // OpenStore opens the store a DSN names.
 func OpenStore(ctx context.Context, dsn string) (lrostore.Store, error) {
-	scheme, rest, _ := strings.Cut(dsn, ":")
-	switch scheme {
-	case "sqlite":
-		if rest == "" {
-			return nil, fmt.Errorf("db %q: want sqlite:PATH", dsn)
+	if path, ok, err := sqlitePath(dsn); ok || err != nil {
+		if err != nil {
+			return nil, err
 		}
-		return lrosqlite.Open(ctx, rest)
-	case "postgres", "postgresql":
+		return lrosqlite.Open(ctx, path)
+	}
+	if isPostgres(dsn) {
 		return lropgx.Open(ctx, dsn)
 	}
-	return nil, fmt.Errorf("db %q: unknown store; want sqlite:PATH or postgres://…", redact(dsn))
+	return nil, unknownStore(dsn)
 }
 
-// Migrate brings the schema of the store a DSN names up to date.
-func Migrate(ctx context.Context, dsn string) error {
-	scheme, _, _ := strings.Cut(dsn, ":")
-	if scheme == "postgres" || scheme == "postgresql" {
-		return lropgx.Migrate(ctx, dsn)
+// Migrate brings the schema of the store a DSN names up to date, and returns
+// its version before (0: none) and after.
+func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
+	if path, ok, err := sqlitePath(dsn); ok || err != nil {
+		if err != nil {
+			return 0, 0, err
+		}
+		return lrosqlite.Migrate(ctx, path)
 	}
-	store, err := OpenStore(ctx, dsn) // SQLite migrates as it opens
-	if err != nil {
-		return err
+	if isPostgres(dsn) {
+		return lropgx.MigrateVersions(ctx, dsn)
 	}
-	return store.Close()
+	return 0, 0, unknownStore(dsn)
+}
+
+// sqliteForms says how a SQLite DSN is written, for error messages.
+const sqliteForms = "want sqlite:PATH (sqlite:lro.db, sqlite:/var/lib/lro.db), or as a URL, sqlite:///PATH for a relative path and sqlite:////PATH for an absolute one"
+
+// sqlitePath returns the file a SQLite DSN names, and whether dsn is one.
+// Besides sqlite:PATH, it takes the URL forms that SQLAlchemy made common:
+// sqlite:///relative.db and sqlite:////absolute/path.db (an empty host,
+// then the path), and sqlite://relative.db as well.
+func sqlitePath(dsn string) (path string, ok bool, err error) {
+	rest, ok := strings.CutPrefix(dsn, "sqlite:")
+	if !ok {
+		return "", false, nil
+	}
+	if after, url := strings.CutPrefix(rest, "//"); url {
+		rest = strings.TrimPrefix(after, "/")
+	}
+	if rest == "" {
+		return "", true, fmt.Errorf("db %q: no path; %s", dsn, sqliteForms)
+	}
+	return rest, true, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+func unknownStore(dsn string) error {
+	if dsn == "" {
+		return errors.New("empty db: " + sqliteForms + ", or postgres://…")
+	}
+	return fmt.Errorf("db %q: unknown store; %s, or postgres://…", redact(dsn), sqliteForms)
 }
 
 // redact hides the password of a URL DSN, for messages and logs.
@@ -127,7 +163,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	// Everything that can be refused is checked before anything starts.
-	s := &Server{config: config, logger: logger, store: store, client: client}
+	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
 	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
 	lrogrpc.Register(s.grpc, client)
 	s.health = health.NewServer()
@@ -157,10 +193,17 @@ func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 // Client is the server's lro client.
 func (s *Server) Client() *lro.Client { return s.client }
 
+// ReleaseNow ends the shutdown's grace at once, whether it has begun or
+// not: when Serve shuts down, it cancels the running handlers and releases
+// their operations without waiting, and cuts the calls under way.
+func (s *Server) ReleaseNow() {
+	s.hurryOnce.Do(func() { close(s.hurry) })
+}
+
 // Serve serves until ctx ends, then shuts down gracefully: it stops
 // accepting calls, lets running handlers finish for the client's shutdown
-// grace, releases the operations they could not finish, and closes the
-// store.
+// grace (none after ReleaseNow), releases the operations they could not
+// finish, and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
 	mux := cmux.New(s.listener)
 	// A connection that says nothing is closed instead of holding a
@@ -191,7 +234,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.health.Shutdown()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.clientStopTimeout())
+		stopCtx, cancel := s.hurryContext(ctx, s.clientStopTimeout())
 		defer cancel()
 		s.client.Stop(stopCtx)
 	})
@@ -205,12 +248,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		case <-stopped:
 		case <-time.After(5 * time.Second):
 			s.grpc.Stop()
+		case <-s.hurry:
+			s.grpc.Stop()
 		}
 	})
 	wg.Go(func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		shutdownCtx, cancel := s.hurryContext(ctx, 5*time.Second)
 		defer cancel()
-		s.http.Shutdown(shutdownCtx)
+		if s.http.Shutdown(shutdownCtx) != nil {
+			s.http.Close()
+		}
 	})
 	wg.Wait()
 	mux.Close()
@@ -229,7 +276,21 @@ func (s *Server) clientStopTimeout() time.Duration {
 	if grace == 0 {
 		grace = lro.ShutdownGraceDefault
 	}
-	return grace + 10*time.Second
+	return max(grace, 0) + 10*time.Second
+}
+
+// hurryContext is a context for a step of the shutdown: it keeps ctx's
+// values, and ends after timeout or at ReleaseNow.
+func (s *Server) hurryContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	go func() {
+		select {
+		case <-s.hurry:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // checkHealth checks every HealthInterval that the store answers, and says

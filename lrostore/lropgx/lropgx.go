@@ -154,7 +154,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 				o.channel = (ChannelDefault + "_" + schema)[:min(63, len(ChannelDefault)+1+len(schema))]
 			}
 		}
-		if err := migrate(ctx, c.Conn()); err != nil {
+		if _, _, err := migrate(ctx, c.Conn()); err != nil {
 			return err
 		}
 		rows, err = analyzeIfNever(ctx, c.Conn())
@@ -177,31 +177,43 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // returns. Open and New migrate too; Migrate is for running migrations
 // alone, such as before a deployment.
 func Migrate(ctx context.Context, dsn string) error {
+	_, _, err := MigrateVersions(ctx, dsn)
+	return err
+}
+
+// MigrateVersions is Migrate, and returns the schema's version before and
+// after: from is 0 when there was no schema, and equals to when there was
+// nothing to do.
+func MigrateVersions(ctx context.Context, dsn string) (from, to int, err error) {
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return fmt.Errorf("lropgx: %w", err)
+		return 0, 0, fmt.Errorf("lropgx: %w", err)
 	}
 	conn, err := pgx.ConnectConfig(ctx, config)
 	if err != nil {
-		return fmt.Errorf("lropgx: %w", err)
+		return 0, 0, fmt.Errorf("lropgx: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := migrate(ctx, conn); err != nil {
-		return fmt.Errorf("lropgx: migrate: %w", err)
+	if from, to, err = migrate(ctx, conn); err != nil {
+		return 0, 0, fmt.Errorf("lropgx: migrate: %w", err)
 	}
-	return nil
+	return from, to, nil
 }
 
 // migrate applies the migrations that the lro_migration table does not
 // list, in one transaction that holds an advisory lock: of several nodes
-// starting at once, one migrates and the others then find nothing to do.
-func migrate(ctx context.Context, conn *pgx.Conn) error {
+// starting at once, one migrates and the others then find nothing to do. It
+// returns the schema's version before and after.
+func migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err error) {
 	files, err := fs.Glob(migrations, "migration/*.sql")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	sort.Strings(files)
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	if err := checkSchema(ctx, conn); err != nil {
+		return 0, 0, err
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 			return err
 		}
@@ -219,6 +231,10 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return err
 		}
+		if len(applied) > 0 {
+			from = int(slices.Max(applied))
+		}
+		to = from
 		for _, file := range files {
 			name := strings.TrimSuffix(strings.TrimPrefix(file, "migration/"), ".sql")
 			prefix, _, _ := strings.Cut(name, "_")
@@ -226,6 +242,7 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 			if err != nil {
 				return fmt.Errorf("migration %s: bad name", file)
 			}
+			to = max(to, int(version))
 			if slices.Contains(applied, int32(version)) {
 				continue
 			}
@@ -244,6 +261,33 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return from, to, nil
+}
+
+// checkSchema fails when the connection's search_path names no schema that
+// exists, which PostgreSQL reports only as "no schema has been selected to
+// create in", and says how to fix it.
+func checkSchema(ctx context.Context, conn *pgx.Conn) error {
+	var schema *string
+	var searchPath string
+	if err := conn.QueryRow(ctx, `SELECT current_schema(), current_setting('search_path')`).Scan(&schema, &searchPath); err != nil {
+		return err
+	}
+	if schema != nil {
+		return nil
+	}
+	first := "myschema"
+	for name := range strings.SplitSeq(searchPath, ",") {
+		if name = strings.TrimSpace(name); name != "" && name != `"$user"` && name != "$user" {
+			first = name
+			break
+		}
+	}
+	return fmt.Errorf("no schema of the search_path %q exists: create it first (CREATE SCHEMA %s;), or set another in the DSN (options=-c%%20search_path%%3Dmyschema)",
+		searchPath, first)
 }
 
 // analyzeQuery analyzes the table, and returns its rows as the new

@@ -549,3 +549,27 @@ func TestPlansSurviveGrowthWithoutStatistics(t *testing.T) {
 		require.NotContains(t, plan, "Seq Scan on lro_operation", "%s:\n%s", name, plan)
 	}
 }
+
+func TestMissingSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, err := pgtest.WithSearchPath(pgtest.URL(t), "lro_test_missing")
+	require.NoError(t, err)
+	_, err = lropgx.Open(ctx, dsn)
+	require.ErrorContains(t, err, `no schema of the search_path "lro_test_missing" exists: create it first (CREATE SCHEMA lro_test_missing;)`)
+	err = lropgx.Migrate(ctx, dsn)
+	require.ErrorContains(t, err, "CREATE SCHEMA lro_test_missing;")
+}
+
+func TestMigrateVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	from, to, err := lropgx.MigrateVersions(ctx, dsn)
+	require.NoError(t, err)
+	require.Equal(t, 0, from, "no schema before")
+	require.Equal(t, 2, to)
+	from, to, err = lropgx.MigrateVersions(ctx, dsn)
+	require.NoError(t, err)
+	require.Equal(t, [2]int{2, 2}, [2]int{from, to}, "nothing to do")
+}

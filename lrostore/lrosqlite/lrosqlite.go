@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,17 +64,36 @@ var _ lrostore.Store = (*Store)(nil)
 // up to date. The path ":memory:" opens a private in-memory database, for
 // tests.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("lrosqlite: empty database path")
+	s, _, _, err := open(ctx, path)
+	return s, err
+}
+
+// Migrate creates or brings up to date the schema of the database at path,
+// as Open does, closes it, and returns the schema's version before and
+// after: from is 0 for a new database, and equals to when there was nothing
+// to do.
+func Migrate(ctx context.Context, path string) (from, to int, err error) {
+	s, from, to, err := open(ctx, path)
+	if err != nil {
+		return 0, 0, err
 	}
-	s := &Store{}
+	return from, to, s.Close()
+}
+
+// open is Open, and returns the schema's version before and after its
+// migration.
+func open(ctx context.Context, path string) (s *Store, from, to int, err error) {
+	if path == "" {
+		return nil, 0, 0, errors.New("lrosqlite: empty database path")
+	}
+	s = &Store{}
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=case_sensitive_like(1)"
 	if path == ":memory:" {
 		// A private in-memory database lives in one connection, shared by
 		// readers and the writer.
 		db, err := sql.Open("sqlite", "file::memory:?"+pragmas)
 		if err != nil {
-			return nil, fmt.Errorf("lrosqlite: open: %w", err)
+			return nil, 0, 0, fmt.Errorf("lrosqlite: open: %w", err)
 		}
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
@@ -81,13 +101,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.write, s.read = db, db
 	} else {
 		lock, err := lockFile(path + ".lock")
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, 0, fmt.Errorf("lrosqlite: cannot create the database %s: the directory %s does not exist", path, filepath.Dir(path))
+		}
 		if err != nil {
-			return nil, err
+			return nil, 0, 0, err
 		}
 		s.lock = lock
 		if err := createPrivate(path); err != nil {
 			s.Close()
-			return nil, err
+			return nil, 0, 0, err
 		}
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas +
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
@@ -97,7 +120,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("lrosqlite: open %s: %w", path, err)
+			return nil, 0, 0, fmt.Errorf("lrosqlite: open %s: %w", path, err)
 		}
 		s.write.SetMaxOpenConns(1)
 		s.write.SetConnMaxIdleTime(0)
@@ -105,15 +128,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.read.SetMaxOpenConns(8)
 		s.read.SetMaxIdleConns(8)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if from, to, err = s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, 0, 0, err
 	}
 	if err := s.prepareWrites(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, 0, 0, err
 	}
-	return s, nil
+	return s, from, to, nil
 }
 
 // lockFile takes an exclusive advisory lock, so that two processes never
@@ -149,24 +172,31 @@ func createPrivate(path string) error {
 	return f.Close()
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the migrations that the lro_migration table does not
+// list, and returns the schema's version before and after.
+func (s *Store) migrate(ctx context.Context) (from, to int, err error) {
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
 		version INTEGER PRIMARY KEY NOT NULL, applied_time INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("lrosqlite: migrate: %w", err)
+		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
+	}
+	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM lro_migration`).Scan(&from); err != nil {
+		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
 	}
 	files, err := fs.Glob(migrations, "migration/*.sql")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	sort.Strings(files)
+	to = from
 	for _, file := range files {
 		version, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(file, "migration/"), "_", 2)[0])
 		if err != nil {
-			return fmt.Errorf("lrosqlite: migration %s: bad name", file)
+			return 0, 0, fmt.Errorf("lrosqlite: migration %s: bad name", file)
 		}
+		to = max(to, version)
 		body, err := migrations.ReadFile(file)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			var n int
@@ -180,10 +210,10 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("lrosqlite: migration %s: %w", file, err)
+			return 0, 0, fmt.Errorf("lrosqlite: migration %s: %w", file, err)
 		}
 	}
-	return nil
+	return from, to, nil
 }
 
 // Close closes the database and releases the file lock.
