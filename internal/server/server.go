@@ -167,7 +167,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// A connection that says nothing is closed instead of holding a
 	// goroutine for ever.
 	mux.SetReadTimeout(10 * time.Second)
-	grpcL := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	grpcL := mux.MatchWithWriters(matchGRPC())
 	httpL := mux.Match(cmux.Any())
 	errs := make(chan error, 3)
 	go func() { errs <- s.grpc.Serve(grpcL) }()
