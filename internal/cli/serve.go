@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,7 @@ type serveOptions struct {
 	eagerStart        bool
 	logLevel          string
 	httpParents       []string
+	allowedHosts      []string
 	heapFloorMiB      int
 }
 
@@ -70,6 +72,11 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.maxAttempts < 0 {
 		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
+	}
+	for _, name := range o.allowedHosts {
+		if name == "" || strings.ContainsAny(name, ":/ ") {
+			return usageErrorf("invalid --allowed-host %q: want a host name without a port, such as lro.example.com", name)
+		}
 	}
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
@@ -120,9 +127,10 @@ finish, so that they run again as soon as a server starts on the store.`,
 					PollInterval:      o.pollInterval,
 					DisableEagerStart: !o.eagerStart,
 				},
-				Register:    demo.Register,
-				HTTPParents: o.httpParents,
-				Logger:      logger,
+				Register:     demo.Register,
+				HTTPParents:  o.httpParents,
+				AllowedHosts: o.allowedHosts,
+				Logger:       logger,
 			})
 			if err != nil {
 				return err
@@ -145,6 +153,7 @@ finish, so that they run again as soon as a server starts on the store.`,
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
+	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }
 

@@ -7,8 +7,12 @@ package server_test
 import (
 	"cmp"
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,4 +94,65 @@ func TestGRPCContentSubtypes(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// httpGet sends GET path to srv with the Host header host ("" leaves the
+// address), and returns the status and body.
+func httpGet(t *testing.T, srv *server.Server, host, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.Addr().String()+path, nil)
+	require.NoError(t, err)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// TestHostCheck: HTTP requests must name the server in their Host (an IP
+// address, localhost, or an allowed name), so that a web page whose name
+// was rebound to the server's address cannot use it through a browser.
+func TestHostCheck(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, server.Config{Client: lro.Config{Workers: -1}, AllowedHosts: []string{"lro.example.com"}})
+	port := strconv.Itoa(srv.Addr().(*net.TCPAddr).Port)
+	for _, host := range []string{
+		"", "127.0.0.1:" + port, "127.0.0.1", "[::1]:" + port, "[::1]", "10.1.2.3:8080",
+		"localhost:" + port, "LOCALHOST", "localhost.", "app.localhost:" + port,
+		"lro.example.com", "LRO.Example.COM:" + port, "lro.example.com.:443",
+	} {
+		for _, path := range []string{"/v1/operations", "/healthz"} {
+			status, body := httpGet(t, srv, host, path)
+			require.Equal(t, http.StatusOK, status, "Host %q, %s: %s", host, path, body)
+		}
+	}
+	for _, host := range []string{
+		"attacker.example:" + port, "attacker.example", "example.com", "sub.lro.example.com",
+		"localhost.attacker.example", "127.0.0.1.nip.io:" + port,
+	} {
+		for _, path := range []string{"/v1/operations", "/healthz", "/v1/kinds"} {
+			status, body := httpGet(t, srv, host, path)
+			require.Equal(t, http.StatusForbidden, status, "Host %q, %s: %s", host, path, body)
+			require.Contains(t, body, `"status":"PERMISSION_DENIED"`)
+			require.Contains(t, body, `"reason":"HOST_NOT_ALLOWED"`)
+			require.NotContains(t, body, "operations/", "nothing of the store is shown")
+		}
+	}
+
+	// gRPC does not check :authority (no browser speaks it).
+	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithAuthority("attacker.example"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = lropb.NewLroClient(conn).ListKinds(t.Context(), &lropb.ListKindsRequest{})
+	require.NoError(t, err)
+
+	// "*" allows any name.
+	open := newServer(t, server.Config{Client: lro.Config{Workers: -1}, AllowedHosts: []string{"*"}})
+	status, body := httpGet(t, open, "attacker.example", "/v1/operations")
+	require.Equal(t, http.StatusOK, status, body)
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,11 @@ type Config struct {
 	// HTTPParents are the parent patterns, such as "projects/*/locations/*",
 	// whose operations get HTTP routes besides the default collection's.
 	HTTPParents []string
+	// AllowedHosts are the names, besides IP addresses, localhost and the
+	// host of Addr, that HTTP requests may give as their Host; "*" allows
+	// any (see lrohttp.CheckHost). gRPC's :authority is not checked: DNS
+	// rebinding is an attack through browsers, which do not speak gRPC.
+	AllowedHosts []string
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -148,7 +154,11 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.httpHandler(transcoder), ReadHeaderTimeout: 10 * time.Second}
+	allowedHosts := config.AllowedHosts
+	if host, _, err := net.SplitHostPort(config.Addr); err == nil && host != "" {
+		allowedHosts = append(slices.Clip(allowedHosts), host) // a name the server was told to listen on
+	}
+	s.http = &http.Server{Handler: lrohttp.CheckHost(s.httpHandler(transcoder), allowedHosts), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
