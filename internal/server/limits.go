@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -105,11 +107,23 @@ func newLimitListener(l net.Listener, maxConns int, logger *slog.Logger) *limitL
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
+	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			// Out of files for now: wait as net/http does, rather than
+			// spin (cmux tries again at once).
+			if backoff == 0 {
+				l.logger.Warn("no file for a new connection: the process has as many open as it may", slog.Any("error", err))
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
+		backoff = 0
 		if l.open.Add(1) <= l.max {
 			return &limitedConn{Conn: c, l: l}, nil
 		}
