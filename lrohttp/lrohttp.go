@@ -35,6 +35,9 @@
 //
 // with the HTTP status of the google.rpc.Code (AIP-193), and always carry a
 // google.rpc.ErrorInfo.
+//
+// [CheckHost] wraps a handler to refuse requests whose Host is not one of
+// the server's, against DNS rebinding.
 package lrohttp
 
 import (
