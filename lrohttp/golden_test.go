@@ -11,15 +11,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/googleapis/gax-go/v2/apierror"
@@ -49,9 +52,11 @@ type goldenCase struct {
 	// too large to show, or streamed without a Content-Length.
 	makeBody func() (r io.Reader, length int64, desc string)
 	// contentType of the request; "application/json" when there is a body
-	// and this is empty.
+	// and this is empty; "none" sends no Content-Type.
 	contentType string
-	status      int
+	// header holds further request headers.
+	header map[string]string
+	status int
 	// errStatus is the google.rpc.Code name of an error response, which is
 	// checked to be in Google's JSON error format; every error must leave
 	// the store as it was.
@@ -132,6 +137,8 @@ func TestGolden(t *testing.T) {
 			status: 200, check: func(t *testing.T, r *response, _ map[string]string) {
 				require.Regexp(t, `^projects/p/locations/l/operations/[0-9a-f-]{36}$`, r.object(t)["name"], "request IDs are scoped by parent")
 			}},
+		{name: "start_charset_utf8", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "application/json; charset=UTF-8", status: 200},
 		{name: "start_typed_input", method: "POST", path: "/v1/operations:start",
 			body:   `{"kind":"test.echo","typedInput":{"@type":"type.googleapis.com/lro.demo.v1.SleepRequest","failMessage":"typed"}}`,
 			status: 200},
@@ -219,7 +226,36 @@ func TestGolden(t *testing.T) {
 		{name: "err_body_not_an_object", method: "POST", path: "/v1/operations:start", body: `[]`, status: 400, errStatus: "INVALID_ARGUMENT"},
 		{name: "err_wrong_json_type", method: "POST", path: "/v1/operations:start", body: `{"kind":5}`, status: 400, errStatus: "INVALID_ARGUMENT"},
 		{name: "err_wrong_query_type", method: "GET", path: "/v1/operations?pageSize=many", status: 400, errStatus: "INVALID_ARGUMENT"},
-		{name: "err_content_type", method: "POST", path: "/v1/operations:start", body: `kind=test.echo`, contentType: "text/plain", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type", method: "POST", path: "/v1/operations:start", body: `kind=test.echo`, contentType: "text/plain", status: 415, errStatus: "INVALID_ARGUMENT"},
+		// Form and text types are what a web page can send anywhere
+		// without a CORS preflight: refused, JSON inside or not.
+		{name: "err_content_type_form", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "application/x-www-form-urlencoded", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type_multipart", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "multipart/form-data; boundary=x", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type_text_json", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "text/plain;charset=UTF-8", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type_form_cancel_no_body", method: "POST", path: "/v1/{running}:cancel",
+			contentType: "application/x-www-form-urlencoded", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type_charset", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "application/json; charset=latin1", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_type_missing", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			contentType: "none", status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_content_encoding", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo"}`,
+			header: map[string]string{"Content-Encoding": "gzip"}, status: 415, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_start_no_body", method: "POST", path: "/v1/operations:start", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_start_no_body_chunked", method: "POST", path: "/v1/operations:start",
+			makeBody: func() (io.Reader, int64, string) {
+				return io.MultiReader(), -1, "<no bytes, chunked>"
+			},
+			status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_start_not_utf8", method: "POST", path: "/v1/operations:start", body: "{\"kind\":\"\xff\xfe\"}", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_wait_not_utf8", method: "POST", path: "/v1/{running}:wait", body: "\xff", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_cancel_not_utf8", method: "POST", path: "/v1/{running}:cancel", body: "{\"x\xc3\":1}", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_page_size_out_of_range", method: "GET", path: "/v1/operations?page_size=99999999999", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_page_size_twice", method: "GET", path: "/v1/operations?pageSize=1&page_size=2", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_partial_success_not_bool", method: "GET", path: "/v1/operations?returnPartialSuccess=maybe", status: 400, errStatus: "INVALID_ARGUMENT"},
+		{name: "err_filter_not_utf8", method: "GET", path: "/v1/operations?filter=%ff", status: 400, errStatus: "INVALID_ARGUMENT"},
 		{name: "err_too_large", method: "POST", path: "/v1/operations:start",
 			makeBody: func() (io.Reader, int64, string) {
 				return strings.NewReader(bigBody), int64(len(bigBody)), fmt.Sprintf("<%d bytes, with Content-Length>", len(bigBody))
@@ -276,8 +312,14 @@ func TestGolden(t *testing.T) {
 			if contentType == "" && reader != nil {
 				contentType = "application/json"
 			}
+			if contentType == "none" {
+				contentType = ""
+			}
 			if contentType != "" {
 				req.Header.Set("Content-Type", contentType)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
 			}
 			started := time.Now()
 			r := e.send(t, req)
@@ -296,7 +338,7 @@ func TestGolden(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, r, vars)
 			}
-			exchange := formatExchange(t, tc.method, path, contentType, bodyDesc, r)
+			exchange := formatExchange(t, tc.method, path, contentType, tc.header, bodyDesc, r)
 			if tc.errStatus != "" {
 				exchange += clientView(t, r)
 			}
@@ -361,12 +403,18 @@ func normalize(s string) string {
 }
 
 // formatExchange renders a request and its response for a golden file.
-func formatExchange(t *testing.T, method, path, contentType, body string, r *response) string {
+func formatExchange(t *testing.T, method, path, contentType string, header map[string]string, body string, r *response) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s\n", method, path)
 	if contentType != "" {
 		fmt.Fprintf(&b, "Content-Type: %s\n", contentType)
+	}
+	for _, k := range slices.Sorted(maps.Keys(header)) {
+		fmt.Fprintf(&b, "%s: %s\n", k, header[k])
+	}
+	if !utf8.ValidString(body) {
+		body = "<not UTF-8> " + strconv.Quote(body)
 	}
 	if body != "" {
 		fmt.Fprintf(&b, "\n%s\n", body)
@@ -494,7 +542,12 @@ func requireGoogleError(t *testing.T, r *response, httpStatus int, codeName stri
 	require.Equal(t, httpStatus, ge.Code, "error.code is the HTTP status: %s", r.body)
 	require.Equal(t, codeName, ge.Status, "body %s", r.body)
 	require.NotEmpty(t, ge.Message)
-	require.Equal(t, aip193Status[codeName], httpStatus, "the HTTP status of %s (AIP-193)", codeName)
+	if httpStatus == http.StatusUnsupportedMediaType {
+		// AIP-193 has no code for it: lrohttp says INVALID_ARGUMENT.
+		require.Equal(t, "INVALID_ARGUMENT", codeName)
+	} else {
+		require.Equal(t, aip193Status[codeName], httpStatus, "the HTTP status of %s (AIP-193)", codeName)
+	}
 	var reasons []string
 	for _, d := range ge.Details {
 		require.Contains(t, d, "@type", "detail %v", d)

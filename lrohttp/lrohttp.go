@@ -23,13 +23,21 @@
 // that the path binds, so any is INVALID_ARGUMENT, as are unknown body
 // fields; Google's system parameters, whose names start with "$" (Google's
 // REST clients send "$alt"), are ignored. A wrong verb on a known path is
-// UNIMPLEMENTED (501, with an Allow header); a body over the limit is
-// INVALID_ARGUMENT. Errors use Google's JSON error format,
+// UNIMPLEMENTED (501, with an Allow header); a body over the limit, or not
+// valid UTF-8, is INVALID_ARGUMENT. A body must be sent with Content-Type
+// application/json (charset utf-8, or none) and no Content-Encoding; any
+// other type, above all the form and text types that any web page can make
+// a browser send, is refused with HTTP 415 (code INVALID_ARGUMENT, reason
+// UNSUPPORTED_MEDIA_TYPE). A POST without a body is the empty request, {}.
+// Errors use Google's JSON error format,
 //
 //	{"error": {"code": 404, "message": "…", "status": "NOT_FOUND", "details": [{"@type": …}]}}
 //
 // with the HTTP status of the google.rpc.Code (AIP-193), and always carry a
 // google.rpc.ErrorInfo.
+//
+// [CheckHost] wraps a handler to refuse requests whose Host is not one of
+// the server's, against DNS rebinding.
 package lrohttp
 
 import (
@@ -39,10 +47,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"connectrpc.com/vanguard"
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -166,84 +178,213 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tooLarge(h.maxBody))
 		return
 	}
+	if st := checkMediaType(r.Header); st != nil {
+		writeError(w, http.StatusUnsupportedMediaType, st)
+		return
+	}
 	if r.URL.RawQuery != "" && strings.HasPrefix(r.URL.Path, "/v1/") {
 		if st := cleanQuery(r); st != nil {
 			writeError(w, http.StatusBadRequest, st)
 			return
 		}
 	}
-	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, h.maxBody)}
-	r.Body = body
-	if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		// Bodies are JSON; curl -d labels them as a form.
-		r.Header.Set("Content-Type", "application/json")
+	if status, st := h.readBody(w, r); st != nil {
+		writeError(w, status, st)
+		return
 	}
 	rw := &errorRewriter{w: w, r: r}
 	h.next.ServeHTTP(rw, r)
-	if body.tooLarge {
-		rw.body.Reset()
-		writeError(w, http.StatusBadRequest, tooLarge(h.maxBody))
-		return
-	}
 	rw.finish()
+}
+
+// emptyRequest is the body of a POST sent without one: the request with
+// every field unset, as on the routes whose path binds a field (a cancel
+// or wait without a body), so that a start without a body is refused by
+// the start's own checks (kind is required) like one with "{}".
+var emptyRequest = []byte("{}")
+
+// readBody reads the request body in full (it is small: at most maxBody)
+// and hands it on as JSON, or returns the HTTP status and error that
+// refuse it: too large, not valid UTF-8 (JSON is UTF-8, and a message that
+// quotes invalid bytes cannot be sent back), or without a Content-Type
+// that says JSON.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (int, *spb.Status) {
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+		if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody)); err != nil {
+			var tooLargeErr *http.MaxBytesError
+			var netErr net.Error
+			switch {
+			case errors.As(err, &tooLargeErr):
+				return http.StatusBadRequest, tooLarge(h.maxBody)
+			case errors.As(err, &netErr) && netErr.Timeout():
+				return http.StatusBadRequest, errorStatus(codes.InvalidArgument, "BODY_TIMEOUT", "the request body was not received in time")
+			}
+			return http.StatusBadRequest, errorStatus(codes.InvalidArgument, "BODY_UNREADABLE", "the request body could not be read")
+		}
+		body = buf.Bytes()
+	}
+	if len(body) == 0 {
+		if r.Method != http.MethodPost {
+			return 0, nil
+		}
+		body = emptyRequest
+	} else {
+		if r.Header.Get("Content-Type") == "" {
+			return http.StatusUnsupportedMediaType, unsupportedMediaType("a request body must be JSON, sent with Content-Type: application/json")
+		}
+		if !utf8.Valid(body) {
+			return http.StatusBadRequest, errorStatus(codes.InvalidArgument, "INVALID_UTF8",
+				fmt.Sprintf("the request body is not valid UTF-8 (byte %d): JSON is UTF-8", invalidUTF8At(body)))
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.Header.Set("Content-Type", "application/json") // without parameters, for vanguard
+	return 0, nil
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid
+// UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+// checkMediaType refuses a request whose body, if it has one, would not be
+// plain JSON: a Content-Type other than application/json (with charset
+// utf-8, or none), or a Content-Encoding. Form and text types are refused
+// above all because a web page can send them to any address without the
+// browser asking the server first (a CORS "simple" request): read as JSON,
+// they would let any page a local user visits start and cancel operations.
+func checkMediaType(h http.Header) *spb.Status {
+	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return unsupportedMediaType(fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed", enc))
+	}
+	ct := h.Get("Content-Type")
+	if ct == "" || ct == "application/json" {
+		return nil
+	}
+	mediaType, params, err := mime.ParseMediaType(ct)
+	if err != nil || mediaType != "application/json" {
+		hint := ""
+		if mediaType == "application/x-www-form-urlencoded" {
+			hint = " (curl -d sends this type: add -H 'Content-Type: application/json')"
+		}
+		return unsupportedMediaType(fmt.Sprintf("Content-Type %q is not supported: a request body must be JSON, sent with Content-Type: application/json%s", ct, hint))
+	}
+	for name, value := range params {
+		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return unsupportedMediaType(fmt.Sprintf("Content-Type %q is not supported: JSON is UTF-8; the only parameter accepted is charset=utf-8", ct))
+		}
+	}
+	return nil
+}
+
+// unsupportedMediaType is the error of a request refused for its
+// Content-Type or Content-Encoding: INVALID_ARGUMENT (google.rpc.Code has
+// no code of its own for it), sent with HTTP status 415.
+func unsupportedMediaType(message string) *spb.Status {
+	return errorStatus(codes.InvalidArgument, "UNSUPPORTED_MEDIA_TYPE", message)
 }
 
 // listParameters are the query parameters of ListOperations, the only
 // route that takes any: on every other route the path and the body carry
 // the request, and a query parameter could override a field the path
 // binds (such as the name, and so the parent).
-var listParameters = map[string]bool{
-	"filter": true, "page_size": true, "pageSize": true, "page_token": true, "pageToken": true,
-	"return_partial_success": true, "returnPartialSuccess": true,
+// Each maps to its field's JSON name.
+var listParameters = map[string]string{
+	"filter": "filter", "page_size": "pageSize", "pageSize": "pageSize", "page_token": "pageToken", "pageToken": "pageToken",
+	"return_partial_success": "returnPartialSuccess", "returnPartialSuccess": "returnPartialSuccess",
 }
 
 // cleanQuery drops Google's system parameters, whose names start with "$"
 // ($alt, sent by Google's REST clients, also percent-encoded), and returns
-// an error for any parameter the route does not take.
+// an error for any parameter the route does not take, any given twice, and
+// any whose value is not of its type.
 func cleanQuery(r *http.Request) *spb.Status {
 	isList := r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/operations")
 	var kept []string
+	var seen map[string]string // the fields given, by the name that gave them
 	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
 		if pair == "" {
 			continue
 		}
-		rawName, _, _ := strings.Cut(pair, "=")
+		rawName, rawValue, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(rawName)
 		if err != nil {
-			return errorStatus(codes.InvalidArgument, "INVALID_QUERY", fmt.Sprintf("query parameter %q does not decode: %v", rawName, err))
+			return invalidQuery(fmt.Sprintf("query parameter %q does not decode: %v", rawName, err))
 		}
 		switch {
 		case strings.HasPrefix(name, "$"):
 			// A system parameter: dropped, value and all (Google's clients
 			// send $alt=json;enum-encoding=int, with a raw ";").
-		case !isList || !listParameters[name]:
+			continue
+		case !isList || listParameters[name] == "":
 			return errorStatus(codes.InvalidArgument, "UNKNOWN_QUERY_PARAMETER",
 				fmt.Sprintf("query parameter %q is not accepted here: only a list (GET …/operations) takes query parameters, namely filter, pageSize and pageToken", name))
-		default:
-			kept = append(kept, pair)
 		}
+		field := listParameters[name]
+		if first, ok := seen[field]; ok {
+			return invalidQuery(fmt.Sprintf("query parameter %q is given twice (as %q and %q)", field, first, name))
+		}
+		if seen == nil {
+			seen = map[string]string{}
+		}
+		seen[field] = name
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return invalidQuery(fmt.Sprintf("the value of query parameter %q does not decode: %v", name, err))
+		}
+		if st := checkQueryValue(name, field, value); st != nil {
+			return st
+		}
+		kept = append(kept, pair)
 	}
 	r.URL.RawQuery = strings.Join(kept, "&")
 	return nil
 }
 
+// checkQueryValue checks the value of a list's query parameter against its
+// field's type, so that the error names the parameter as the client wrote
+// it and says what it must be.
+func checkQueryValue(name, field, value string) *spb.Status {
+	switch field {
+	case "pageSize":
+		if _, err := strconv.ParseInt(value, 10, 32); err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return invalidQuery(fmt.Sprintf("query parameter %q must be an integer from -2147483648 to 2147483647, got %q", name, value))
+			}
+			return invalidQuery(fmt.Sprintf("query parameter %q must be an integer, got %q", name, value))
+		}
+	case "returnPartialSuccess":
+		if value != "true" && value != "false" {
+			return invalidQuery(fmt.Sprintf("query parameter %q must be true or false, got %q", name, value))
+		}
+	}
+	if !utf8.ValidString(value) {
+		return invalidQuery(fmt.Sprintf("the value of query parameter %q is not valid UTF-8", name))
+	}
+	return nil
+}
+
+func invalidQuery(message string) *spb.Status {
+	return errorStatus(codes.InvalidArgument, "INVALID_QUERY", message)
+}
+
 func tooLarge(limit int64) *spb.Status {
 	return errorStatus(codes.InvalidArgument, "REQUEST_TOO_LARGE", fmt.Sprintf("request body is larger than %d bytes", limit))
-}
-
-// limitedBody notes when the body went over the limit.
-type limitedBody struct {
-	io.ReadCloser
-	tooLarge bool
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		b.tooLarge = true
-	}
-	return n, err
 }
 
 // notFound answers a request that no route matches.

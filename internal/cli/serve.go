@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -63,6 +64,9 @@ type serveOptions struct {
 	eagerStart        bool
 	logLevel          string
 	httpParents       []string
+	allowedHosts      []string
+	maxConnections    int
+	maxWaits          int
 	heapFloorMiB      int
 }
 
@@ -93,6 +97,17 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.maxAttempts < 0 {
 		return usageErrorf("invalid --max-attempts %d: must not be negative", o.maxAttempts)
+	}
+	for _, name := range o.allowedHosts {
+		if name == "" || strings.ContainsAny(name, ":/ ") {
+			return usageErrorf("invalid --allowed-host %q: want a host name without a port, such as lro.example.com", name)
+		}
+	}
+	if o.maxConnections <= 0 {
+		return usageErrorf("invalid --max-connections %d: must be positive", o.maxConnections)
+	}
+	if o.maxWaits <= 0 {
+		return usageErrorf("invalid --max-waits %d: must be positive", o.maxWaits)
 	}
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
@@ -135,6 +150,11 @@ stays locked until the server has exited.`,
 			level.UnmarshalText([]byte(o.logLevel))
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			defer heapfloor.Start(uint64(o.heapFloorMiB) << 20)()
+			if files, err := server.RaiseFileLimit(); err != nil {
+				logger.Warn("the limit of open files is unknown", slog.Any("error", err))
+			} else {
+				logger.Debug("open files limit", slog.Uint64("files", files))
+			}
 			ctx := cmd.Context()
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
@@ -150,9 +170,12 @@ stays locked until the server has exited.`,
 					PollInterval:      o.pollInterval,
 					DisableEagerStart: !o.eagerStart,
 				},
-				Register:    demo.Register,
-				HTTPParents: o.httpParents,
-				Logger:      logger,
+				Register:       demo.Register,
+				HTTPParents:    o.httpParents,
+				AllowedHosts:   o.allowedHosts,
+				MaxConnections: o.maxConnections,
+				MaxWaits:       o.maxWaits,
+				Logger:         logger,
 			})
 			if err != nil {
 				return err
@@ -196,6 +219,9 @@ stays locked until the server has exited.`,
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
+	fs.IntVar(&o.maxConnections, "max-connections", server.MaxConnectionsDefault, "connections open at once, gRPC and HTTP; one beyond is closed at once (lowered to what the open files limit allows)")
+	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "WaitOperation calls at once, gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
+	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }
 

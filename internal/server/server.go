@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,11 +18,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/soheilhy/cmux"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -31,6 +34,7 @@ import (
 	"lro.dev/lro/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
+	"lro.dev/lro/lropb"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lropgx"
 	"lro.dev/lro/lrostore/lrosqlite"
@@ -50,6 +54,24 @@ type Config struct {
 	// HTTPParents are the parent patterns, such as "projects/*/locations/*",
 	// whose operations get HTTP routes besides the default collection's.
 	HTTPParents []string
+	// AllowedHosts are the names, besides IP addresses, localhost and the
+	// host of Addr, that HTTP requests may give as their Host; "*" allows
+	// any (see lrohttp.CheckHost). gRPC's :authority is not checked: DNS
+	// rebinding is an attack through browsers, which do not speak gRPC.
+	AllowedHosts []string
+	// MaxConnections caps the connections open at once, gRPC and HTTP; a
+	// connection beyond it is closed as soon as it is accepted. Default
+	// MaxConnectionsDefault; lowered to leave the process files for its
+	// store (see RaiseFileLimit).
+	MaxConnections int
+	// MaxWaits caps the WaitOperation calls under way at once, gRPC and
+	// HTTP; a call beyond it is RESOURCE_EXHAUSTED (HTTP 429). Default
+	// MaxWaitsDefault; lowered to three quarters of MaxConnections, so
+	// that waits, which hold an HTTP connection each, leave room for
+	// other calls.
+	MaxWaits int
+	// HTTPTimeouts bound HTTP connections; zero fields take the defaults.
+	HTTPTimeouts HTTPTimeouts
 	// Logger receives the server's logs.
 	Logger *slog.Logger
 }
@@ -164,8 +186,12 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	// Everything that can be refused is checked before anything starts.
 	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
+	s.config.HTTPTimeouts = config.HTTPTimeouts.withDefaults()
+	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
 	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
-	lrogrpc.Register(s.grpc, client)
+	operations := lrogrpc.NewServer(client)
+	longrunningpb.RegisterOperationsServer(s.grpc, &limitedOperations{Server: operations, maxWaits: int64(maxWaits)})
+	lropb.RegisterLroServer(s.grpc, operations)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -178,12 +204,25 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	s.listener = newLimitListener(s.listener, maxConns, logger)
 	if err := client.Start(ctx); err != nil {
 		s.listener.Close()
 		store.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.httpHandler(transcoder), ReadHeaderTimeout: 10 * time.Second}
+	allowedHosts := config.AllowedHosts
+	if host, _, err := net.SplitHostPort(config.Addr); err == nil && host != "" {
+		allowedHosts = append(slices.Clip(allowedHosts), host) // a name the server was told to listen on
+	}
+	timeouts := s.config.HTTPTimeouts
+	waitMax := cmp.Or(config.Client.WaitMax, lro.WaitMaxDefault)
+	s.http = &http.Server{
+		Handler:           lrohttp.CheckHost(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), allowedHosts),
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		WriteTimeout:      timeouts.Write,
+		IdleTimeout:       timeouts.Idle,
+	}
 	return s, nil
 }
 
@@ -208,8 +247,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	mux := cmux.New(s.listener)
 	// A connection that says nothing is closed instead of holding a
 	// goroutine for ever.
-	mux.SetReadTimeout(10 * time.Second)
-	grpcL := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	mux.SetReadTimeout(s.config.HTTPTimeouts.ReadHeader)
+	grpcL := mux.MatchWithWriters(matchGRPC())
 	httpL := mux.Match(cmux.Any())
 	errs := make(chan error, 3)
 	go func() { errs <- s.grpc.Serve(grpcL) }()
