@@ -68,10 +68,12 @@
 // table as it grew: Gets by ID fell to half their speed within 90 seconds
 // of starts. So the store analyzes the table itself: when it opens, if the
 // table holds operations but was never analyzed, and in the background
-// whenever this store has inserted or ended as many operations as half the
-// rows the table held at its last ANALYZE (1,000 at least), as autovacuum
-// would, less often. ANALYZE also makes every session plan its statements
-// on the table again. It reads a sample of the table and needs no lock that
+// whenever this store has inserted twice as many operations as the table
+// held at its last ANALYZE (10,000 at least). ANALYZE also makes every
+// session plan its statements on the table again. Growth is what counts:
+// PostgreSQL scales the row counts of a table's statistics by its current
+// size, so plans made from them stay good as it grows, and what goes bad is
+// a plan kept from when it was small. It reads a sample of the table and needs no lock that
 // writes wait for. Autovacuum is still needed: it reclaims the space of
 // updated and deleted rows.
 //

@@ -59,21 +59,26 @@ type Store struct {
 	// briefGets groups concurrent brief reads by ID.
 	briefGets *batch.Group[pgtype.UUID, *lrostore.Operation]
 
-	// The table's changes, for ANALYZE (see "Statistics" in the package
-	// documentation): operations inserted or ended since the last ANALYZE,
-	// how many call for the next one, and the ANALYZE under way, if any.
-	changes      atomic.Int64
+	// The table's growth, for ANALYZE (see "Statistics" in the package
+	// documentation): operations inserted since the last ANALYZE, how many
+	// call for the next one, and the ANALYZE under way, if any.
+	inserts      atomic.Int64
 	analyzeAfter atomic.Int64
 	analyzing    atomic.Bool
 	analyzeMu    sync.Mutex // orders the start of an ANALYZE and Close
 	analyzed     sync.WaitGroup
 }
 
-// analyzeChangesMin is the fewest changes (operations inserted or ended)
-// after which the store analyzes lro_operation again: it does once as many
-// changed as half the rows the table held when last analyzed, and at least
-// this many.
-const analyzeChangesMin = 1000
+// analyzeInsertsMin is the fewest operations inserted after which the store
+// analyzes lro_operation again: it does once it has inserted twice as many
+// as the table held when last analyzed, and at least this many. Plans made
+// from the statistics of a table stay good while it grows (PostgreSQL
+// scales the row counts of its statistics by the table's current size);
+// what goes bad is a generic plan kept from when the table was small, and
+// an ANALYZE makes every session plan again. So growth is what counts, and
+// a few ANALYZEs over a table's growth are enough: each one reads a sample
+// of the table, CPU that the database would rather spend on lro's work.
+const analyzeInsertsMin = 10_000
 
 var (
 	_ lrostore.Store    = (*Store)(nil)
@@ -167,7 +172,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("lropgx: migrate: %w", err)
 	}
 	s := &Store{pool: pool, channel: o.channel}
-	s.analyzeAfter.Store(max(analyzeChangesMin, rows/2))
+	s.analyzeAfter.Store(max(analyzeInsertsMin, 2*rows))
 	s.closing, s.close = context.WithCancel(context.Background())
 	s.briefGets = batch.NewGroup(s.closing, briefGetMax, max(2, int(pool.Config().MaxConns)/4), s.briefGetMany)
 	return s, nil
@@ -321,11 +326,11 @@ func analyzeIfNever(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	return max(rows, 0), err
 }
 
-// changed counts n operations inserted or ended, and analyzes the table in
-// the background once as many changed as half the rows it held at its last
-// ANALYZE.
-func (s *Store) changed(n int) {
-	if s.changes.Add(int64(n)) < s.analyzeAfter.Load() || !s.analyzing.CompareAndSwap(false, true) {
+// inserted counts n operations inserted, and analyzes the table in the
+// background once it has inserted twice as many as the table held at its
+// last ANALYZE (see analyzeInsertsMin).
+func (s *Store) inserted(n int) {
+	if s.inserts.Add(int64(n)) < s.analyzeAfter.Load() || !s.analyzing.CompareAndSwap(false, true) {
 		return
 	}
 	s.analyzeMu.Lock()
@@ -337,7 +342,7 @@ func (s *Store) changed(n int) {
 	go func() {
 		defer s.analyzed.Done()
 		defer s.analyzing.Store(false)
-		s.changes.Store(0)
+		s.inserts.Store(0)
 		var rows int64
 		err := s.pool.AcquireFunc(s.closing, func(c *pgxpool.Conn) error {
 			if _, err := c.Exec(s.closing, analyzeQuery, pgx.QueryExecModeSimpleProtocol); err != nil {
@@ -351,7 +356,7 @@ func (s *Store) changed(n int) {
 			// and a store that fails says so in its other calls.
 			return
 		}
-		s.analyzeAfter.Store(max(analyzeChangesMin, rows/2))
+		s.analyzeAfter.Store(max(analyzeInsertsMin, 2*rows))
 	}()
 }
 
@@ -684,7 +689,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 		}
 	}
-	s.changed(len(params.Operations))
+	s.inserted(len(params.Operations))
 	return results, nil
 }
 
@@ -1139,7 +1144,6 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	s.changed(len(ids))
 	return results, nil
 }
 
