@@ -106,23 +106,6 @@ func TestGRPCContentSubtypes(t *testing.T) {
 	}
 }
 
-// httpGet sends GET path to srv with the Host header host ("" leaves the
-// address), and returns the status and body.
-func httpGet(t *testing.T, srv *server.Server, host, path string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.Addr().String()+path, nil)
-	require.NoError(t, err)
-	if host != "" {
-		req.Host = host
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
-}
-
 // TestHostCheck: HTTP requests must name the server in their Host (an IP
 // address, localhost, or an allowed name), so that a web page whose name
 // was rebound to the server's address cannot use it through a browser.
@@ -136,7 +119,7 @@ func TestHostCheck(t *testing.T) {
 		"lro.example.com", "LRO.Example.COM:" + port, "lro.example.com.:443",
 	} {
 		for _, path := range []string{"/v1/operations", "/healthz"} {
-			status, body := httpGet(t, srv, host, path)
+			status, body := httpGet(t.Context(), t, srv.Addr().String(), host, path)
 			require.Equal(t, http.StatusOK, status, "Host %q, %s: %s", host, path, body)
 		}
 	}
@@ -145,7 +128,7 @@ func TestHostCheck(t *testing.T) {
 		"localhost.attacker.example", "127.0.0.1.nip.io:" + port,
 	} {
 		for _, path := range []string{"/v1/operations", "/healthz", "/v1/kinds"} {
-			status, body := httpGet(t, srv, host, path)
+			status, body := httpGet(t.Context(), t, srv.Addr().String(), host, path)
 			require.Equal(t, http.StatusForbidden, status, "Host %q, %s: %s", host, path, body)
 			require.Contains(t, body, `"status":"PERMISSION_DENIED"`)
 			require.Contains(t, body, `"reason":"HOST_NOT_ALLOWED"`)
@@ -163,7 +146,7 @@ func TestHostCheck(t *testing.T) {
 
 	// "*" allows any name.
 	open := newServer(t, server.Config{Client: lro.Config{Workers: -1}, AllowedHosts: []string{"*"}})
-	status, body := httpGet(t, open, "attacker.example", "/v1/operations")
+	status, body := httpGet(t.Context(), t, open.Addr().String(), "attacker.example", "/v1/operations")
 	require.Equal(t, http.StatusOK, status, body)
 }
 
@@ -294,9 +277,9 @@ func TestWaitCap(t *testing.T) {
 	require.True(t, resp.Close, "a wait refused closes its connection, for others to use")
 
 	// Everything else still answers, over HTTP and gRPC.
-	code, body := httpGet(t, srv, "", "/v1/"+op.GetName())
+	code, body := httpGet(t.Context(), t, srv.Addr().String(), "", "/v1/"+op.GetName())
 	require.Equal(t, http.StatusOK, code, body)
-	code, body = httpGet(t, srv, "", "/healthz")
+	code, body = httpGet(t.Context(), t, srv.Addr().String(), "", "/healthz")
 	require.Equal(t, http.StatusOK, code, body)
 	_, err = ops.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: op.GetName()})
 	require.NoError(t, err)

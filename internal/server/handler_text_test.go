@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -76,14 +75,8 @@ func TestHandlerErrorWithNULEnds(t *testing.T) {
 			require.Equal(t, int32(codes.InvalidArgument), op.GetError().GetCode(), "%v", op.GetError())
 			require.Equal(t, "a\x00b", op.GetError().GetMessage())
 
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+srv.Addr().String()+"/v1/"+op.GetName(), nil)
-			require.NoError(t, err)
-			res, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer res.Body.Close()
-			body, err := io.ReadAll(res.Body)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusOK, res.StatusCode, "%s", body)
+			status, body := httpGet(ctx, t, srv.Addr().String(), "", "/v1/"+op.GetName())
+			require.Equal(t, http.StatusOK, status, "%s", body)
 			var got struct {
 				Done  bool `json:"done"`
 				Error struct {
@@ -91,7 +84,7 @@ func TestHandlerErrorWithNULEnds(t *testing.T) {
 					Message string `json:"message"`
 				} `json:"error"`
 			}
-			require.NoError(t, json.Unmarshal(body, &got), "%s", body)
+			require.NoError(t, json.Unmarshal([]byte(body), &got), "%s", body)
 			require.True(t, got.Done)
 			require.Equal(t, "a\x00b", got.Error.Message, "%s", body)
 		})

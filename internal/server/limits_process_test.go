@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,34 +34,8 @@ func TestManyWaitsFewFiles(t *testing.T) {
 		maxConns = files - 128
 		maxWaits = maxConns * 3 / 4
 	)
-	bin := lroBinary(t)
-	p := &serverProc{t: t, name: "server", listening: make(chan string, 1), done: make(chan struct{}), changed: make(chan struct{})}
-	p.cmd = exec.Command(prlimit, fmt.Sprintf("--nofile=%d:%d", files, files), "--", bin, "serve",
-		"--addr", "127.0.0.1:0", "--db", "sqlite:"+filepath.Join(t.TempDir(), "lro.db"))
-	p.cmd.Env = testEnv()
-	stderr, err := p.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, p.cmd.Start())
-	t.Cleanup(p.kill)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			t.Logf("[server] %s", line)
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				select {
-				case p.listening <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := runProcUnder(t, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", files, files), "--"},
+		"server", "sqlite:"+filepath.Join(t.TempDir(), "lro.db"))
 	p.addr, err = p.waitAddr()
 	require.NoError(t, err, "stderr:\n%s", p.logs())
 	got, ok := p.find(regexp.MustCompile(`fewer connections than configured.* max_connections=(\d+)`))

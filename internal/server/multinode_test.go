@@ -252,8 +252,18 @@ func skipShort(t *testing.T) {
 // healthz returns the status and body of GET /healthz.
 func healthz(ctx context.Context, t *testing.T, addr string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	return httpGet(ctx, t, addr, "", "/healthz")
+}
+
+// httpGet sends GET http://addr+path with the Host header host ("" leaves
+// the address), and returns the status and body.
+func httpGet(ctx context.Context, t *testing.T, addr, host, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	require.NoError(t, err)
+	if host != "" {
+		req.Host = host
+	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()

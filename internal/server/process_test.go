@@ -161,10 +161,19 @@ func runServer(t *testing.T, name, db string, args ...string) *serverProc {
 // listen. It is killed when the test ends, even on failure.
 func runProc(t *testing.T, name, dsn string, args ...string) *serverProc {
 	t.Helper()
+	return runProcUnder(t, nil, name, dsn, args...)
+}
+
+// runProcUnder is runProc with the server run by the command wrap, such as
+// prlimit and its flags, that runs the command it is given; nil runs it
+// directly.
+func runProcUnder(t *testing.T, wrap []string, name, dsn string, args ...string) *serverProc {
+	t.Helper()
 	bin := lroBinary(t)
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dsn,
+	all := append([]string{bin, "serve", "--addr", "127.0.0.1:0", "--db", dsn,
 		"--lease-ttl", leaseTTL.String(), "--shutdown-grace", shutdownGrace.String()}, args...)
-	p := &serverProc{t: t, name: name, cmd: exec.Command(bin, all...), listening: make(chan string, 1),
+	all = append(slices.Clip(wrap), all...)
+	p := &serverProc{t: t, name: name, cmd: exec.Command(all[0], all[1:]...), listening: make(chan string, 1),
 		done: make(chan struct{}), changed: make(chan struct{})}
 	p.cmd.Env = testEnv()
 	stderr, err := p.cmd.StderrPipe()
@@ -547,16 +556,7 @@ func TestHealthAndReflection(t *testing.T) {
 	}
 	require.Subset(t, services, []string{"google.longrunning.Operations", "lro.v1.Lro", "grpc.health.v1.Health"})
 
-	get := func(path string) (int, string) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+path, nil)
-		require.NoError(t, err)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, string(body)
-	}
+	get := func(path string) (int, string) { return httpGet(ctx, t, p.addr, "", path) }
 	status, body := get("/healthz")
 	require.Equal(t, http.StatusOK, status)
 	require.JSONEq(t, `{"status":"SERVING"}`, body)
