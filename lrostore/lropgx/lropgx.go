@@ -920,15 +920,23 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 // claimQuery takes the oldest pending operations of the given kinds: the
 // oldest of each kind through lro_operation_pending_kind, then the oldest of
 // those, skipping rows that another claim locked. Rows locked but not taken
-// are unlocked when the statement ends. The update finds the rows picked
-// by ID through an array, which PostgreSQL looks up in the primary key:
-// joined with the CTE instead, the rows were found by a sequential scan
-// of the table once statistics said that most of it was pending.
+// are unlocked when the statement ends.
+//
+// Its plan must not depend on statistics, which may say that most rows are
+// pending long after most are done (an ANALYZE during a burst of starts):
+//   - Each kind's rows are taken by a range on kind, in (kind, id) order,
+//     which only the pending index gives. With kind = k.kind and ORDER BY
+//     id, the primary key gives that order too, and with such statistics
+//     PostgreSQL walked it from the oldest operation, skipping every done
+//     one (a second a claim with 700,000 done).
+//   - The update finds the rows picked by ID through an array, looked up in
+//     the primary key: joined with the CTE instead, they were found by a
+//     sequential scan of the table.
 const claimQuery = `WITH picked AS (
 		SELECT p.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
 			SELECT id FROM lro_operation
-			WHERE state = 0 AND kind = k.kind
-			ORDER BY id LIMIT $2
+			WHERE state = 0 AND kind >= k.kind AND kind <= k.kind
+			ORDER BY kind, id LIMIT $2
 			FOR UPDATE SKIP LOCKED
 		) p
 		ORDER BY p.id LIMIT $2
