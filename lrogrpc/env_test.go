@@ -289,6 +289,24 @@ func (e *env) listPage(ctx context.Context, req *longrunningpb.ListOperationsReq
 	return e.raw.ListOperations(ctx, req)
 }
 
+// pages lists every page of req, following its next_page_token, and
+// returns them in order; it fails on an error, and after maxPages pages.
+func (e *env) pages(t *testing.T, req *longrunningpb.ListOperationsRequest, maxPages int) []*longrunningpb.ListOperationsResponse {
+	t.Helper()
+	req = proto.Clone(req).(*longrunningpb.ListOperationsRequest)
+	var out []*longrunningpb.ListOperationsResponse
+	for {
+		resp, err := e.listPage(t.Context(), req)
+		require.NoError(t, err, "page %d", len(out))
+		out = append(out, resp)
+		if resp.GetNextPageToken() == "" {
+			return out
+		}
+		require.Less(t, len(out), maxPages, "the pages do not end")
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
 // await receives from ch or fails after awaitTimeout.
 func await[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()

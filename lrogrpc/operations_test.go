@@ -578,25 +578,17 @@ func testListOperations(t *testing.T) {
 			responses[op.GetName()] = msg
 		}
 		var got []string
-		pages := 0
-		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
-		for {
-			resp, err := e.listPage(t.Context(), req)
-			require.NoError(t, err, "page %d", pages)
-			pages++
+		pages := e.pages(t, &longrunningpb.ListOperationsRequest{Name: "operations"}, n+1)
+		for i, resp := range pages {
 			require.NotEmpty(t, resp.GetOperations())
-			require.LessOrEqual(t, proto.Size(resp), lro.PageBytesMax+64<<10, "page %d", pages)
+			require.LessOrEqual(t, proto.Size(resp), lro.PageBytesMax+64<<10, "page %d", i)
 			for _, op := range resp.GetOperations() {
 				got = append(got, op.GetName())
 				requireResponse(t, op, wrapperspb.String(responses[op.GetName()]))
 			}
-			if resp.GetNextPageToken() == "" {
-				break
-			}
-			req.PageToken = resp.GetNextPageToken()
 		}
 		require.Equal(t, want, got, "every operation once, newest first")
-		require.Greater(t, pages, n*size/lro.PageBytesMax, "pages end early by size")
+		require.Greater(t, len(pages), n*size/lro.PageBytesMax, "pages end early by size")
 	})
 
 	t.Run("OperationsOverThePageBudget", func(t *testing.T) {
@@ -613,18 +605,11 @@ func testListOperations(t *testing.T) {
 		}
 		var got []string
 		var sizes []int
-		req := &longrunningpb.ListOperationsRequest{Name: "operations"}
-		for {
-			resp, err := e.listPage(t.Context(), req)
-			require.NoError(t, err)
+		for _, resp := range e.pages(t, &longrunningpb.ListOperationsRequest{Name: "operations"}, 10) {
 			sizes = append(sizes, len(resp.GetOperations()))
 			for _, op := range resp.GetOperations() {
 				got = append(got, op.GetName())
 			}
-			if resp.GetNextPageToken() == "" {
-				break
-			}
-			req.PageToken = resp.GetNextPageToken()
 		}
 		require.Equal(t, want, got)
 		require.Equal(t, []int{1, 1, 0}, sizes, "a page each, and an empty last page: the store stops reading after the first")
@@ -651,19 +636,11 @@ func testListOperations(t *testing.T) {
 		t.Run("ThreeThreeOne", func(t *testing.T) {
 			var got []string
 			var sizes []int
-			req := &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 3}
-			for {
-				resp, err := e.listPage(t.Context(), req)
-				require.NoError(t, err)
+			for _, resp := range e.pages(t, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 3}, 10) {
 				sizes = append(sizes, len(resp.GetOperations()))
 				for _, op := range resp.GetOperations() {
 					got = append(got, op.GetName())
 				}
-				if resp.GetNextPageToken() == "" {
-					break
-				}
-				require.Less(t, len(sizes), 10, "the pages do not end")
-				req.PageToken = resp.GetNextPageToken()
 			}
 			require.Equal(t, []int{3, 3, 1}, sizes)
 			require.Equal(t, newestFirst, got, "newest first, no duplicates, no gaps")
