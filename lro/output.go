@@ -145,16 +145,12 @@ func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishP
 		}
 		return out, nil
 	}
-	for i, f := range fs {
-		res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{
-			Finishes: []*lrostore.OperationFinishParams{f}, CancelledError: cancelledFailure})
-		if err == nil && len(res) != 1 {
-			err = fmt.Errorf("lro: the store returned %d results for 1 finish", len(res))
-		}
-		if err == nil {
-			out[i].res = res[0]
-		} else {
+	for i := range fs {
+		one, err := c.finishMany(ctx, fs[i:i+1]) // alone: any error is returned
+		if err != nil {
 			out[i].err = err
+		} else {
+			out[i] = one[0]
 		}
 	}
 	return out, nil
