@@ -42,6 +42,19 @@ func (s *refusingStore) OperationSetMetadataMany(ctx context.Context, p *lrostor
 	return s.Store.OperationSetMetadataMany(ctx, p)
 }
 
+// newRefusingClient returns a client on a refusingStore over an in-memory
+// SQLite store, closed when the test ends.
+func newRefusingClient(t *testing.T) (*Client, *refusingStore) {
+	t.Helper()
+	inner, err := lrosqlite.Open(context.Background(), ":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { inner.Close() })
+	store := &refusingStore{Store: inner}
+	c, err := NewClient(store, &Config{})
+	require.NoError(t, err)
+	return c, store
+}
+
 // claimed stores n operations claimed by owner, and returns their leases.
 func claimed(t *testing.T, s lrostore.Store, n int) []lrostore.Lease {
 	t.Helper()
@@ -61,12 +74,7 @@ func claimed(t *testing.T, s lrostore.Store, n int) []lrostore.Lease {
 }
 
 func TestFinishManyIsolatesARefusedResult(t *testing.T) {
-	inner, err := lrosqlite.Open(context.Background(), ":memory:")
-	require.NoError(t, err)
-	defer inner.Close()
-	store := &refusingStore{Store: inner}
-	c, err := NewClient(store, &Config{})
-	require.NoError(t, err)
+	c, store := newRefusingClient(t)
 	leases := claimed(t, store, 3)
 	fs := make([]*lrostore.OperationFinishParams, 3)
 	for i, l := range leases {
@@ -83,12 +91,7 @@ func TestFinishManyIsolatesARefusedResult(t *testing.T) {
 }
 
 func TestFlushMetadataDropsARefusedUpdate(t *testing.T) {
-	inner, err := lrosqlite.Open(context.Background(), ":memory:")
-	require.NoError(t, err)
-	defer inner.Close()
-	store := &refusingStore{Store: inner}
-	c, err := NewClient(store, &Config{})
-	require.NoError(t, err)
+	c, store := newRefusingClient(t)
 	leases := claimed(t, store, 2)
 	jobs := make([]*job, 2)
 	for i, l := range leases {
@@ -101,7 +104,7 @@ func TestFlushMetadataDropsARefusedUpdate(t *testing.T) {
 	require.NoError(t, c.flushMetadata(context.Background()))
 	require.Equal(t, 3, store.metadataCalls, "the batch, then each alone")
 	require.Empty(t, c.dirty, "the refused update is dropped, not written again and again")
-	op, err := inner.OperationGet(context.Background(), &lrostore.OperationGetParams{ID: leases[1].ID})
+	op, err := store.Store.OperationGet(context.Background(), &lrostore.OperationGetParams{ID: leases[1].ID})
 	require.NoError(t, err)
 	require.Equal(t, []byte("good"), op.Metadata)
 	require.False(t, jobs[0].lost, "a refused update does not cost the lease")
