@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lropgx"

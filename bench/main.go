@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"lro.dev/lro/heapfloor"
+	"lro.dev/lro/internal/heapfloor"
 )
 
 // options are the command's flags; a child gets the same ones.

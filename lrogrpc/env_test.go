@@ -32,7 +32,7 @@ import (
 
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"

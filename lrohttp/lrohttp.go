@@ -67,7 +67,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 )
 
 // MaxBodyBytesDefault is the default cap of a request body.

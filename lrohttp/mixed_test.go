@@ -11,7 +11,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 )
 
 // TestMixedLoad: gRPC keeps working on the port it shares with HTTP while

@@ -11,7 +11,7 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 )
 
 // TestQueryCannotOverridePath: a field bound by the URL path (the name of

@@ -26,7 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lropb/demopb"
 )
 

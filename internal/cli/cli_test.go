@@ -31,15 +31,15 @@ type result struct {
 	stdout, stderr string
 }
 
-// lro runs the command line args through Main against f (nil: no --addr).
+// runCLI runs the command line args through Main against f (nil: no --addr).
 // --addr goes after the other arguments, so every run also checks that
 // flags may follow positional arguments.
-func lro(t *testing.T, f *fakeServer, args ...string) result {
+func runCLI(t *testing.T, f *fakeServer, args ...string) result {
 	t.Helper()
 	return lroStdin(t, f, nil, args...)
 }
 
-// lroStdin is lro with a standard input; nil runs through Main.
+// lroStdin is runCLI with a standard input; nil runs through Main.
 func lroStdin(t *testing.T, f *fakeServer, stdin io.Reader, args ...string) result {
 	t.Helper()
 	all := args
@@ -149,7 +149,7 @@ func TestGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newSeededFakeServer(t)
-			r := lro(t, f, tt.args...)
+			r := runCLI(t, f, tt.args...)
 			wantCode(t, r, tt.code)
 			golden(t, tt.name, r)
 		})
@@ -162,23 +162,23 @@ func TestGolden(t *testing.T) {
 func TestGetLease(t *testing.T) {
 	f := newSeededFakeServer(t)
 	f.leaseExpire = map[string]time.Time{"operations/op-2": time.Now().Add(90 * time.Second)}
-	r := lro(t, f, "get", "operations/op-2")
+	r := runCLI(t, f, "get", "operations/op-2")
 	wantCode(t, r, 0)
 	require.Regexp(t, `(?m)^state:    running\nlease:    expires in 1m(29|30)s \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) unless its worker renews it$`, r.stdout)
 
 	f.leaseExpire["operations/op-2"] = time.Now().Add(-30 * time.Second)
-	r = lro(t, f, "get", "operations/op-2")
+	r = runCLI(t, f, "get", "operations/op-2")
 	wantCode(t, r, 0)
 	require.Regexp(t, `(?m)^lease:    expired (30|31)s ago \(.*\): its worker is gone; the operation runs again once the server rescues it$`, r.stdout)
 
-	r = lro(t, f, "get", "operations/op-2", "-o", "json")
+	r = runCLI(t, f, "get", "operations/op-2", "-o", "json")
 	wantCode(t, r, 0)
 	require.NotContains(t, r.stdout, "lease", "JSON is the Operation alone")
 }
 
 func TestStart(t *testing.T) {
 	f := newFakeServer(t)
-	r := lro(t, f, "start", "demo.sleep", "--input", `{"duration": "30s", "failCode": "ABORTED", "n": 1.5, "x": null}`,
+	r := runCLI(t, f, "start", "demo.sleep", "--input", `{"duration": "30s", "failCode": "ABORTED", "n": 1.5, "x": null}`,
 		"--request-id", "r-1", "--parent", "projects/p/locations/l")
 	wantCode(t, r, 0)
 	golden(t, "start", r)
@@ -200,7 +200,7 @@ func TestStart(t *testing.T) {
 
 func TestStartJSON(t *testing.T) {
 	f := newFakeServer(t)
-	r := lro(t, f, "start", "-o", "json", "demo.sleep")
+	r := runCLI(t, f, "start", "-o", "json", "demo.sleep")
 	wantCode(t, r, 0)
 	golden(t, "start_json", r)
 	// The output is an Operation.
@@ -219,7 +219,7 @@ func TestStartJSON(t *testing.T) {
 
 func TestStartUnknownKind(t *testing.T) {
 	f := newFakeServer(t)
-	r := lro(t, f, "start", "nope")
+	r := runCLI(t, f, "start", "nope")
 	wantCode(t, r, 1)
 	golden(t, "start_unknown_kind", r)
 }
@@ -230,7 +230,7 @@ func TestStartInputFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"duration\": \"2s\"}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := lro(t, f, "start", "demo.sleep", "--input", "@"+path)
+	r := runCLI(t, f, "start", "demo.sleep", "--input", "@"+path)
 	wantCode(t, r, 0)
 	got := f.requests().starts[0].GetInput()
 	if want := mustStruct(t, map[string]any{"duration": "2s"}); !proto.Equal(want, got) {
@@ -279,7 +279,7 @@ func TestStartInputAnyJSON(t *testing.T) {
 	// A kind's request may map to JSON other than an object (a wrapper type
 	// is a string, for one): any JSON value is sent as it is.
 	f := newFakeServer(t)
-	wantCode(t, lro(t, f, "start", "demo.sleep", "--input", `"just a string"`), 0)
+	wantCode(t, runCLI(t, f, "start", "demo.sleep", "--input", `"just a string"`), 0)
 	if got, want := f.requests().starts[0].GetInput(), structpb.NewStringValue("just a string"); !proto.Equal(want, got) {
 		t.Errorf("input %v, want %v", got, want)
 	}
@@ -296,7 +296,7 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Value {
 
 func TestRequests(t *testing.T) {
 	f := newSeededFakeServer(t)
-	wantCode(t, lro(t, f, "list", "--parent", "projects/p/locations/l/", "--filter", "done = false", "--page-size", "7", "--page-token", "offset-0"), 0)
+	wantCode(t, runCLI(t, f, "list", "--parent", "projects/p/locations/l/", "--filter", "done = false", "--page-size", "7", "--page-token", "offset-0"), 0)
 	want := &longrunningpb.ListOperationsRequest{
 		Name:      "projects/p/locations/l/operations",
 		Filter:    "done = false",
@@ -307,11 +307,11 @@ func TestRequests(t *testing.T) {
 		t.Errorf("ListOperations request\n%v\nwant\n%v", f.requests().lists[0], want)
 	}
 
-	wantCode(t, lro(t, f, "get", "operations/op-1"), 0)
-	wantCode(t, lro(t, f, "kinds"), 0)
-	wantCode(t, lro(t, f, "cancel", "operations/op-1"), 0)
-	wantCode(t, lro(t, f, "delete", "operations/op-1"), 0)
-	wantCode(t, lro(t, f, "start", "demo.sleep"), 0)
+	wantCode(t, runCLI(t, f, "get", "operations/op-1"), 0)
+	wantCode(t, runCLI(t, f, "kinds"), 0)
+	wantCode(t, runCLI(t, f, "cancel", "operations/op-1"), 0)
+	wantCode(t, runCLI(t, f, "delete", "operations/op-1"), 0)
+	wantCode(t, runCLI(t, f, "start", "demo.sleep"), 0)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range []string{"ListOperations", "GetOperation", "ListKinds", "CancelOperation", "DeleteOperation", "StartOperation"} {
@@ -323,7 +323,7 @@ func TestRequests(t *testing.T) {
 
 func TestListAll(t *testing.T) {
 	f := newSeededFakeServer(t)
-	r := lro(t, f, "list", "--all", "--page-size", "2")
+	r := runCLI(t, f, "list", "--all", "--page-size", "2")
 	wantCode(t, r, 0)
 	var tokens []string
 	for _, req := range f.requests().lists {
@@ -339,14 +339,14 @@ func TestListAll(t *testing.T) {
 
 func TestCancelThenGet(t *testing.T) {
 	f := newSeededFakeServer(t)
-	wantCode(t, lro(t, f, "cancel", "operations/op-2"), 0)
-	r := lro(t, f, "get", "operations/op-2")
+	wantCode(t, runCLI(t, f, "cancel", "operations/op-2"), 0)
+	r := runCLI(t, f, "get", "operations/op-2")
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "state:    cancelled\n") {
 		t.Errorf("after cancel, get shows:\n%s", r.stdout)
 	}
-	wantCode(t, lro(t, f, "delete", "operations/op-2"), 0)
-	r = lro(t, f, "get", "operations/op-2")
+	wantCode(t, runCLI(t, f, "delete", "operations/op-2"), 0)
+	r = runCLI(t, f, "get", "operations/op-2")
 	wantCode(t, r, 1)
 	if want := "lro: NOT_FOUND: operation \"operations/op-2\" not found\n"; r.stderr != want {
 		t.Errorf("after delete, get: stderr %q, want %q", r.stderr, want)
@@ -364,9 +364,9 @@ func TestWaitProgress(t *testing.T) {
 	setTerminal(t, 0, true)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 }) // one running answer, then done
-	r := lro(t, f, "wait", "operations/op-2")
+	r := runCLI(t, f, "wait", "operations/op-2")
 	wantCode(t, r, 0)
-	if want := lro(t, f, "get", "operations/op-2").stdout; r.stdout != want {
+	if want := runCLI(t, f, "get", "operations/op-2").stdout; r.stdout != want {
 		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", r.stdout, want)
 	}
 	line := "operations/op-2 running 42%"
@@ -382,7 +382,7 @@ func TestWaitProgressNarrowTerminal(t *testing.T) {
 	setTerminal(t, 12, true)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
-	r := lro(t, f, "wait", "operations/op-2")
+	r := runCLI(t, f, "wait", "operations/op-2")
 	wantCode(t, r, 0)
 	line := "operations…" // 11 columns of 12
 	if want := "\r" + line + "\r" + strings.Repeat(" ", 11) + "\r"; r.stderr != want {
@@ -394,7 +394,7 @@ func TestWaitNotTerminal(t *testing.T) {
 	setTerminal(t, 0, false)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
-	r := lro(t, f, "wait", "operations/op-2")
+	r := runCLI(t, f, "wait", "operations/op-2")
 	wantCode(t, r, 0)
 	golden(t, "wait_running", r)
 	if r.stderr != "" {
@@ -406,7 +406,7 @@ func TestWaitTimeout(t *testing.T) {
 	setTerminal(t, 0, false)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.blockWait = true })
-	r := lro(t, f, "wait", "operations/op-2", "--timeout", "100ms")
+	r := runCLI(t, f, "wait", "operations/op-2", "--timeout", "100ms")
 	wantCode(t, r, 3)
 	golden(t, "wait_timeout", r)
 }
@@ -414,9 +414,9 @@ func TestWaitTimeout(t *testing.T) {
 func TestWaitUnimplemented(t *testing.T) {
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.noWait = true })
-	r := lro(t, f, "wait", "operations/op-1")
+	r := runCLI(t, f, "wait", "operations/op-1")
 	wantCode(t, r, 0)
-	if got, want := r.stdout, lro(t, f, "get", "operations/op-1").stdout; got != want {
+	if got, want := r.stdout, runCLI(t, f, "get", "operations/op-1").stdout; got != want {
 		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", got, want)
 	}
 	if n := f.callCount("WaitOperation"); n != 1 {
@@ -430,9 +430,9 @@ func TestWaitThroughUnavailable(t *testing.T) {
 	setTerminal(t, 0, false)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.unavailable = 3 })
-	r := lro(t, f, "wait", "operations/op-1")
+	r := runCLI(t, f, "wait", "operations/op-1")
 	wantCode(t, r, 0)
-	if got, want := r.stdout, lro(t, f, "get", "operations/op-1").stdout; got != want {
+	if got, want := r.stdout, runCLI(t, f, "get", "operations/op-1").stdout; got != want {
 		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", got, want)
 	}
 	if want := "lro: UNAVAILABLE: connection refused; still waiting\n"; r.stderr != want {
@@ -446,16 +446,16 @@ func TestWaitThroughUnavailable(t *testing.T) {
 func TestAddrEnv(t *testing.T) {
 	f := newSeededFakeServer(t)
 	t.Setenv("LRO_ADDR", f.addr)
-	r := lro(t, nil, "get", "operations/op-1")
+	r := runCLI(t, nil, "get", "operations/op-1")
 	wantCode(t, r, 0)
 	if !strings.HasPrefix(r.stdout, "name:     operations/op-1\n") {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
 	// --addr wins over $LRO_ADDR.
 	t.Setenv("LRO_ADDR", "127.0.0.1:1")
-	r = lro(t, f, "get", "operations/op-1")
+	r = runCLI(t, f, "get", "operations/op-1")
 	wantCode(t, r, 0)
-	r = lro(t, nil, "get", "operations/op-1")
+	r = runCLI(t, nil, "get", "operations/op-1")
 	wantCode(t, r, 1)
 	if !strings.HasPrefix(r.stderr, "lro: UNAVAILABLE: ") {
 		t.Errorf("stderr %q, want UNAVAILABLE", r.stderr)
@@ -481,7 +481,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := lro(t, f, tt.args...)
+			r := runCLI(t, f, tt.args...)
 			wantCode(t, r, 2)
 			golden(t, "usage_"+tt.name, r)
 		})
@@ -495,7 +495,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{nil, {"--help"}, {"help"}} {
-		r := lro(t, nil, args...)
+		r := runCLI(t, nil, args...)
 		wantCode(t, r, 0)
 		for _, c := range []string{"start", "get", "list", "wait", "cancel", "delete", "kinds", "serve"} {
 			if !strings.Contains(r.stdout, "\n  "+c+" ") {
@@ -507,7 +507,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	for _, c := range []string{"start", "get", "list", "wait", "cancel", "delete", "kinds"} {
-		r := lro(t, nil, c, "--help")
+		r := runCLI(t, nil, c, "--help")
 		wantCode(t, r, 0)
 		golden(t, "help_"+c, r)
 	}
@@ -540,7 +540,7 @@ func TestInvalidUTF8(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			f := newSeededFakeServer(t)
-			r := lro(t, f, tt.args...)
+			r := runCLI(t, f, tt.args...)
 			wantCode(t, r, 2)
 			if !strings.HasPrefix(r.stderr, tt.wantErr) || r.stdout != "" {
 				t.Errorf("stdout %q, stderr %q; want no stdout, stderr starting with %q", r.stdout, r.stderr, tt.wantErr)
@@ -582,9 +582,9 @@ func TestListNextPageCommand(t *testing.T) {
 			var r result
 			if fromEnv {
 				t.Setenv("LRO_ADDR", f.addr)
-				r = lro(t, nil, args...)
+				r = runCLI(t, nil, args...)
 			} else {
-				r = lro(t, f, args...)
+				r = runCLI(t, f, args...)
 			}
 			wantCode(t, r, 0)
 			line, ok := strings.CutPrefix(strings.TrimSuffix(r.stderr, "\n"), "next page: ")

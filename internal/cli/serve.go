@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"lro.dev/lro/heapfloor"
+	"lro.dev/lro/internal/heapfloor"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
-	lrolib "lro.dev/lro/lro"
+	"lro.dev/lro"
 )
 
 const (
@@ -89,10 +89,10 @@ func (o *serveOptions) Validate() error {
 		}
 	}
 	// lro.NewClient checks these too, but names Config's fields.
-	if o.leaseTTL != 0 && o.leaseTTL < lrolib.LeaseTTLMin {
-		return usageErrorf("invalid --lease-ttl %v: must be at least %v", o.leaseTTL, lrolib.LeaseTTLMin)
+	if o.leaseTTL != 0 && o.leaseTTL < lro.LeaseTTLMin {
+		return usageErrorf("invalid --lease-ttl %v: must be at least %v", o.leaseTTL, lro.LeaseTTLMin)
 	}
-	if leaseTTL := cmp.Or(o.leaseTTL, lrolib.LeaseTTLDefault); o.heartbeatInterval > leaseTTL/2 {
+	if leaseTTL := cmp.Or(o.leaseTTL, lro.LeaseTTLDefault); o.heartbeatInterval > leaseTTL/2 {
 		return usageErrorf("invalid --heartbeat-interval %v: must be at most half of --lease-ttl %v", o.heartbeatInterval, leaseTTL)
 	}
 	if o.maxAttempts < 0 {
@@ -159,7 +159,7 @@ stays locked until the server has exited.`,
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
 				DB:   o.db,
-				Client: lrolib.Config{
+				Client: lro.Config{
 					Workers:           o.workers,
 					LeaseTTL:          o.leaseTTL,
 					HeartbeatInterval: o.heartbeatInterval,
@@ -207,14 +207,14 @@ stays locked until the server has exited.`,
 	fs := cmd.Flags()
 	fs.StringVar(&o.addr, "addr", "", "listen address `HOST:PORT`, gRPC and HTTP (default $"+addrEnv+", else "+defaultAddr+")")
 	fs.StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")
-	fs.IntVar(&o.workers, "workers", lrolib.WorkersDefault, "operations run at once; negative runs none")
-	fs.DurationVar(&o.leaseTTL, "lease-ttl", lrolib.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
+	fs.IntVar(&o.workers, "workers", lro.WorkersDefault, "operations run at once; negative runs none")
+	fs.DurationVar(&o.leaseTTL, "lease-ttl", lro.LeaseTTLDefault, "how long a lease lasts without a heartbeat: a dead worker's operations run again after it")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 0, "how often leases are renewed (default lease-ttl/3)")
-	fs.IntVar(&o.maxAttempts, "max-attempts", lrolib.MaxAttemptsDefault, "attempts per operation before it fails because every worker running it was lost")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lrolib.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released; 0 releases them at once, as a second signal does")
-	fs.DurationVar(&o.waitMax, "wait-max", lrolib.WaitMaxDefault, "the longest one WaitOperation call waits")
-	fs.DurationVar(&o.retention, "retention", lrolib.RetentionDefault, "how long done operations are kept; negative keeps them forever")
-	fs.DurationVar(&o.pollInterval, "poll-interval", lrolib.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
+	fs.IntVar(&o.maxAttempts, "max-attempts", lro.MaxAttemptsDefault, "attempts per operation before it fails because every worker running it was lost")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", lro.ShutdownGraceDefault, "how long running handlers may finish on shutdown before they are released; 0 releases them at once, as a second signal does")
+	fs.DurationVar(&o.waitMax, "wait-max", lro.WaitMaxDefault, "the longest one WaitOperation call waits")
+	fs.DurationVar(&o.retention, "retention", lro.RetentionDefault, "how long done operations are kept; negative keeps them forever")
+	fs.DurationVar(&o.pollInterval, "poll-interval", lro.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
 	fs.BoolVar(&o.eagerStart, "eager-start", true, "run operations started on this server at once, stored claimed, while it has free workers and nothing pending")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")

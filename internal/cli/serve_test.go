@@ -15,7 +15,7 @@ func TestServeLimitFlags(t *testing.T) {
 		{"--allowed-host", "lro.example.com:8080"},
 		{"--allowed-host", ""},
 	} {
-		r := lro(t, nil, append([]string{"serve", "--db", "sqlite:" + t.TempDir() + "/lro.db"}, args...)...)
+		r := runCLI(t, nil, append([]string{"serve", "--db", "sqlite:" + t.TempDir() + "/lro.db"}, args...)...)
 		wantCode(t, r, 2)
 		if !strings.Contains(r.stderr, "invalid "+args[0]) {
 			t.Errorf("lro serve %s: stderr %q does not name the flag", strings.Join(args, " "), r.stderr)

@@ -34,7 +34,7 @@ func serveNow(t *testing.T, args ...string) result {
 func TestEmptyDB(t *testing.T) {
 	dir := inTempDir(t)
 	t.Setenv(dbEnv, "sqlite:unused.db")
-	for _, r := range []result{lro(t, nil, "migrate", "--db", ""), serveNow(t, "--db=")} {
+	for _, r := range []result{runCLI(t, nil, "migrate", "--db", ""), serveNow(t, "--db=")} {
 		wantCode(t, r, 2)
 		if !strings.HasPrefix(r.stderr, "lro: empty --db: want sqlite:PATH or postgres://…") {
 			t.Errorf("lro %s: stderr %q", strings.Join(r.args, " "), r.stderr)
@@ -42,7 +42,7 @@ func TestEmptyDB(t *testing.T) {
 	}
 	// Set but empty, as a deployment's unset variable gives it.
 	t.Setenv(dbEnv, "")
-	for _, r := range []result{lro(t, nil, "migrate"), serveNow(t)} {
+	for _, r := range []result{runCLI(t, nil, "migrate"), serveNow(t)} {
 		wantCode(t, r, 2)
 		if !strings.HasPrefix(r.stderr, "lro: $LRO_DB is set but empty") {
 			t.Errorf("lro %s: stderr %q", strings.Join(r.args, " "), r.stderr)
@@ -67,7 +67,7 @@ func TestMigrate(t *testing.T) {
 		{"sqlite:///" + abs, abs},
 	} {
 		os.Remove(tt.file)
-		r := lro(t, nil, "migrate", "--db", tt.db)
+		r := runCLI(t, nil, "migrate", "--db", tt.db)
 		wantCode(t, r, 0)
 		if r.stdout != "created the schema at version 1\n" || r.stderr != "" {
 			t.Errorf("migrate --db %s: stdout %q, stderr %q", tt.db, r.stdout, r.stderr)
@@ -75,7 +75,7 @@ func TestMigrate(t *testing.T) {
 		if _, err := os.Stat(tt.file); err != nil {
 			t.Errorf("migrate --db %s: %v", tt.db, err)
 		}
-		r = lro(t, nil, "migrate", "--db", tt.db)
+		r = runCLI(t, nil, "migrate", "--db", tt.db)
 		wantCode(t, r, 0)
 		if r.stdout != "the schema is up to date, at version 1\n" || r.stderr != "" {
 			t.Errorf("migrate --db %s again: stdout %q, stderr %q", tt.db, r.stdout, r.stderr)
@@ -85,12 +85,12 @@ func TestMigrate(t *testing.T) {
 
 func TestMigratePostgres(t *testing.T) {
 	dsn := pgtest.Schema(t)
-	r := lro(t, nil, "migrate", "--db", dsn)
+	r := runCLI(t, nil, "migrate", "--db", dsn)
 	wantCode(t, r, 0)
 	if r.stdout != "created the schema at version 2\n" {
 		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 	}
-	r = lro(t, nil, "migrate", "--db", dsn)
+	r = runCLI(t, nil, "migrate", "--db", dsn)
 	wantCode(t, r, 0)
 	if r.stdout != "the schema is up to date, at version 2\n" {
 		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
@@ -123,7 +123,7 @@ func TestStoreErrors(t *testing.T) {
 			if tt.args[0] == "serve" {
 				r = serveNow(t, tt.args[1:]...)
 			} else {
-				r = lro(t, nil, tt.args...)
+				r = runCLI(t, nil, tt.args...)
 			}
 			wantCode(t, r, tt.code)
 			if !strings.HasPrefix(r.stderr, tt.wantErr) || strings.Contains(r.stderr, "secret") {

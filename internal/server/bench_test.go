@@ -13,7 +13,7 @@ import (
 
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 )
 

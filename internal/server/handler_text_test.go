@@ -20,7 +20,7 @@ import (
 	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/internal/server"
 	"lro.dev/lro/internal/slogtest"
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 )
 

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 )
 

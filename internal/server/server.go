@@ -31,7 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
 	"lro.dev/lro/lropb"

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrostore"
 )
 

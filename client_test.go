@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro/internal/slogtest"
-	"lro.dev/lro/lro"
+	"lro.dev/lro"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lrosqlite"
 )
