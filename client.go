@@ -780,21 +780,35 @@ func (c *Client) storeError(what string, err error) error {
 	return &Error{Code: codes.Unavailable, Reason: "STORE_UNAVAILABLE", Message: msg, Err: err}
 }
 
+// ListOptions are the optional parts of a list of operations.
+type ListOptions struct {
+	// Filter selects operations (AIP-160): for example
+	// `done = true AND kind = "images.resize"`. Empty selects all.
+	Filter string
+	// PageSize is the most operations a page holds (AIP-158): 0 is
+	// Config.PageSize, more than Config.PageSizeMax is PageSizeMax, and a
+	// negative size is INVALID_ARGUMENT.
+	PageSize int
+	// PageToken is the NextPageToken of the page before, from a list with
+	// the same name and filter; empty for the first page.
+	PageToken string
+}
+
 // ListOperations returns a page of operations (AIP-158, AIP-160), newest first.
-// req.Name is the collection: "operations", "{parent}/operations", or the
-// parent itself. The filter, page size and page token are checked as the
-// AIPs say: an invalid one is INVALID_ARGUMENT. A page ends early, with a
-// next_page_token, when its operations would take more than PageBytesMax.
-func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
-	parent, err := parseCollection("name", req.GetName())
+// name is the collection: "operations", "{parent}/operations", or the
+// parent itself; opts may be nil. The filter, page size and page token are
+// checked as the AIPs say: an invalid one is INVALID_ARGUMENT. A page ends
+// early, with a next_page_token, when its operations would take more than
+// PageBytesMax.
+func (c *Client) ListOperations(ctx context.Context, name string, opts *ListOptions) (*longrunningpb.ListOperationsResponse, error) {
+	if opts == nil {
+		opts = &ListOptions{}
+	}
+	parent, err := parseCollection("name", name)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetReturnPartialSuccess() {
-		return nil, newError(ErrUnimplemented, "PARTIAL_SUCCESS_UNSUPPORTED", "return_partial_success",
-			"return_partial_success is not supported: a list covers one parent, which is never partly unreachable")
-	}
-	size := int(req.GetPageSize())
+	size := opts.PageSize
 	switch {
 	case size < 0:
 		return nil, invalidArgument("page_size", "INVALID_PAGE_SIZE", "page_size %d is negative", size)
@@ -803,7 +817,7 @@ func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	case size > c.config.PageSizeMax:
 		size = c.config.PageSizeMax
 	}
-	expr, err := filter.Parse(req.GetFilter())
+	expr, err := filter.Parse(opts.Filter)
 	if err != nil {
 		return nil, invalidArgument("filter", "INVALID_FILTER", "invalid filter: %v", err)
 	}
@@ -811,10 +825,10 @@ func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	if err != nil {
 		return nil, c.storeError("list operations", err)
 	}
-	binding := parent + "\x00" + req.GetFilter()
+	binding := parent + "\x00" + opts.Filter
 	var before string
-	if req.GetPageToken() != "" {
-		before, err = pagetoken.Decode(key, binding, req.GetPageToken())
+	if opts.PageToken != "" {
+		before, err = pagetoken.Decode(key, binding, opts.PageToken)
 		if err != nil {
 			return nil, invalidArgument("page_token", "INVALID_PAGE_TOKEN",
 				"page_token is invalid: it was altered, or it comes from a list with another name or filter")

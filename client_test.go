@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"lro.dev/lro/internal/slogtest"
 	"lro.dev/lro"
+	"lro.dev/lro/internal/slogtest"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lrosqlite"
 )
@@ -362,7 +362,7 @@ func TestStartOperations(t *testing.T) {
 	})
 	ctx := context.Background()
 	countAll := func() int {
-		resp, err := c.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: 1000})
+		resp, err := c.ListOperations(ctx, "operations", &lro.ListOptions{PageSize: 1000})
 		require.NoError(t, err)
 		return len(resp.GetOperations())
 	}

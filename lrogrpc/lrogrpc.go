@@ -143,7 +143,13 @@ const (
 
 // ListOperations implements google.longrunning.Operations.
 func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
-	resp, err := s.client.ListOperations(ctx, req)
+	if req.GetReturnPartialSuccess() {
+		return nil, Status(&lro.Error{Code: codes.Unimplemented, Reason: "PARTIAL_SUCCESS_UNSUPPORTED", Field: "return_partial_success",
+			Message: "return_partial_success is not supported: a list covers one parent, which is never partly unreachable",
+			Err:     lro.ErrUnimplemented})
+	}
+	resp, err := s.client.ListOperations(ctx, req.GetName(), &lro.ListOptions{
+		Filter: req.GetFilter(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
 	return resp, Status(err)
 }
 

@@ -25,10 +25,10 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 )
@@ -279,15 +279,15 @@ func (e *env) count(t *testing.T, collections ...string) int {
 	t.Helper()
 	n := 0
 	for _, c := range collections {
-		req := &longrunningpb.ListOperationsRequest{Name: c, PageSize: 1000}
+		opts := &lro.ListOptions{PageSize: 1000}
 		for {
-			resp, err := e.srv.Client().ListOperations(t.Context(), req)
+			resp, err := e.srv.Client().ListOperations(t.Context(), c, opts)
 			require.NoError(t, err)
 			n += len(resp.GetOperations())
 			if resp.GetNextPageToken() == "" {
 				break
 			}
-			req.PageToken = resp.GetNextPageToken()
+			opts.PageToken = resp.GetNextPageToken()
 		}
 	}
 	return n

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
@@ -102,8 +101,8 @@ func TestQueryParametersOfBodyRoutes(t *testing.T) {
 	r := e.do(t, http.MethodPost, "/v1/operations:start?kind="+kindEmpty, `{"kind":"`+kindEcho+`"}`)
 	if r.status == http.StatusOK {
 		name, _ := r.object(t)["name"].(string)
-		ops, err := e.srv.Client().ListOperations(t.Context(), &longrunningpb.ListOperationsRequest{
-			Name: "operations", Filter: fmt.Sprintf(`kind = %q`, kindEmpty)})
+		ops, err := e.srv.Client().ListOperations(t.Context(), "operations", &lro.ListOptions{
+			Filter: fmt.Sprintf(`kind = %q`, kindEmpty)})
 		require.NoError(t, err)
 		overridden := len(ops.GetOperations()) == 1 && ops.GetOperations()[0].GetName() == name
 		t.Fatalf("a query parameter of a body:\"*\" route is accepted (the operation is of kind %s: query overrides body = %v)",

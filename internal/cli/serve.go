@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"lro.dev/lro/internal/heapfloor"
-	"lro.dev/lro/internal/demo"
-	"lro.dev/lro/internal/server"
 	"lro.dev/lro"
+	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/heapfloor"
+	"lro.dev/lro/internal/server"
 )
 
 const (
