@@ -31,15 +31,23 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+
+	"lro.dev/lro/internal/testsignal"
 )
 
 // heapMinimum is the runtime's least heap goal at GOGC=100; it scales with
 // GOGC (runtime/mgcpacer.go, defaultHeapMinimum).
 const heapMinimum = 4 << 20
 
-// adjusted, if set (by tests), is called with the GOGC of each adjustment
-// that follows a collection, and the count of collections it had seen.
-var adjusted func(percent int, cycles uint64)
+// adjustment is what an adjustment after a collection did: the GOGC it
+// set, and the count of collections it had seen.
+type adjustment struct {
+	percent int
+	cycles  uint64
+}
+
+// adjusted signals each adjustment, to tests.
+var adjusted testsignal.Signal[adjustment]
 
 // tuner keeps the heap goal at floor bytes at least.
 type tuner struct {
@@ -107,9 +115,7 @@ type sentinel struct {
 func (t *tuner) collected() {
 	cycles := readMetric("/gc/cycles/total:gc-cycles")
 	if p, ok := t.adjust(readMetric("/gc/heap/live:bytes")); ok {
-		if adjusted != nil {
-			adjusted(p, cycles)
-		}
+		adjusted.Signal(adjustment{p, cycles})
 		t.arm()
 	}
 }

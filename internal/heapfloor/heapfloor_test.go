@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"lro.dev/lro/internal/testsignal"
 )
 
 func TestPercent(t *testing.T) {
@@ -40,13 +42,8 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 		t.Skip("GOGC is set, so Start does nothing")
 	}
 	base := gogc()
-	type adjustment struct {
-		percent int
-		cycles  uint64
-	}
-	adjustments := make(chan adjustment, 1000)
-	adjusted = func(p int, cycles uint64) { adjustments <- adjustment{p, cycles} }
-	defer func() { adjusted = nil }()
+	adjusted.Init()
+	defer func() { adjusted = testsignal.Signal[adjustment]{} }()
 	// next runs a collection and returns the GOGC of the first adjustment
 	// that saw it: earlier ones may still come after it.
 	next := func() int {
@@ -56,7 +53,7 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 		timeout := time.After(10 * time.Second)
 		for {
 			select {
-			case a := <-adjustments:
+			case a := <-adjusted.C():
 				if a.cycles >= done {
 					return a.percent
 				}
