@@ -23,6 +23,26 @@ import (
 // no lock; the channels wake and freed tell the claim loop that pending
 // operations may be there, or that a slot freed.
 
+// executor runs what the producer claims. The producer takes a worker slot
+// for each operation before it hands it over, and does not care what runs
+// it: the handlerExecutor runs this client's own handlers, and another
+// executor may hand the work to workers elsewhere. Either way, the
+// executor keeps the operation's lease and writes its result, and gives
+// each slot back (see slotFreer) once the slot is free for another
+// operation.
+type executor interface {
+	// execute runs claimed operations, whose leases expire at
+	// leaseExpire unless renewed.
+	execute(ops []*lrostore.Operation, leaseExpire time.Time)
+	// executeEager is execute for operations that a start stored claimed
+	// by this client. Once the client stops, the executor releases them
+	// instead (they run again at once elsewhere) and gives their slots
+	// back.
+	executeEager(ops []*lrostore.Operation, leaseExpire time.Time)
+}
+
+var _ executor = (*handlerExecutor)(nil)
+
 // producer claims operations for this client's worker slots.
 type producer struct {
 	startstop.Service
@@ -30,8 +50,8 @@ type producer struct {
 	store  lrostore.Store
 	config *Config
 	logs   *logthrottle.Logger
-	exec   *handlerExecutor // runs what is claimed
-	kinds  []string         // the kinds to claim; set before Start
+	exec   executor // runs what is claimed
+	kinds  []string // the kinds to claim; set before Start
 
 	running atomic.Int64 // worker slots taken: handlers running (also those that lost their lease), and eager starts being stored
 	backlog atomic.Bool  // pending operations may wait to be claimed: no eager starts
@@ -47,7 +67,7 @@ type producer struct {
 	afterClaim func() // tests: called after each claim has been taken into account
 }
 
-func newProducer(store lrostore.Store, config *Config, logs *logthrottle.Logger, exec *handlerExecutor) *producer {
+func newProducer(store lrostore.Store, config *Config, logs *logthrottle.Logger, exec executor) *producer {
 	p := &producer{store: store, config: config, logs: logs, exec: exec,
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
 	p.backlog.Store(true) // until a claim finds fewer pending operations than it could take
