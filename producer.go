@@ -63,8 +63,6 @@ type producer struct {
 	// claimed is signalled after each claim, once its outcome (such as
 	// whether pending operations remain) is taken into account.
 	claimed testsignal.Signal[struct{}]
-
-	afterClaim func() // tests: called after each claim has been taken into account
 }
 
 func newProducer(store lrostore.Store, config *Config, logs *logthrottle.Logger, exec executor) *producer {
@@ -143,9 +141,6 @@ func (p *producer) produce(ctx context.Context) {
 					short = !more
 					p.backlog.Store(more)
 					p.claimed.Signal(struct{}{})
-					if p.afterClaim != nil {
-						p.afterClaim()
-					}
 					if more && free > n {
 						continue
 					}
