@@ -15,6 +15,19 @@ import (
 // stopped, or lost the store, without releasing them). Each runs again, or
 // fails with ABORTED once its attempts are used up, or ends cancelled if
 // that was requested.
+//
+// The rescuer runs on every node, as the retainer does, rather than on an
+// elected leader. Its statement is idempotent and fenced: it changes only
+// operations that are running with an expired lease, and leaves each
+// pending or done, so a second rescue finds nothing left to do with them
+// (one on another node at the same moment skips the rows that the first
+// holds, or waits for the store's single writer); and every write of a
+// worker names its lease token and needs the operation running, so a
+// worker that comes back after its operation was rescued finds its lease
+// gone (the next claim gives the operation a new token). Running it on
+// each node is therefore safe and needs no election, nor the delay of a
+// leader's failover; what it costs is one cheap statement per node per
+// RescueInterval.
 
 // rescueBatch caps how many expired leases one rescue handles.
 const rescueBatch = 1000
