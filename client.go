@@ -181,7 +181,7 @@ func (c *Client) Start(ctx context.Context) error {
 	bg, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.inserter = batch.New(bg, insertBatchMax, c.insertMany)
-	c.exec.start(bg, c.done)
+	c.exec.Start(bg, c.done)
 	c.state = stateStarted
 	c.producer.eager.Store(true)
 	// The services are new: their Start fails only on a second start.
@@ -246,12 +246,12 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.producer.Stop()
 	c.rescuer.Stop()
 	c.retainer.Stop()
-	c.exec.stop(ctx)
+	c.exec.Stop(ctx)
 	if c.listener != nil {
 		c.listener.Stop()
 	}
 	c.leases.Stop()
-	c.exec.stopWrites()
+	c.exec.StopWrites()
 	c.inserter.Stop()
 	c.stop(ErrShutdown)
 	c.logs.Stop()

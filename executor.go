@@ -74,9 +74,9 @@ func newHandlerExecutor(store lrostore.Store, config *Config, logger *slog.Logge
 		jobs: map[string]*job{}}
 }
 
-// start makes the executor ready to run jobs, under ctx, until done is
+// Start makes the executor ready to run jobs, under ctx, until done is
 // closed.
-func (e *handlerExecutor) start(ctx context.Context, done <-chan struct{}) {
+func (e *handlerExecutor) Start(ctx context.Context, done <-chan struct{}) {
 	e.ctx = ctx
 	e.finisher = batch.NewCooldown(ctx, finishBatchMax, e.config.FinishInterval, e.finishMany)
 	e.runners = gopool.New(e.config.Workers, done)
@@ -381,11 +381,11 @@ func (e *handlerExecutor) beginStop() {
 	e.mu.Unlock()
 }
 
-// stop lets running handlers finish for up to Config.ShutdownGrace (or
+// Stop lets running handlers finish for up to Config.ShutdownGrace (or
 // until ctx ends), cancels the rest with cause ErrShutdown, and releases
 // their operations in one statement, with those of handlers that ignore
 // their cancellation.
-func (e *handlerExecutor) stop(ctx context.Context) {
+func (e *handlerExecutor) Stop(ctx context.Context) {
 	jobsDone := make(chan struct{})
 	go func() {
 		e.running.Wait()
@@ -431,9 +431,9 @@ func (e *handlerExecutor) stop(ctx context.Context) {
 	}
 }
 
-// stopWrites stops the batching of result writes, once nothing is left to
+// StopWrites stops the batching of result writes, once nothing is left to
 // write.
-func (e *handlerExecutor) stopWrites() { e.finisher.Stop() }
+func (e *handlerExecutor) StopWrites() { e.finisher.Stop() }
 
 // heldLeases returns the leases of the jobs running here.
 func (e *handlerExecutor) heldLeases() []lrostore.Lease {
