@@ -1018,7 +1018,6 @@ func TestWorkerSlotIsFreedWhileTheResultIsWritten(t *testing.T) {
 type eagerStore struct {
 	lrostore.Store
 	claims     atomic.Int32
-	claimed    chan struct{}                 // a claim was taken into account by the client
 	holdClaims atomic.Pointer[chan struct{}] // set: claims wait until it is closed
 	holdInsert atomic.Pointer[chan struct{}] // set: inserts wait until it is closed
 	held       chan struct{}                 // a call is being held
@@ -1028,7 +1027,7 @@ type eagerStore struct {
 }
 
 func newEagerStore(t *testing.T) *eagerStore {
-	return &eagerStore{Store: openStore(t), claimed: make(chan struct{}, 100), held: make(chan struct{}, 100), owners: map[string]string{}}
+	return &eagerStore{Store: openStore(t), held: make(chan struct{}, 100), owners: map[string]string{}}
 }
 
 func (s *eagerStore) hold(ctx context.Context, gate *atomic.Pointer[chan struct{}]) error {
@@ -1091,18 +1090,9 @@ func newEagerClient(t *testing.T, config *lro.Config) (*eagerStore, *lro.Client,
 	config.ID, config.PollInterval = "eager", time.Hour
 	c := newClient(t, store, config, func(c *lro.Client) {
 		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
-		lro.SetAfterClaim(c, func() {
-			select {
-			case store.claimed <- struct{}{}:
-			default:
-			}
-		})
+		lro.ClaimedSignal(c).Init()
 	})
-	select {
-	case <-store.claimed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client did not claim")
-	}
+	lro.ClaimedSignal(c).Wait(t)
 	return store, c, p
 }
 

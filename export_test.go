@@ -1,6 +1,8 @@
 package lro
 
-// SetAfterClaim has c call f after each claim, once the claim's outcome is
-// taken into account (such as whether pending operations remain). It must
-// be called before Start.
-func SetAfterClaim(c *Client, f func()) { c.afterClaim = f }
+import "lro.dev/lro/internal/testsignal"
+
+// ClaimedSignal returns c's signal of a claim taken into account (such as
+// whether pending operations remain), off until the test calls its Init,
+// which must come before Start.
+func ClaimedSignal(c *Client) *testsignal.Signal[struct{}] { return &c.producer.claimed }

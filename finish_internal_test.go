@@ -82,7 +82,7 @@ func TestFinishManyIsolatesARefusedResult(t *testing.T) {
 	}
 	fs[1].Response = []byte("bad")
 
-	out, err := c.finishMany(context.Background(), fs)
+	out, err := c.exec.finishMany(context.Background(), fs)
 	require.NoError(t, err)
 	require.Equal(t, 4, store.finishCalls, "the batch, then each alone")
 	require.Equal(t, &lrostore.OperationFinishResult{Finished: true, State: lrostore.StateSucceeded}, out[0].res)
@@ -95,15 +95,15 @@ func TestFlushMetadataDropsARefusedUpdate(t *testing.T) {
 	leases := claimed(t, store, 2)
 	jobs := make([]*job, 2)
 	for i, l := range leases {
-		jobs[i] = &job{c: c, op: &lrostore.Operation{ID: l.ID, Kind: "k"}, name: "operations/" + l.ID, lease: l,
+		jobs[i] = &job{e: c.exec, op: &lrostore.Operation{ID: l.ID, Kind: "k"}, name: "operations/" + l.ID, lease: l,
 			meta: []byte("good"), metaType: "t", metaDirty: true}
-		c.dirty[jobs[i]] = struct{}{}
+		c.leases.dirty[jobs[i]] = struct{}{}
 	}
 	jobs[0].meta = []byte("bad")
 
-	require.NoError(t, c.flushMetadata(context.Background()))
+	require.NoError(t, c.leases.flushMetadata(context.Background()))
 	require.Equal(t, 3, store.metadataCalls, "the batch, then each alone")
-	require.Empty(t, c.dirty, "the refused update is dropped, not written again and again")
+	require.Empty(t, c.leases.dirty, "the refused update is dropped, not written again and again")
 	op, err := store.Store.OperationGet(context.Background(), &lrostore.OperationGetParams{ID: leases[1].ID})
 	require.NoError(t, err)
 	require.Equal(t, []byte("good"), op.Metadata)

@@ -31,19 +31,19 @@ const errorQuoteMax = 1024
 // status keeps its code, message and details; any other error is UNKNOWN.
 // An error whose encoding is over Config.ErrorBytesMax becomes
 // RESOURCE_EXHAUSTED, with its code and the start of its message.
-func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
+func (e *handlerExecutor) handlerFailure(j *job, err error) *lrostore.Failure {
 	var f *lrostore.Failure
 	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
 		f = statusFailure(st.Proto())
 	} else {
 		f = failure(codes.Unknown, "OPERATION_FAILED", err.Error())
 	}
-	if len(f.Status) <= c.config.ErrorBytesMax {
+	if len(f.Status) <= e.config.ErrorBytesMax {
 		return f
 	}
 	name := code.Code(f.Code).String() // NOT_FOUND, as clients see codes
 	j.logThrottled(slog.LevelWarn, "error too large", "the handler's error is over Config.ErrorBytesMax; the operation fails with RESOURCE_EXHAUSTED",
-		slog.String("code", name), slog.Int("bytes", len(f.Status)), slog.Int("limit", c.config.ErrorBytesMax))
+		slog.String("code", name), slog.Int("bytes", len(f.Status)), slog.Int("limit", e.config.ErrorBytesMax))
 	quote := f.Message
 	if len(quote) > errorQuoteMax {
 		cut := errorQuoteMax
@@ -54,7 +54,7 @@ func (c *Client) handlerFailure(j *job, err error) *lrostore.Failure {
 	}
 	return failureInfo(codes.ResourceExhausted, "ERROR_TOO_LARGE", map[string]string{"code": name},
 		fmt.Sprintf("the operation failed with %s, but its error is %d bytes encoded, over the limit of %d bytes; its message begins: %s",
-			name, len(f.Status), c.config.ErrorBytesMax, quote))
+			name, len(f.Status), e.config.ErrorBytesMax, quote))
 }
 
 // statusFailure encodes a status as a stored failure. It is the one place
@@ -89,11 +89,11 @@ func failureInfo(code codes.Code, reason string, metadata map[string]string, mes
 
 // responseTooLarge is the failure of an operation whose handler returned a
 // response over Config.ResponseBytesMax.
-func (c *Client) responseTooLarge(j *job, size int) *lrostore.Failure {
+func (e *handlerExecutor) responseTooLarge(j *job, size int) *lrostore.Failure {
 	j.logThrottled(slog.LevelWarn, "response too large", "the handler's response is over Config.ResponseBytesMax; the operation fails with RESOURCE_EXHAUSTED",
-		slog.Int("bytes", size), slog.Int("limit", c.config.ResponseBytesMax))
+		slog.Int("bytes", size), slog.Int("limit", e.config.ResponseBytesMax))
 	return failure(codes.ResourceExhausted, "RESPONSE_TOO_LARGE",
-		fmt.Sprintf("the operation's response is %d bytes encoded, over the limit of %d bytes", size, c.config.ResponseBytesMax))
+		fmt.Sprintf("the operation's response is %d bytes encoded, over the limit of %d bytes", size, e.config.ResponseBytesMax))
 }
 
 // resultNotStored is the failure written in place of a result that the
@@ -104,7 +104,7 @@ var resultNotStored = failure(codes.Internal, "RESULT_NOT_STORED",
 // checkMetadata refuses metadata over Config.MetadataBytesMax, logging it
 // once for the job.
 func (j *job) checkMetadata(size int) error {
-	limit := j.c.config.MetadataBytesMax
+	limit := j.e.config.MetadataBytesMax
 	if size <= limit {
 		return nil
 	}
@@ -130,8 +130,8 @@ type finishOutcome struct {
 // finishMany writes a batch of results in one statement. When the store
 // refuses it for good, one of them may be at fault: each is then written
 // alone, so that it fails alone and the others are stored.
-func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]finishOutcome, error) {
-	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+func (e *handlerExecutor) finishMany(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]finishOutcome, error) {
+	res, err := e.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
 	if err != nil && (len(fs) == 1 || !lrostore.IsPermanent(err)) {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishP
 		return out, nil
 	}
 	for i := range fs {
-		one, err := c.finishMany(ctx, fs[i:i+1]) // alone: any error is returned
+		one, err := e.finishMany(ctx, fs[i:i+1]) // alone: any error is returned
 		if err != nil {
 			out[i].err = err
 		} else {
@@ -154,25 +154,4 @@ func (c *Client) finishMany(ctx context.Context, fs []*lrostore.OperationFinishP
 		}
 	}
 	return out, nil
-}
-
-// setMetadataEach writes metadata updates one by one, after the store
-// refused them together for good. An update refused alone for good is
-// dropped (reported as written, so that its job goes on), and logged.
-func (c *Client) setMetadataEach(ctx context.Context, jobs []*job, updates []*lrostore.OperationSetMetadataParams) ([]bool, error) {
-	written := make([]bool, len(updates))
-	for i, u := range updates {
-		ok, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{
-			Updates: []*lrostore.OperationSetMetadataParams{u}})
-		switch {
-		case err == nil:
-			written[i] = ok[0]
-		case lrostore.IsPermanent(err):
-			written[i] = true
-			jobs[i].logThrottled(slog.LevelError, "metadata not stored", "the store refused the metadata; it is dropped", slog.Any("error", err))
-		default:
-			return nil, err
-		}
-	}
-	return written, nil
 }

@@ -1,0 +1,78 @@
+package lro
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"lro.dev/lro/internal/logthrottle"
+	"lro.dev/lro/internal/startstop"
+	"lro.dev/lro/lrostore"
+)
+
+// How a dead worker's operation comes back: the rescuer looks, each
+// RescueInterval, for running operations whose lease expired (their worker
+// stopped, or lost the store, without releasing them). Each runs again, or
+// fails with ABORTED once its attempts are used up, or ends cancelled if
+// that was requested.
+//
+// The rescuer runs on every node, as the retainer does, rather than on an
+// elected leader. Its statement is idempotent and fenced: it changes only
+// operations that are running with an expired lease, and leaves each
+// pending or done, so a second rescue finds nothing left to do with them
+// (one on another node at the same moment skips the rows that the first
+// holds, or waits for the store's single writer); and every write of a
+// worker names its lease token and needs the operation running, so a
+// worker that comes back after its operation was rescued finds its lease
+// gone (the next claim gives the operation a new token). Running it on
+// each node is therefore safe and needs no election, nor the delay of a
+// leader's failover; what it costs is one cheap statement per node per
+// RescueInterval.
+
+// rescueBatch caps how many expired leases one rescue handles.
+const rescueBatch = 1000
+
+// rescuer brings back the operations of lost workers.
+type rescuer struct {
+	startstop.Service
+
+	store   lrostore.Store
+	config  *Config
+	logger  *slog.Logger
+	logs    *logthrottle.Logger
+	waiters *waitSet
+	wake    func() // operations run again: the producer may claim them
+}
+
+// Start starts the rescue loop.
+func (r *rescuer) Start(ctx context.Context) error {
+	return r.Service.Start(ctx, r.rescueLoop)
+}
+
+// rescueLoop recovers the operations of workers that were lost: after the
+// lease expired, an operation runs again, or fails once its attempts are
+// used up, or ends cancelled if that was requested.
+func (r *rescuer) rescueLoop(ctx context.Context) {
+	every(ctx, 0, func() time.Duration {
+		res, err := r.store.OperationRescue(ctx, &lrostore.OperationRescueParams{
+			ExhaustedError: exhaustedFailure, CancelledError: cancelledFailure, Max: rescueBatch,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				warnStore(ctx, r.logs, "rescue operations", err)
+			}
+			return r.config.RescueInterval
+		}
+		if len(res.Retried) > 0 {
+			r.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
+			r.wake()
+		}
+		for _, id := range res.Ended {
+			r.waiters.notify(id)
+		}
+		if len(res.Retried)+len(res.Ended) == rescueBatch {
+			return 0 // more to do
+		}
+		return r.config.RescueInterval
+	})
+}

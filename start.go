@@ -1,0 +1,241 @@
+package lro
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"lro.dev/lro/lrostore"
+)
+
+// Starting operations: a start is checked, stored (in a batch with the
+// starts that arrive meanwhile), and, when this client has a free worker
+// slot and no pending operations wait, stored claimed by this client and
+// run at once (an eager start, see Config.DisableEagerStart).
+
+// StartOptions are the optional parts of a start.
+type StartOptions struct {
+	// Parent is the resource that owns the operation, such as
+	// "projects/p/locations/l"; "" names the default collection, so the
+	// operation is named "operations/{id}".
+	Parent string
+	// RequestID makes the start idempotent (AIP-155): a repeat with the same
+	// parent and request ID returns the first operation while it exists. A
+	// repeat with another kind or request is ALREADY_EXISTS.
+	RequestID string
+}
+
+// StartOperation starts an operation of a registered kind and returns it, not done.
+// An unknown kind, a request of another type, or one the kind's Validate
+// rejects is INVALID_ARGUMENT (see [Error]); nothing is stored then. The
+// operation is durable when Start returns.
+//
+// Concurrent calls share commits: the starts that arrive while one commit
+// is under way are written together in the next.
+func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.Message, opts *StartOptions) (*longrunningpb.Operation, error) {
+	params, err := c.prepareStart(kindName, req, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	res, err := c.inserter.Do(ctx, params)
+	if err != nil {
+		return nil, c.storeError("start operation", err)
+	}
+	return c.startResult(params, res)
+}
+
+// StartRequest is one operation for StartOperations to start.
+type StartRequest struct {
+	Kind    string
+	Request proto.Message // nil means the kind's empty request
+	Options *StartOptions // nil means none
+}
+
+// StartOperationsMax caps how many operations one StartOperations call
+// starts.
+const StartOperationsMax = 10000
+
+// StartOperations starts several operations in one transaction and returns
+// them in the order given: all are stored, or none. Each request is checked
+// as StartOperation checks it, and the first one refused refuses the call
+// with INVALID_ARGUMENT, naming its index; so does a call with more than
+// StartOperationsMax requests. A request whose parent and request ID were
+// used before (also earlier in the same call) gets the operation that the
+// first use started, or, with another kind or input, refuses the call with
+// ALREADY_EXISTS; the others are stored then, and a repeat of the call
+// with the same request IDs returns them.
+func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*longrunningpb.Operation, error) {
+	if len(reqs) > StartOperationsMax {
+		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
+	}
+	all := make([]*lrostore.OperationInsertParams, len(reqs))
+	for i, r := range reqs {
+		params, err := c.prepareStart(r.Kind, r.Request, r.Options)
+		if err != nil {
+			return nil, indexed(i, err)
+		}
+		all[i] = params
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return []*longrunningpb.Operation{}, nil
+	}
+	results, err := c.insertMany(ctx, all)
+	if err != nil {
+		return nil, c.storeError("start operations", err)
+	}
+	ops := make([]*longrunningpb.Operation, len(all))
+	for i, res := range results {
+		if ops[i], err = c.startResult(all[i], res); err != nil {
+			return nil, indexed(i, err)
+		}
+	}
+	return ops, nil
+}
+
+// indexed names the request of a StartOperations call that an error is
+// about.
+func indexed(i int, err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("requests[%d]: %w", i, err)
+	}
+	out := *e
+	out.Message = fmt.Sprintf("requests[%d]: %s", i, e.Message)
+	if e.Field != "" {
+		out.Field = fmt.Sprintf("requests[%d].%s", i, e.Field)
+	}
+	return &out
+}
+
+// prepareStart checks a start and builds the row to insert.
+func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOptions) (*lrostore.OperationInsertParams, error) {
+	if opts == nil {
+		opts = &StartOptions{}
+	}
+	k, err := c.kind(kindName)
+	if err != nil {
+		return nil, err
+	}
+	if req == nil {
+		req = k.request.New().Interface()
+	}
+	if got, want := req.ProtoReflect().Descriptor().FullName(), k.request.Descriptor().FullName(); got != want {
+		return nil, invalidArgument("input", "INVALID_INPUT", "kind %q takes a %s, not a %s", kindName, want, got)
+	}
+	if err := validateParent(opts.Parent); err != nil {
+		return nil, err
+	}
+	if len(opts.RequestID) > requestIDMaxLen || !utf8.ValidString(opts.RequestID) ||
+		strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable UTF-8 characters without spaces, such as a UUID", requestIDMaxLen)
+	}
+	if k.validate != nil {
+		if err := k.validate(req); err != nil {
+			return nil, validationError(kindName, err)
+		}
+	}
+	input, err := anypb.New(req)
+	if err != nil {
+		return nil, invalidArgument("input", "INVALID_INPUT", "pack input: %v", err)
+	}
+	inputBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(input)
+	if err != nil {
+		return nil, invalidArgument("input", "INVALID_INPUT", "encode input: %v", err)
+	}
+	if len(inputBytes) > c.config.InputBytesMax {
+		return nil, invalidArgument("input", "INPUT_TOO_LARGE", "the input takes %d bytes; at most %d are allowed",
+			len(inputBytes), c.config.InputBytesMax)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("lro: new operation ID: %w", err)
+	}
+	return &lrostore.OperationInsertParams{
+		ID:          id.String(),
+		Parent:      opts.Parent,
+		Kind:        kindName,
+		Input:       inputBytes,
+		RequestID:   opts.RequestID,
+		RequestHash: requestHash(opts, kindName, inputBytes),
+		MaxAttempts: k.maxAttempts,
+	}, nil
+}
+
+// requestHash identifies a start's parent, kind and input, so that a retry
+// with the same request ID can be told from another start that reuses the
+// ID (AIP-155). A start without a request ID has none: nothing compares it.
+func requestHash(opts *StartOptions, kind string, input []byte) []byte {
+	if opts.RequestID == "" {
+		return nil
+	}
+	hash := sha256.New()
+	for _, part := range []string{opts.Parent, kind} {
+		hash.Write([]byte(part))
+		hash.Write([]byte{0})
+	}
+	hash.Write(input)
+	return hash.Sum(nil)
+}
+
+// startResult turns the store's answer to an insert into the started
+// operation, or into ALREADY_EXISTS for a request ID reused with another
+// kind or input.
+func (c *Client) startResult(params *lrostore.OperationInsertParams, res *lrostore.OperationInsertResult) (*longrunningpb.Operation, error) {
+	if res.Existing {
+		if string(res.Operation.RequestHash) != string(params.RequestHash) {
+			name := OperationName(res.Operation.Parent, res.Operation.ID)
+			e := newError(ErrAlreadyExists, "REQUEST_ID_REUSED", "request_id",
+				"request_id %q was already used to start %s with another kind or input", params.RequestID, name)
+			e.Resource = name
+			return nil, e
+		}
+	}
+	return c.toProto(res.Operation)
+}
+
+// insertMany stores operations in one transaction, the first of them
+// claimed by this client when it can run them at once (eager starts, see
+// Config.DisableEagerStart), and starts their handlers.
+func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsertParams) ([]*lrostore.OperationInsertResult, error) {
+	eager := c.producer.reserveEager(len(ops))
+	sent := time.Now()
+	for _, p := range ops[:eager] {
+		p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
+	}
+	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ops})
+	if err != nil {
+		c.producer.startEager(nil, eager, time.Time{})
+		return nil, err
+	}
+	pending := false
+	claimed := make([]*lrostore.Operation, 0, eager)
+	for _, res := range results {
+		switch {
+		case res.Existing:
+		case res.Operation.State == lrostore.StatePending:
+			pending = true
+		default: // stored claimed by this client
+			claimed = append(claimed, res.Operation)
+		}
+	}
+	c.producer.startEager(claimed, eager, sent.Add(c.config.LeaseTTL))
+	if pending {
+		c.producer.pendingStored()
+	}
+	return results, nil
+}
