@@ -20,8 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"lro.dev/lro/internal/slogtest"
 	"lro.dev/lro"
+	"lro.dev/lro/internal/slogtest"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lrosqlite"
 )

@@ -30,9 +30,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"

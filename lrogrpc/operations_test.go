@@ -27,9 +27,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"

@@ -32,9 +32,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/testkinds"
-	"lro.dev/lro"
 	"lro.dev/lro/lrohttp"
 )
 

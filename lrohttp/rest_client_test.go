@@ -25,8 +25,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro"
+	"lro.dev/lro/internal/testkinds"
 	"lro.dev/lro/lropb/demopb"
 )
 

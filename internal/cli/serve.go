@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"lro.dev/lro/internal/heapfloor"
-	"lro.dev/lro/internal/demo"
-	"lro.dev/lro/internal/server"
 	"lro.dev/lro"
+	"lro.dev/lro/internal/demo"
+	"lro.dev/lro/internal/heapfloor"
+	"lro.dev/lro/internal/server"
 )
 
 const (
@@ -147,7 +147,7 @@ stays locked until the server has exited.`,
 				return err
 			}
 			var level slog.Level
-			level.UnmarshalText([]byte(o.logLevel))
+			_ = level.UnmarshalText([]byte(o.logLevel)) // Validate has checked it
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			defer heapfloor.Start(uint64(o.heapFloorMiB) << 20)()
 			if files, err := server.RaiseFileLimit(); err != nil {

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/server"
-	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 )
 

@@ -16,11 +16,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/internal/server"
 	"lro.dev/lro/internal/slogtest"
-	"lro.dev/lro"
 	"lro.dev/lro/lropb"
 )
 
