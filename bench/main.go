@@ -405,12 +405,12 @@ func printTable(w io.Writer, o *options, f figures) {
 		if !ok {
 			return "-"
 		}
-		switch {
-		case unit == "x":
+		switch unit {
+		case "x":
 			return fmt.Sprintf("%.2fx", v)
-		case unit == "ms":
+		case "ms":
 			return fmt.Sprintf("%.2f ms", v)
-		case unit == "MiB":
+		case "MiB":
 			return fmt.Sprintf("%.0f MiB", v)
 		}
 		return fmt.Sprintf("%.0f/s", v)

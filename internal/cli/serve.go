@@ -147,7 +147,7 @@ stays locked until the server has exited.`,
 				return err
 			}
 			var level slog.Level
-			level.UnmarshalText([]byte(o.logLevel))
+			_ = level.UnmarshalText([]byte(o.logLevel)) // Validate has checked it
 			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			defer heapfloor.Start(uint64(o.heapFloorMiB) << 20)()
 			if files, err := server.RaiseFileLimit(); err != nil {

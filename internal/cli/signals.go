@@ -44,7 +44,7 @@ func MainProcess(args []string) int {
 			return
 		}
 		if p, err := os.FindProcess(os.Getpid()); err == nil {
-			p.Signal(sig) // as if unhandled
+			_ = p.Signal(sig) // as if unhandled
 		}
 	}()
 	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)

@@ -63,7 +63,7 @@ func sleep(ctx context.Context, job *lro.Job[*demopb.SleepRequest, *demopb.Sleep
 		if d > 0 {
 			pct = int32(min(100, now.Sub(start)*100/d))
 		}
-		job.SetMetadata(&demopb.SleepMetadata{
+		_ = job.SetMetadata(&demopb.SleepMetadata{ // progress only: a lost lease ends the run
 			ProgressPercent: pct,
 			StartTime:       timestamppb.New(start),
 			UpdateTime:      timestamppb.New(now),

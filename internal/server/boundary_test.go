@@ -204,6 +204,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	_, err = io.Copy(io.Discard, resp.Body)
 	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
 	readUntilClosed(t, c, 10*time.Second)
 	require.GreaterOrEqual(t, time.Since(sent), 300*time.Millisecond)
 }

@@ -275,7 +275,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	wg.Go(func() {
 		stopCtx, cancel := s.hurryContext(ctx, s.clientStopTimeout())
 		defer cancel()
-		s.client.Stop(stopCtx)
+		_ = s.client.Stop(stopCtx)
 	})
 	wg.Go(func() {
 		stopped := make(chan struct{})
