@@ -17,7 +17,7 @@ func SetOnListen(s *Store, f func(pid uint32)) { s.onListen = f }
 func Pool(s *Store) *pgxpool.Pool { return s.pool }
 
 // ClaimQuery is the statement OperationClaim runs.
-const ClaimQuery = claimQuery
+var ClaimQuery = claimQuery
 
 // BriefGetMany runs the statement that brief reads share, for ids.
 func BriefGetMany(s *Store, ctx context.Context, ids []string) ([]*lrostore.Operation, error) {

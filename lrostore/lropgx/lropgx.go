@@ -26,6 +26,7 @@ import (
 	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/internal/storekit"
 )
 
 //go:embed migration/*.sql
@@ -573,7 +574,7 @@ func (s *Store) checkOpen() error {
 // ID), and in input order among equals: the first of two inputs that share
 // a request ID is inserted and the second is not, and concurrent batches
 // wait for each other's request IDs in one order, so never in a cycle.
-var insertQuery = `WITH ins AS (
+var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
 			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
@@ -588,8 +589,8 @@ var insertQuery = `WITH ins AS (
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
 		RETURNING o.id, o.state, o.create_time
-	), ` + pendingNotify("pending", "ins", "ins.state = 0") + `
-	SELECT ins.id, ins.create_time FROM ins, (SELECT count(*) FROM pending) n`
+	), ` + pendingNotify("pending", "ins", "ins.state = {pending}") + `
+	SELECT ins.id, ins.create_time FROM ins, (SELECT count(*) FROM pending) n`)
 
 // OperationInsertMany implements lrostore.Store. It inserts in one
 // statement, then reads in a second the operations that hold the request
@@ -932,20 +933,20 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 //   - The update finds the rows picked by ID through an array, looked up in
 //     the primary key: joined with the CTE instead, they were found by a
 //     sequential scan of the table.
-const claimQuery = `WITH picked AS (
+var claimQuery = storekit.States(`WITH picked AS (
 		SELECT p.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
 			SELECT id FROM lro_operation
-			WHERE state = 0 AND kind >= k.kind AND kind <= k.kind
+			WHERE state = {pending} AND kind >= k.kind AND kind <= k.kind
 			ORDER BY kind, id LIMIT $2
 			FOR UPDATE SKIP LOCKED
 		) p
 		ORDER BY p.id LIMIT $2
 	)
-	UPDATE lro_operation o SET state = 1, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
+	UPDATE lro_operation o SET state = {running}, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
 		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now
 	FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
 	WHERE o.id = ANY (ARRAY(SELECT id FROM picked))
-	RETURNING ` + columns
+	RETURNING ` + columns)
 
 // OperationClaim implements lrostore.Store.
 func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
@@ -990,14 +991,14 @@ func leaseArgs(leases []lrostore.Lease) (ids []pgtype.UUID, tokens []int64, firs
 // overlapping leases (a heartbeat and a finish of one node, say) wait for
 // each other in one order, never in a cycle.
 func heldLeases(ids int) string {
-	return `held AS (
+	return storekit.States(`held AS (
 		SELECT o.id, o.lease_token FROM lro_operation o
 		JOIN unnest($` + strconv.Itoa(ids) + `::uuid[], $` + strconv.Itoa(ids+1) + `::bigint[]) AS l(id, token)
 			ON o.id = l.id AND o.lease_token = l.token
-		WHERE o.state = 1
+		WHERE o.state = {running}
 		ORDER BY o.id
 		FOR NO KEY UPDATE OF o
-	)`
+	)`)
 }
 
 // OperationHeartbeat implements lrostore.Store. The results are in the
@@ -1083,12 +1084,12 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 // finishQuery ends the operations. f.state is the state asked for; a
 // failure (3) of an operation whose cancellation was requested becomes a
 // cancellation (4) with the CancelledError, $14 to $16.
-var finishQuery = `WITH ` + heldLeases(2) + `, fin AS (
+var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN f.state = 3 AND o.cancel_requested THEN 4 ELSE f.state END,
-			error = CASE WHEN f.state = 3 AND o.cancel_requested THEN $14::bytea ELSE f.error END,
-			error_code = CASE WHEN f.state = 3 AND o.cancel_requested THEN $15::integer ELSE f.error_code END,
-			error_message = CASE WHEN f.state = 3 AND o.cancel_requested THEN $16::text ELSE f.error_message END,
+			state = CASE WHEN f.state = {failed} AND o.cancel_requested THEN {cancelled} ELSE f.state END,
+			error = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $14::bytea ELSE f.error END,
+			error_code = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $15::integer ELSE f.error_code END,
+			error_message = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $16::text ELSE f.error_message END,
 			response = f.response, response_type = NULLIF(f.response_type, ''),
 			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
@@ -1101,7 +1102,7 @@ var finishQuery = `WITH ` + heldLeases(2) + `, fin AS (
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
 		RETURNING o.id, o.lease_token, o.state
 	), ` + doneNotify("done", "fin", "true") + `
-	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`
+	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
 // OperationFinishMany implements lrostore.Store. Of several finishes of one
 // lease, the first is written; the others find the lease lost.
@@ -1155,6 +1156,15 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	return results, nil
 }
 
+// releaseQuery gives back held leases: the operations are pending again.
+var releaseQuery = storekit.States(`WITH ` + heldLeases(2) + `, rel AS (
+			UPDATE lro_operation o SET state = {pending}, attempt = greatest(o.attempt - 1, 0), lease_owner = NULL,
+				lease_expire_time = NULL, update_time = COALESCE($4::timestamptz, now())
+			FROM held WHERE o.id = held.id
+			RETURNING o.id, o.lease_token
+		), ` + pendingNotify("pending", "rel", "true") + `
+		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`)
+
 // OperationReleaseMany implements lrostore.Store. The IDs are in the order of
 // the leases.
 func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.OperationReleaseManyParams) ([]string, error) {
@@ -1165,13 +1175,7 @@ func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.Opera
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(2)+`, rel AS (
-			UPDATE lro_operation o SET state = 0, attempt = greatest(o.attempt - 1, 0), lease_owner = NULL,
-				lease_expire_time = NULL, update_time = COALESCE($4::timestamptz, now())
-			FROM held WHERE o.id = held.id
-			RETURNING o.id, o.lease_token
-		), `+pendingNotify("pending", "rel", "true")+`
-		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`, planned,
+	rows, err := s.pool.Query(ctx, releaseQuery, planned,
 		s.channel, ids, tokens, nowArg(params.Now))
 	if err != nil {
 		return nil, interpretError(err)
@@ -1192,14 +1196,14 @@ func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.Opera
 
 // rescueQuery handles the running operations whose lease expired first,
 // skipping those that another rescue (or a write of their worker) holds.
-var rescueQuery = `WITH expired AS (
+var rescueQuery = storekit.States(`WITH expired AS (
 		SELECT id FROM lro_operation
-		WHERE state = 1 AND lease_expire_time < COALESCE($8::timestamptz, now())
+		WHERE state = {running} AND lease_expire_time < COALESCE($8::timestamptz, now())
 		ORDER BY lease_expire_time LIMIT $9
 		FOR UPDATE SKIP LOCKED
 	), res AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN o.cancel_requested THEN 4 WHEN o.attempt < o.max_attempts THEN 0 ELSE 3 END,
+			state = CASE WHEN o.cancel_requested THEN {cancelled} WHEN o.attempt < o.max_attempts THEN {pending} ELSE {failed} END,
 			error = CASE WHEN o.cancel_requested THEN $2::bytea WHEN o.attempt < o.max_attempts THEN NULL ELSE $5::bytea END,
 			error_code = CASE WHEN o.cancel_requested THEN $3::integer WHEN o.attempt < o.max_attempts THEN NULL ELSE $6::integer END,
 			error_message = CASE WHEN o.cancel_requested THEN $4::text WHEN o.attempt < o.max_attempts THEN NULL ELSE $7::text END,
@@ -1208,8 +1212,8 @@ var rescueQuery = `WITH expired AS (
 		FROM expired, (SELECT COALESCE($8::timestamptz, now()) AS now) t
 		WHERE o.id = expired.id
 		RETURNING o.id, o.state
-	), ` + pendingNotify("pending", "res", "state = 0") + `, ` + doneNotify("done", "res", "state >= 2") + `
-	SELECT res.* FROM res, (SELECT count(*) FROM pending) p, (SELECT count(*) FROM done) d`
+	), ` + pendingNotify("pending", "res", "state = {pending}") + `, ` + doneNotify("done", "res", "state >= {succeeded}") + `
+	SELECT res.* FROM res, (SELECT count(*) FROM pending) p, (SELECT count(*) FROM done) d`)
 
 // OperationRescue implements lrostore.Store. Retried and Ended are sorted.
 func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
@@ -1247,22 +1251,22 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 
 // cancelQuery cancels a pending operation and marks a running one, and
 // publishes Done or CancelRequested with its ID.
-var cancelQuery = `WITH c AS (
+var cancelQuery = storekit.States(`WITH c AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN o.state = 0 THEN 4 ELSE o.state END,
-			error = CASE WHEN o.state = 0 THEN $2::bytea ELSE o.error END,
-			error_code = CASE WHEN o.state = 0 THEN $3::integer ELSE o.error_code END,
-			error_message = CASE WHEN o.state = 0 THEN $4::text ELSE o.error_message END,
-			end_time = CASE WHEN o.state = 0 THEN t.now ELSE o.end_time END,
+			state = CASE WHEN o.state = {pending} THEN {cancelled} ELSE o.state END,
+			error = CASE WHEN o.state = {pending} THEN $2::bytea ELSE o.error END,
+			error_code = CASE WHEN o.state = {pending} THEN $3::integer ELSE o.error_code END,
+			error_message = CASE WHEN o.state = {pending} THEN $4::text ELSE o.error_message END,
+			end_time = CASE WHEN o.state = {pending} THEN t.now ELSE o.end_time END,
 			cancel_requested = true, update_time = t.now
 		FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
-		WHERE o.id = $6 AND o.parent = $7 AND o.state < 2
+		WHERE o.id = $6 AND o.parent = $7 AND o.state < {succeeded}
 		RETURNING ` + columns + `
 	), notified AS (
-		SELECT pg_notify($1, CASE WHEN c.state = 4 THEN '` + string(eventDone) + `' ELSE '` + string(eventCancelRequested) + `' END || c.id::text)
+		SELECT pg_notify($1, CASE WHEN c.state = {cancelled} THEN '` + string(eventDone) + `' ELSE '` + string(eventCancelRequested) + `' END || c.id::text)
 		FROM c
 	)
-	SELECT c.* FROM c, (SELECT count(*) FROM notified) n`
+	SELECT c.* FROM c, (SELECT count(*) FROM notified) n`)
 
 // OperationCancel implements lrostore.Store. A done operation, which the
 // update leaves alone, is read by a second statement, which sees the latest
@@ -1290,10 +1294,10 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 }
 
 // deleteQuery deletes a done operation, and reads its state as it was.
-const deleteQuery = `WITH del AS (
-		DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= 2 RETURNING id
+var deleteQuery = storekit.States(`WITH del AS (
+		DELETE FROM lro_operation WHERE id = $1 AND parent = $2 AND state >= {succeeded} RETURNING id
 	)
-	SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`
+	SELECT (SELECT count(*) FROM del), (SELECT state FROM lro_operation WHERE id = $1 AND parent = $2)`)
 
 // OperationDelete implements lrostore.Store. One statement deletes the
 // operation if it is done and reads its state as it was before, which tells

@@ -39,6 +39,7 @@ import (
 
 	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/internal/storekit"
 )
 
 //go:embed migration/*.sql
@@ -383,51 +384,51 @@ const columns = `id, parent, kind, state, input, metadata, metadata_type, respon
 	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time`
 
 // The statements of the write paths, prepared once at Open.
-const (
-	insertQuery = `INSERT INTO lro_operation
+var (
+	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
 				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13)
-			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`
-	heartbeatQuery = `UPDATE lro_operation SET lease_expire_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`
-	setMetadataQuery = `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`
-	finishQuery = `UPDATE lro_operation SET
-				state = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN 4 ELSE ?1 END,
-				error = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
-				error_code = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
-				error_message = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
+			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
+	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
+	setMetadataQuery = storekit.States(`UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	finishQuery = storekit.States(`UPDATE lro_operation SET
+				state = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN {cancelled} ELSE ?1 END,
+				error = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
+				error_code = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
+				error_message = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
 				response = ?8, response_type = ?9,
 				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
-			WHERE id = ?14 AND lease_token = ?15 AND state = 1`
+			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
 	// finishFailureQuery is finishQuery for failures, which may become
 	// cancellations: it returns the state written.
 	finishFailureQuery = finishQuery + ` RETURNING state`
-	releaseQuery       = `UPDATE lro_operation
-			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`
-	claimQuery = `UPDATE lro_operation
-			SET state = 1, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
+	releaseQuery       = storekit.States(`UPDATE lro_operation
+			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	claimQuery = storekit.States(`UPDATE lro_operation
+			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
 				lease_expire_time = ?, update_time = ?
 			WHERE id IN (
 				SELECT id FROM lro_operation
-				WHERE state = 0 AND kind IN (SELECT value FROM json_each(?))
+				WHERE state = {pending} AND kind IN (SELECT value FROM json_each(?))
 				ORDER BY id LIMIT ?)
-			RETURNING ` + columns
-	rescueQuery = `UPDATE lro_operation SET
-				state = CASE WHEN cancel_requested = 1 THEN 4 WHEN attempt < max_attempts THEN 0 ELSE 3 END,
+			RETURNING ` + columns)
+	rescueQuery = storekit.States(`UPDATE lro_operation SET
+				state = CASE WHEN cancel_requested = 1 THEN {cancelled} WHEN attempt < max_attempts THEN {pending} ELSE {failed} END,
 				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
 				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
 				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
 				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
 			WHERE id IN (
-				SELECT id FROM lro_operation WHERE state = 1 AND lease_expire_time < ?7
+				SELECT id FROM lro_operation WHERE state = {running} AND lease_expire_time < ?7
 				ORDER BY lease_expire_time LIMIT ?8)
-			RETURNING id, state`
+			RETURNING id, state`)
 )
 
 var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, releaseQuery, claimQuery, rescueQuery}
@@ -860,6 +861,17 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	return result, nil
 }
 
+// cancelQuery cancels a pending operation and marks a running one.
+var cancelQuery = storekit.States(`UPDATE lro_operation SET
+				state = CASE WHEN state = {pending} THEN {cancelled} ELSE state END,
+				error = CASE WHEN state = {pending} THEN ?1 ELSE error END,
+				error_code = CASE WHEN state = {pending} THEN ?2 ELSE error_code END,
+				error_message = CASE WHEN state = {pending} THEN ?3 ELSE error_message END,
+				end_time = CASE WHEN state = {pending} THEN ?4 ELSE end_time END,
+				cancel_requested = 1, update_time = ?4
+			WHERE id = ?5 AND parent = ?6 AND state < {succeeded}
+			RETURNING ` + columns)
+
 // OperationCancel implements lrostore.Store.
 func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
 	t := now(params.Now).UnixMicro()
@@ -867,15 +879,7 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	var op *lrostore.Operation
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		op, err = scanOperation(tx.QueryRowContext(ctx, `UPDATE lro_operation SET
-				state = CASE WHEN state = 0 THEN 4 ELSE state END,
-				error = CASE WHEN state = 0 THEN ?1 ELSE error END,
-				error_code = CASE WHEN state = 0 THEN ?2 ELSE error_code END,
-				error_message = CASE WHEN state = 0 THEN ?3 ELSE error_message END,
-				end_time = CASE WHEN state = 0 THEN ?4 ELSE end_time END,
-				cancel_requested = 1, update_time = ?4
-			WHERE id = ?5 AND parent = ?6 AND state < 2
-			RETURNING `+columns, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		op, err = scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
 		if errors.Is(err, lrostore.ErrNotFound) {
 			// Done already, or no such operation.
 			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
