@@ -339,7 +339,8 @@ type KeyGetOrCreateParams struct {
 
 // Store keeps operations. All methods are safe for concurrent use. A method
 // given a zero Now uses the current time (a store shared by several nodes
-// uses its database's clock). Max and Limit must be positive. An error that
+// uses its database's clock). A Max or Limit that is not positive selects
+// nothing: the call reads or changes no operation. An error that
 // repeating the call cannot fix is a PermanentError (see IsPermanent).
 type Store interface {
 	// OperationInsertMany inserts operations in one transaction. An operation

@@ -377,20 +377,15 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// interpretError is the one place driver errors become store errors.
-func interpretError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pgx.ErrNoRows):
-		return lrostore.ErrNotFound
-	case errors.Is(err, puddle.ErrClosedPool):
-		return lrostore.ErrClosed
-	case permanent(err):
-		return &lrostore.PermanentError{Err: err}
-	}
-	return err
+// driverErrors are pgx's and PostgreSQL's errors, for interpretError.
+var driverErrors = storekit.Errors{
+	NoRows:    pgx.ErrNoRows,
+	Closed:    func(err error) bool { return errors.Is(err, puddle.ErrClosedPool) },
+	Permanent: permanent,
 }
+
+// interpretError is the one place driver errors become store errors.
+func interpretError(err error) error { return driverErrors.InterpretError(err) }
 
 // permanent reports whether PostgreSQL refused the statement or its data
 // for a reason that repeating it cannot change, by the class of its
@@ -459,60 +454,20 @@ func fromTime(t pgtype.Timestamptz) time.Time {
 
 // columns are the operation's columns in the order scanOperation reads them,
 // of the table under the alias o.
-const columns = `o.id, o.parent, o.kind, o.state, o.input, o.metadata, o.metadata_type, o.response, o.response_type,
-	o.error, o.error_code, o.error_message, o.request_id, o.request_hash, o.attempt, o.max_attempts,
-	o.lease_owner, o.lease_token, o.lease_expire_time, o.cancel_requested, o.create_time, o.update_time, o.end_time`
+var columns = storekit.Columns("o.")
 
 func scanOperation(row pgx.Row) (*lrostore.Operation, error) {
-	var (
-		op                                                              lrostore.Operation
-		metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
-		errorCode                                                       pgtype.Int4
-		leaseExpire, createTime, updateTime, endTime                    pgtype.Timestamptz
-		errorStatus                                                     []byte
-	)
-	err := row.Scan(&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &metadataType,
-		&op.Response, &responseType, &errorStatus, &errorCode, &errorMessage, &requestID, &op.RequestHash,
-		&op.Attempt, &op.MaxAttempts, &leaseOwner, &op.LeaseToken, &leaseExpire, &op.CancelRequested,
-		&createTime, &updateTime, &endTime)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	op.MetadataType = metadataType.String
-	op.ResponseType = responseType.String
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: errorCode.Int32, Message: errorMessage.String, Status: errorStatus}
-	}
-	op.RequestID = requestID.String
-	op.LeaseOwner = leaseOwner.String
-	op.LeaseExpireTime = fromTime(leaseExpire)
-	op.CreateTime = fromTime(createTime)
-	op.UpdateTime = fromTime(updateTime)
-	op.EndTime = fromTime(endTime)
-	return &op, nil
+	return storekit.ScanOperation(row, fromTime, interpretError)
 }
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+const briefColumns = storekit.BriefColumns
 
 // scanBrief scans a row of the brief columns, after the leading columns
 // that lead receives. The operation's ID is the caller's to set.
 func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
-	var (
-		op          lrostore.Operation
-		errorStatus []byte
-		errorCode   pgtype.Int4
-		leaseExpire pgtype.Timestamptz
-	)
-	if err := row.Scan(append(lead, &op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire)...); err != nil {
-		return nil, interpretError(err)
-	}
-	op.LeaseExpireTime = fromTime(leaseExpire)
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: errorCode.Int32, Status: errorStatus}
-	}
-	return &op, nil
+	return storekit.ScanBrief(row, fromTime, interpretError, lead...)
 }
 
 func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
@@ -520,24 +475,14 @@ func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	var ops []*lrostore.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
-	}
-	return ops, interpretError(rows.Err())
+	return storekit.ScanOperations(rows, fromTime, interpretError)
 }
 
 // failureArgs binds a Failure as its status, code and message (made
 // storable: text holds no NUL), all NULL for none.
 func failureArgs(f *lrostore.Failure) (status []byte, code pgtype.Int4, message pgtype.Text) {
-	if f == nil {
-		return nil, pgtype.Int4{}, pgtype.Text{}
-	}
-	return f.Status, pgtype.Int4{Int32: f.Code, Valid: true}, pgtype.Text{String: lrostore.StorableText(f.Message), Valid: true}
+	status, c, m, ok := storekit.FailureColumns(f)
+	return status, pgtype.Int4{Int32: c, Valid: ok}, pgtype.Text{String: m, Valid: ok}
 }
 
 // Notifications. Writes publish events with pg_notify in a CTE of their own
@@ -722,7 +667,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 }
 
 // The point reads by ID: prepared, with one generic plan each.
-const (
+var (
 	getQuery      = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
 	briefGetQuery = `SELECT ` + briefColumns + ` FROM lro_operation WHERE id = $1`
 )
@@ -855,7 +800,7 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if params.Limit <= 0 {
+	if storekit.NoneSelected(params.Limit) {
 		return nil, nil
 	}
 	args := []any{params.Parent}
@@ -953,7 +898,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if params.Max <= 0 || len(params.Kinds) == 0 {
+	if storekit.NoneSelected(params.Max) || len(params.Kinds) == 0 {
 		return nil, nil
 	}
 	ops, err := scanOperations(s.pool.Query(ctx, claimQuery, planned, params.Kinds, params.Max, params.Owner,
@@ -1221,7 +1166,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 		return nil, err
 	}
 	result := &lrostore.OperationRescueResult{}
-	if params.Max <= 0 {
+	if storekit.NoneSelected(params.Max) {
 		return result, nil
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
@@ -1330,7 +1275,7 @@ func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
-	if params.Max <= 0 {
+	if storekit.NoneSelected(params.Max) {
 		return 0, nil
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM lro_operation WHERE id IN (

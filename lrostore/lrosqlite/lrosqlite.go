@@ -323,20 +323,17 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s.prepared(ctx, s.read, &s.readStmts, query)
 }
 
-// interpretError is the one place driver errors become store errors.
-func interpretError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sql.ErrNoRows):
-		return lrostore.ErrNotFound
-	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
-		return lrostore.ErrClosed
-	case permanent(err):
-		return &lrostore.PermanentError{Err: err}
-	}
-	return err
+// driverErrors are database/sql's and SQLite's errors, for interpretError.
+var driverErrors = storekit.Errors{
+	NoRows: sql.ErrNoRows,
+	Closed: func(err error) bool {
+		return errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed")
+	},
+	Permanent: permanent,
 }
+
+// interpretError is the one place driver errors become store errors.
+func interpretError(err error) error { return driverErrors.InterpretError(err) }
 
 // permanent reports whether SQLite refused the statement or its data for a
 // reason that repeating it cannot change: a string or blob over its size
@@ -379,9 +376,8 @@ func nullString(s string) any {
 	return s
 }
 
-const columns = `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
-	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
-	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time`
+// columns are the operation's columns in the order scanOperation reads them.
+var columns = storekit.Columns("")
 
 // The statements of the write paths, prepared once at Open.
 var (
@@ -436,58 +432,20 @@ var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finis
 // nameExpr is an operation's full name in SQL, for filters on name.
 const nameExpr = `(CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id)`
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storekit.Row
 
 func scanOperation(row scanner) (*lrostore.Operation, error) {
-	var (
-		op                                                  lrostore.Operation
-		metadataType, responseType, errorMessage, requestID sql.NullString
-		leaseOwner                                          sql.NullString
-		errorCode, leaseExpire, createTime, updateTime, end sql.NullInt64
-		errorStatus                                         []byte
-		cancelRequested                                     int64
-	)
-	err := row.Scan(&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &metadataType,
-		&op.Response, &responseType, &errorStatus, &errorCode, &errorMessage, &requestID, &op.RequestHash,
-		&op.Attempt, &op.MaxAttempts, &leaseOwner, &op.LeaseToken, &leaseExpire, &cancelRequested,
-		&createTime, &updateTime, &end)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	op.MetadataType = metadataType.String
-	op.ResponseType = responseType.String
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Message: errorMessage.String, Status: errorStatus}
-	}
-	op.RequestID = requestID.String
-	op.LeaseOwner = leaseOwner.String
-	op.LeaseExpireTime = fromMicros(leaseExpire)
-	op.CancelRequested = cancelRequested != 0
-	op.CreateTime = fromMicros(createTime)
-	op.UpdateTime = fromMicros(updateTime)
-	op.EndTime = fromMicros(end)
-	return &op, nil
+	return storekit.ScanOperation(row, fromMicros, interpretError)
 }
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+const briefColumns = storekit.BriefColumns
 
-func scanBrief(id string, row scanner) (*lrostore.Operation, error) {
-	op := lrostore.Operation{ID: id}
-	var (
-		errorStatus []byte
-		errorCode   sql.NullInt64
-		leaseExpire sql.NullInt64
-	)
-	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire); err != nil {
-		return nil, interpretError(err)
-	}
-	op.LeaseExpireTime = fromMicros(leaseExpire)
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Status: errorStatus}
-	}
-	return &op, nil
+// scanBrief scans a row of the brief columns, after the leading columns
+// that lead receives. The operation's ID is the caller's to set.
+func scanBrief(row scanner, lead ...any) (*lrostore.Operation, error) {
+	return storekit.ScanBrief(row, fromMicros, interpretError, lead...)
 }
 
 func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
@@ -495,22 +453,17 @@ func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	var ops []*lrostore.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
-	}
-	return ops, interpretError(rows.Err())
+	return storekit.ScanOperations(rows, fromMicros, interpretError)
 }
 
+// failureArgs binds a Failure as its status, code and message, all NULL
+// for none.
 func failureArgs(f *lrostore.Failure) (status, code, message any) {
-	if f == nil {
+	st, c, m, ok := storekit.FailureColumns(f)
+	if !ok {
 		return nil, nil, nil
 	}
-	return f.Status, f.Code, lrostore.StorableText(f.Message)
+	return st, c, m
 }
 
 // OperationInsertMany implements lrostore.Store.
@@ -580,7 +533,12 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		if err != nil {
 			return nil, interpretError(err)
 		}
-		return scanBrief(params.ID, get.QueryRowContext(ctx, params.ID))
+		op, err := scanBrief(get.QueryRowContext(ctx, params.ID))
+		if err != nil {
+			return nil, err
+		}
+		op.ID = params.ID
+		return op, nil
 	}
 	get, err := s.readStmt(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`)
 	if err != nil {
@@ -601,6 +559,9 @@ var dialect = filter.Dialect{
 func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationListParams) ([]*lrostore.Operation, error) {
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Limit) {
+		return nil, nil
 	}
 	args := []any{params.Parent}
 	cols := columns
@@ -634,7 +595,7 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		var op *lrostore.Operation
 		if params.Brief {
 			var id string
-			op, err = scanBrief("", leadScanner{rows, &id})
+			op, err = scanBrief(rows, &id)
 			if op != nil {
 				op.ID = id
 			}
@@ -650,18 +611,9 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 	return ops, interpretError(rows.Err())
 }
 
-// leadScanner scans a row's first column into lead, and the others into
-// the destinations given to Scan.
-type leadScanner struct {
-	row  scanner
-	lead *string
-}
-
-func (r leadScanner) Scan(dest ...any) error { return r.row.Scan(append([]any{r.lead}, dest...)...) }
-
 // OperationClaim implements lrostore.Store.
 func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
-	if params.Max <= 0 || len(params.Kinds) == 0 {
+	if storekit.NoneSelected(params.Max) || len(params.Kinds) == 0 {
 		return nil, nil
 	}
 	kinds, err := json.Marshal(params.Kinds)
@@ -831,6 +783,12 @@ func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.Opera
 func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
 	t := now(params.Now).UnixMicro()
 	result := &lrostore.OperationRescueResult{}
+	if s.closed.Load() {
+		return nil, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Max) {
+		return result, nil
+	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -911,6 +869,12 @@ func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationD
 
 // OperationDeleteDoneBefore implements lrostore.Store.
 func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.OperationDeleteDoneBeforeParams) (int, error) {
+	if s.closed.Load() {
+		return 0, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Max) {
+		return 0, nil
+	}
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id IN (

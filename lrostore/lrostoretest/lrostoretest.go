@@ -827,6 +827,39 @@ func Run(t *testing.T, newStore NewStore) {
 		})
 	})
 
+	t.Run("Guards", func(t *testing.T) {
+		t.Run("NonPositiveLimitOrMaxSelectsNothing", func(t *testing.T) {
+			b := setup(t, newStore)
+			ops := b.insert(t, 3)
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled, Now: b.now})
+			require.NoError(t, err)
+			claimed := b.claim(t, 1, b.now.Add(-time.Minute)) // its lease has expired
+			require.Equal(t, []string{ops[1].ID}, ids(claimed))
+			for _, n := range []int{0, -1} {
+				listed, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: n})
+				require.NoError(t, err)
+				require.Empty(t, listed, "list, Limit %d", n)
+				got, err := b.store.OperationClaim(b.ctx, &lrostore.OperationClaimParams{
+					Owner: "worker-1", Kinds: []string{"k"}, Max: n, LeaseTTL: time.Second, Now: b.now,
+				})
+				require.NoError(t, err)
+				require.Empty(t, got, "claim, Max %d", n)
+				rescued, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+					ExhaustedError: exhausted, CancelledError: cancelled, Max: n, Now: b.now,
+				})
+				require.NoError(t, err)
+				require.Empty(t, rescued.Retried, "rescue, Max %d", n)
+				require.Empty(t, rescued.Ended, "rescue, Max %d", n)
+				deleted, err := b.store.OperationDeleteDoneBefore(b.ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: b.now.Add(time.Hour), Max: n})
+				require.NoError(t, err)
+				require.Zero(t, deleted, "delete done before, Max %d", n)
+			}
+			require.Equal(t, lrostore.StateCancelled, b.get(t, ops[0].ID).State)
+			require.Equal(t, lrostore.StateRunning, b.get(t, ops[1].ID).State)
+			require.Equal(t, lrostore.StatePending, b.get(t, ops[2].ID).State)
+		})
+	})
+
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Run("ReadsDuringWrites", func(t *testing.T) {
 			// Readers and writers at once, on every path that prepares or
