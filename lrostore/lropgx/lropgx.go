@@ -1026,15 +1026,23 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 	return written, nil
 }
 
+// rules writes storekit's rules in PostgreSQL's SQL, of the table under
+// the alias o.
+var rules = storekit.Dialect{
+	Prefix:  "o.",
+	IsTrue:  func(column string) string { return column },
+	IsFalse: func(column string) string { return "NOT " + column },
+	True:    "true",
+	Indent:  "\t\t\t",
+}
+
 // finishQuery ends the operations. f.state is the state asked for; a
 // failure (3) of an operation whose cancellation was requested becomes a
 // cancellation (4) with the CancelledError, $14 to $16.
 var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN f.state = {failed} AND o.cancel_requested THEN {cancelled} ELSE f.state END,
-			error = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $14::bytea ELSE f.error END,
-			error_code = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $15::integer ELSE f.error_code END,
-			error_message = CASE WHEN f.state = {failed} AND o.cancel_requested THEN $16::text ELSE f.error_message END,
+			` + rules.FinishStateSet("f.state", storekit.FailureArgs{"f.error", "f.error_code", "f.error_message"},
+	storekit.FailureArgs{"$14::bytea", "$15::integer", "$16::text"}) + `,
 			response = f.response, response_type = NULLIF(f.response_type, ''),
 			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
@@ -1148,11 +1156,8 @@ var rescueQuery = storekit.States(`WITH expired AS (
 		FOR UPDATE SKIP LOCKED
 	), res AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN o.cancel_requested THEN {cancelled} WHEN o.attempt < o.max_attempts THEN {pending} ELSE {failed} END,
-			error = CASE WHEN o.cancel_requested THEN $2::bytea WHEN o.attempt < o.max_attempts THEN NULL ELSE $5::bytea END,
-			error_code = CASE WHEN o.cancel_requested THEN $3::integer WHEN o.attempt < o.max_attempts THEN NULL ELSE $6::integer END,
-			error_message = CASE WHEN o.cancel_requested THEN $4::text WHEN o.attempt < o.max_attempts THEN NULL ELSE $7::text END,
-			end_time = CASE WHEN NOT o.cancel_requested AND o.attempt < o.max_attempts THEN NULL ELSE t.now END,
+			` + rules.RescueSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"},
+	storekit.FailureArgs{"$5::bytea", "$6::integer", "$7::text"}, "t.now") + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 		FROM expired, (SELECT COALESCE($8::timestamptz, now()) AS now) t
 		WHERE o.id = expired.id
@@ -1198,12 +1203,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 // publishes Done or CancelRequested with its ID.
 var cancelQuery = storekit.States(`WITH c AS (
 		UPDATE lro_operation o SET
-			state = CASE WHEN o.state = {pending} THEN {cancelled} ELSE o.state END,
-			error = CASE WHEN o.state = {pending} THEN $2::bytea ELSE o.error END,
-			error_code = CASE WHEN o.state = {pending} THEN $3::integer ELSE o.error_code END,
-			error_message = CASE WHEN o.state = {pending} THEN $4::text ELSE o.error_message END,
-			end_time = CASE WHEN o.state = {pending} THEN t.now ELSE o.end_time END,
-			cancel_requested = true, update_time = t.now
+			` + rules.CancelSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"}, "t.now") + `
 		FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
 		WHERE o.id = $6 AND o.parent = $7 AND o.state < {succeeded}
 		RETURNING ` + columns + `

@@ -379,6 +379,14 @@ func nullString(s string) any {
 // columns are the operation's columns in the order scanOperation reads them.
 var columns = storekit.Columns("")
 
+// rules writes storekit's rules in SQLite's SQL.
+var rules = storekit.Dialect{
+	IsTrue:  func(column string) string { return column + " = 1" },
+	IsFalse: func(column string) string { return column + " = 0" },
+	True:    "1",
+	Indent:  "\t\t\t\t",
+}
+
 // The statements of the write paths, prepared once at Open.
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
@@ -391,10 +399,7 @@ var (
 	setMetadataQuery = storekit.States(`UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
 	finishQuery = storekit.States(`UPDATE lro_operation SET
-				state = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN {cancelled} ELSE ?1 END,
-				error = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
-				error_code = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
-				error_message = CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
+				` + rules.FinishStateSet("?1", storekit.FailureArgs{"?5", "?6", "?7"}, storekit.FailureArgs{"?2", "?3", "?4"}) + `,
 				response = ?8, response_type = ?9,
 				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
@@ -415,11 +420,7 @@ var (
 				ORDER BY id LIMIT ?)
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
-				state = CASE WHEN cancel_requested = 1 THEN {cancelled} WHEN attempt < max_attempts THEN {pending} ELSE {failed} END,
-				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
-				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
-				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
-				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
+				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
 			WHERE id IN (
 				SELECT id FROM lro_operation WHERE state = {running} AND lease_expire_time < ?7
@@ -821,12 +822,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 
 // cancelQuery cancels a pending operation and marks a running one.
 var cancelQuery = storekit.States(`UPDATE lro_operation SET
-				state = CASE WHEN state = {pending} THEN {cancelled} ELSE state END,
-				error = CASE WHEN state = {pending} THEN ?1 ELSE error END,
-				error_code = CASE WHEN state = {pending} THEN ?2 ELSE error_code END,
-				error_message = CASE WHEN state = {pending} THEN ?3 ELSE error_message END,
-				end_time = CASE WHEN state = {pending} THEN ?4 ELSE end_time END,
-				cancel_requested = 1, update_time = ?4
+				` + rules.CancelSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `
 			WHERE id = ?5 AND parent = ?6 AND state < {succeeded}
 			RETURNING ` + columns)
 
