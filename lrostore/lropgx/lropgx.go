@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"slices"
 	"sort"
@@ -211,66 +210,52 @@ func MigrateVersions(ctx context.Context, dsn string) (from, to int, err error) 
 // starting at once, one migrates and the others then find nothing to do. It
 // returns the schema's version before and after.
 func migrate(ctx context.Context, conn *pgx.Conn) (from, to int, err error) {
-	files, err := fs.Glob(migrations, "migration/*.sql")
+	all, err := storekit.Migrations(migrations, "migration")
 	if err != nil {
 		return 0, 0, err
 	}
-	sort.Strings(files)
 	if err := checkSchema(ctx, conn); err != nil {
 		return 0, 0, err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
-			version      integer     PRIMARY KEY,
-			name         text        NOT NULL,
-			applied_time timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT version FROM lro_migration`)
-		if err != nil {
-			return err
-		}
-		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			return err
-		}
-		if len(applied) > 0 {
-			from = int(slices.Max(applied))
-		}
-		to = from
-		for _, file := range files {
-			name := strings.TrimSuffix(strings.TrimPrefix(file, "migration/"), ".sql")
-			prefix, _, _ := strings.Cut(name, "_")
-			version, err := strconv.ParseInt(prefix, 10, 32)
-			if err != nil {
-				return fmt.Errorf("migration %s: bad name", file)
-			}
-			to = max(to, int(version))
-			if slices.Contains(applied, int32(version)) {
-				continue
-			}
-			body, err := migrations.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			// Without arguments, Exec uses the simple protocol, which runs
-			// the file's several statements.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("migration %s: %w", file, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO lro_migration (version, name) VALUES ($1, $2)`, version, name); err != nil {
-				return err
-			}
-		}
-		return nil
+		from, to, err = storekit.Migrate(ctx, migrationTx{tx}, all)
+		return err
 	})
 	if err != nil {
 		return 0, 0, err
 	}
 	return from, to, nil
+}
+
+// migrationTx is storekit.MigrationTx on PostgreSQL.
+type migrationTx struct{ tx pgx.Tx }
+
+func (m migrationTx) Applied(ctx context.Context, _ []storekit.Migration) ([]int, error) {
+	if _, err := m.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+		return nil, err
+	}
+	// The table has had this schema from the first version.
+	if _, err := m.tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
+		version      integer     PRIMARY KEY,
+		name         text        NOT NULL,
+		applied_time timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, err
+	}
+	rows, err := m.tx.Query(ctx, `SELECT version FROM lro_migration`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}
+
+func (m migrationTx) Apply(ctx context.Context, mig storekit.Migration) error {
+	// Without arguments, Exec uses the simple protocol, which runs the
+	// file's several statements.
+	if _, err := m.tx.Exec(ctx, mig.Body); err != nil {
+		return err
+	}
+	_, err := m.tx.Exec(ctx, `INSERT INTO lro_migration (version, name) VALUES ($1, $2)`, mig.Version, mig.Name)
+	return err
 }
 
 // checkSchema fails when the connection's search_path names no schema that

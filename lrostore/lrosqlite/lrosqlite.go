@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,47 +173,70 @@ func createPrivate(path string) error {
 }
 
 // migrate applies the migrations that the lro_migration table does not
-// list, and returns the schema's version before and after.
+// list, in one transaction, and returns the schema's version before and
+// after.
 func (s *Store) migrate(ctx context.Context) (from, to int, err error) {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
-		version INTEGER PRIMARY KEY NOT NULL, applied_time INTEGER NOT NULL)`); err != nil {
-		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
-	}
-	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM lro_migration`).Scan(&from); err != nil {
-		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
-	}
-	files, err := fs.Glob(migrations, "migration/*.sql")
+	all, err := storekit.Migrations(migrations, "migration")
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("lrosqlite: %w", err)
 	}
-	sort.Strings(files)
-	to = from
-	for _, file := range files {
-		version, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(file, "migration/"), "_", 2)[0])
-		if err != nil {
-			return 0, 0, fmt.Errorf("lrosqlite: migration %s: bad name", file)
-		}
-		to = max(to, version)
-		body, err := migrations.ReadFile(file)
-		if err != nil {
-			return 0, 0, err
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lro_migration WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO lro_migration (version, applied_time) VALUES (?, ?)`, version, time.Now().UnixMicro())
-			return err
-		})
-		if err != nil {
-			return 0, 0, fmt.Errorf("lrosqlite: migration %s: %w", file, err)
-		}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		from, to, err = storekit.Migrate(ctx, migrationTx{tx}, all)
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
 	}
 	return from, to, nil
+}
+
+// migrationTx is storekit.MigrationTx on SQLite. Its lro_migration keeps
+// applied_time as Unix microseconds, as the store keeps every time.
+type migrationTx struct{ tx *sql.Tx }
+
+func (m migrationTx) Applied(ctx context.Context, all []storekit.Migration) ([]int, error) {
+	if _, err := m.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
+		version INTEGER PRIMARY KEY NOT NULL, applied_time INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '')`); err != nil {
+		return nil, err
+	}
+	// The table of older versions had no name.
+	var named int
+	if err := m.tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('lro_migration') WHERE name = 'name'`).Scan(&named); err != nil {
+		return nil, err
+	}
+	if named == 0 {
+		if _, err := m.tx.ExecContext(ctx, `ALTER TABLE lro_migration ADD COLUMN name TEXT NOT NULL DEFAULT ''`); err != nil {
+			return nil, err
+		}
+		for _, mig := range all {
+			if _, err := m.tx.ExecContext(ctx, `UPDATE lro_migration SET name = ? WHERE version = ?`, mig.Name, mig.Version); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rows, err := m.tx.QueryContext(ctx, `SELECT version FROM lro_migration`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var applied []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied = append(applied, v)
+	}
+	return applied, rows.Err()
+}
+
+func (m migrationTx) Apply(ctx context.Context, mig storekit.Migration) error {
+	if _, err := m.tx.ExecContext(ctx, mig.Body); err != nil {
+		return err
+	}
+	_, err := m.tx.ExecContext(ctx, `INSERT INTO lro_migration (version, name, applied_time) VALUES (?, ?, ?)`,
+		mig.Version, mig.Name, time.Now().UnixMicro())
+	return err
 }
 
 // Close closes the database and releases the file lock.
