@@ -2,6 +2,7 @@ package lropgx
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,4 +153,26 @@ func (s *Store) listen(ctx context.Context, fn func(*lrostore.Event), resync boo
 			fn(ev)
 		}
 	}
+}
+
+// Notifications. Writes publish events with pg_notify in a CTE of their own
+// statement, so that an event is sent if and only if the write commits; the
+// final SELECT joins (SELECT count(*) FROM <cte>) so that PostgreSQL runs the
+// CTE's every row. $1 is the channel in every statement that notifies.
+//
+// doneNotify publishes the IDs of the rows of cte that match cond as Done
+// events, maxIDsPerEvent per notification; pendingNotify publishes one
+// Pending event when a row matches.
+func doneNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventDone) + `' || string_agg(d.id::text, ','))
+		FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / ` + strconv.Itoa(maxIDsPerEvent) + ` AS chunk
+			FROM ` + cte + ` WHERE ` + cond + `) d
+		GROUP BY d.chunk)`
+}
+
+func pendingNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventPending) + `')
+		FROM (SELECT FROM ` + cte + ` WHERE ` + cond + ` LIMIT 1) p)`
 }
