@@ -36,9 +36,8 @@ type Store struct {
 	closing context.Context
 	close   context.CancelFunc
 
-	// onListen, when set (by tests), is called with the backend PID of the
-	// listening connection each time it runs LISTEN.
-	onListen func(pid uint32)
+	// testSignals are moments of Listen that tests wait for.
+	testSignals testSignals
 
 	// briefGets groups concurrent brief reads by ID.
 	briefGets *batch.Group[pgtype.UUID, *lrostore.Operation]
