@@ -15,6 +15,7 @@ import (
 // the text of a failure's message as StorableText makes it.
 func runText(t *testing.T, newStore NewStore) {
 	t.Run("FailureWithNULAndInvalidUTF8", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		b.insert(t, 2)
 		ops := b.claim(t, 2, b.now)
@@ -41,6 +42,7 @@ func runText(t *testing.T, newStore NewStore) {
 		require.Equal(t, []byte("r\x00\xff"), b.get(t, ops[1].ID).Response)
 	})
 	t.Run("CancelledErrorWithNUL", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		op := b.insert(t, 1)[0]
 		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID,
@@ -53,6 +55,7 @@ func runText(t *testing.T, newStore NewStore) {
 // runPermanentErrors checks which errors the store says are permanent.
 func runPermanentErrors(t *testing.T, newStore NewStore) {
 	t.Run("ConstraintIsPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		op := b.insert(t, 1)[0]
 		_, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Now: b.now,
@@ -61,6 +64,7 @@ func runPermanentErrors(t *testing.T, newStore NewStore) {
 		require.True(t, lrostore.IsPermanent(err), "%v", err)
 	})
 	t.Run("CancelledCallIsNotPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		ctx, cancel := context.WithCancel(b.ctx)
 		cancel()
@@ -70,6 +74,7 @@ func runPermanentErrors(t *testing.T, newStore NewStore) {
 		require.False(t, lrostore.IsPermanent(err), "%v", err)
 	})
 	t.Run("ClosedIsNotPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		require.NoError(t, b.store.Close())
 		_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})
