@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"lro.dev/lro/internal/batch"
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/gopool"
 	"lro.dev/lro/internal/logthrottle"
 	"lro.dev/lro/internal/pagetoken"
@@ -803,7 +802,7 @@ func (c *Client) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	case size > c.config.PageSizeMax:
 		size = c.config.PageSizeMax
 	}
-	expr, err := filter.Parse(req.GetFilter())
+	expr, err := lrostore.ParseFilter(req.GetFilter())
 	if err != nil {
 		return nil, invalidArgument("filter", "INVALID_FILTER", "invalid filter: %v", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lropgx"
@@ -288,7 +287,7 @@ func TestStatementsThatDependOnTheTableAreNotPrepared(t *testing.T) {
 		require.NoError(t, err)
 		_, err = s.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: time.Now().Add(-time.Hour), Max: 10})
 		require.NoError(t, err)
-		expr, err := filter.Parse(`done = true AND kind = "k"`)
+		expr, err := lrostore.ParseFilter(`done = true AND kind = "k"`)
 		require.NoError(t, err)
 		_, err = s.OperationList(ctx, &lrostore.OperationListParams{Filter: expr, Limit: 10})
 		require.NoError(t, err)

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/internal/storekit"
 )
@@ -169,7 +168,7 @@ func connectionLost(err error) bool {
 const nameExpr = `((CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id::text) COLLATE "C")`
 
 // dialect compiles filters for PostgreSQL.
-var dialect = filter.Dialect{
+var dialect = &lrostore.FilterDialect{
 	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
 	NameExpr:    nameExpr,
 	TimeArg:     func(t time.Time) any { return t },
@@ -198,7 +197,7 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		args = append(args, before)
 	}
 	if params.Filter != nil {
-		where, filterArgs := filter.SQL(params.Filter, dialect, len(args)+1)
+		where, filterArgs := params.Filter.SQL(dialect, len(args)+1)
 		query += ` AND (` + where + `)`
 		args = append(args, filterArgs...)
 	}

@@ -6,7 +6,6 @@ import (
 
 	// the "sqlite" database/sql driver
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/internal/storekit"
 )
@@ -46,7 +45,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 }
 
 // dialect compiles filters for SQLite.
-var dialect = filter.Dialect{
+var dialect = &lrostore.FilterDialect{
 	Placeholder: func(int) string { return "?" },
 	NameExpr:    nameExpr,
 	TimeArg:     func(t time.Time) any { return t.UnixMicro() },
@@ -72,7 +71,7 @@ func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationLis
 		args = append(args, params.BeforeID)
 	}
 	if params.Filter != nil {
-		where, filterArgs := filter.SQL(params.Filter, dialect, len(args)+1)
+		where, filterArgs := params.Filter.SQL(dialect, len(args)+1)
 		query += ` AND (` + where + `)`
 		args = append(args, filterArgs...)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 )
 
@@ -51,7 +50,7 @@ func runOperationList(t *testing.T, newStore NewStore) {
 			{`name = "operations/` + ops[2].ID + `"`, []string{ops[2].ID}},
 			{`kind = "other" OR error:*`, []string{ops[1].ID}},
 		} {
-			expr, err := filter.Parse(tc.filter)
+			expr, err := lrostore.ParseFilter(tc.filter)
 			require.NoError(t, err, tc.filter)
 			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
 			require.NoError(t, err, tc.filter)
@@ -135,7 +134,7 @@ func runOperationList(t *testing.T, newStore NewStore) {
 		b := setup(t, newStore)
 		upper := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "B" })[0]
 		b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind = "a" })
-		expr, err := filter.Parse(`kind < "a"`)
+		expr, err := lrostore.ParseFilter(`kind < "a"`)
 		require.NoError(t, err)
 		page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
 		require.NoError(t, err)

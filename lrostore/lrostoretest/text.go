@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 )
 
@@ -30,7 +29,7 @@ func runText(t *testing.T, newStore NewStore) {
 		require.Equal(t, []byte("m\x00\xff"), got.Metadata)
 		require.Equal(t, "a\x00b\xffc\xc3", message, "the caller's failure is not changed")
 
-		expr, err := filter.Parse("error.message = \"a\uFFFDb\uFFFDc\uFFFD\"")
+		expr, err := lrostore.ParseFilter("error.message = \"a\uFFFDb\uFFFDc\uFFFD\"")
 		require.NoError(t, err)
 		listed, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Filter: expr, Limit: 10})
 		require.NoError(t, err)
