@@ -20,6 +20,7 @@ func TestStatementsAreUnchanged(t *testing.T) {
 		{"columns", columns}, {"brief columns", briefColumns}, {"insert", insertQuery},
 		{"get", getQuery}, {"brief get", briefGetQuery}, {"brief get many", briefGetManyQuery},
 		{"claim", claimQuery}, {"held leases 1", heldLeases(1)}, {"held leases 2", heldLeases(2)},
+		{"heartbeat", heartbeatQuery}, {"set metadata", setMetadataQuery},
 		{"finish", finishQuery}, {"release", releaseQuery}, {"rescue", rescueQuery}, {"cancel", cancelQuery},
 		{"delete", deleteQuery}, {"name", nameExpr}, {"analyze", analyzeQuery}, {"table rows", tableRowsQuery},
 	} {

@@ -174,6 +174,21 @@ func heldLeases(ids int) string {
 	)`)
 }
 
+// heartbeatQuery extends the leases still held. Built once, as every
+// statement here: heartbeats are frequent.
+var heartbeatQuery = `WITH ` + heldLeases(1) + `
+		UPDATE lro_operation o SET lease_expire_time = COALESCE($3::timestamptz, now()) + $4::bigint * interval '1 microsecond'
+		FROM held WHERE o.id = held.id
+		RETURNING o.id, o.lease_token, o.cancel_requested`
+
+// setMetadataQuery writes the metadata of operations whose lease is held.
+var setMetadataQuery = `WITH ` + heldLeases(1) + `
+		UPDATE lro_operation o SET metadata = u.metadata, metadata_type = NULLIF(u.metadata_type, ''),
+			update_time = COALESCE($5::timestamptz, now())
+		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[]) AS u(id, token, metadata, metadata_type)
+		WHERE o.id = held.id AND u.id = held.id AND u.token = held.lease_token
+		RETURNING o.id, o.lease_token`
+
 // OperationHeartbeat implements lrostore.Store. The results are in the
 // order of the leases.
 func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
@@ -184,10 +199,7 @@ func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.Operati
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(1)+`
-		UPDATE lro_operation o SET lease_expire_time = COALESCE($3::timestamptz, now()) + $4::bigint * interval '1 microsecond'
-		FROM held WHERE o.id = held.id
-		RETURNING o.id, o.lease_token, o.cancel_requested`, planned,
+	rows, err := s.pool.Query(ctx, heartbeatQuery, planned,
 		ids, tokens, nowArg(params.Now), micros(params.LeaseTTL))
 	if err != nil {
 		return nil, interpretError(err)
@@ -233,12 +245,7 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 		u := last[leases[j]]
 		metas[i], types[i] = u.Metadata, u.MetadataType
 	}
-	rows, err := s.pool.Query(ctx, `WITH `+heldLeases(1)+`
-		UPDATE lro_operation o SET metadata = u.metadata, metadata_type = NULLIF(u.metadata_type, ''),
-			update_time = COALESCE($5::timestamptz, now())
-		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[]) AS u(id, token, metadata, metadata_type)
-		WHERE o.id = held.id AND u.id = held.id AND u.token = held.lease_token
-		RETURNING o.id, o.lease_token`, planned,
+	rows, err := s.pool.Query(ctx, setMetadataQuery, planned,
 		ids, tokens, metas, types, nowArg(params.Now))
 	if err != nil {
 		return nil, interpretError(err)
