@@ -272,8 +272,9 @@ var rules = storekit.Dialect{
 }
 
 // finishQuery ends the operations. f.state is the state asked for; a
-// failure (3) of an operation whose cancellation was requested becomes a
-// cancellation (4) with the CancelledError, $14 to $16.
+// failure of an operation whose cancellation was requested becomes a
+// cancellation with the CancelledError, $14 to $16 (storekit's
+// FinishStateSet).
 var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 		UPDATE lro_operation o SET
 			` + rules.FinishStateSet("f.state", storekit.FailureArgs{"f.error", "f.error_code", "f.error_message"},

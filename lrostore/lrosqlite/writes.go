@@ -204,8 +204,9 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	t := now(params.Now).UnixMicro()
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// ?1 is the state asked for; a failure (3) of an operation whose
-		// cancellation was requested becomes a cancellation (4).
+		// ?1 is the state asked for; a failure of an operation whose
+		// cancellation was requested becomes a cancellation
+		// (storekit's FinishStateSet).
 		finish, err := s.txStmt(ctx, tx, finishQuery)
 		if err != nil {
 			return err
