@@ -1,34 +1,18 @@
 package lrosqlite
 
 import (
-	"flag"
-	"os"
-	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/require"
+	"lro.dev/lro/lrostore/internal/statementstest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/statements.golden")
-
 // The text of the statements is part of the store's performance (parsed
-// and prepared once, planned by SQLite): it changes only on purpose, and
-// then the golden file is rewritten with -update and the change reviewed.
+// and prepared once, planned by SQLite).
 func TestStatementsAreUnchanged(t *testing.T) {
-	var b strings.Builder
-	for _, q := range []struct{ name, text string }{
-		{"columns", columns}, {"brief columns", briefColumns}, {"insert", insertQuery}, {"heartbeat", heartbeatQuery},
-		{"set metadata", setMetadataQuery}, {"finish", finishQuery}, {"finish failure", finishFailureQuery},
-		{"release", releaseQuery}, {"claim", claimQuery}, {"rescue", rescueQuery}, {"cancel", cancelQuery},
-		{"name", nameExpr},
-	} {
-		b.WriteString("-- " + q.name + "\n" + q.text + "\n\n")
-	}
-	const golden = "testdata/statements.golden"
-	if *update {
-		require.NoError(t, os.WriteFile(golden, []byte(b.String()), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	require.Equal(t, string(want), b.String())
+	statementstest.Check(t, map[string]string{
+		"columns": columns, "brief columns": briefColumns, "insert": insertQuery, "heartbeat": heartbeatQuery,
+		"set metadata": setMetadataQuery, "finish": finishQuery, "finish failure": finishFailureQuery,
+		"release": releaseQuery, "claim": claimQuery, "rescue": rescueQuery, "cancel": cancelQuery,
+		"name": nameExpr,
+	})
 }
