@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"lro.dev/lro/internal/batch"
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/internal/pagetoken"
 	"lro.dev/lro/lrostore"
 )
@@ -149,7 +148,7 @@ func (c *Client) ListOperations(ctx context.Context, name string, opts *ListOpti
 	case size > c.config.PageSizeMax:
 		size = c.config.PageSizeMax
 	}
-	expr, err := filter.Parse(opts.Filter)
+	expr, err := lrostore.ParseFilter(opts.Filter)
 	if err != nil {
 		return nil, invalidArgument("filter", "INVALID_FILTER", "invalid filter: %v", err)
 	}

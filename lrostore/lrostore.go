@@ -1,11 +1,26 @@
 // Package lrostore defines the interface between lro and the databases that
 // keep its operations, and the row types that cross it. It holds no SQL: the
-// SQLite store is in lrostore/lrosqlite, and every store passes the same
-// conformance suite, lrostore/lrostoretest.
+// SQLite store is in lrostore/lrosqlite, the PostgreSQL store in
+// lrostore/lropgx, and every store passes the same conformance suite,
+// lrostore/lrostoretest.
 //
-// The interface is for lro's own stores. Its methods may change between
-// minor versions, so outside implementations are not supported; use one of
-// the stores in this module.
+// # Who implements Store, and who calls it
+//
+// Store is implemented by the stores of this module, lrostore/lrosqlite and
+// lrostore/lropgx. Another implementation may be written, but it must pass
+// the conformance suite, lrostore/lrostoretest, unchanged; and as the
+// interface follows what lro needs, its methods may change between minor
+// versions, which such an implementation must follow. Everything it needs
+// crosses the interface as a type of this package: a list's filter comes
+// as a [Filter], which compiles itself to SQL ([Filter.SQL]).
+//
+// Store is called by the lro.Client alone, which holds the rules that
+// keep operations consistent (leases, fencing tokens, batching, retries).
+// A store is not an API for users: a program reads and changes operations
+// through the Client, or through lro's gRPC and HTTP services. What the
+// stores themselves share (state values in SQL, row scanning, the rules of
+// rescue and cancellation, the migration runner) is in
+// lrostore/internal/storekit.
 //
 // # Leases
 //
@@ -23,8 +38,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"lro.dev/lro/internal/filter"
 )
 
 // Errors the stores return. Callers compare with errors.Is.
@@ -185,8 +198,8 @@ type OperationGetParams struct {
 // OperationListParams selects one page of a parent's operations, newest first.
 type OperationListParams struct {
 	Parent   string
-	Filter   *filter.Expr // nil matches all
-	BeforeID string       // only IDs lower than this (the last ID of the previous page); "" from the start
+	Filter   *Filter // nil matches all
+	BeforeID string  // only IDs lower than this (the last ID of the previous page); "" from the start
 	Limit    int
 
 	// Brief reads only what a brief OperationGet reads (see
@@ -337,9 +350,12 @@ type KeyGetOrCreateParams struct {
 	New  []byte
 }
 
-// Store keeps operations. All methods are safe for concurrent use. A method
+// Store keeps operations. The lro.Client calls it; the stores of this
+// module implement it (see the package documentation). All methods are
+// safe for concurrent use. A method
 // given a zero Now uses the current time (a store shared by several nodes
-// uses its database's clock). Max and Limit must be positive. An error that
+// uses its database's clock). A Max or Limit that is not positive selects
+// nothing: the call reads or changes no operation. An error that
 // repeating the call cannot fix is a PermanentError (see IsPermanent).
 type Store interface {
 	// OperationInsertMany inserts operations in one transaction. An operation

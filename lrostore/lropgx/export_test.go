@@ -6,18 +6,24 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"lro.dev/lro/internal/testsignal"
 	"lro.dev/lro/lrostore"
 )
 
-// SetOnListen makes s call f with the backend PID of its listening
-// connection each time that connection runs LISTEN.
-func SetOnListen(s *Store, f func(pid uint32)) { s.onListen = f }
+// ListenSignals are the signals of s's Listen, turned on: the backend PID
+// of each LISTEN, and the error of each attempt to listen that failed.
+// Call it before Listen.
+func ListenSignals(s *Store) (listened *testsignal.Signal[uint32], failed *testsignal.Signal[error]) {
+	s.testSignals.listened.Init()
+	s.testSignals.listenFailed.Init()
+	return &s.testSignals.listened, &s.testSignals.listenFailed
+}
 
 // Pool returns the store's pool.
 func Pool(s *Store) *pgxpool.Pool { return s.pool }
 
 // ClaimQuery is the statement OperationClaim runs.
-const ClaimQuery = claimQuery
+var ClaimQuery = claimQuery
 
 // BriefGetMany runs the statement that brief reads share, for ids.
 func BriefGetMany(s *Store, ctx context.Context, ids []string) ([]*lrostore.Operation, error) {

@@ -2,11 +2,13 @@ package lropgx
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"lro.dev/lro/internal/testsignal"
 	"lro.dev/lro/lrostore"
 )
 
@@ -51,6 +53,18 @@ func decodeEvent(payload string) *lrostore.Event {
 	return nil
 }
 
+// testSignals are the moments of Listen that tests wait for (see
+// internal/testsignal); they cost a nil check each unless a test turned
+// them on.
+type testSignals struct {
+	// listened carries the backend PID of the connection each time it runs
+	// LISTEN.
+	listened testsignal.Signal[uint32]
+	// listenFailed carries the error of each attempt to listen that failed
+	// before LISTEN ran (a connection that could not be made, say).
+	listenFailed testsignal.Signal[error]
+}
+
 // Backoff of Listen's reconnections.
 const (
 	listenRetryMin = 50 * time.Millisecond
@@ -85,7 +99,10 @@ func (s *Store) Listen(ctx context.Context, fn func(*lrostore.Event)) error {
 	resync := true // the caller may have missed events before the first LISTEN too
 	delay := listenRetryMin
 	for {
-		listened, _ := s.listen(listenCtx, fn, resync)
+		listened, err := s.listen(listenCtx, fn, resync)
+		if !listened {
+			s.testSignals.listenFailed.Signal(err)
+		}
 		if err := ended(); err != nil {
 			return err
 		}
@@ -134,9 +151,7 @@ func (s *Store) listen(ctx context.Context, fn func(*lrostore.Event), resync boo
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err != nil {
 		return false, err
 	}
-	if s.onListen != nil {
-		s.onListen(conn.PgConn().PID())
-	}
+	s.testSignals.listened.Signal(conn.PgConn().PID())
 	if resync {
 		fn(&lrostore.Event{Resync: true})
 	}
@@ -152,4 +167,26 @@ func (s *Store) listen(ctx context.Context, fn func(*lrostore.Event), resync boo
 			fn(ev)
 		}
 	}
+}
+
+// Notifications. Writes publish events with pg_notify in a CTE of their own
+// statement, so that an event is sent if and only if the write commits; the
+// final SELECT joins (SELECT count(*) FROM <cte>) so that PostgreSQL runs the
+// CTE's every row. $1 is the channel in every statement that notifies.
+//
+// doneNotify publishes the IDs of the rows of cte that match cond as Done
+// events, maxIDsPerEvent per notification; pendingNotify publishes one
+// Pending event when a row matches.
+func doneNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventDone) + `' || string_agg(d.id::text, ','))
+		FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / ` + strconv.Itoa(maxIDsPerEvent) + ` AS chunk
+			FROM ` + cte + ` WHERE ` + cond + `) d
+		GROUP BY d.chunk)`
+}
+
+func pendingNotify(name, cte, cond string) string {
+	return name + ` AS (
+		SELECT pg_notify($1, '` + string(eventPending) + `')
+		FROM (SELECT FROM ` + cte + ` WHERE ` + cond + ` LIMIT 1) p)`
 }

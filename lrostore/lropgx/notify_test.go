@@ -30,21 +30,21 @@ func nodes(t *testing.T) (writer, listener *lropgx.Store, channel string) {
 // listening runs s.Listen until the test ends, and returns once it listens.
 type listening struct {
 	events chan *lrostore.Event
-	pids   chan uint32 // the backend PID of each LISTEN
-	done   chan error  // what Listen returned
+	pids   <-chan uint32 // the backend PID of each LISTEN
+	done   chan error    // what Listen returned
 	cancel context.CancelFunc
 }
 
 func listen(t *testing.T, s *lropgx.Store) *listening {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	listened, _ := lropgx.ListenSignals(s)
 	l := &listening{
 		events: make(chan *lrostore.Event, 1000),
-		pids:   make(chan uint32, 10),
+		pids:   listened.C(),
 		done:   make(chan error, 1),
 		cancel: cancel,
 	}
-	lropgx.SetOnListen(s, func(pid uint32) { l.pids <- pid })
 	go func() { l.done <- s.Listen(ctx, func(e *lrostore.Event) { l.events <- e }) }()
 	t.Cleanup(func() {
 		cancel()
@@ -303,14 +303,15 @@ func TestListenEnds(t *testing.T) {
 		require.NoError(t, err)
 		defer s.Close()
 		down.Store(true)
-		listened := make(chan uint32, 10)
-		lropgx.SetOnListen(s, func(pid uint32) { listened <- pid })
+		listened, failed := lropgx.ListenSignals(s)
 		events := make(chan *lrostore.Event, 10)
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- s.Listen(ctx, func(e *lrostore.Event) { events <- e }) }()
-		time.Sleep(300 * time.Millisecond) // a few attempts fail
-		require.Empty(t, listened)
+		for range 3 { // a few attempts fail
+			require.ErrorContains(t, failed.Wait(t), "database down")
+		}
+		require.Empty(t, listened.C())
 		down.Store(false)
 		select {
 		case e := <-events:
@@ -318,7 +319,7 @@ func TestListenEnds(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no Resync")
 		}
-		require.Len(t, listened, 1)
+		require.Len(t, listened.C(), 1)
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 	})

@@ -18,16 +18,12 @@ package lrosqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,12 +33,9 @@ import (
 	"modernc.org/sqlite" // the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/internal/storekit"
 )
-
-//go:embed migration/*.sql
-var migrations embed.FS
 
 // Store is an lrostore.Store on SQLite.
 type Store struct {
@@ -66,18 +59,6 @@ var _ lrostore.Store = (*Store)(nil)
 func Open(ctx context.Context, path string) (*Store, error) {
 	s, _, _, err := open(ctx, path)
 	return s, err
-}
-
-// Migrate creates or brings up to date the schema of the database at path,
-// as Open does, closes it, and returns the schema's version before and
-// after: from is 0 for a new database, and equals to when there was nothing
-// to do.
-func Migrate(ctx context.Context, path string) (from, to int, err error) {
-	s, from, to, err := open(ctx, path)
-	if err != nil {
-		return 0, 0, err
-	}
-	return from, to, s.Close()
 }
 
 // open is Open, and returns the schema's version before and after its
@@ -170,50 +151,6 @@ func createPrivate(path string) error {
 		return fmt.Errorf("lrosqlite: create %s: %w", path, err)
 	}
 	return f.Close()
-}
-
-// migrate applies the migrations that the lro_migration table does not
-// list, and returns the schema's version before and after.
-func (s *Store) migrate(ctx context.Context) (from, to int, err error) {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS lro_migration (
-		version INTEGER PRIMARY KEY NOT NULL, applied_time INTEGER NOT NULL)`); err != nil {
-		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
-	}
-	if err := s.write.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM lro_migration`).Scan(&from); err != nil {
-		return 0, 0, fmt.Errorf("lrosqlite: migrate: %w", err)
-	}
-	files, err := fs.Glob(migrations, "migration/*.sql")
-	if err != nil {
-		return 0, 0, err
-	}
-	sort.Strings(files)
-	to = from
-	for _, file := range files {
-		version, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(file, "migration/"), "_", 2)[0])
-		if err != nil {
-			return 0, 0, fmt.Errorf("lrosqlite: migration %s: bad name", file)
-		}
-		to = max(to, version)
-		body, err := migrations.ReadFile(file)
-		if err != nil {
-			return 0, 0, err
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM lro_migration WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO lro_migration (version, applied_time) VALUES (?, ?)`, version, time.Now().UnixMicro())
-			return err
-		})
-		if err != nil {
-			return 0, 0, fmt.Errorf("lrosqlite: migration %s: %w", file, err)
-		}
-	}
-	return from, to, nil
 }
 
 // Close closes the database and releases the file lock.
@@ -322,20 +259,17 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return s.prepared(ctx, s.read, &s.readStmts, query)
 }
 
-// interpretError is the one place driver errors become store errors.
-func interpretError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sql.ErrNoRows):
-		return lrostore.ErrNotFound
-	case errors.Is(err, sql.ErrConnDone), strings.Contains(err.Error(), "database is closed"):
-		return lrostore.ErrClosed
-	case permanent(err):
-		return &lrostore.PermanentError{Err: err}
-	}
-	return err
+// driverErrors are database/sql's and SQLite's errors, for interpretError.
+var driverErrors = storekit.Errors{
+	NoRows: sql.ErrNoRows,
+	Closed: func(err error) bool {
+		return errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed")
+	},
+	Permanent: permanent,
 }
+
+// interpretError is the one place driver errors become store errors.
+func interpretError(err error) error { return driverErrors.InterpretError(err) }
 
 // permanent reports whether SQLite refused the statement or its data for a
 // reason that repeating it cannot change: a string or blob over its size
@@ -378,115 +312,23 @@ func nullString(s string) any {
 	return s
 }
 
-const columns = `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
-	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
-	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time`
+// columns are the operation's columns in the order scanOperation reads them.
+var columns = storekit.Columns("")
 
-// The statements of the write paths, prepared once at Open.
-const (
-	insertQuery = `INSERT INTO lro_operation
-			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13)
-			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`
-	heartbeatQuery = `UPDATE lro_operation SET lease_expire_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1 RETURNING cancel_requested`
-	setMetadataQuery = `UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`
-	finishQuery = `UPDATE lro_operation SET
-				state = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN 4 ELSE ?1 END,
-				error = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?2 ELSE ?5 END,
-				error_code = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?3 ELSE ?6 END,
-				error_message = CASE WHEN ?1 = 3 AND cancel_requested = 1 THEN ?4 ELSE ?7 END,
-				response = ?8, response_type = ?9,
-				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
-				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
-				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
-			WHERE id = ?14 AND lease_token = ?15 AND state = 1`
-	// finishFailureQuery is finishQuery for failures, which may become
-	// cancellations: it returns the state written.
-	finishFailureQuery = finishQuery + ` RETURNING state`
-	releaseQuery       = `UPDATE lro_operation
-			SET state = 0, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = 1`
-	claimQuery = `UPDATE lro_operation
-			SET state = 1, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?
-			WHERE id IN (
-				SELECT id FROM lro_operation
-				WHERE state = 0 AND kind IN (SELECT value FROM json_each(?))
-				ORDER BY id LIMIT ?)
-			RETURNING ` + columns
-	rescueQuery = `UPDATE lro_operation SET
-				state = CASE WHEN cancel_requested = 1 THEN 4 WHEN attempt < max_attempts THEN 0 ELSE 3 END,
-				error = CASE WHEN cancel_requested = 1 THEN ?1 WHEN attempt < max_attempts THEN NULL ELSE ?4 END,
-				error_code = CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END,
-				error_message = CASE WHEN cancel_requested = 1 THEN ?3 WHEN attempt < max_attempts THEN NULL ELSE ?6 END,
-				end_time = CASE WHEN cancel_requested = 0 AND attempt < max_attempts THEN NULL ELSE ?7 END,
-				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
-			WHERE id IN (
-				SELECT id FROM lro_operation WHERE state = 1 AND lease_expire_time < ?7
-				ORDER BY lease_expire_time LIMIT ?8)
-			RETURNING id, state`
-)
-
-var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, releaseQuery, claimQuery, rescueQuery}
-
-// nameExpr is an operation's full name in SQL, for filters on name.
-const nameExpr = `(CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/operations/' END || id)`
-
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storekit.Row
 
 func scanOperation(row scanner) (*lrostore.Operation, error) {
-	var (
-		op                                                  lrostore.Operation
-		metadataType, responseType, errorMessage, requestID sql.NullString
-		leaseOwner                                          sql.NullString
-		errorCode, leaseExpire, createTime, updateTime, end sql.NullInt64
-		errorStatus                                         []byte
-		cancelRequested                                     int64
-	)
-	err := row.Scan(&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &metadataType,
-		&op.Response, &responseType, &errorStatus, &errorCode, &errorMessage, &requestID, &op.RequestHash,
-		&op.Attempt, &op.MaxAttempts, &leaseOwner, &op.LeaseToken, &leaseExpire, &cancelRequested,
-		&createTime, &updateTime, &end)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	op.MetadataType = metadataType.String
-	op.ResponseType = responseType.String
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Message: errorMessage.String, Status: errorStatus}
-	}
-	op.RequestID = requestID.String
-	op.LeaseOwner = leaseOwner.String
-	op.LeaseExpireTime = fromMicros(leaseExpire)
-	op.CancelRequested = cancelRequested != 0
-	op.CreateTime = fromMicros(createTime)
-	op.UpdateTime = fromMicros(updateTime)
-	op.EndTime = fromMicros(end)
-	return &op, nil
+	return storekit.ScanOperation(row, fromMicros, interpretError)
 }
 
 // briefColumns are the columns of a brief read (OperationGetParams.Brief),
 // for scanBrief.
-const briefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+const briefColumns = storekit.BriefColumns
 
-func scanBrief(id string, row scanner) (*lrostore.Operation, error) {
-	op := lrostore.Operation{ID: id}
-	var (
-		errorStatus []byte
-		errorCode   sql.NullInt64
-		leaseExpire sql.NullInt64
-	)
-	if err := row.Scan(&op.Parent, &op.State, &op.Metadata, &op.Response, &errorStatus, &errorCode, &leaseExpire); err != nil {
-		return nil, interpretError(err)
-	}
-	op.LeaseExpireTime = fromMicros(leaseExpire)
-	if errorCode.Valid {
-		op.Error = &lrostore.Failure{Code: int32(errorCode.Int64), Status: errorStatus}
-	}
-	return &op, nil
+// scanBrief scans a row of the brief columns, after the leading columns
+// that lead receives. The operation's ID is the caller's to set.
+func scanBrief(row scanner, lead ...any) (*lrostore.Operation, error) {
+	return storekit.ScanBrief(row, fromMicros, interpretError, lead...)
 }
 
 func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
@@ -494,452 +336,15 @@ func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	var ops []*lrostore.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, op)
-	}
-	return ops, interpretError(rows.Err())
+	return storekit.ScanOperations(rows, fromMicros, interpretError)
 }
 
+// failureArgs binds a Failure as its status, code and message, all NULL
+// for none.
 func failureArgs(f *lrostore.Failure) (status, code, message any) {
-	if f == nil {
+	st, c, m, ok := storekit.FailureColumns(f)
+	if !ok {
 		return nil, nil, nil
 	}
-	return f.Status, f.Code, lrostore.StorableText(f.Message)
-}
-
-// OperationInsertMany implements lrostore.Store.
-func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
-	t := now(params.Now).UnixMicro()
-	created := time.UnixMicro(t).UTC()
-	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		insert, err := s.txStmt(ctx, tx, insertQuery)
-		if err != nil {
-			return err
-		}
-		defer insert.Close()
-		for i, p := range params.Operations {
-			// The inserted row is built here rather than read back: every
-			// column is either given or a default.
-			op := p.Inserted(created)
-			var expire any
-			if p.LeaseOwner != "" {
-				expire = op.LeaseExpireTime.UnixMicro()
-			}
-			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
-				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				if p.RequestID == "" {
-					return fmt.Errorf("lrosqlite: insert %s: not inserted", p.ID)
-				}
-				// The request ID is taken: return the operation that took it.
-				op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
-					WHERE parent = ? AND request_id = ?`, p.Parent, p.RequestID))
-				if err != nil {
-					return err
-				}
-				results[i] = &lrostore.OperationInsertResult{Operation: op, Existing: true}
-				continue
-			}
-			results[i] = &lrostore.OperationInsertResult{Operation: op}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// OperationGet implements lrostore.Store.
-func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetParams) (*lrostore.Operation, error) {
-	if s.closed.Load() {
-		return nil, lrostore.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	// A read by primary key takes microseconds: too short to be worth
-	// interrupting. A context that can be cancelled would cost two
-	// goroutines per call (database/sql's and the driver's watchers).
-	ctx = context.WithoutCancel(ctx)
-	if params.Brief {
-		get, err := s.readStmt(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = ?`)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		return scanBrief(params.ID, get.QueryRowContext(ctx, params.ID))
-	}
-	get, err := s.readStmt(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	return scanOperation(get.QueryRowContext(ctx, params.ID))
-}
-
-// dialect compiles filters for SQLite.
-var dialect = filter.Dialect{
-	Placeholder: func(int) string { return "?" },
-	NameExpr:    nameExpr,
-	TimeArg:     func(t time.Time) any { return t.UnixMicro() },
-	Like:        func(expr, pattern string) string { return expr + ` LIKE ` + pattern + ` ESCAPE '\'` },
-}
-
-// OperationList implements lrostore.Store.
-func (s *Store) OperationList(ctx context.Context, params *lrostore.OperationListParams) ([]*lrostore.Operation, error) {
-	if s.closed.Load() {
-		return nil, lrostore.ErrClosed
-	}
-	args := []any{params.Parent}
-	cols := columns
-	if params.Brief {
-		cols = `id, ` + briefColumns
-	}
-	query := `SELECT ` + cols + ` FROM lro_operation WHERE parent = ?`
-	if params.BeforeID != "" {
-		query += ` AND id < ?`
-		args = append(args, params.BeforeID)
-	}
-	if params.Filter != nil {
-		where, filterArgs := filter.SQL(params.Filter, dialect, len(args)+1)
-		query += ` AND (` + where + `)`
-		args = append(args, filterArgs...)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, params.Limit)
-	rows, err := s.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	var (
-		ops  []*lrostore.Operation
-		read int
-	)
-	// Rows are read one at a time: those after the one that spends
-	// MaxBytes are never read.
-	for (params.MaxBytes <= 0 || read <= params.MaxBytes) && rows.Next() {
-		var op *lrostore.Operation
-		if params.Brief {
-			var id string
-			op, err = scanBrief("", leadScanner{rows, &id})
-			if op != nil {
-				op.ID = id
-			}
-		} else {
-			op, err = scanOperation(rows)
-		}
-		if err != nil {
-			return nil, err
-		}
-		read += op.Size()
-		ops = append(ops, op)
-	}
-	return ops, interpretError(rows.Err())
-}
-
-// leadScanner scans a row's first column into lead, and the others into
-// the destinations given to Scan.
-type leadScanner struct {
-	row  scanner
-	lead *string
-}
-
-func (r leadScanner) Scan(dest ...any) error { return r.row.Scan(append([]any{r.lead}, dest...)...) }
-
-// OperationClaim implements lrostore.Store.
-func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
-	if params.Max <= 0 || len(params.Kinds) == 0 {
-		return nil, nil
-	}
-	kinds, err := json.Marshal(params.Kinds)
-	if err != nil {
-		return nil, err
-	}
-	var ops []*lrostore.Operation
-	t := now(params.Now)
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
-			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
-	return ops, nil
-}
-
-// OperationHeartbeat implements lrostore.Store.
-func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
-	if len(params.Leases) == 0 {
-		return nil, nil
-	}
-	var results []*lrostore.OperationHeartbeatResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		renew, err := s.txStmt(ctx, tx, heartbeatQuery)
-		if err != nil {
-			return err
-		}
-		defer renew.Close()
-		expire := now(params.Now).Add(params.LeaseTTL).UnixMicro()
-		for _, l := range params.Leases {
-			var cancel int64
-			err := renew.QueryRowContext(ctx, expire, l.ID, l.Token).Scan(&cancel)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			results = append(results, &lrostore.OperationHeartbeatResult{ID: l.ID, CancelRequested: cancel != 0})
-		}
-		return nil
-	})
-	return results, err
-}
-
-// OperationSetMetadataMany implements lrostore.Store.
-func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
-	written := make([]bool, len(params.Updates))
-	t := now(params.Now).UnixMicro()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		update, err := s.txStmt(ctx, tx, setMetadataQuery)
-		if err != nil {
-			return err
-		}
-		defer update.Close()
-		for i, u := range params.Updates {
-			res, err := update.ExecContext(ctx, u.Metadata, nullString(u.MetadataType), t, u.Lease.ID, u.Lease.Token)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			written[i] = n == 1
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return written, nil
-}
-
-// OperationFinishMany implements lrostore.Store.
-func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
-	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
-	t := now(params.Now).UnixMicro()
-	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		// ?1 is the state asked for; a failure (3) of an operation whose
-		// cancellation was requested becomes a cancellation (4).
-		finish, err := s.txStmt(ctx, tx, finishQuery)
-		if err != nil {
-			return err
-		}
-		defer finish.Close()
-		var finishFailure *sql.Stmt // prepared for the first failure
-		for i, f := range params.Finishes {
-			eStatus, eCode, eMessage := failureArgs(f.Error)
-			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
-				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
-				t, f.Lease.ID, f.Lease.Token}
-			if f.State != lrostore.StateFailed {
-				// The state asked for is the state written.
-				res, err := finish.ExecContext(ctx, args...)
-				if err != nil {
-					return err
-				}
-				n, err := res.RowsAffected()
-				if err != nil {
-					return err
-				}
-				results[i] = &lrostore.OperationFinishResult{Finished: n == 1}
-				if n == 1 {
-					results[i].State = f.State
-				}
-				continue
-			}
-			if finishFailure == nil {
-				if finishFailure, err = s.txStmt(ctx, tx, finishFailureQuery); err != nil {
-					return err
-				}
-				defer finishFailure.Close()
-			}
-			var state lrostore.State
-			err := finishFailure.QueryRowContext(ctx, args...).Scan(&state)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				results[i] = &lrostore.OperationFinishResult{}
-			case err != nil:
-				return err
-			default:
-				results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// OperationReleaseMany implements lrostore.Store.
-func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.OperationReleaseManyParams) ([]string, error) {
-	var released []string
-	t := now(params.Now).UnixMicro()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		release, err := s.txStmt(ctx, tx, releaseQuery)
-		if err != nil {
-			return err
-		}
-		defer release.Close()
-		for _, l := range params.Leases {
-			res, err := release.ExecContext(ctx, t, l.ID, l.Token)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				released = append(released, l.ID)
-			}
-		}
-		return nil
-	})
-	return released, err
-}
-
-// OperationRescue implements lrostore.Store.
-func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
-	t := now(params.Now).UnixMicro()
-	result := &lrostore.OperationRescueResult{}
-	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := s.txQuery(ctx, tx, rescueQuery, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var state lrostore.State
-			if err := rows.Scan(&id, &state); err != nil {
-				return err
-			}
-			if state.Done() {
-				result.Ended = append(result.Ended, id)
-			} else {
-				result.Retried = append(result.Retried, id)
-			}
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(result.Retried)
-	sort.Strings(result.Ended)
-	return result, nil
-}
-
-// OperationCancel implements lrostore.Store.
-func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
-	t := now(params.Now).UnixMicro()
-	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	var op *lrostore.Operation
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		op, err = scanOperation(tx.QueryRowContext(ctx, `UPDATE lro_operation SET
-				state = CASE WHEN state = 0 THEN 4 ELSE state END,
-				error = CASE WHEN state = 0 THEN ?1 ELSE error END,
-				error_code = CASE WHEN state = 0 THEN ?2 ELSE error_code END,
-				error_message = CASE WHEN state = 0 THEN ?3 ELSE error_message END,
-				end_time = CASE WHEN state = 0 THEN ?4 ELSE end_time END,
-				cancel_requested = 1, update_time = ?4
-			WHERE id = ?5 AND parent = ?6 AND state < 2
-			RETURNING `+columns, cStatus, cCode, cMessage, t, params.ID, params.Parent))
-		if errors.Is(err, lrostore.ErrNotFound) {
-			// Done already, or no such operation.
-			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
-				WHERE id = ? AND parent = ?`, params.ID, params.Parent))
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return op, nil
-}
-
-// OperationDelete implements lrostore.Store.
-func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationDeleteParams) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var state lrostore.State
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM lro_operation WHERE id = ? AND parent = ?`,
-			params.ID, params.Parent).Scan(&state); err != nil {
-			return err
-		}
-		if !state.Done() {
-			return lrostore.ErrNotDone
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id = ?`, params.ID)
-		return err
-	})
-}
-
-// OperationDeleteDoneBefore implements lrostore.Store.
-func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.OperationDeleteDoneBeforeParams) (int, error) {
-	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id IN (
-			SELECT id FROM lro_operation WHERE end_time IS NOT NULL AND end_time < ? LIMIT ?)`,
-			params.Before.UnixMicro(), params.Max)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return int(n), err
-}
-
-// KeyGetOrCreate implements lrostore.Store.
-func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCreateParams) ([]byte, error) {
-	var value []byte
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
-			params.Name, params.New); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM lro_key WHERE name = ?`, params.Name).Scan(&value)
-	})
-	return value, err
-}
-
-// WriteCheck implements lrostore.Store.
-func (s *Store) WriteCheck(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-			lrostore.WriteCheckKey, time.Now().UTC().AppendFormat(nil, time.RFC3339Nano))
-		return err
-	})
+	return st, c, m
 }

@@ -29,6 +29,20 @@ func TestConformance(t *testing.T) {
 			return s
 		})
 	})
+	t.Run("Migrations", func(t *testing.T) {
+		lrostoretest.RunMigrations(t, func(t *testing.T) *lrostoretest.Database {
+			path := filepath.Join(t.TempDir(), "lro.db")
+			return &lrostoretest.Database{
+				Migrate: func(ctx context.Context) (int, int, error) { return lrosqlite.Migrate(ctx, path) },
+				Open: func(t *testing.T) lrostore.Store {
+					s, err := lrosqlite.Open(context.Background(), path)
+					require.NoError(t, err)
+					t.Cleanup(func() { s.Close() })
+					return s
+				},
+			}
+		}, 1)
+	})
 }
 
 func TestOpenLocksTheFile(t *testing.T) {

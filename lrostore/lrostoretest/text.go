@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"lro.dev/lro/internal/filter"
 	"lro.dev/lro/lrostore"
 )
 
@@ -15,6 +14,7 @@ import (
 // the text of a failure's message as StorableText makes it.
 func runText(t *testing.T, newStore NewStore) {
 	t.Run("FailureWithNULAndInvalidUTF8", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		b.insert(t, 2)
 		ops := b.claim(t, 2, b.now)
@@ -29,7 +29,7 @@ func runText(t *testing.T, newStore NewStore) {
 		require.Equal(t, []byte("m\x00\xff"), got.Metadata)
 		require.Equal(t, "a\x00b\xffc\xc3", message, "the caller's failure is not changed")
 
-		expr, err := filter.Parse("error.message = \"a\uFFFDb\uFFFDc\uFFFD\"")
+		expr, err := lrostore.ParseFilter("error.message = \"a\uFFFDb\uFFFDc\uFFFD\"")
 		require.NoError(t, err)
 		listed, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Filter: expr, Limit: 10})
 		require.NoError(t, err)
@@ -41,6 +41,7 @@ func runText(t *testing.T, newStore NewStore) {
 		require.Equal(t, []byte("r\x00\xff"), b.get(t, ops[1].ID).Response)
 	})
 	t.Run("CancelledErrorWithNUL", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		op := b.insert(t, 1)[0]
 		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID,
@@ -53,6 +54,7 @@ func runText(t *testing.T, newStore NewStore) {
 // runPermanentErrors checks which errors the store says are permanent.
 func runPermanentErrors(t *testing.T, newStore NewStore) {
 	t.Run("ConstraintIsPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		op := b.insert(t, 1)[0]
 		_, err := b.store.OperationInsertMany(b.ctx, &lrostore.OperationInsertManyParams{Now: b.now,
@@ -61,6 +63,7 @@ func runPermanentErrors(t *testing.T, newStore NewStore) {
 		require.True(t, lrostore.IsPermanent(err), "%v", err)
 	})
 	t.Run("CancelledCallIsNotPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		ctx, cancel := context.WithCancel(b.ctx)
 		cancel()
@@ -70,6 +73,7 @@ func runPermanentErrors(t *testing.T, newStore NewStore) {
 		require.False(t, lrostore.IsPermanent(err), "%v", err)
 	})
 	t.Run("ClosedIsNotPermanent", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, newStore)
 		require.NoError(t, b.store.Close())
 		_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String()})

@@ -1,0 +1,152 @@
+package storekit
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"lro.dev/lro/lrostore"
+)
+
+// columnLines are the operation's columns in the order OperationRow reads
+// them, as the statements lay them out.
+var columnLines = [][]string{
+	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
+	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
+	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
+}
+
+// Columns returns the operation's columns in the order OperationRow.Dest
+// scans them, each after prefix (a table alias and its dot, or "").
+func Columns(prefix string) string {
+	lines := make([]string, len(columnLines))
+	for i, line := range columnLines {
+		lines[i] = prefix + strings.Join(line, ", "+prefix)
+	}
+	return strings.Join(lines, ",\n\t")
+}
+
+// BriefColumns are the columns of a brief read (OperationGetParams.Brief),
+// in the order BriefRow.Dest scans them.
+const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+
+// OperationRow receives a row of Columns from either driver: pgx scans into
+// its fields directly, and database/sql through their sql.Scanner methods.
+// T is how the driver's times arrive (timestamps, or integers of
+// microseconds); the store gives OperationRow.Operation the function that
+// reads them.
+//
+// A store allocates one per row; the operation returned points into it.
+type OperationRow[T any] struct {
+	op                                                              lrostore.Operation
+	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
+	errorCode                                                       pgtype.Int4
+	errorStatus                                                     []byte
+	leaseExpire, createTime, updateTime, endTime                    T
+}
+
+// Dest returns the scan destinations of a row of Columns.
+func (r *OperationRow[T]) Dest() []any {
+	op := &r.op
+	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
+		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
+		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
+		&r.createTime, &r.updateTime, &r.endTime}
+}
+
+// Operation returns the operation scanned, with its times read by toTime.
+func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
+	op := &r.op
+	op.MetadataType = r.metadataType.String
+	op.ResponseType = r.responseType.String
+	if r.errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Message: r.errorMessage.String, Status: r.errorStatus}
+	}
+	op.RequestID = r.requestID.String
+	op.LeaseOwner = r.leaseOwner.String
+	op.LeaseExpireTime = toTime(r.leaseExpire)
+	op.CreateTime = toTime(r.createTime)
+	op.UpdateTime = toTime(r.updateTime)
+	op.EndTime = toTime(r.endTime)
+	return op
+}
+
+// BriefRow receives a row of BriefColumns, as OperationRow does a row of
+// Columns.
+type BriefRow[T any] struct {
+	op          lrostore.Operation
+	errorStatus []byte
+	errorCode   pgtype.Int4
+	leaseExpire T
+}
+
+// Dest returns the scan destinations of a row of BriefColumns after the
+// leading columns that lead receives.
+func (r *BriefRow[T]) Dest(lead ...any) []any {
+	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+}
+
+// Operation returns the operation scanned, without its ID (the caller's to
+// set), with its lease's expiry read by toTime.
+func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
+	op := &r.op
+	op.LeaseExpireTime = toTime(r.leaseExpire)
+	if r.errorCode.Valid {
+		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
+	}
+	return op
+}
+
+// FailureColumns returns what f stores in the columns error, error_code
+// and error_message (its message made storable: text holds no NUL); ok is
+// false when f is nil, which stores NULL in all three.
+func FailureColumns(f *lrostore.Failure) (status []byte, code int32, message string, ok bool) {
+	if f == nil {
+		return nil, 0, "", false
+	}
+	return f.Status, f.Code, lrostore.StorableText(f.Message), true
+}
+
+// Row is a row of either driver.
+type Row interface{ Scan(dest ...any) error }
+
+// Rows are the rows of a query of either driver, which the caller closes.
+type Rows interface {
+	Row
+	Next() bool
+	Err() error
+}
+
+// ScanOperation scans a row of Columns; interpret translates the driver's
+// error.
+func ScanOperation[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
+	var r OperationRow[T]
+	if err := row.Scan(r.Dest()...); err != nil {
+		return nil, interpret(err)
+	}
+	return r.Operation(toTime), nil
+}
+
+// ScanOperations scans rows of Columns until the last.
+func ScanOperations[T any](rows Rows, toTime func(T) time.Time, interpret func(error) error) ([]*lrostore.Operation, error) {
+	var ops []*lrostore.Operation
+	for rows.Next() {
+		op, err := ScanOperation(rows, toTime, interpret)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, interpret(rows.Err())
+}
+
+// ScanBrief scans a row of BriefColumns after the leading columns that
+// lead receives. The operation's ID is the caller's to set.
+func ScanBrief[T any](row Row, toTime func(T) time.Time, interpret func(error) error, lead ...any) (*lrostore.Operation, error) {
+	var r BriefRow[T]
+	if err := row.Scan(r.Dest(lead...)...); err != nil {
+		return nil, interpret(err)
+	}
+	return r.Operation(toTime), nil
+}

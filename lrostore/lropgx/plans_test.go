@@ -1,0 +1,221 @@
+package lropgx_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro/internal/pgtest"
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lropgx"
+)
+
+// The store's statements whose plan depends on the table are planned for
+// their arguments at every execution: none of them runs as a prepared
+// statement, whose generic plan PostgreSQL could keep (see the package
+// documentation). Point reads by ID, and the insert, may.
+func TestStatementsThatDependOnTheTableAreNotPrepared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, err := withParam(pgtest.Schema(t), "pool_max_conns", "1")
+	require.NoError(t, err)
+	s := open(t, dsn)
+	for i := range 7 { // past the five custom plans after which a prepared statement may go generic
+		ins := make([]*lrostore.OperationInsertParams, 3)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1, RequestID: fmt.Sprint("r", i, j)}
+		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
+		again := *ins[0]
+		again.ID = uuid.Must(uuid.NewV7()).String()
+		_, err = s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{&again}}) // reads the request ID's holder
+		require.NoError(t, err)
+		claimed, err := s.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: "o", Kinds: []string{"k"}, Max: 3, LeaseTTL: time.Minute})
+		require.NoError(t, err)
+		require.Len(t, claimed, 3)
+		var leases []lrostore.Lease
+		for _, op := range claimed {
+			leases = append(leases, lrostore.Lease{ID: op.ID, Token: op.LeaseToken})
+		}
+		_, err = s.OperationHeartbeat(ctx, &lrostore.OperationHeartbeatParams{Leases: leases, LeaseTTL: time.Minute})
+		require.NoError(t, err)
+		_, err = s.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: []*lrostore.OperationSetMetadataParams{{Lease: leases[0], Metadata: []byte{2}, MetadataType: "t"}}})
+		require.NoError(t, err)
+		_, err = s.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases[2:]})
+		require.NoError(t, err)
+		_, err = s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: []*lrostore.OperationFinishParams{
+			{Lease: leases[0], State: lrostore.StateSucceeded, Response: []byte{3}, ResponseType: "t"},
+			{Lease: leases[1], State: lrostore.StateSucceeded, Response: []byte{3}, ResponseType: "t"},
+		}})
+		require.NoError(t, err)
+		_, err = s.OperationRescue(ctx, &lrostore.OperationRescueParams{Max: 10})
+		require.NoError(t, err)
+		_, err = s.OperationDeleteDoneBefore(ctx, &lrostore.OperationDeleteDoneBeforeParams{Before: time.Now().Add(-time.Hour), Max: 10})
+		require.NoError(t, err)
+		expr, err := lrostore.ParseFilter(`done = true AND kind = "k"`)
+		require.NoError(t, err)
+		_, err = s.OperationList(ctx, &lrostore.OperationListParams{Filter: expr, Limit: 10})
+		require.NoError(t, err)
+		_, err = s.OperationGet(ctx, &lrostore.OperationGetParams{ID: claimed[0].ID})
+		require.NoError(t, err)
+	}
+	rows, err := lropgx.Pool(s).Query(ctx, `SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%lro_operation%' AND statement NOT LIKE '%pg_prepared_statements%'`)
+	require.NoError(t, err)
+	prepared, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, prepared, "the point read is prepared")
+	for _, stmt := range prepared {
+		require.Regexp(t, `(?s)^(SELECT .* FROM lro_operation o WHERE o\.id = \$1|WITH ins AS \(\s+INSERT INTO lro_operation .*)$`, stmt,
+			"only point reads by ID, and the insert, whose plan does not depend on the table, are prepared")
+	}
+}
+
+func withParam(dsn, key, value string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	return u.String(), nil
+}
+
+// A claim reads the pending operations of its kinds in ID order from the
+// index on (kind, id), even when the statistics are stale: here the table was
+// analyzed while empty, then filled, which made the claim of the earlier
+// index fetch and sort every pending row.
+func TestClaimPlanSurvivesStaleStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	pool := lropgx.Pool(s)
+	_, err := pool.Exec(ctx, `ANALYZE lro_operation`)
+	require.NoError(t, err)
+	for range 10 {
+		ins := make([]*lrostore.OperationInsertParams, 2000)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1}
+		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
+	}
+	rows, err := pool.Query(ctx, `EXPLAIN `+lropgx.ClaimQuery, pgx.QueryExecModeExec, []string{"k", "other"}, 100, "owner", int64(30e6), nil)
+	require.NoError(t, err)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	plan := strings.Join(lines, "\n")
+	requirePendingIndexClaim(t, plan)
+
+	// Statistics that say every row is pending (an ANALYZE during a burst
+	// of starts), once most rows are done: walking the primary key from the
+	// oldest operation looks as cheap as the pending index, and reads every
+	// done row on the way.
+	_, err = pool.Exec(ctx, `ANALYZE lro_operation`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE lro_operation SET state = 2 WHERE id IN (SELECT id FROM lro_operation ORDER BY id LIMIT 19000)`)
+	require.NoError(t, err)
+	rows, err = pool.Query(ctx, `EXPLAIN `+lropgx.ClaimQuery, pgx.QueryExecModeExec, []string{"k"}, 100, "owner", int64(30e6), nil)
+	require.NoError(t, err)
+	lines, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	requirePendingIndexClaim(t, strings.Join(lines, "\n"))
+}
+
+// requirePendingIndexClaim checks that a claim's plan reads the oldest
+// pending rows of each kind through the pending index, in order, up to the
+// limit: not every row (a scan of the table, or a bitmap of the index and a
+// sort), nor the primary key from the oldest operation on.
+func requirePendingIndexClaim(t *testing.T, plan string) {
+	t.Helper()
+	require.Regexp(t, `Limit .*\n.*LockRows .*\n.*Index Scan using lro_operation_pending_kind on lro_operation`, plan)
+	require.NotContains(t, plan, "Bitmap Index Scan on lro_operation_pending_kind", plan)
+	require.NotContains(t, plan, "Seq Scan on lro_operation", plan)
+}
+
+// TestPlansSurviveGrowthWithoutStatistics: on a database whose autovacuum
+// is off, nothing analyzes lro_operation for PostgreSQL. A prepared point
+// read whose generic plan was made while the table was small (a sequential
+// scan, cheapest then) kept that plan as the table grew, until the next
+// ANALYZE: Gets turned into scans of the whole table. The store analyzes
+// the table as it grows, which also makes PostgreSQL plan prepared
+// statements again.
+func TestPlansSurviveGrowthWithoutStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.Schema(t)
+	s := open(t, dsn)
+	var ids []pgtype.UUID
+	insert := func(n int) {
+		for n > 0 {
+			ins := make([]*lrostore.OperationInsertParams, min(n, 2000))
+			for j := range ins {
+				id := uuid.Must(uuid.NewV7())
+				ins[j] = &lrostore.OperationInsertParams{ID: id.String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1}
+				ids = append(ids, pgtype.UUID{Bytes: id, Valid: true})
+			}
+			_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+			require.NoError(t, err)
+			n -= len(ins)
+		}
+	}
+	insert(10)
+
+	// A connection of the test's own holds the store's statements,
+	// prepared while the table is small, with generic plans.
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	explain := func(name string) string {
+		t.Helper()
+		sd, err := conn.Prepare(ctx, name, lropgx.PreparedQueries[name])
+		require.NoError(t, err)
+		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(sd.ParamOIDs)), ", ")
+		rows, err := conn.Query(ctx, `EXPLAIN EXECUTE "`+name+`"(`+nulls+`)`, pgx.QueryExecModeSimpleProtocol)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return strings.Join(lines, "\n")
+	}
+	for name := range lropgx.PreparedQueries {
+		t.Logf("%s, on a table of 10 operations:\n%s", name, explain(name))
+	}
+
+	insert(100_000)
+	lropgx.WaitAnalyzed(s)
+	for name := range lropgx.PreparedQueries {
+		plan := explain(name)
+		require.NotContains(t, plan, "Seq Scan on lro_operation", "%s, on a table of 100,010 operations:\n%s", name, plan)
+		require.Contains(t, plan, "Index", "%s:\n%s", name, plan)
+	}
+
+	// The statements planned at each execution, for their arguments.
+	pool := lropgx.Pool(s)
+	leases, tokens := ids[:100], make([]int64, 100)
+	n := len(leases)
+	for name, args := range map[string][]any{
+		"claim":     {[]string{"k", "other"}, 100, "owner", int64(30e6), nil},
+		"heartbeat": {leases, tokens},
+		"finish": {"channel", leases, tokens, make([]int16, n), make([][]byte, n), make([]pgtype.Int4, n), make([]pgtype.Text, n),
+			make([][]byte, n), make([]string, n), make([]bool, n), make([][]byte, n), make([]string, n), nil, []byte{1}, 1, "cancelled"},
+		"rescue": {"channel", []byte{1}, 1, "cancelled", []byte{2}, 10, "exhausted", nil, 100},
+	} {
+		rows, err := pool.Query(ctx, `EXPLAIN `+lropgx.PlannedQueries[name], append([]any{pgx.QueryExecModeExec}, args...)...)
+		require.NoError(t, err, name)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err, name)
+		plan := strings.Join(lines, "\n")
+		require.NotContains(t, plan, "Seq Scan on lro_operation", "%s:\n%s", name, plan)
+	}
+}

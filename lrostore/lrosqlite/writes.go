@@ -1,0 +1,414 @@
+package lrosqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	// the "sqlite" database/sql driver
+
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/internal/storekit"
+)
+
+// rules writes storekit's rules in SQLite's SQL.
+var rules = storekit.Dialect{
+	IsTrue:  func(column string) string { return column + " = 1" },
+	IsFalse: func(column string) string { return column + " = 0" },
+	True:    "1",
+	Indent:  "\t\t\t\t",
+}
+
+// The statements of the write paths, prepared once at Open.
+var (
+	insertQuery = storekit.States(`INSERT INTO lro_operation
+			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13)
+			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
+	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
+	setMetadataQuery = storekit.States(`UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	finishQuery = storekit.States(`UPDATE lro_operation SET
+				` + rules.FinishStateSet("?1", storekit.FailureArgs{"?5", "?6", "?7"}, storekit.FailureArgs{"?2", "?3", "?4"}) + `,
+				response = ?8, response_type = ?9,
+				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
+				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
+			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
+	// finishFailureQuery is finishQuery for failures, which may become
+	// cancellations: it returns the state written.
+	finishFailureQuery = finishQuery + ` RETURNING state`
+	releaseQuery       = storekit.States(`UPDATE lro_operation
+			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
+			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	claimQuery = storekit.States(`UPDATE lro_operation
+			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
+				lease_expire_time = ?, update_time = ?
+			WHERE id IN (
+				SELECT id FROM lro_operation
+				WHERE state = {pending} AND kind IN (SELECT value FROM json_each(?))
+				ORDER BY id LIMIT ?)
+			RETURNING ` + columns)
+	rescueQuery = storekit.States(`UPDATE lro_operation SET
+				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
+			WHERE id IN (
+				SELECT id FROM lro_operation WHERE state = {running} AND lease_expire_time < ?7
+				ORDER BY lease_expire_time LIMIT ?8)
+			RETURNING id, state`)
+)
+
+var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, releaseQuery, claimQuery, rescueQuery}
+
+// OperationInsertMany implements lrostore.Store.
+func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
+	t := now(params.Now).UnixMicro()
+	created := time.UnixMicro(t).UTC()
+	results := make([]*lrostore.OperationInsertResult, len(params.Operations))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		insert, err := s.txStmt(ctx, tx, insertQuery)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		for i, p := range params.Operations {
+			// The inserted row is built here rather than read back: every
+			// column is either given or a default.
+			op := p.Inserted(created)
+			var expire any
+			if p.LeaseOwner != "" {
+				expire = op.LeaseExpireTime.UnixMicro()
+			}
+			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
+				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
+				nullString(p.LeaseOwner), expire, t)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				if p.RequestID == "" {
+					return fmt.Errorf("lrosqlite: insert %s: not inserted", p.ID)
+				}
+				// The request ID is taken: return the operation that took it.
+				op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
+					WHERE parent = ? AND request_id = ?`, p.Parent, p.RequestID))
+				if err != nil {
+					return err
+				}
+				results[i] = &lrostore.OperationInsertResult{Operation: op, Existing: true}
+				continue
+			}
+			results[i] = &lrostore.OperationInsertResult{Operation: op}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// OperationClaim implements lrostore.Store.
+func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	if storekit.NoneSelected(params.Max) || len(params.Kinds) == 0 {
+		return nil, nil
+	}
+	kinds, err := json.Marshal(params.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	var ops []*lrostore.Operation
+	t := now(params.Now)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, nil
+}
+
+// OperationHeartbeat implements lrostore.Store.
+func (s *Store) OperationHeartbeat(ctx context.Context, params *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
+	if len(params.Leases) == 0 {
+		return nil, nil
+	}
+	var results []*lrostore.OperationHeartbeatResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		renew, err := s.txStmt(ctx, tx, heartbeatQuery)
+		if err != nil {
+			return err
+		}
+		defer renew.Close()
+		expire := now(params.Now).Add(params.LeaseTTL).UnixMicro()
+		for _, l := range params.Leases {
+			var cancel int64
+			err := renew.QueryRowContext(ctx, expire, l.ID, l.Token).Scan(&cancel)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			results = append(results, &lrostore.OperationHeartbeatResult{ID: l.ID, CancelRequested: cancel != 0})
+		}
+		return nil
+	})
+	return results, err
+}
+
+// OperationSetMetadataMany implements lrostore.Store.
+func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
+	written := make([]bool, len(params.Updates))
+	t := now(params.Now).UnixMicro()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		update, err := s.txStmt(ctx, tx, setMetadataQuery)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		for i, u := range params.Updates {
+			res, err := update.ExecContext(ctx, u.Metadata, nullString(u.MetadataType), t, u.Lease.ID, u.Lease.Token)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			written[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// OperationFinishMany implements lrostore.Store.
+func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
+	t := now(params.Now).UnixMicro()
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// ?1 is the state asked for; a failure of an operation whose
+		// cancellation was requested becomes a cancellation
+		// (storekit's FinishStateSet).
+		finish, err := s.txStmt(ctx, tx, finishQuery)
+		if err != nil {
+			return err
+		}
+		defer finish.Close()
+		var finishFailure *sql.Stmt // prepared for the first failure
+		for i, f := range params.Finishes {
+			eStatus, eCode, eMessage := failureArgs(f.Error)
+			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
+				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
+				t, f.Lease.ID, f.Lease.Token}
+			if f.State != lrostore.StateFailed {
+				// The state asked for is the state written.
+				res, err := finish.ExecContext(ctx, args...)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				results[i] = &lrostore.OperationFinishResult{Finished: n == 1}
+				if n == 1 {
+					results[i].State = f.State
+				}
+				continue
+			}
+			if finishFailure == nil {
+				if finishFailure, err = s.txStmt(ctx, tx, finishFailureQuery); err != nil {
+					return err
+				}
+				defer finishFailure.Close()
+			}
+			var state lrostore.State
+			err := finishFailure.QueryRowContext(ctx, args...).Scan(&state)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				results[i] = &lrostore.OperationFinishResult{}
+			case err != nil:
+				return err
+			default:
+				results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// OperationReleaseMany implements lrostore.Store.
+func (s *Store) OperationReleaseMany(ctx context.Context, params *lrostore.OperationReleaseManyParams) ([]string, error) {
+	var released []string
+	t := now(params.Now).UnixMicro()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		release, err := s.txStmt(ctx, tx, releaseQuery)
+		if err != nil {
+			return err
+		}
+		defer release.Close()
+		for _, l := range params.Leases {
+			res, err := release.ExecContext(ctx, t, l.ID, l.Token)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				released = append(released, l.ID)
+			}
+		}
+		return nil
+	})
+	return released, err
+}
+
+// OperationRescue implements lrostore.Store.
+func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationRescueParams) (*lrostore.OperationRescueResult, error) {
+	t := now(params.Now).UnixMicro()
+	result := &lrostore.OperationRescueResult{}
+	if s.closed.Load() {
+		return nil, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Max) {
+		return result, nil
+	}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := s.txQuery(ctx, tx, rescueQuery, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var state lrostore.State
+			if err := rows.Scan(&id, &state); err != nil {
+				return err
+			}
+			if state.Done() {
+				result.Ended = append(result.Ended, id)
+			} else {
+				result.Retried = append(result.Retried, id)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(result.Retried)
+	sort.Strings(result.Ended)
+	return result, nil
+}
+
+// cancelQuery cancels a pending operation and marks a running one.
+var cancelQuery = storekit.States(`UPDATE lro_operation SET
+				` + rules.CancelSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `
+			WHERE id = ?5 AND parent = ?6 AND state < {succeeded}
+			RETURNING ` + columns)
+
+// OperationCancel implements lrostore.Store.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+	t := now(params.Now).UnixMicro()
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	var op *lrostore.Operation
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		op, err = scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		if errors.Is(err, lrostore.ErrNotFound) {
+			// Done already, or no such operation.
+			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
+				WHERE id = ? AND parent = ?`, params.ID, params.Parent))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// OperationDelete implements lrostore.Store.
+func (s *Store) OperationDelete(ctx context.Context, params *lrostore.OperationDeleteParams) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state lrostore.State
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM lro_operation WHERE id = ? AND parent = ?`,
+			params.ID, params.Parent).Scan(&state); err != nil {
+			return err
+		}
+		if !state.Done() {
+			return lrostore.ErrNotDone
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id = ?`, params.ID)
+		return err
+	})
+}
+
+// OperationDeleteDoneBefore implements lrostore.Store.
+func (s *Store) OperationDeleteDoneBefore(ctx context.Context, params *lrostore.OperationDeleteDoneBeforeParams) (int, error) {
+	if s.closed.Load() {
+		return 0, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Max) {
+		return 0, nil
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM lro_operation WHERE id IN (
+			SELECT id FROM lro_operation WHERE end_time IS NOT NULL AND end_time < ? LIMIT ?)`,
+			params.Before.UnixMicro(), params.Max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// KeyGetOrCreate implements lrostore.Store.
+func (s *Store) KeyGetOrCreate(ctx context.Context, params *lrostore.KeyGetOrCreateParams) ([]byte, error) {
+	var value []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+			params.Name, params.New); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM lro_key WHERE name = ?`, params.Name).Scan(&value)
+	})
+	return value, err
+}
+
+// WriteCheck implements lrostore.Store.
+func (s *Store) WriteCheck(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO lro_key (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+			lrostore.WriteCheckKey, time.Now().UTC().AppendFormat(nil, time.RFC3339Nano))
+		return err
+	})
+}
