@@ -16,8 +16,8 @@
 // latency of calls and the server's CPU per call.
 //
 // It is for a process's main function: GOGC is one setting for the whole
-// process. lro serve starts it (its --heap-floor-mib flag); a server that
-// embeds lro can do the same:
+// process. lro serve starts it (its --heap-floor-mib flag), and so does
+// lro's benchmark in each case's process, River's as lro's:
 //
 //	defer heapfloor.Start(64 << 20)()
 package heapfloor
