@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Rounds on a machine that slows down from one round to the next, as in the
-// full run of 2026-11-24 after change 13 (batch starts 1.61×, 1.43× and
+// Rounds on a machine that slows down from one round to the next, as in a
+// full run of 2026-11-24 (batch starts 1.61×, 1.43× and
 // 1.21× River per round), and a round that ran only lro's case.
 func TestRatiosPairFiguresByRound(t *testing.T) {
 	rounds := []figures{

@@ -81,11 +81,10 @@ const MaxRecvMsgSize = 4 << 20
 // They hold grpc.NumStreamWorkers(StreamWorkers): a call runs on a
 // goroutine kept from earlier calls, whose stack has grown already, rather
 // than on a goroutine of its own, whose stack starts small and grows, by
-// copying, in every call (a tenth of the server's CPU in lro's single-start
-// benchmark). While every worker is busy, as with many long
+// copying, in every call: for short calls, a noticeable share of the
+// server's CPU. While every worker is busy, as with many long
 // WaitOperation calls, a call gets a goroutine of its own, as without the
-// option. Measured with lro's benchmark (BENCHMARKS.md, change 16): the
-// server's CPU per GetOperation 10–12% lower, per single start 5–8%.
+// option.
 //
 // They also fix the flow-control windows at FlowControlWindow
 // (grpc.StaticStreamWindowSize and grpc.StaticConnWindowSize). gRPC's
@@ -95,7 +94,7 @@ const MaxRecvMsgSize = 4 << 20
 // a time costs the server a ping, and the client a reply to it, per call (a
 // write, and a read and a wake-up on the other side). Fixed at the size
 // that the dynamic windows grow to at most, the windows hold back no large
-// message either (BENCHMARKS.md, change 19).
+// message either.
 //
 // And they cap requests at MaxRecvMsgSize (grpc.MaxRecvMsgSize); a larger
 // one is RESOURCE_EXHAUSTED.

@@ -25,9 +25,7 @@ import (
 //
 // The yield costs a lone caller next to nothing, and under load it lets
 // requests that arrive together share a call, which for reads of a
-// database means fewer statements and round trips (lro's benchmark,
-// PostgreSQL Gets: 2.5 reads a statement rather than 1.7, and 7% more
-// Gets a second).
+// database means fewer statements and round trips.
 //
 // A call that requests joined, like a queued call, runs under the Group's
 // context, and ends when the contexts of all its requests have ended. A

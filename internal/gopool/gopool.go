@@ -3,10 +3,8 @@
 // A new goroutine's stack starts small and is copied each time it
 // doubles; a goroutine kept from an earlier run has grown it already. For
 // work whose runs are short and deep (decode a request, call a handler,
-// encode its response), the copies are a measurable share of the CPU: lro's
-// benchmark of single starts, with a goroutine per operation, spent 5% of
-// the server's CPU in runtime.copystack (BENCHMARKS.md, change 20). gRPC's
-// NumStreamWorkers does the same for calls.
+// encode its response), the copies (runtime.copystack) are a measurable
+// share of the CPU. gRPC's NumStreamWorkers does the same for calls.
 //
 // The runtime still shrinks an idle goroutine's stack at garbage collection
 // when it uses little of it, so a kept goroutine does not hold on to a

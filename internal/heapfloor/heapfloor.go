@@ -5,22 +5,19 @@
 // default) over what the last collection left live, and at 4 MiB at least.
 // A server that keeps little in memory (lro keeps its operations in the
 // store) but allocates for every request therefore collects dozens of times
-// a second under load: lro's server with a 1 MiB live heap, answering
-// GetOperation at 13,000 calls a second, collected 35 times a second, and
-// each collection's pauses and write barriers showed in its tail latency.
+// a second under load, and each collection's pauses and write barriers
+// show in its tail latency.
 //
 // Start raises GOGC while the live heap is small, so that the heap may grow
 // to a floor, say 64 MiB, before the next collection; once the live heap is
 // big enough that GOGC would let it grow past the floor anyway, GOGC is back
 // at its value. The heap goal is the floor, or what it would have been
-// without it, whichever is more. Measured with lro's benchmark
-// (BENCHMARKS.md, change 15): a floor of 64 MiB took the p99 of
-// GetOperation on PostgreSQL from 2.3–2.6 ms to 1.5–1.6 ms, and the
-// server's CPU per call down by 7–26% (interleaved pairs).
+// without it, whichever is more: fewer collections lower both the tail
+// latency of calls and the server's CPU per call.
 //
 // It is for a process's main function: GOGC is one setting for the whole
-// process. lro serve starts it (its --heap-floor-mib flag); a server that
-// embeds lro can do the same:
+// process. lro serve starts it (its --heap-floor-mib flag), and so does
+// lro's benchmark in each case's process, River's as lro's:
 //
 //	defer heapfloor.Start(64 << 20)()
 package heapfloor
