@@ -33,7 +33,7 @@ func RunNotifier(t *testing.T, newNodes NewNodes) {
 		go func() { done <- n.Listen(ctx, func(e *lrostore.Event) { events <- e }) }()
 		t.Cleanup(func() {
 			cancel()
-			<-done
+			require.ErrorIs(t, <-done, context.Canceled, "Listen returns its context's error")
 		})
 		require.Equal(t, &lrostore.Event{Resync: true}, nextEvent(t, events), "Listen starts with a Resync")
 		return &bundle{ctx: context.Background(), store: writer, now: time.Now().UTC().Truncate(time.Microsecond)}, events, n
