@@ -53,5 +53,18 @@ Writes are grouped: concurrent starts share a transaction, a claim takes as
 many operations as there are free workers, results are written in batches,
 one heartbeat statement renews all of a client's leases, and metadata writes
 are coalesced (Config.MetadataInterval).
+
+# The shape of the API, and who implements what
+
+A Client's methods take what names their target as arguments (a kind, a
+request, an operation's name) and what is optional as an options struct
+that may be nil (StartOptions, ListOptions); they return the standard
+google.longrunning types, and errors of type *Error. The application
+declares kinds (Kind, with Register) and implements nothing else: Client is
+concrete, created by NewClient, one per process and store. The store
+(lrostore.Store) is implemented by this module's stores, lrosqlite and
+lropgx; another must pass the conformance suite in lrostore/lrostoretest,
+and only a Client calls a store. Package lrogrpc serves a Client as
+google.longrunning.Operations over gRPC, and lrohttp as HTTP/JSON.
 */
 package lro
