@@ -42,16 +42,42 @@ func runCLI(t *testing.T, f *fakeServer, args ...string) result {
 // lroStdin is runCLI with a standard input; nil runs through Main.
 func lroStdin(t *testing.T, f *fakeServer, stdin io.Reader, args ...string) result {
 	t.Helper()
+	return runCLIOn(t, f, stdin, &bytes.Buffer{}, args...)
+}
+
+// fakeTerminal is a standard error that says it is a terminal of width
+// columns (0: unknown).
+type fakeTerminal struct {
+	bytes.Buffer
+	width int
+}
+
+func (f *fakeTerminal) TerminalWidth() (int, bool) { return f.width, true }
+
+// runCLITerminal is runCLI with a standard error that is a terminal of width
+// columns (0: unknown), where wait shows its progress.
+func runCLITerminal(t *testing.T, f *fakeServer, width int, args ...string) result {
+	t.Helper()
+	return runCLIOn(t, f, nil, &fakeTerminal{width: width}, args...)
+}
+
+// runCLIOn runs the command line args against f with stdin (nil: through
+// Main) and stderr.
+func runCLIOn(t *testing.T, f *fakeServer, stdin io.Reader, stderr interface {
+	io.Writer
+	String() string
+}, args ...string) result {
+	t.Helper()
 	all := args
 	if f != nil {
 		all = append(append([]string{}, args...), "--addr", f.addr)
 	}
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
 	var code int
 	if stdin == nil {
-		code = Main(t.Context(), all, &stdout, &stderr)
+		code = Main(t.Context(), all, &stdout, stderr)
 	} else {
-		code = run(t.Context(), all, stdin, &stdout, &stderr)
+		code = run(t.Context(), all, stdin, &stdout, stderr)
 	}
 	r := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	if f != nil {
@@ -353,18 +379,10 @@ func TestCancelThenGet(t *testing.T) {
 	}
 }
 
-// setTerminal makes wait think stderr is a terminal (or not) for the test.
-func setTerminal(t *testing.T, width int, ok bool) {
-	old := terminalWidth
-	terminalWidth = func(io.Writer) (int, bool) { return width, ok }
-	t.Cleanup(func() { terminalWidth = old })
-}
-
 func TestWaitProgress(t *testing.T) {
-	setTerminal(t, 0, true)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 }) // one running answer, then done
-	r := runCLI(t, f, "wait", "operations/op-2")
+	r := runCLITerminal(t, f, 0, "wait", "operations/op-2")
 	wantCode(t, r, 0)
 	if want := runCLI(t, f, "get", "operations/op-2").stdout; r.stdout != want {
 		t.Errorf("wait printed\n%s\nwant what get prints:\n%s", r.stdout, want)
@@ -379,10 +397,9 @@ func TestWaitProgress(t *testing.T) {
 }
 
 func TestWaitProgressNarrowTerminal(t *testing.T) {
-	setTerminal(t, 12, true)
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
-	r := runCLI(t, f, "wait", "operations/op-2")
+	r := runCLITerminal(t, f, 12, "wait", "operations/op-2")
 	wantCode(t, r, 0)
 	line := "operations…" // 11 columns of 12
 	if want := "\r" + line + "\r" + strings.Repeat(" ", 11) + "\r"; r.stderr != want {
@@ -391,7 +408,7 @@ func TestWaitProgressNarrowTerminal(t *testing.T) {
 }
 
 func TestWaitNotTerminal(t *testing.T) {
-	setTerminal(t, 0, false)
+	// Standard error is a buffer, not a terminal.
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.waitsLeft["operations/op-2"] = 1 })
 	r := runCLI(t, f, "wait", "operations/op-2")
@@ -403,7 +420,7 @@ func TestWaitNotTerminal(t *testing.T) {
 }
 
 func TestWaitTimeout(t *testing.T) {
-	setTerminal(t, 0, false)
+	// Standard error is a buffer, not a terminal.
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.blockWait = true })
 	r := runCLI(t, f, "wait", "operations/op-2", "--timeout", "100ms")
@@ -427,7 +444,7 @@ func TestWaitUnimplemented(t *testing.T) {
 func TestWaitThroughUnavailable(t *testing.T) {
 	// A server that restarts is waited for: UNAVAILABLE is said once on
 	// stderr, and the wait goes on.
-	setTerminal(t, 0, false)
+	// Standard error is a buffer, not a terminal.
 	f := newSeededFakeServer(t)
 	f.locked(func() { f.unavailable = 3 })
 	r := runCLI(t, f, "wait", "operations/op-1")

@@ -32,11 +32,21 @@ const (
 // return the operation not done, so that a server that returns at once
 // (ignoring the timeout, or polled with GetOperation because it does not
 // implement WaitOperation) is not called in a tight loop.
-var waitPollInterval = waitCallTimeout
+const waitPollInterval = waitCallTimeout
+
+// terminal is a writer that says itself whether it is a terminal, and how
+// many columns it has (0 when unknown): one that is not an *os.File, such
+// as the stderr that tests give.
+type terminal interface {
+	TerminalWidth() (width int, ok bool)
+}
 
 // terminalWidth reports whether w is a terminal, where wait shows its
 // progress, and how many columns it has (0 when unknown).
-var terminalWidth = func(w io.Writer) (width int, ok bool) {
+func terminalWidth(w io.Writer) (width int, ok bool) {
+	if t, ok := w.(terminal); ok {
+		return t.TerminalWidth()
+	}
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return 0, false
