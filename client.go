@@ -34,6 +34,8 @@ type Client struct {
 	logger *slog.Logger
 	kinds  kindSet
 
+	allHandled bool // this client runs every kind it has (none is declared); set by Start
+
 	mu      sync.Mutex // guards state
 	state   clientState
 	stop    context.CancelCauseFunc // ends everything, last
@@ -112,6 +114,9 @@ func (c *Client) register(k *kind) error {
 	if k.maxAttempts == 0 {
 		k.maxAttempts = int32(c.config.MaxAttempts)
 	}
+	if k.leaseTTL == 0 {
+		k.leaseTTL = c.config.LeaseTTL
+	}
 	c.kinds.kinds[k.name] = k
 	return nil
 }
@@ -123,7 +128,8 @@ func (c *Client) Kinds() []KindInfo {
 	infos := make([]KindInfo, 0, len(c.kinds.kinds))
 	for _, k := range c.kinds.kinds {
 		info := KindInfo{Name: k.name, RequestType: k.request.Descriptor().FullName(),
-			ResponseType: k.response.Descriptor().FullName(), MaxAttempts: int(k.maxAttempts)}
+			ResponseType: k.response.Descriptor().FullName(), MaxAttempts: int(k.maxAttempts),
+			LeaseTTL: k.leaseTTL, Handled: k.handled(), InputSchema: k.inputSchema}
 		if !k.metadataNone {
 			info.MetadataType = k.metadata.Descriptor().FullName()
 		}
@@ -180,6 +186,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	bg, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	c.stop = stop
+	c.allHandled = len(c.handledKinds()) == len(c.Kinds())
 	c.inserter = batch.New(bg, insertBatchMax, c.insertMany)
 	c.exec.Start(bg, c.done)
 	c.state = stateStarted
@@ -193,7 +200,7 @@ func (c *Client) Start(ctx context.Context) error {
 		_ = c.listener.Start(bg)
 	}
 	if c.config.Workers > 0 {
-		c.producer.kinds = c.kindNames()
+		c.producer.kinds = c.handledKinds()
 		_ = c.producer.Start(bg)
 		_ = c.leases.Start(bg)
 	}
@@ -257,11 +264,13 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.logs.Stop()
 }
 
-func (c *Client) kindNames() []string {
-	infos := c.Kinds()
-	names := make([]string, len(infos))
-	for i, k := range infos {
-		names[i] = k.Name
+// handledKinds returns the names of the kinds that this client runs.
+func (c *Client) handledKinds() []string {
+	var names []string
+	for _, k := range c.Kinds() {
+		if k.Handled {
+			names = append(names, k.Name)
+		}
 	}
 	return names
 }

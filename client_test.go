@@ -432,12 +432,16 @@ func TestRegister(t *testing.T) {
 	require.NoError(t, lro.Register(c, kind{Name: "a.b", Run: run}))
 	require.ErrorContains(t, lro.Register(c, kind{Name: "a.b", Run: run}), "already registered")
 	require.ErrorContains(t, lro.Register(c, kind{Name: "1bad", Run: run}), "must match")
-	require.ErrorContains(t, lro.Register(c, kind{Name: "nil.run"}), "Run is nil")
+	require.NoError(t, lro.Register(c, kind{Name: "no.run"}), "a kind that remote workers run")
 	require.NoError(t, c.Start(context.Background()))
 	defer c.Stop(context.Background())
 	require.ErrorContains(t, lro.Register(c, kind{Name: "late", Run: run}), "already started")
-	require.Equal(t, []lro.KindInfo{{Name: "a.b", RequestType: "google.protobuf.StringValue",
-		MetadataType: "google.protobuf.StringValue", ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault}}, c.Kinds())
+	require.Equal(t, []lro.KindInfo{
+		{Name: "a.b", RequestType: "google.protobuf.StringValue", MetadataType: "google.protobuf.StringValue",
+			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault, Handled: true},
+		{Name: "no.run", RequestType: "google.protobuf.StringValue", MetadataType: "google.protobuf.StringValue",
+			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault},
+	}, c.Kinds())
 }
 
 func TestNotStarted(t *testing.T) {

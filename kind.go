@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Kind describes a kind of operation: its name, its typed handler, and the
@@ -36,6 +38,9 @@ type Kind[Req, Meta, Resp proto.Message] struct {
 	// Run may be called again for the same operation: when the worker running
 	// it is lost (the process dies, or its lease expires), another worker
 	// runs it from the start, up to MaxAttempts times in all.
+	//
+	// A Kind without Run is one that this client starts and follows but
+	// does not run: remote workers run it (see DeclaredKind).
 	Run func(ctx context.Context, job *Job[Req, Meta]) (Resp, error)
 
 	// Validate, if set, checks a request when the operation starts. An error
@@ -47,6 +52,38 @@ type Kind[Req, Meta, Resp proto.Message] struct {
 	// it fails because every attempt lost its worker. Zero means
 	// Config.MaxAttempts.
 	MaxAttempts int
+}
+
+// DeclaredKind declares a kind of operation that this client starts and
+// follows but does not run: workers elsewhere run its operations, through
+// the Workers service (see lrogrpc and lrohttp) or a remote client (see
+// NewRemoteClient). Its types may be generated or dynamic (dynamicpb), so
+// that a server can take kinds from configuration, without Go. Operations
+// of a declared kind wait, pending, until a worker claims them.
+type DeclaredKind struct {
+	// Name identifies the kind, as in Kind.
+	Name string
+
+	// Request, Metadata and Response are the kind's message types. Nil
+	// means google.protobuf.Struct: the kind takes, reports or returns
+	// JSON objects.
+	Request, Metadata, Response protoreflect.MessageType
+
+	// Validate, if set, checks a request when the operation starts, as
+	// Kind.Validate does.
+	Validate func(req proto.Message) error
+
+	// InputSchema is the JSON Schema that Validate checks requests
+	// against, if any: it is only shown to clients (ListKinds).
+	InputSchema *structpb.Struct
+
+	// MaxAttempts is as in Kind. Zero means Config.MaxAttempts.
+	MaxAttempts int
+
+	// LeaseTTL is how long a worker's lease on an operation of this kind
+	// lasts without a renewal. Zero means Config.LeaseTTL; it is at least
+	// LeaseTTLMin.
+	LeaseTTL time.Duration
 }
 
 // Job is one attempt at running an operation, handed to Kind.Run.
@@ -89,7 +126,14 @@ type kind struct {
 	run          func(ctx context.Context, j *job, req proto.Message) (proto.Message, error)
 	maxAttempts  int32
 	metadataNone bool
+
+	leaseTTL    time.Duration    // of remote workers' claims; 0 until registered: Config.LeaseTTL
+	inputSchema *structpb.Struct // shown by ListKinds; nil when none
 }
+
+// handled reports whether this client runs the kind's operations itself:
+// a declared kind (or a Kind without Run) is run only by remote workers.
+func (k *kind) handled() bool { return k.run != nil }
 
 var kindName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
 
@@ -99,9 +143,6 @@ func Register[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp])
 	if !kindName.MatchString(k.Name) {
 		return fmt.Errorf("lro: register: kind name %q must match %s", k.Name, kindName)
 	}
-	if k.Run == nil {
-		return fmt.Errorf("lro: register %s: Run is nil", k.Name)
-	}
 	if k.MaxAttempts < 0 {
 		return fmt.Errorf("lro: register %s: MaxAttempts is negative", k.Name)
 	}
@@ -109,24 +150,58 @@ func Register[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp])
 	var meta Meta
 	var resp Resp
 	info := &kind{
-		name:     k.Name,
-		request:  req.ProtoReflect().Type(),
-		metadata: meta.ProtoReflect().Type(),
-		response: resp.ProtoReflect().Type(),
-		run: func(ctx context.Context, j *job, r proto.Message) (proto.Message, error) {
+		name:        k.Name,
+		request:     req.ProtoReflect().Type(),
+		metadata:    meta.ProtoReflect().Type(),
+		response:    resp.ProtoReflect().Type(),
+		maxAttempts: int32(k.MaxAttempts),
+	}
+	if k.Run != nil {
+		info.run = func(ctx context.Context, j *job, r proto.Message) (proto.Message, error) {
 			job := &Job[Req, Meta]{Name: j.name, Request: r.(Req), Attempt: int(j.op.Attempt), j: j}
 			resp, err := k.Run(ctx, job)
 			if err != nil || any(resp) == nil || !resp.ProtoReflect().IsValid() {
 				return nil, err // a nil response is stored as an empty one
 			}
 			return resp, nil
-		},
-		maxAttempts: int32(k.MaxAttempts),
+		}
 	}
 	info.metadataNone = info.metadata.Descriptor().FullName() == (&emptypb.Empty{}).ProtoReflect().Descriptor().FullName()
 	if k.Validate != nil {
 		info.validate = func(m proto.Message) error { return k.Validate(m.(Req)) }
 	}
+	return c.register(info)
+}
+
+// Declare adds a kind of operation that remote workers run (see
+// DeclaredKind) to the client. Declare kinds before Start.
+func Declare(c *Client, k DeclaredKind) error {
+	if !kindName.MatchString(k.Name) {
+		return fmt.Errorf("lro: declare: kind name %q must match %s", k.Name, kindName)
+	}
+	if k.MaxAttempts < 0 {
+		return fmt.Errorf("lro: declare %s: MaxAttempts is negative", k.Name)
+	}
+	if k.LeaseTTL != 0 && k.LeaseTTL < LeaseTTLMin {
+		return fmt.Errorf("lro: declare %s: LeaseTTL %v is below the minimum %v", k.Name, k.LeaseTTL, LeaseTTLMin)
+	}
+	orStruct := func(t protoreflect.MessageType) protoreflect.MessageType {
+		if t == nil {
+			return (&structpb.Struct{}).ProtoReflect().Type()
+		}
+		return t
+	}
+	info := &kind{
+		name:        k.Name,
+		request:     orStruct(k.Request),
+		metadata:    orStruct(k.Metadata),
+		response:    orStruct(k.Response),
+		validate:    k.Validate,
+		maxAttempts: int32(k.MaxAttempts),
+		leaseTTL:    k.LeaseTTL,
+		inputSchema: k.InputSchema,
+	}
+	info.metadataNone = info.metadata.Descriptor().FullName() == (&emptypb.Empty{}).ProtoReflect().Descriptor().FullName()
 	return c.register(info)
 }
 
@@ -144,6 +219,14 @@ type KindInfo struct {
 	MetadataType protoreflect.FullName // "" when the kind reports no metadata
 	ResponseType protoreflect.FullName
 	MaxAttempts  int
+	// LeaseTTL is how long a worker's lease on an operation of the kind
+	// lasts without a renewal.
+	LeaseTTL time.Duration
+	// Handled is whether this client runs the kind's operations; when
+	// false, only remote workers do.
+	Handled bool
+	// InputSchema is the JSON Schema of the kind's requests, if declared.
+	InputSchema *structpb.Struct
 }
 
 type kindSet struct {

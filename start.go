@@ -212,10 +212,22 @@ func (c *Client) startResult(params *lrostore.OperationInsertParams, res *lrosto
 // claimed by this client when it can run them at once (eager starts, see
 // Config.DisableEagerStart), and starts their handlers.
 func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsertParams) ([]*lrostore.OperationInsertResult, error) {
-	eager := c.producer.reserveEager(len(ops))
+	handled := len(ops) // operations of the kinds that this client runs
+	if !c.allHandled {
+		handled = 0
+		for _, p := range ops {
+			if c.kinds.get(p.Kind).handled() {
+				handled++
+			}
+		}
+	}
+	eager := c.producer.reserveEager(handled)
 	sent := time.Now()
-	for _, p := range ops[:eager] {
-		p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
+	for i, n := 0, 0; n < eager; i++ {
+		if p := ops[i]; c.kinds.get(p.Kind).handled() {
+			p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
+			n++
+		}
 	}
 	results, err := c.store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ops})
 	if err != nil {

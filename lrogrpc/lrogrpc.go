@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"lro.dev/lro"
@@ -232,6 +233,9 @@ func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*l
 			MetadataType: string(k.MetadataType),
 			ResponseType: string(k.ResponseType),
 			MaxAttempts:  int32(k.MaxAttempts),
+			LeaseTtl:     durationpb.New(k.LeaseTTL),
+			Handled:      k.Handled,
+			InputSchema:  k.InputSchema,
 		})
 	}
 	return resp, nil

@@ -1099,7 +1099,8 @@ func testListKinds(t *testing.T) {
 	}
 	require.True(t, slices.IsSorted(names), "sorted by name: %v", names)
 	require.True(t, proto.Equal(&lropb.Kind{Name: kindMeta, RequestType: "google.protobuf.StringValue",
-		MetadataType: "lro.demo.v1.SleepMetadata", ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault},
+		MetadataType: "lro.demo.v1.SleepMetadata", ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault,
+		LeaseTtl: durationpb.New(lro.LeaseTTLDefault), Handled: true},
 		byName[kindMeta]), "%v", byName[kindMeta])
 	require.Empty(t, byName[kindEmpty].GetMetadataType(), "a kind without metadata")
 }

@@ -12,6 +12,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
@@ -241,7 +242,16 @@ type Kind struct {
 	ResponseType string `protobuf:"bytes,4,opt,name=response_type,json=responseType,proto3" json:"response_type,omitempty"`
 	// How many times an operation of this kind is started before it fails
 	// because every attempt lost its worker.
-	MaxAttempts   int32 `protobuf:"varint,5,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	MaxAttempts int32 `protobuf:"varint,5,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// How long a worker's lease on an operation of this kind lasts without a
+	// renewal.
+	LeaseTtl *durationpb.Duration `protobuf:"bytes,6,opt,name=lease_ttl,json=leaseTtl,proto3" json:"lease_ttl,omitempty"`
+	// Whether the server itself runs operations of this kind. When false,
+	// only workers of the Workers service run them: a start is accepted and
+	// waits, pending, for one.
+	Handled bool `protobuf:"varint,7,opt,name=handled,proto3" json:"handled,omitempty"`
+	// The JSON Schema that a request is checked against at start, if any.
+	InputSchema   *structpb.Struct `protobuf:"bytes,8,opt,name=input_schema,json=inputSchema,proto3" json:"input_schema,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -311,11 +321,32 @@ func (x *Kind) GetMaxAttempts() int32 {
 	return 0
 }
 
+func (x *Kind) GetLeaseTtl() *durationpb.Duration {
+	if x != nil {
+		return x.LeaseTtl
+	}
+	return nil
+}
+
+func (x *Kind) GetHandled() bool {
+	if x != nil {
+		return x.Handled
+	}
+	return false
+}
+
+func (x *Kind) GetInputSchema() *structpb.Struct {
+	if x != nil {
+		return x.InputSchema
+	}
+	return nil
+}
+
 var File_lro_v1_lro_proto protoreflect.FileDescriptor
 
 const file_lro_v1_lro_proto_rawDesc = "" +
 	"\n" +
-	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xeb\x01\n" +
+	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xeb\x01\n" +
 	"\x15StartOperationRequest\x12\x1c\n" +
 	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06parent\x12\x18\n" +
 	"\x04kind\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04kind\x12.\n" +
@@ -328,13 +359,16 @@ const file_lro_v1_lro_proto_rawDesc = "" +
 	"kind_input\"\x12\n" +
 	"\x10ListKindsRequest\"7\n" +
 	"\x11ListKindsResponse\x12\"\n" +
-	"\x05kinds\x18\x01 \x03(\v2\f.lro.v1.KindR\x05kinds\"\xaa\x01\n" +
+	"\x05kinds\x18\x01 \x03(\v2\f.lro.v1.KindR\x05kinds\"\xb8\x02\n" +
 	"\x04Kind\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\frequest_type\x18\x02 \x01(\tR\vrequestType\x12#\n" +
 	"\rmetadata_type\x18\x03 \x01(\tR\fmetadataType\x12#\n" +
 	"\rresponse_type\x18\x04 \x01(\tR\fresponseType\x12!\n" +
-	"\fmax_attempts\x18\x05 \x01(\x05R\vmaxAttempts2\xde\x01\n" +
+	"\fmax_attempts\x18\x05 \x01(\x05R\vmaxAttempts\x126\n" +
+	"\tlease_ttl\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bleaseTtl\x12\x18\n" +
+	"\ahandled\x18\a \x01(\bR\ahandled\x12:\n" +
+	"\finput_schema\x18\b \x01(\v2\x17.google.protobuf.StructR\vinputSchema2\xde\x01\n" +
 	"\x03Lro\x12o\n" +
 	"\x0eStartOperation\x12\x1d.lro.v1.StartOperationRequest\x1a\x1d.google.longrunning.Operation\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/operations:start\x12S\n" +
 	"\tListKinds\x12\x18.lro.v1.ListKindsRequest\x1a\x19.lro.v1.ListKindsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/kinds\x1a\x11\xcaA\x0elocalhost:8080B\x19Z\x17lro.dev/lro/lropb;lropbb\x06proto3"
@@ -359,21 +393,25 @@ var file_lro_v1_lro_proto_goTypes = []any{
 	(*Kind)(nil),                    // 3: lro.v1.Kind
 	(*structpb.Value)(nil),          // 4: google.protobuf.Value
 	(*anypb.Any)(nil),               // 5: google.protobuf.Any
-	(*longrunningpb.Operation)(nil), // 6: google.longrunning.Operation
+	(*durationpb.Duration)(nil),     // 6: google.protobuf.Duration
+	(*structpb.Struct)(nil),         // 7: google.protobuf.Struct
+	(*longrunningpb.Operation)(nil), // 8: google.longrunning.Operation
 }
 var file_lro_v1_lro_proto_depIdxs = []int32{
 	4, // 0: lro.v1.StartOperationRequest.input:type_name -> google.protobuf.Value
 	5, // 1: lro.v1.StartOperationRequest.typed_input:type_name -> google.protobuf.Any
 	3, // 2: lro.v1.ListKindsResponse.kinds:type_name -> lro.v1.Kind
-	0, // 3: lro.v1.Lro.StartOperation:input_type -> lro.v1.StartOperationRequest
-	1, // 4: lro.v1.Lro.ListKinds:input_type -> lro.v1.ListKindsRequest
-	6, // 5: lro.v1.Lro.StartOperation:output_type -> google.longrunning.Operation
-	2, // 6: lro.v1.Lro.ListKinds:output_type -> lro.v1.ListKindsResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 3: lro.v1.Kind.lease_ttl:type_name -> google.protobuf.Duration
+	7, // 4: lro.v1.Kind.input_schema:type_name -> google.protobuf.Struct
+	0, // 5: lro.v1.Lro.StartOperation:input_type -> lro.v1.StartOperationRequest
+	1, // 6: lro.v1.Lro.ListKinds:input_type -> lro.v1.ListKindsRequest
+	8, // 7: lro.v1.Lro.StartOperation:output_type -> google.longrunning.Operation
+	2, // 8: lro.v1.Lro.ListKinds:output_type -> lro.v1.ListKindsResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_lro_v1_lro_proto_init() }

@@ -11,6 +11,7 @@ import (
 	_ "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	_ "google.golang.org/genproto/googleapis/rpc/code"
+	_ "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -34,6 +35,7 @@ var roots = []string{
 	"google/protobuf/struct.proto",
 	"google/protobuf/timestamp.proto",
 	"google/rpc/code.proto",
+	"google/rpc/status.proto",
 }
 
 func main() {
