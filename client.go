@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -62,6 +63,9 @@ type Client struct {
 	// claimWaiting is signalled when a claim long poll found nothing and
 	// waits.
 	claimWaiting testsignal.Signal[struct{}]
+	// claimTurn rotates the lease TTL group that a claim of several
+	// starts with.
+	claimTurn atomic.Uint64
 
 	logs *logthrottle.Logger // the store's failures, throttled by kind
 }
