@@ -121,3 +121,19 @@ func TestWorkersOnTwoNodes(t *testing.T) {
 		t.Fatal("the waiter on node A did not wake")
 	}
 }
+
+// eachStore runs test on SQLite and, when LRO_TEST_POSTGRES is set, on
+// PostgreSQL, in parallel subtests.
+func eachStore(t *testing.T, test func(t *testing.T, store lrostore.Store)) {
+	t.Run("SQLite", func(t *testing.T) {
+		t.Parallel()
+		test(t, openStore(t))
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		t.Parallel()
+		s, err := lropgx.Open(context.Background(), pgtest.Schema(t))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		test(t, s)
+	})
+}
