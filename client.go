@@ -29,7 +29,8 @@ import (
 // rescuer brings back the operations of lost workers (rescuer.go), the
 // retainer deletes expired ones (retention.go), the listener follows the
 // events of a shared store (listener.go), and the wait set wakes waiters
-// (waitset.go).
+// (waitset.go). The client also serves the Workers service, through which
+// workers in other processes claim and run operations (workers.go).
 type Client struct {
 	store  lrostore.Store
 	config *Config

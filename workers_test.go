@@ -612,5 +612,12 @@ func TestWorkerBatches(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[0].GetState())
 		require.Equal(t, lropb.LeaseState_LOST, resp.GetLeases()[1].GetState())
+		requireCode(t, codes.Aborted, resp.GetLeases()[1].GetError())
+		// The same lease twice: both are held.
+		resp, err = c.RenewLeases(context.Background(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{
+			{Name: two.GetName(), LeaseToken: two.GetLeaseToken()}, {Name: two.GetName(), LeaseToken: two.GetLeaseToken()}}})
+		require.NoError(t, err)
+		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[0].GetState())
+		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[1].GetState())
 	})
 }
