@@ -2,6 +2,7 @@ package lro_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -299,6 +300,7 @@ func TestClaimRefusesMalformedRequests(t *testing.T) {
 		reason string
 	}{
 		{"NoKinds", &lropb.ClaimOperationsRequest{Max: 1}, "KINDS_REQUIRED"},
+		{"TooManyKinds", &lropb.ClaimOperationsRequest{Kinds: make([]string, lro.WorkerItemsMax+1), Max: 1}, "TOO_MANY_KINDS"},
 		{"UnknownKind", &lropb.ClaimOperationsRequest{Kinds: []string{"json", "nope"}, Max: 1}, "UNKNOWN_KIND"},
 		{"EmptyKind", &lropb.ClaimOperationsRequest{Kinds: []string{""}, Max: 1}, "INVALID_KIND"},
 		{"MaxZero", &lropb.ClaimOperationsRequest{Kinds: []string{"json"}}, "INVALID_MAX"},
@@ -620,4 +622,54 @@ func TestWorkerBatches(t *testing.T) {
 		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[0].GetState())
 		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[1].GetState())
 	})
+}
+
+// brokenStore fails every write of the Workers service with an error that
+// quotes SQL, which clients must not see.
+type brokenStore struct{ lrostore.Store }
+
+var errBroken = errors.New(`pq: relation "lro_operation" does not exist: SELECT id FROM lro_operation`)
+
+func (brokenStore) OperationClaim(context.Context, *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationHeartbeat(context.Context, *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationFinishMany(context.Context, *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationReleaseMany(context.Context, *lrostore.OperationReleaseManyParams) ([]string, error) {
+	return nil, errBroken
+}
+
+func TestWorkerCallsInAStoreOutage(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	healthy := newWorkersClient(t, store, nil, nil)
+	_, err := healthy.StartOperation(context.Background(), "json", nil, nil)
+	require.NoError(t, err)
+	op := claim(t, healthy, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"json"}})[0]
+	c := newWorkersClient(t, brokenStore{store}, &lro.Config{Workers: -1}, nil)
+	requireUnavailable := func(err error) {
+		t.Helper()
+		var e *lro.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, codes.Unavailable, e.Code)
+		require.Equal(t, "STORE_UNAVAILABLE", e.Reason)
+		require.NotContains(t, e.Error(), "SELECT")
+	}
+	_, err = c.ClaimOperations(context.Background(), &lropb.ClaimOperationsRequest{Kinds: []string{"json"}, Max: 1})
+	requireUnavailable(err)
+	_, err = c.RenewLeases(context.Background(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	_, err = c.FinishOperations(context.Background(), &lropb.FinishOperationsRequest{Results: []*lropb.OperationResult{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	_, err = c.ReleaseOperations(context.Background(), &lropb.ReleaseOperationsRequest{Leases: []*lropb.Lease{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	require.Equal(t, lrostore.StateRunning, storedOp(t, store, op.GetName()).State)
+	requireCode(t, codes.OK, finishOne(t, healthy, &lropb.OperationResult{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}))
 }
