@@ -1,6 +1,7 @@
 package lro_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -682,4 +683,70 @@ func TestWorkerCallsInAStoreOutage(t *testing.T) {
 	requireUnavailable(err)
 	require.Equal(t, lrostore.StateRunning, storedOp(t, store, op.GetName()).State)
 	requireCode(t, codes.OK, finishOne(t, healthy, &lropb.OperationResult{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}))
+}
+
+// refusingStore refuses for good (lrostore.PermanentError) every batch of
+// finishes or metadata updates that holds a value with "refuse" in it.
+type refusingStore struct{ lrostore.Store }
+
+var errRefusedForGood = &lrostore.PermanentError{Err: errors.New(`pq: invalid byte sequence: INSERT INTO lro_operation`)}
+
+func (s refusingStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	for _, f := range p.Finishes {
+		if bytes.Contains(f.Response, []byte("refuse")) {
+			return nil, errRefusedForGood
+		}
+	}
+	return s.Store.OperationFinishMany(ctx, p)
+}
+
+func (s refusingStore) OperationSetMetadataMany(ctx context.Context, p *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
+	for _, u := range p.Updates {
+		if bytes.Contains(u.Metadata, []byte("refuse")) {
+			return nil, errRefusedForGood
+		}
+	}
+	return s.Store.OperationSetMetadataMany(ctx, p)
+}
+
+// A result or metadata that the store refuses for good fails its item
+// alone, with INTERNAL and without the store's words; the others of the
+// call are written.
+func TestWorkerItemsRefusedByTheStore(t *testing.T) {
+	t.Parallel()
+	store := refusingStore{openStore(t)}
+	c := newWorkersClient(t, store, nil, nil)
+	for _, v := range []string{"a", "b", "c"} {
+		start(t, c, "typed", v)
+	}
+	ops := claim(t, c, 3, &lropb.ClaimOperationsRequest{Kinds: []string{"typed"}})
+	renewed, err := c.RenewLeases(context.Background(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{
+		{Name: ops[0].GetName(), LeaseToken: ops[0].GetLeaseToken(), MetadataValue: &lropb.LeaseRenewal_Metadata{Metadata: structpb.NewStringValue("fine")}},
+		{Name: ops[1].GetName(), LeaseToken: ops[1].GetLeaseToken(), MetadataValue: &lropb.LeaseRenewal_Metadata{Metadata: structpb.NewStringValue("refuse")}},
+	}})
+	require.NoError(t, err)
+	require.Equal(t, lropb.LeaseState_HELD, renewed.GetLeases()[0].GetState())
+	require.Nil(t, renewed.GetLeases()[0].GetError())
+	require.Equal(t, lropb.LeaseState_HELD, renewed.GetLeases()[1].GetState())
+	requireCode(t, codes.Internal, renewed.GetLeases()[1].GetError())
+	require.Equal(t, "METADATA_NOT_STORED", reasonOf(t, renewed.GetLeases()[1].GetError()))
+	require.NotContains(t, renewed.GetLeases()[1].GetError().GetMessage(), "INSERT")
+
+	var results []*lropb.OperationResult
+	for i, v := range []string{"one", "refuse", "three"} {
+		results = append(results, &lropb.OperationResult{Name: ops[i].GetName(), LeaseToken: ops[i].GetLeaseToken(),
+			Result: &lropb.OperationResult_Response{Response: structpb.NewStringValue(v)}})
+	}
+	finished, err := c.FinishOperations(context.Background(), &lropb.FinishOperationsRequest{Results: results})
+	require.NoError(t, err)
+	requireCode(t, codes.OK, finished.GetResults()[0])
+	requireCode(t, codes.Internal, finished.GetResults()[1])
+	require.Equal(t, "RESULT_NOT_STORED", reasonOf(t, finished.GetResults()[1]))
+	require.NotContains(t, finished.GetResults()[1].GetMessage(), "INSERT")
+	requireCode(t, codes.OK, finished.GetResults()[2])
+	require.Equal(t, "three", responseValue(t, waitDone(t, c, ops[2].GetName())))
+	require.Equal(t, lrostore.StateRunning, storedOp(t, store, ops[1].GetName()).State)
+	// The worker can still end it otherwise.
+	requireCode(t, codes.OK, finishOne(t, c, &lropb.OperationResult{Name: ops[1].GetName(), LeaseToken: ops[1].GetLeaseToken(),
+		Result: &lropb.OperationResult_Error{Error: &spb.Status{Code: int32(codes.Internal), Message: "could not store"}}}))
 }
