@@ -750,3 +750,24 @@ func TestWorkerItemsRefusedByTheStore(t *testing.T) {
 	requireCode(t, codes.OK, finishOne(t, c, &lropb.OperationResult{Name: ops[1].GetName(), LeaseToken: ops[1].GetLeaseToken(),
 		Result: &lropb.OperationResult_Error{Error: &spb.Status{Code: int32(codes.Internal), Message: "could not store"}}}))
 }
+
+// An operation whose stored request does not decode as its kind's is not
+// handed to a worker: it fails with DATA_LOSS, as in a local handler, and
+// the claim goes on with the others.
+func TestClaimOfACorruptRequest(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	c := newWorkersClient(t, store, nil, nil)
+	id := "01a20000-0000-7000-8000-000000000001"
+	_, err := store.OperationInsertMany(context.Background(), &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: id, Kind: "typed", Input: []byte{0xff, 0xff}, MaxAttempts: 3}}})
+	require.NoError(t, err)
+	good := start(t, c, "typed", "fine")
+	for _, asJSON := range []bool{true, false} {
+		ops := claim(t, c, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"typed"}, Json: asJSON})
+		require.Equal(t, good.GetName(), ops[0].GetName())
+		requireCode(t, codes.OK, releaseOne(t, c, ops[0]))
+	}
+	failed := waitDone(t, c, "operations/"+id)
+	require.Equal(t, int32(codes.DataLoss), failed.GetError().GetCode())
+}
