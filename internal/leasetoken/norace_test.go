@@ -1,0 +1,5 @@
+//go:build !race
+
+package leasetoken
+
+const raceEnabled = false
