@@ -47,7 +47,8 @@ func (k *Kind) Declared() lro.DeclaredKind {
 func Register(c *lro.Client, kinds []*Kind) error {
 	for _, k := range kinds {
 		if err := lro.Declare(c, k.Declared()); err != nil {
-			return fmt.Errorf("%s:%d: %w", k.file, k.Line, err)
+			// lro's own errors begin "lro: ", as this one will be shown.
+			return fmt.Errorf("%s:%d: %s", k.file, k.Line, strings.TrimPrefix(err.Error(), "lro: "))
 		}
 	}
 	return nil
