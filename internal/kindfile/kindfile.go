@@ -255,8 +255,8 @@ func (p *parser) messageType(key string, n *yaml.Node) (protoreflect.MessageType
 	if errors.Is(err, protoregistry.NotFound) {
 		return nil, p.errorf(n, "%s %s: no such message in the descriptor sets (--descriptor-set)", key, name)
 	}
-	if err != nil {
-		return nil, p.errorf(n, "%s %s: %v", key, name, err)
+	if err != nil { // the name of an enum, say
+		return nil, p.errorf(n, "%s %s is not a message", key, name)
 	}
 	return t, nil
 }

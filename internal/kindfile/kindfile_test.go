@@ -3,6 +3,7 @@ package kindfile_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -111,7 +113,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate", "kinds:\n  - name: a\n  - name: b\n  - name: a\n", "kinds.yaml:4: kind \"a\" is declared twice (first on line 2)"},
 		{"unknown type", "kinds:\n  - name: a\n    response_type: kindfiletest.v1.Nope\n", "kinds.yaml:3: response_type kindfiletest.v1.Nope: no such message"},
 		{"invalid type name", "kinds:\n  - name: a\n    request_type: not a name\n", "kinds.yaml:3: request_type must be a full message name"},
-		{"enum is not a message", "kinds:\n  - name: a\n    request_type: kindfiletest.v1.ResizeRequest.Mode\n", "kinds.yaml:3: request_type kindfiletest.v1.ResizeRequest.Mode: proto: found wrong type"},
+		{"enum is not a message", "kinds:\n  - name: a\n    request_type: kindfiletest.v1.ResizeRequest.Mode\n", "kinds.yaml:3: request_type kindfiletest.v1.ResizeRequest.Mode is not a message"},
 		{"bad max_attempts", "kinds:\n  - name: a\n    max_attempts: many\n", "kinds.yaml:3: max_attempts must be a whole number"},
 		{"zero max_attempts", "kinds:\n  - name: a\n    max_attempts: 0\n", "kinds.yaml:3: max_attempts must be a whole number"},
 		{"huge max_attempts", "kinds:\n  - name: a\n    max_attempts: 9999999999\n", "kinds.yaml:3: max_attempts must be a whole number"},
@@ -344,4 +346,40 @@ func sorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// anyTypes resolves the message names of docs/server.md's example, whose
+// descriptor set the tests do not have, as Struct.
+type anyTypes struct{}
+
+func (anyTypes) FindMessageByName(n protoreflect.FullName) (protoreflect.MessageType, error) {
+	if t, err := protoregistry.GlobalTypes.FindMessageByName(n); err == nil {
+		return t, nil
+	}
+	return (&structpb.Struct{}).ProtoReflect().Type(), nil
+}
+
+// TestDocsExample: the example kinds file of docs/server.md parses, its
+// schemas compile, and the request it shows as refused is.
+func TestDocsExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/server.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/server.md has no YAML example")
+	}
+	kinds, err := kindfile.Parse("kinds.yaml", m[1], anyTypes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kinds) != 2 || kinds[0].Name != "report.build" || kinds[1].Name != "media.transcode" {
+		t.Fatalf("got %d kinds: %+v", len(kinds), kinds)
+	}
+	req, _ := structpb.NewStruct(map[string]any{"title": "Q3", "pages": 0})
+	err = kinds[0].Declared().Validate(req)
+	if want := `invalid input for kind "report.build": input.pages: minimum: got 0, want 1`; status.Convert(err).Message() != want {
+		t.Errorf("got %v, want %q as the docs show", err, want)
+	}
 }
