@@ -1,6 +1,7 @@
 package kindfile_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"lro.dev/lro"
 	"lro.dev/lro/internal/kindfile"
 	"lro.dev/lro/internal/kindfile/kindfiletest"
 )
@@ -308,8 +310,8 @@ kinds:
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.validate(tc.req)
 			st, ok := status.FromError(err)
-			if !ok || st.Code() != codes.InvalidArgument {
-				t.Fatalf("got %v, want INVALID_ARGUMENT", err)
+			if !ok || st.Code() != codes.InvalidArgument || !errors.Is(err, lro.ErrInvalidArgument) {
+				t.Fatalf("got %v, want INVALID_ARGUMENT wrapping lro.ErrInvalidArgument", err)
 			}
 			if tc.message != "" && !strings.Contains(st.Message(), tc.message) {
 				t.Errorf("message %q does not contain %q", st.Message(), tc.message)

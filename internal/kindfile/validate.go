@@ -107,8 +107,17 @@ func (k *Kind) validate(req proto.Message) error {
 	); err == nil {
 		st = d
 	}
-	return st.Err()
+	return &schemaError{st}
 }
+
+// schemaError is a request's failure of its kind's schema: a gRPC status
+// with a field violation per problem, which wraps lro.ErrInvalidArgument
+// as lro's own errors do, for callers of the library.
+type schemaError struct{ st *status.Status }
+
+func (e *schemaError) Error() string              { return e.st.Message() }
+func (e *schemaError) GRPCStatus() *status.Status { return e.st }
+func (e *schemaError) Unwrap() error              { return lro.ErrInvalidArgument }
 
 // fieldPath is the AIP-193 path of a location in the request v, from
 // input: input.items[2].size.

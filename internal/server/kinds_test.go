@@ -165,6 +165,18 @@ func TestKindsFile(t *testing.T) {
 		require.False(t, op.GetDone())
 		names = append(names, op.GetName())
 	}
+	// typed_input over HTTP: the transcoder resolves the dynamic type.
+	status, body := httpPost(t, "http://"+p.addr+"/v1/operations:start",
+		`{"kind":"media.resize","typedInput":{"@type":"type.googleapis.com/kindfiletest.v1.ResizeRequest","source":"c.png","size":2}}`)
+	require.Equal(t, http.StatusOK, status, body)
+	var started longrunningpb.Operation
+	require.NoError(t, protojson.Unmarshal([]byte(body), &started), body)
+	names = append(names, started.GetName())
+	status, body = httpPost(t, "http://"+p.addr+"/v1/operations:start",
+		`{"kind":"media.resize","typedInput":{"@type":"type.googleapis.com/kindfiletest.v1.ResizeRequest","sise":2}}`)
+	require.Equal(t, http.StatusBadRequest, status, body)
+	require.Contains(t, body, "sise")
+
 	for _, name := range names {
 		var header metadata.MD
 		op, err := ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name}, grpc.Header(&header))
@@ -173,7 +185,7 @@ func TestKindsFile(t *testing.T) {
 		require.Equal(t, []string{"pending"}, header.Get(lrogrpc.StateHeader), "%s waits for a worker", name)
 	}
 	// An operation of a dynamic kind renders over HTTP too.
-	status, body := httpGet(ctx, t, p.addr, "", "/v1/"+names[2])
+	status, body = httpGet(ctx, t, p.addr, "", "/v1/"+names[2])
 	require.Equal(t, http.StatusOK, status, body)
 	list, err = ops.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations"})
 	require.NoError(t, err)
