@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
@@ -94,11 +95,16 @@ func Load(path string, descriptorSets []string) ([]*Kind, error) {
 func Parse(file string, data []byte, types interface {
 	FindMessageByName(protoreflect.FullName) (protoreflect.MessageType, error)
 }) ([]*Kind, error) {
-	p := &parser{file: file, types: types}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// yaml's errors read "yaml: line N: …".
-		return nil, fmt.Errorf("%s: %w", file, err)
+	p := &parser{file: file, types: types, budget: nodesMax}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, more yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, p.yamlError(err)
+	}
+	if err := dec.Decode(&more); err == nil {
+		return nil, p.errorf(&more, "a second YAML document: the file must hold one")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, p.yamlError(err)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: the file is empty; want a mapping with a list of kinds, such as kinds: [{name: example.resize}]", file)
@@ -148,6 +154,22 @@ type parser struct {
 	types interface {
 		FindMessageByName(protoreflect.FullName) (protoreflect.MessageType, error)
 	}
+	budget int // the schema nodes that may still be read
+}
+
+// nodesMax bounds the nodes of all schemas, aliases expanded, so that a
+// file whose aliases nest ("billion laughs") is refused, not expanded.
+const nodesMax = 100_000
+
+// yamlLine is the form of yaml's syntax errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError is a syntax error as file:line: message, as the others are.
+func (p *parser) yamlError(err error) error {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s:%s: %s", p.file, m[1], m[2])
+	}
+	return fmt.Errorf("%s: %w", p.file, err)
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) error {
@@ -345,6 +367,9 @@ func locate(n *yaml.Node, path []string) *yaml.Node {
 // JSON cannot say (non-finite numbers, binary, keys repeated).
 func (p *parser) jsonValue(n *yaml.Node) (any, error) {
 	n = resolveAlias(n)
+	if p.budget--; p.budget < 0 {
+		return nil, p.errorf(n, "input_schema: more than %d values, aliases expanded", nodesMax)
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)

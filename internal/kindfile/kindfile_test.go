@@ -2,6 +2,7 @@ package kindfile_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,7 +100,10 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 	}{
-		{"syntax", "kinds:\n  - name: a\n   bad: [\n", "kinds.yaml: yaml: line"},
+		{"syntax", "kinds:\n  - name: a\n    bad: [\n", "kinds.yaml:3: did not find expected node content"},
+		{"tab", "kinds:\n\t- name: a\n", "kinds.yaml:2: found character that cannot start any token"},
+		{"two documents", "kinds:\n  - name: a\n---\nkinds:\n  - name: b\n", "kinds.yaml:3: a second YAML document"},
+		{"aliases nested", laughs(), "input_schema: more than 100000 values"},
 		{"empty", "", "kinds.yaml: the file is empty"},
 		{"not a mapping", "- name: a\n", "kinds.yaml:1: want a mapping"},
 		{"unknown top-level field", "kinds: []\nkind: []\n", "kinds.yaml:2: unknown field \"kind\""},
@@ -384,4 +388,26 @@ func TestDocsExample(t *testing.T) {
 	if want := `invalid input for kind "report.build": input.pages: minimum: got 0, want 1`; status.Convert(err).Message() != want {
 		t.Errorf("got %v, want %q as the docs show", err, want)
 	}
+}
+
+// laughs is a kinds file whose schema's aliases expand to 10^9 values.
+func laughs() string {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	src := b.String()
+	// The anchors go in the schema itself, where they are expanded.
+	return "kinds:\n  - name: a\n    input_schema:\n      $defs:\n" + indent(src, "        ") + "      enum: *a8\n"
+}
+
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
 }
