@@ -72,21 +72,21 @@ func RegisterFileSet(source string, set *descriptorpb.FileDescriptorSet) error {
 }
 
 func registerFile(source string, f *descriptorpb.FileDescriptorProto) error {
-	fd, err := protodesc.NewFile(f, protoregistry.GlobalFiles)
-	if prev, perr := protoregistry.GlobalFiles.FindFileByPath(f.GetName()); perr == nil {
-		if err != nil {
-			// A registered file that this protobuf runtime cannot rebuild
-			// from the set (a descriptor.proto newer than it, say) is used
-			// as it is: the registered one is the one the runtime knows.
-			return nil
-		}
-		if err := sameMessages(prev.Messages(), fd.Messages()); err != nil {
-			return fmt.Errorf("descriptor set %s: file %s conflicts with the one already registered: %w", source, fd.Path(), err)
+	fd, buildErr := protodesc.NewFile(f, protoregistry.GlobalFiles)
+	if prev, err := protoregistry.GlobalFiles.FindFileByPath(f.GetName()); err == nil {
+		// A registered file that this protobuf runtime cannot rebuild from
+		// the set (fd is nil: a descriptor.proto newer than the runtime,
+		// say) is used as it is: the registered one is the one the runtime
+		// knows.
+		if fd != nil {
+			if err := sameMessages(prev.Messages(), fd.Messages()); err != nil {
+				return fmt.Errorf("descriptor set %s: file %s conflicts with the one already registered: %w", source, fd.Path(), err)
+			}
 		}
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("descriptor set %s: file %s: %w (build the set with protoc --include_imports)", source, f.GetName(), err)
+	if buildErr != nil {
+		return fmt.Errorf("descriptor set %s: file %s: %w (build the set with protoc --include_imports)", source, f.GetName(), buildErr)
 	}
 	if err := noConflict(fd); err != nil {
 		return fmt.Errorf("descriptor set %s: file %s: %w", source, fd.Path(), err)

@@ -2,6 +2,7 @@ package kindfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,8 +75,8 @@ func (k *Kind) validate(req proto.Message) error {
 	if err == nil {
 		return nil
 	}
-	ve, ok := err.(*jsonschema.ValidationError)
-	if !ok {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
 		return err
 	}
 	var violations []*errdetails.BadRequest_FieldViolation
