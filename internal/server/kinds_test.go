@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -65,6 +66,7 @@ func startWithKinds(t *testing.T) *serverProc {
 // HTTP and stores nothing; a valid one is accepted and waits, pending, for a
 // worker.
 func TestKindsFile(t *testing.T) {
+	t.Parallel()
 	p := startWithKinds(t)
 	ctx := testContext(t)
 	conn := p.dial()
@@ -92,6 +94,17 @@ func TestKindsFile(t *testing.T) {
 	require.Equal(t, kindfiletest.Package+".ResizeResult", resize.GetResponseType())
 	require.Equal(t, 45*time.Second, resize.GetLeaseTtl().AsDuration())
 	require.EqualValues(t, 4, resize.GetMaxAttempts())
+
+	// Server reflection describes the dynamic types (grpcurl describe).
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: kindfiletest.Package + ".ResizeRequest"},
+	}))
+	refl, err := stream.Recv()
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	require.NotEmpty(t, refl.GetFileDescriptorResponse().GetFileDescriptorProto(), "reflection: %v", refl)
 
 	jsonInput := func(js string) *lropb.StartOperationRequest_Input {
 		var v structpb.Value
