@@ -215,7 +215,7 @@ func decodeInput(req *lropb.StartOperationRequest, input proto.Message) error {
 			return bad("input does not encode as JSON: %v", err)
 		}
 		if err := protojson.Unmarshal(b, input); err != nil {
-			return bad("input does not parse as a %s (kind %q): %v", typeName, req.GetKind(), err)
+			return badInputJSON(req.GetKind(), input, in.Input, err)
 		}
 	case *lropb.StartOperationRequest_TypedInput:
 		url := in.TypedInput.GetTypeUrl()

@@ -172,8 +172,8 @@ func testStartOperation(t *testing.T) {
 		}{
 			{"UnknownKind", &lropb.StartOperationRequest{Kind: "no.such.kind"}, "kind"},
 			{"NoKind", &lropb.StartOperationRequest{}, "kind"},
-			{"UnknownField", &lropb.StartOperationRequest{Kind: kindEcho, KindInput: structInput(t, map[string]any{"noSuchField": 1})}, "input"},
-			{"WrongTypeString", &lropb.StartOperationRequest{Kind: kindEcho, KindInput: structInput(t, map[string]any{"failMessage": 5})}, "input"},
+			{"UnknownField", &lropb.StartOperationRequest{Kind: kindEcho, KindInput: structInput(t, map[string]any{"noSuchField": 1})}, "input.noSuchField"},
+			{"WrongTypeString", &lropb.StartOperationRequest{Kind: kindEcho, KindInput: structInput(t, map[string]any{"failMessage": 5})}, "input.failMessage"},
 			{"WrongTypeDuration", &lropb.StartOperationRequest{Kind: demo.KindSleep, KindInput: structInput(t, map[string]any{"duration": true})}, "input"},
 			{"BadDuration", &lropb.StartOperationRequest{Kind: demo.KindSleep, KindInput: structInput(t, map[string]any{"duration": "soon"})}, "input"},
 			{"InputNotAnObject", &lropb.StartOperationRequest{Kind: kindEcho, KindInput: &lropb.StartOperationRequest_Input{

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"lro.dev/lro/lrogrpc"
@@ -252,12 +253,28 @@ func (f *fakeServer) ListKinds(ctx context.Context, req *lropb.ListKindsRequest)
 			MetadataType: "lro.demo.v1.SleepMetadata",
 			ResponseType: "lro.demo.v1.SleepResponse",
 			MaxAttempts:  3,
+			LeaseTtl:     durationpb.New(30 * time.Second),
+			Handled:      true,
 		},
 		{
 			Name:         "example.export",
 			RequestType:  "example.v1.ExportRequest",
 			ResponseType: "example.v1.ExportResponse",
 			MaxAttempts:  1,
+			LeaseTtl:     durationpb.New(30 * time.Second),
+			Handled:      true,
+		},
+		{
+			Name:         "media.transcode",
+			RequestType:  "google.protobuf.Struct",
+			MetadataType: "google.protobuf.Struct",
+			ResponseType: "google.protobuf.Struct",
+			MaxAttempts:  5,
+			LeaseTtl:     durationpb.New(2 * time.Minute),
+			InputSchema: &structpb.Struct{Fields: map[string]*structpb.Value{
+				"type":     structpb.NewStringValue("object"),
+				"required": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewStringValue("source")}}),
+			}},
 		},
 	}}, nil
 }

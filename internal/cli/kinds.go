@@ -23,8 +23,12 @@ func newKindsCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "List the kinds of operation the server can start",
 		Long: `List the kinds of operation the server can start, sorted by name, as a table
 of NAME, REQUEST, METADATA and RESPONSE (full message names; - when a kind
-reports no metadata) and MAX ATTEMPTS. With -o json, print the
-ListKindsResponse as protobuf JSON.`,
+reports no metadata), MAX ATTEMPTS, LEASE TTL (how long a lease lasts
+without a renewal), RUNS ON (server: the server runs the kind's operations
+itself; workers: they wait, pending, for a worker to claim them, as the
+kinds of lro serve --kinds do) and SCHEMA (yes when requests must pass a
+JSON Schema to start). With -o json, print the ListKindsResponse as
+protobuf JSON, schemas included.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.complete()
@@ -53,10 +57,20 @@ func (o *kindsOptions) run(ctx context.Context) error {
 	if o.json() {
 		return writeProtoJSON(o.stdout, resp)
 	}
-	rows := [][]string{{"NAME", "REQUEST", "METADATA", "RESPONSE", "MAX ATTEMPTS"}}
+	rows := [][]string{{"NAME", "REQUEST", "METADATA", "RESPONSE", "MAX ATTEMPTS", "LEASE TTL", "RUNS ON", "SCHEMA"}}
 	for _, k := range resp.GetKinds() {
+		leaseTTL, runsOn, schema := "-", "workers", "-"
+		if k.GetLeaseTtl() != nil {
+			leaseTTL = k.GetLeaseTtl().AsDuration().String()
+		}
+		if k.GetHandled() {
+			runsOn = "server"
+		}
+		if k.GetInputSchema() != nil {
+			schema = "yes"
+		}
 		rows = append(rows, []string{orDash(k.GetName()), orDash(k.GetRequestType()), orDash(k.GetMetadataType()),
-			orDash(k.GetResponseType()), strconv.Itoa(int(k.GetMaxAttempts()))})
+			orDash(k.GetResponseType()), strconv.Itoa(int(k.GetMaxAttempts())), leaseTTL, runsOn, schema})
 	}
 	return writeTable(o.stdout, rows)
 }

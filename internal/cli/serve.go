@@ -15,6 +15,7 @@ import (
 	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
 	"lro.dev/lro/internal/heapfloor"
+	"lro.dev/lro/internal/kindfile"
 	"lro.dev/lro/internal/server"
 )
 
@@ -68,6 +69,8 @@ type serveOptions struct {
 	maxConnections    int
 	maxWaits          int
 	heapFloorMiB      int
+	kinds             string
+	descriptorSets    []string
 }
 
 // Validate checks the flags.
@@ -112,6 +115,9 @@ func (o *serveOptions) Validate() error {
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
 	}
+	if len(o.descriptorSets) > 0 && o.kinds == "" {
+		return usageErrorf("--descriptor-set needs --kinds: its messages are the types of the kinds the file declares")
+	}
 	return nil
 }
 
@@ -124,6 +130,15 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 (which starts operations) over gRPC, with gRPC health checking and server
 reflection, and HTTP on the same address. It runs the built-in kind
 demo.sleep.
+
+--kinds FILE declares more kinds, in YAML, whose operations workers run
+elsewhere (lro work, or any program using the Workers service): each has a
+name, optional request, metadata and response message types (else JSON,
+google.protobuf.Struct) from the descriptor sets given with
+--descriptor-set (protoc --include_imports --descriptor_set_out), an
+optional JSON Schema that requests must pass to start, and optional
+max_attempts and lease_ttl. A file with a mistake stops the server at
+start, naming the line. See docs/server.md for the format.
 
 The store is named by --db: sqlite:PATH keeps operations in one SQLite file
 (relative or absolute PATH, or as a URL sqlite:///relative.db or
@@ -155,6 +170,19 @@ stays locked until the server has exited.`,
 			} else {
 				logger.Debug("open files limit", slog.Uint64("files", files))
 			}
+			register := demo.Register
+			if o.kinds != "" {
+				kinds, err := kindfile.Load(o.kinds, o.descriptorSets)
+				if err != nil {
+					return err
+				}
+				register = func(c *lro.Client) error {
+					if err := demo.Register(c); err != nil {
+						return err
+					}
+					return kindfile.Register(c, kinds)
+				}
+			}
 			ctx := cmd.Context()
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
@@ -170,7 +198,7 @@ stays locked until the server has exited.`,
 					PollInterval:      o.pollInterval,
 					DisableEagerStart: !o.eagerStart,
 				},
-				Register:       demo.Register,
+				Register:       register,
 				HTTPParents:    o.httpParents,
 				AllowedHosts:   o.allowedHosts,
 				MaxConnections: o.maxConnections,
@@ -221,6 +249,8 @@ stays locked until the server has exited.`,
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
 	fs.IntVar(&o.maxConnections, "max-connections", server.MaxConnectionsDefault, "connections open at once, gRPC and HTTP; one beyond is closed at once (lowered to what the open files limit allows)")
 	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "long polls at once (WaitOperation, and ClaimOperations with a wait), gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
+	fs.StringVar(&o.kinds, "kinds", "", "a YAML `FILE` of kinds that workers elsewhere run (see docs/server.md)")
+	fs.StringArrayVar(&o.descriptorSets, "descriptor-set", nil, "a `FILE` from protoc --include_imports --descriptor_set_out with the message types that --kinds names (repeatable)")
 	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }
