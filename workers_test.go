@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -770,4 +771,42 @@ func TestClaimOfACorruptRequest(t *testing.T) {
 	}
 	failed := waitDone(t, c, "operations/"+id)
 	require.Equal(t, int32(codes.DataLoss), failed.GetError().GetCode())
+}
+
+// The store's events wake the claims that wait: Pending (another node
+// stored pending operations) and Resync (events may have been missed).
+func TestClaimWokenByStoreEvents(t *testing.T) {
+	t.Parallel()
+	for _, event := range []*lrostore.Event{{Pending: true}, {Resync: true}} {
+		store := newNotifyingStore(openStore(t))
+		c := newWorkersClient(t, store, nil, func(c *lro.Client) { lro.ClaimWaitingSignal(c).Init() })
+		<-store.listening
+		got := make(chan *lropb.ClaimOperationsResponse, 1)
+		go func() {
+			resp, err := c.ClaimOperations(context.Background(), &lropb.ClaimOperationsRequest{Kinds: []string{"json"}, Max: 1,
+				Wait: durationpb.New(time.Minute)})
+			if err != nil {
+				t.Error(err)
+			}
+			got <- resp
+		}()
+		lro.ClaimWaitingSignal(c).Wait(t)
+		// Another node's start: stored without this client.
+		id := "01a20000-0000-7000-8000-00000000000a"
+		in, err := anypb.New(&structpb.Struct{})
+		require.NoError(t, err)
+		input, err := proto.Marshal(in)
+		require.NoError(t, err)
+		_, err = store.Store.OperationInsertMany(context.Background(), &lrostore.OperationInsertManyParams{
+			Operations: []*lrostore.OperationInsertParams{{ID: id, Kind: "json", Input: input, MaxAttempts: 1}}})
+		require.NoError(t, err)
+		store.send(t, event)
+		select {
+		case resp := <-got:
+			require.Len(t, resp.GetOperations(), 1, "woken by %+v", event)
+			require.Equal(t, "operations/"+id, resp.GetOperations()[0].GetName())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the event %+v did not wake the claim", event)
+		}
+	}
 }
