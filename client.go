@@ -29,7 +29,8 @@ import (
 // events of a shared store (listener.go), and the wait set wakes waiters
 // (waitset.go).
 type Client struct {
-	store  lrostore.Store
+	store  lrostore.Store // nil for a remote client
+	remote *remote        // nil for a local client
 	config *Config
 	logger *slog.Logger
 	kinds  kindSet
@@ -79,6 +80,12 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newClient(store, store, cfg), nil
+}
+
+// newClient wires a client's services: work is store for a local client,
+// and the Workers service's adapter for a remote one (store nil).
+func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	c := &Client{
 		store:   store,
 		config:  cfg,
@@ -88,16 +95,16 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		closing: make(chan struct{}),
 	}
 	c.logs = logthrottle.New(c.logger, storeWarnEvery)
-	c.exec = newHandlerExecutor(store, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
-	c.producer = newProducer(store, cfg, c.logs, c.exec)
-	c.leases = newLeaseKeeper(store, cfg, c.logs, c.exec)
+	c.exec = newHandlerExecutor(work, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
+	c.producer = newProducer(work, cfg, c.logs, c.exec)
+	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases
 	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.producer.wakeUp}
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.producer.wakeUp}
 	}
-	return c, nil
+	return c
 }
 
 func (c *Client) register(k *kind) error {
@@ -105,6 +112,9 @@ func (c *Client) register(k *kind) error {
 	defer c.mu.Unlock()
 	if c.state != stateNew {
 		return fmt.Errorf("lro: register %s: the client is already started", k.name)
+	}
+	if c.remote != nil && !k.handled() {
+		return fmt.Errorf("lro: register %s: a remote client only runs kinds: this one has no Run (declare it on the server)", k.name)
 	}
 	c.kinds.mu.Lock()
 	defer c.kinds.mu.Unlock()
@@ -184,6 +194,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.state != stateNew {
 		return errors.New("lro: Start: client already started")
 	}
+	if c.remote != nil {
+		return c.startRemote(ctx)
+	}
 	bg, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.allHandled = len(c.handledKinds()) == len(c.Kinds())
@@ -259,7 +272,9 @@ func (c *Client) shutdown(ctx context.Context) {
 	}
 	c.leases.Stop()
 	c.exec.StopWrites()
-	c.inserter.Stop()
+	if c.inserter != nil {
+		c.inserter.Stop()
+	}
 	c.stop(ErrShutdown)
 	c.logs.Stop()
 }

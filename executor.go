@@ -45,7 +45,7 @@ type slotFreer interface {
 
 // handlerExecutor runs claimed operations on this client's handlers.
 type handlerExecutor struct {
-	store   lrostore.Store
+	store   workStore
 	config  *Config
 	logger  *slog.Logger
 	logs    *logthrottle.Logger
@@ -69,7 +69,7 @@ type handlerExecutor struct {
 	released  bool             // Stop has released them
 }
 
-func newHandlerExecutor(store lrostore.Store, config *Config, logger *slog.Logger, logs *logthrottle.Logger, kinds *kindSet, waiters *waitSet) *handlerExecutor {
+func newHandlerExecutor(store workStore, config *Config, logger *slog.Logger, logs *logthrottle.Logger, kinds *kindSet, waiters *waitSet) *handlerExecutor {
 	return &handlerExecutor{store: store, config: config, logger: logger, logs: logs, kinds: kinds, waiters: waiters,
 		jobs: map[string]*job{}}
 }

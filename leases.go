@@ -31,7 +31,7 @@ import (
 type leaseKeeper struct {
 	startstop.Service
 
-	store  lrostore.Store
+	store  workStore
 	config *Config
 	logs   *logthrottle.Logger
 	jobs   *handlerExecutor // holds the jobs whose leases are kept
@@ -40,7 +40,7 @@ type leaseKeeper struct {
 	dirty map[*job]struct{} // jobs with metadata to write
 }
 
-func newLeaseKeeper(store lrostore.Store, config *Config, logs *logthrottle.Logger, jobs *handlerExecutor) *leaseKeeper {
+func newLeaseKeeper(store workStore, config *Config, logs *logthrottle.Logger, jobs *handlerExecutor) *leaseKeeper {
 	return &leaseKeeper{store: store, config: config, logs: logs, jobs: jobs, dirty: map[*job]struct{}{}}
 }
 
