@@ -16,3 +16,7 @@ func RemoteLeasesHeld(c *Client) int { return c.remote.work.held() }
 
 // HeartbeatInterval returns c's heartbeat interval, as Start set it.
 func HeartbeatInterval(c *Client) time.Duration { return c.config.HeartbeatInterval }
+
+// ClaimWaitingSignal returns c's signal of a claim long poll that found no
+// pending operation and waits, off until the test calls its Init.
+func ClaimWaitingSignal(c *Client) *testsignal.Signal[struct{}] { return &c.claimWaiting }
