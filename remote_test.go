@@ -469,3 +469,18 @@ func TestRemoteRefuses(t *testing.T) {
 }
 
 var _ = proto.Marshal
+
+// A remote client does not serve the Workers service itself.
+func TestRemoteIsNotAServer(t *testing.T) {
+	c, err := lro.NewRemoteClient(serveFake(t, newFakeWorkers()), &lro.Config{Logger: testLogger(t)})
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = c.ClaimOperations(ctx, &lropb.ClaimOperationsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.RenewLeases(ctx, &lropb.RenewLeasesRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.FinishOperations(ctx, &lropb.FinishOperationsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.ReleaseOperations(ctx, &lropb.ReleaseOperationsRequest{})
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+}
