@@ -54,6 +54,11 @@ type handlerExecutor struct {
 	slots   slotFreer    // set when the client wires its services
 	leases  *leaseKeeper // set when the client wires its services
 
+	// forget, when set (by a remote client), is told of each job that
+	// ended without a lease left to release: the store may drop what it
+	// keeps for the lease.
+	forget func(lrostore.Lease)
+
 	// Set by start.
 	ctx      context.Context // parent of handler contexts
 	runners  *gopool.Pool    // the jobs' goroutines, kept until the client has stopped
@@ -178,6 +183,7 @@ func (e *handlerExecutor) runJob(j *job) {
 		e.mu.Lock()
 		if !e.released {
 			e.releasing = append(e.releasing, j.lease)
+			j.toRelease = true
 		}
 		e.mu.Unlock()
 		return
@@ -338,7 +344,11 @@ func (e *handlerExecutor) endJob(j *job) {
 	if e.jobs[j.op.ID] == j {
 		delete(e.jobs, j.op.ID)
 	}
+	toRelease := j.toRelease
 	e.mu.Unlock()
+	if e.forget != nil && !toRelease {
+		e.forget(j.lease)
+	}
 	j.cancel(context.Canceled)
 	if j.slotFreed {
 		e.writing.Add(-1)
@@ -416,6 +426,7 @@ func (e *handlerExecutor) Stop(ctx context.Context) {
 			j.lost = true
 			j.mu.Unlock()
 			e.releasing = append(e.releasing, j.lease)
+			j.toRelease = true
 			stubborn++
 		}
 		e.mu.Unlock()

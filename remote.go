@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"lro.dev/lro/lropb"
+	"lro.dev/lro/lrostore"
 )
 
 // remote is what a remote client has in place of a store: the services of
@@ -97,6 +98,7 @@ func NewRemoteClient(conn grpc.ClientConnInterface, config *Config) (*Client, er
 	r.work = newRemoteWorkStore(lropb.NewWorkersClient(conn), cfg.ID, c.logger)
 	c.remote = r
 	c.exec.store, c.producer.store, c.leases.store = r.work, r.work, r.work
+	c.exec.forget = func(l lrostore.Lease) { r.work.forget(l) }
 	return c, nil
 }
 

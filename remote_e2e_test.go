@@ -108,7 +108,7 @@ func TestRemoteE2EResultAndProgress(t *testing.T) {
 	require.Equal(t, "done hello", responseValue(t, done))
 	require.Equal(t, "all", metadataValue(done))
 	require.Equal(t, "done hello", responseValue(t, getOp(t, server, op.GetName())))
-	require.Equal(t, 0, lro.RemoteLeasesHeld(worker))
+	require.Eventually(t, func() bool { return lro.RemoteLeasesHeld(worker) == 0 }, 10*time.Second, time.Millisecond)
 
 	// Forwarded calls: a start through the worker's connection, the list,
 	// and errors with their sentinels.
@@ -160,7 +160,7 @@ func TestRemoteE2EWorkerDies(t *testing.T) {
 	server, dial := newServerNode(t, store, nil)
 	p1, p2 := newProbe(), newProbe()
 	conn1 := dial()
-	remoteWorker(t, conn1, nil, p1.blocking)
+	w1 := remoteWorker(t, conn1, nil, p1.blocking)
 	op := start(t, server, remoteKind, "x")
 	r1 := p1.next(t)
 	require.Equal(t, 1, r1.job.Attempt)
@@ -173,6 +173,8 @@ func TestRemoteE2EWorkerDies(t *testing.T) {
 	require.Equal(t, "second", responseValue(t, waitDone(t, server, op.GetName())))
 	<-r1.ctx.Done()
 	require.ErrorIs(t, context.Cause(r1.ctx), lro.ErrLeaseLost, "the dead worker's handler stops once its lease runs out")
+	require.Eventually(t, func() bool { return lro.RemoteLeasesHeld(w1) == 0 }, 10*time.Second, time.Millisecond,
+		"the dead worker forgets the lease it lost")
 }
 
 // Stop releases what the handlers did not finish: the operation is pending
