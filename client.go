@@ -18,7 +18,9 @@ import (
 )
 
 // Client starts, runs and follows operations over a store. Create it with
-// NewClient, register kinds, then Start it; Stop it on shutdown.
+// NewClient, register kinds, then Start it; Stop it on shutdown. A client
+// made by NewRemoteClient runs its handlers for a server instead, without
+// a store.
 //
 // The client serves the operation methods itself and wires the services
 // that do its background work, each of which owns its state: the producer

@@ -60,6 +60,10 @@ type remoteLease struct {
 	// whole: it may have landed, so that a later FAILED_PRECONDITION
 	// (already done) is this worker's own result.
 	finishTried bool
+	// finished is set when a finish of the lease was written in a batch
+	// that fails as a whole for another item's sake (see
+	// OperationFinishMany).
+	finished bool
 }
 
 func newRemoteWorkStore(workers lropb.WorkersClient, worker string, logger *slog.Logger) *remoteWorkStore {
@@ -247,6 +251,12 @@ func (s *remoteWorkStore) OperationFinishMany(ctx context.Context, p *lrostore.O
 			if r == nil {
 				continue // lost already: not written
 			}
+			if r.finished {
+				// Written by a batch that another item made permanent.
+				out[base+i].Finished = true
+				s.forget(f.Lease)
+				continue
+			}
 			res, err := remoteResult(r, f)
 			if err != nil {
 				return nil, &lrostore.PermanentError{Err: err}
@@ -270,19 +280,34 @@ func (s *remoteWorkStore) OperationFinishMany(ctx context.Context, p *lrostore.O
 			s.mu.Unlock()
 			return nil, callError(err)
 		}
+		var invalid error
 		for k, st := range resp.Results {
 			i := idx[k]
 			switch codes.Code(st.Code) {
 			case codes.OK:
 				out[base+i].Finished = true
 			case codes.InvalidArgument:
-				return nil, &lrostore.PermanentError{Err: status.ErrorProto(st)}
+				invalid = &lrostore.PermanentError{Err: status.ErrorProto(st)}
 			case codes.FailedPrecondition:
 				s.mu.Lock()
 				out[base+i].Finished = sent[k].finishTried // an earlier try landed
 				s.mu.Unlock()
 			}
-			s.forget(chunk[i].Lease)
+		}
+		if invalid != nil {
+			// The executor writes each result again, alone: those written
+			// now answer that they are, the malformed one fails alone.
+			s.mu.Lock()
+			for k := range resp.Results {
+				if out[base+idx[k]].Finished {
+					sent[k].finished = true
+				}
+			}
+			s.mu.Unlock()
+			return nil, invalid
+		}
+		for k := range resp.Results {
+			s.forget(chunk[idx[k]].Lease)
 		}
 	}
 	return out, nil
