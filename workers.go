@@ -99,7 +99,10 @@ func (c *Client) pendingMayExist() {
 
 // ClaimOperations implements lro.v1.Workers.ClaimOperations: it claims up to
 // req.Max pending operations of req.Kinds for the worker req.Worker,
-// oldest first, each under its kind's lease TTL. When none is pending it
+// each under its kind's lease TTL. Kinds that share a lease TTL are
+// claimed together, oldest first, in one store claim; kinds of different
+// TTLs in as many claims, each call starting with another group, and the
+// operations are returned oldest first. When none is pending it
 // waits up to req.Wait (unset: ClaimWaitDefault; capped by Config.WaitMax
 // and by ctx's deadline) for one, waking as soon as one may be there, and
 // returns none after the wait, or once the client stops. A malformed
@@ -226,7 +229,14 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 	}
 	var out []*lropb.ClaimedOperation
 	var broken []*lrostore.OperationFinishParams
-	for _, g := range groups {
+	first := 0
+	if len(groups) > 1 {
+		// Each call starts with another group, so that no group starves
+		// the others when work is plentiful.
+		first = int(c.claimTurn.Add(1) % uint64(len(groups)))
+	}
+	for n := range groups {
+		g := groups[(first+n)%len(groups)]
 		if limit <= 0 {
 			break
 		}
