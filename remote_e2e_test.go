@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,6 +131,23 @@ func TestRemoteE2EResultAndProgress(t *testing.T) {
 	require.Equal(t, "2", responseValue(t, done2))
 	require.NoError(t, worker.DeleteOperation(context.Background(), op2.GetName()))
 	require.ErrorIs(t, worker.Ping(context.Background()), nil)
+}
+
+// A remote client applies the size limits of local handlers: metadata
+// over the limit is refused by SetMetadata and the last metadata kept, a
+// response over the limit fails the operation with RESOURCE_EXHAUSTED.
+func TestRemoteE2ESizeLimits(t *testing.T) {
+	server, dial := newServerNode(t, openStore(t), nil)
+	p := newProbe()
+	remoteWorker(t, dial(), &lro.Config{MetadataBytesMax: 100, ResponseBytesMax: 100}, p.blocking)
+	op := start(t, server, remoteKind, "x")
+	r := p.next(t)
+	require.NoError(t, r.job.SetMetadata(wrapperspb.String("small")))
+	require.ErrorIs(t, r.job.SetMetadata(wrapperspb.String(strings.Repeat("m", 200))), lro.ErrMetadataTooLarge)
+	r.release <- result{resp: wrapperspb.String(strings.Repeat("r", 200))}
+	done := waitDone(t, server, op.GetName())
+	require.Equal(t, int32(codes.ResourceExhausted), done.GetError().GetCode())
+	require.Equal(t, "small", metadataValue(done))
 }
 
 // A cancellation on the server reaches the remote handler (cause
