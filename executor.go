@@ -470,11 +470,13 @@ func (e *handlerExecutor) expiredJobs(now time.Time) []*job {
 	return expired
 }
 
-// renewed records a heartbeat sent for leases: a lease the store renewed
-// now expires at expire; it returns the jobs whose lease the store no
-// longer holds, and those whose cancellation was requested, among the jobs
-// that still run under those leases.
-func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[string]bool, expire time.Time) (lost, cancelled []*job) {
+// renewed records a heartbeat sent at sent for leases: a lease the store
+// renewed now expires its kind's lease TTL after sent (Config.LeaseTTL on
+// a local client; the server's TTL of the kind on a remote one). It
+// returns the jobs whose lease the store no longer holds, and those whose
+// cancellation was requested, among the jobs that still run under those
+// leases.
+func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[string]bool, sent time.Time) (lost, cancelled []*job) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, l := range leases {
@@ -490,7 +492,7 @@ func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[s
 			cancelled = append(cancelled, j)
 			fallthrough
 		default:
-			j.leaseExpire = expire
+			j.leaseExpire = sent.Add(j.kind.leaseTTL)
 		}
 	}
 	return lost, cancelled

@@ -82,7 +82,7 @@ func (k *leaseKeeper) heartbeat(ctx context.Context) error {
 	for _, h := range held {
 		cancelRequested[h.ID] = h.CancelRequested
 	}
-	lost, cancelled := k.jobs.renewed(leases, cancelRequested, sent.Add(k.config.LeaseTTL))
+	lost, cancelled := k.jobs.renewed(leases, cancelRequested, sent)
 	for _, j := range lost {
 		j.loseLease()
 	}

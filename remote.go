@@ -58,8 +58,10 @@ type remote struct {
 // ErrorBytesMax: the server enforces its own as well), ID (the worker name
 // the server records as the lease owner, at most 256 printable bytes), and
 // Logger. The lease TTL is the server's, per kind: Config.LeaseTTL is
-// ignored, and HeartbeatInterval defaults to a third of the smallest lease
-// TTL of the registered kinds (if set, it must be at most half of it).
+// ignored; a handler whose renewals fail stops (ErrLeaseLost) once its
+// kind's TTL has passed since the last renewal; HeartbeatInterval
+// defaults to a third of the smallest lease TTL of the registered kinds
+// (if set, it must be at most half of it).
 // Fields about the store (Retention, RescueInterval, DisableEagerStart,
 // InputBytesMax, PageSize, PageSizeMax, WaitMax) do not apply: the
 // server's own configuration governs them.
@@ -174,9 +176,10 @@ func (c *Client) checkServerKinds(ctx context.Context, kinds []KindInfo) error {
 		}
 		c.kinds.mu.Unlock()
 	}
-	// The local estimate of when a lease expires (after which a handler
-	// whose heartbeats fail stops) uses the smallest TTL: never later than
-	// the server's.
+	// Config.LeaseTTL is the smallest TTL: the estimate of when a lease
+	// claimed expires (after which a handler whose heartbeats fail stops)
+	// until its first renewal, never later than the server's; renewals
+	// then use the kind's own TTL (see handlerExecutor.renewed).
 	c.config.LeaseTTL = minTTL
 	if !c.remote.heartbeatSet {
 		c.config.HeartbeatInterval = minTTL / 3

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ type fakeWorkers struct {
 	released []string                          // operation names
 	next     int
 
+	renewFail    atomic.Bool   // renewals fail, as when the server is unreachable
 	claimWaiting chan struct{} // a claim waits on an empty queue
 	renewed      chan *lropb.RenewLeasesRequest
 	finishes     chan *lropb.OperationResult
@@ -142,6 +144,9 @@ func (f *fakeWorkers) ClaimOperations(ctx context.Context, req *lropb.ClaimOpera
 }
 
 func (f *fakeWorkers) RenewLeases(_ context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
+	if f.renewFail.Load() {
+		return nil, status.Error(codes.Unavailable, "unreachable")
+	}
 	resp := &lropb.RenewLeasesResponse{}
 	f.mu.Lock()
 	for _, r := range req.Leases {
@@ -483,4 +488,33 @@ func TestRemoteIsNotAServer(t *testing.T) {
 	require.Equal(t, codes.Unimplemented, status.Code(err))
 	_, err = c.ReleaseOperations(ctx, &lropb.ReleaseOperationsRequest{})
 	require.Equal(t, codes.Unimplemented, status.Code(err))
+}
+
+// While renewals fail, each handler goes on until its own kind's lease
+// TTL (the server's) has passed since the last renewal, not the smallest
+// TTL of the client's kinds.
+func TestRemoteLeaseExpiryPerKind(t *testing.T) {
+	f := newFakeWorkers(stringKind("test.short", 300*time.Millisecond), stringKind("test.long", time.Hour))
+	p := newProbe()
+	newRemote(t, serveFake(t, f), nil, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "test.short", Run: p.blocking})
+		lro.MustRegister(c, kind{Name: "test.long", Run: p.blocking})
+	})
+	f.add("test.long", "long")
+	f.add("test.short", "short")
+	runs := map[string]*run{}
+	for range 2 {
+		r := p.next(t)
+		runs[r.job.Request.Value] = r
+	}
+	// One renewal of both, so that the long kind's estimate is its own.
+	<-f.renewed
+	<-f.renewed
+	f.renewFail.Store(true)
+	<-runs["short"].ctx.Done()
+	require.ErrorIs(t, context.Cause(runs["short"].ctx), lro.ErrLeaseLost)
+	require.NoError(t, runs["long"].ctx.Err(), "the long kind's lease has not run out")
+	f.renewFail.Store(false)
+	runs["long"].release <- result{resp: wrapperspb.String("ok")}
+	require.Equal(t, "ok", anyString(t, nextFinish(t, f).GetTypedResponse()))
 }
