@@ -151,9 +151,12 @@ func (p *producer) produce(ctx context.Context) {
 					p.claimed.Signal(struct{}{})
 					if p.longPoll {
 						// The claim waited on the server for work to come:
-						// claim again at once while slots are free.
-						more = true
-						if p.free() > 0 {
+						// claim again at once while slots are free. A claim
+						// that found nothing without waiting (a server that
+						// is stopping) is tried again at the next poll, not
+						// in a busy loop.
+						more = len(ops) > 0 || time.Since(sent) >= p.config.PollInterval
+						if more && p.free() > 0 {
 							continue
 						}
 					} else if more && free > n {

@@ -132,7 +132,10 @@ func (f *fakeWorkers) ClaimOperations(ctx context.Context, req *lropb.ClaimOpera
 		}
 		wake := f.wake
 		f.mu.Unlock()
-		f.claimWaiting <- struct{}{}
+		select {
+		case f.claimWaiting <- struct{}{}:
+		default:
+		}
 		select {
 		case <-wake:
 		case <-timer.C:
@@ -214,7 +217,7 @@ func (f *fakeWorkers) ReleaseOperations(_ context.Context, req *lropb.ReleaseOpe
 
 // serveFake serves f over an in-memory connection and returns a
 // connection to it.
-func serveFake(t *testing.T, f *fakeWorkers) *grpc.ClientConn {
+func serveFake(t *testing.T, f *fakeWorkers, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	s := grpc.NewServer()
@@ -222,9 +225,9 @@ func serveFake(t *testing.T, f *fakeWorkers) *grpc.ClientConn {
 	lropb.RegisterLroServer(s, f)
 	go s.Serve(lis)
 	t.Cleanup(s.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
+	conn, err := grpc.NewClient("passthrough:///bufnet", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return conn
@@ -517,4 +520,27 @@ func TestRemoteLeaseExpiryPerKind(t *testing.T) {
 	f.renewFail.Store(false)
 	runs["long"].release <- result{resp: wrapperspb.String("ok")}
 	require.Equal(t, "ok", anyString(t, nextFinish(t, f).GetTypedResponse()))
+}
+
+// A server that answers claims at once with nothing (it is stopping) is
+// not claimed from in a busy loop: the next claim waits PollInterval.
+func TestRemoteEmptyClaimsBackOff(t *testing.T) {
+	claims := make(chan time.Time, 100)
+	empty := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == lropb.Workers_ClaimOperations_FullMethodName {
+			select {
+			case claims <- time.Now():
+			default:
+			}
+			return nil // an empty answer, at once
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	const poll = 100 * time.Millisecond
+	newRemote(t, serveFake(t, newFakeWorkers(stringKind("test.echo", time.Second)), empty), &lro.Config{PollInterval: poll},
+		func(c *lro.Client) { lro.MustRegister(c, kind{Name: "test.echo", Run: newProbe().blocking}) })
+	first := <-claims
+	<-claims
+	third := <-claims
+	require.GreaterOrEqual(t, third.Sub(first), 3*poll/2, "claims that found nothing at once are a poll apart")
 }
