@@ -40,7 +40,7 @@ import (
 // Limits of the Workers service.
 const (
 	// WorkerItemsMax caps the operations that one Workers call claims,
-	// renews, finishes or releases.
+	// renews, finishes or releases, and the kinds that a claim names.
 	WorkerItemsMax = 1000
 	// WorkerNameMax caps the length of a worker's name, in bytes.
 	WorkerNameMax = 256
@@ -194,6 +194,9 @@ type claimGroup struct {
 func (c *Client) claimGroups(names []string) ([]claimGroup, error) {
 	if len(names) == 0 {
 		return nil, invalidArgument("kinds", "KINDS_REQUIRED", "kinds is required: name at least one kind to claim")
+	}
+	if len(names) > WorkerItemsMax {
+		return nil, invalidArgument("kinds", "TOO_MANY_KINDS", "%d kinds: a claim names at most %d", len(names), WorkerItemsMax)
 	}
 	var groups []claimGroup
 	for i, name := range names {

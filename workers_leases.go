@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -106,12 +107,15 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 			}
 		}
 		if n > 0 {
-			written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates[:n]})
+			written, err := c.workerMetadata(ctx, updates[:n])
 			if err != nil {
 				return nil, c.storeError("renew leases", err)
 			}
 			for j, w := range written {
-				if !w {
+				switch {
+				case w == nil:
+					metaErr[updated[j]] = notStored(held[updated[j]].name, "metadata")
+				case !*w:
 					lost[updated[j]] = true // lost since the renewal
 				}
 			}
@@ -186,22 +190,86 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 	if len(finishes) == 0 {
 		return resp, nil
 	}
-	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: finishes, CancelledError: cancelledFailure})
-	if err == nil && len(res) != len(finishes) {
-		err = fmt.Errorf("lro: the store returned %d results for %d finishes", len(res), len(finishes))
-	}
+	res, err := c.workerFinishes(ctx, finishes)
 	if err != nil {
 		return nil, c.storeError("finish operations", err)
 	}
 	for j, r := range res {
-		if r.Finished {
+		switch {
+		case r == nil:
+			resp.Results[index[j]] = itemStatus(notStored(held[j].name, "result"))
+		case r.Finished:
 			c.waiters.notify(held[j].lease.ID)
 			resp.Results[index[j]] = itemStatus(nil)
-		} else {
+		default:
 			resp.Results[index[j]] = itemStatus(c.refused(ctx, held[j]))
 		}
 	}
 	return resp, nil
+}
+
+// workerFinishes writes finishes in one store call. When the store refuses
+// them for good (lrostore.IsPermanent), one of them may be at fault: each
+// is then written alone, so that it fails alone, and its result is nil.
+func (c *Client) workerFinishes(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]*lrostore.OperationFinishResult, error) {
+	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+	if err == nil && len(res) != len(fs) {
+		err = fmt.Errorf("lro: the store returned %d results for %d finishes", len(res), len(fs))
+	}
+	if err == nil || !lrostore.IsPermanent(err) {
+		return res, err
+	}
+	if len(fs) == 1 {
+		c.logs.Log(ctx, slog.LevelError, "worker result not stored", "the store refused a worker's result", slog.Any("error", err))
+		return []*lrostore.OperationFinishResult{nil}, nil
+	}
+	res = make([]*lrostore.OperationFinishResult, len(fs))
+	for i := range fs {
+		one, err := c.workerFinishes(ctx, fs[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		res[i] = one[0]
+	}
+	return res, nil
+}
+
+// workerMetadata writes metadata updates in one store call, or, when the
+// store refuses them for good, each alone; an update refused alone for
+// good has a nil result.
+func (c *Client) workerMetadata(ctx context.Context, us []*lrostore.OperationSetMetadataParams) ([]*bool, error) {
+	written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: us})
+	if err == nil && len(written) != len(us) {
+		err = fmt.Errorf("lro: the store returned %d results for %d metadata updates", len(written), len(us))
+	}
+	out := make([]*bool, len(us))
+	switch {
+	case err == nil:
+		for i := range written {
+			out[i] = &written[i]
+		}
+		return out, nil
+	case !lrostore.IsPermanent(err):
+		return nil, err
+	case len(us) == 1:
+		c.logs.Log(ctx, slog.LevelError, "worker metadata not stored", "the store refused a worker's metadata", slog.Any("error", err))
+		return out, nil
+	}
+	for i := range us {
+		one, err := c.workerMetadata(ctx, us[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = one[0]
+	}
+	return out, nil
+}
+
+// notStored is the error of an item whose result or metadata the store
+// refused for good; the store's error is in the log, not for the worker.
+func notStored(name, what string) *Error {
+	return &Error{Code: codes.Internal, Reason: strings.ToUpper(what) + "_NOT_STORED", Resource: name,
+		Message: fmt.Sprintf("the store refused the %s of %q; the server's log has its error", what, name)}
 }
 
 // finishParams builds the store's finish of an item whose lease is good.

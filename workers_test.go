@@ -1,7 +1,9 @@
 package lro_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +22,22 @@ import (
 	"lro.dev/lro/lrostore"
 )
 
+// workersLeaseTTL is the lease TTL of the kinds of newWorkersClient: long
+// enough that no lease expires in a test that does not mean it to, even
+// on a busy machine.
+const workersLeaseTTL = time.Minute
+
 // newWorkersClient starts a client that declares "json" (JSON in and out)
 // and "typed" (StringValue in, out and as metadata), which only remote
-// workers run, and stops it when the test ends.
+// workers run, with leases of workersLeaseTTL unless config says
+// otherwise, and stops it when the test ends.
 func newWorkersClient(t *testing.T, store lrostore.Store, config *lro.Config, register func(c *lro.Client)) *lro.Client {
 	t.Helper()
-	return newClient(t, store, config, func(c *lro.Client) {
+	cfg := lro.Config{LeaseTTL: workersLeaseTTL}
+	if config != nil {
+		merge(&cfg, config)
+	}
+	return newClient(t, store, &cfg, func(c *lro.Client) {
 		require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "json"}))
 		lro.MustRegister(c, kind{Name: "typed"})
 		if register != nil {
@@ -76,8 +88,8 @@ func TestWorkersRoundTrip(t *testing.T) {
 		require.Equal(t, "json", got.GetKind())
 		require.EqualValues(t, 1, got.GetAttempt())
 		require.EqualValues(t, lro.MaxAttemptsDefault, got.GetMaxAttempts())
-		require.Equal(t, time.Second, got.GetLeaseTtl().AsDuration())
-		require.Equal(t, time.Second/3, got.GetHeartbeatInterval().AsDuration())
+		require.Equal(t, workersLeaseTTL, got.GetLeaseTtl().AsDuration())
+		require.Equal(t, workersLeaseTTL/3, got.GetHeartbeatInterval().AsDuration())
 		require.Equal(t, 1.0, got.GetInput().GetStructValue().GetFields()["n"].GetNumberValue())
 		require.Equal(t, "w1", storedOp(t, store, op.GetName()).LeaseOwner)
 
@@ -273,7 +285,7 @@ func TestClaimLongPoll(t *testing.T) {
 		}
 		ops := claim(t, c, 3, &lropb.ClaimOperationsRequest{Kinds: []string{"short", "long", "json", "short"}, Max: 3})
 		ops = append(ops, claim(t, c, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"short", "long", "json"}, Max: 3})...)
-		ttls := map[string]time.Duration{"long": time.Hour, "short": 200 * time.Millisecond, "json": time.Second}
+		ttls := map[string]time.Duration{"long": time.Hour, "short": 200 * time.Millisecond, "json": workersLeaseTTL}
 		var got []string
 		for i, op := range ops {
 			if i > 0 && i < 3 {
@@ -299,6 +311,7 @@ func TestClaimRefusesMalformedRequests(t *testing.T) {
 		reason string
 	}{
 		{"NoKinds", &lropb.ClaimOperationsRequest{Max: 1}, "KINDS_REQUIRED"},
+		{"TooManyKinds", &lropb.ClaimOperationsRequest{Kinds: make([]string, lro.WorkerItemsMax+1), Max: 1}, "TOO_MANY_KINDS"},
 		{"UnknownKind", &lropb.ClaimOperationsRequest{Kinds: []string{"json", "nope"}, Max: 1}, "UNKNOWN_KIND"},
 		{"EmptyKind", &lropb.ClaimOperationsRequest{Kinds: []string{""}, Max: 1}, "INVALID_KIND"},
 		{"MaxZero", &lropb.ClaimOperationsRequest{Kinds: []string{"json"}}, "INVALID_MAX"},
@@ -620,4 +633,141 @@ func TestWorkerBatches(t *testing.T) {
 		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[0].GetState())
 		require.Equal(t, lropb.LeaseState_HELD, resp.GetLeases()[1].GetState())
 	})
+}
+
+// brokenStore fails every write of the Workers service with an error that
+// quotes SQL, which clients must not see.
+type brokenStore struct{ lrostore.Store }
+
+var errBroken = errors.New(`pq: relation "lro_operation" does not exist: SELECT id FROM lro_operation`)
+
+func (brokenStore) OperationClaim(context.Context, *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationHeartbeat(context.Context, *lrostore.OperationHeartbeatParams) ([]*lrostore.OperationHeartbeatResult, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationFinishMany(context.Context, *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	return nil, errBroken
+}
+
+func (brokenStore) OperationReleaseMany(context.Context, *lrostore.OperationReleaseManyParams) ([]string, error) {
+	return nil, errBroken
+}
+
+func TestWorkerCallsInAStoreOutage(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	healthy := newWorkersClient(t, store, nil, nil)
+	_, err := healthy.StartOperation(context.Background(), "json", nil, nil)
+	require.NoError(t, err)
+	op := claim(t, healthy, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"json"}})[0]
+	c := newWorkersClient(t, brokenStore{store}, &lro.Config{Workers: -1}, nil)
+	requireUnavailable := func(err error) {
+		t.Helper()
+		var e *lro.Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, codes.Unavailable, e.Code)
+		require.Equal(t, "STORE_UNAVAILABLE", e.Reason)
+		require.NotContains(t, e.Error(), "SELECT")
+	}
+	_, err = c.ClaimOperations(context.Background(), &lropb.ClaimOperationsRequest{Kinds: []string{"json"}, Max: 1})
+	requireUnavailable(err)
+	_, err = c.RenewLeases(context.Background(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	_, err = c.FinishOperations(context.Background(), &lropb.FinishOperationsRequest{Results: []*lropb.OperationResult{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	_, err = c.ReleaseOperations(context.Background(), &lropb.ReleaseOperationsRequest{Leases: []*lropb.Lease{{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}}})
+	requireUnavailable(err)
+	require.Equal(t, lrostore.StateRunning, storedOp(t, store, op.GetName()).State)
+	requireCode(t, codes.OK, finishOne(t, healthy, &lropb.OperationResult{Name: op.GetName(), LeaseToken: op.GetLeaseToken()}))
+}
+
+// refusingStore refuses for good (lrostore.PermanentError) every batch of
+// finishes or metadata updates that holds a value with "refuse" in it.
+type refusingStore struct{ lrostore.Store }
+
+var errRefusedForGood = &lrostore.PermanentError{Err: errors.New(`pq: invalid byte sequence: INSERT INTO lro_operation`)}
+
+func (s refusingStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	for _, f := range p.Finishes {
+		if bytes.Contains(f.Response, []byte("refuse")) {
+			return nil, errRefusedForGood
+		}
+	}
+	return s.Store.OperationFinishMany(ctx, p)
+}
+
+func (s refusingStore) OperationSetMetadataMany(ctx context.Context, p *lrostore.OperationSetMetadataManyParams) ([]bool, error) {
+	for _, u := range p.Updates {
+		if bytes.Contains(u.Metadata, []byte("refuse")) {
+			return nil, errRefusedForGood
+		}
+	}
+	return s.Store.OperationSetMetadataMany(ctx, p)
+}
+
+// A result or metadata that the store refuses for good fails its item
+// alone, with INTERNAL and without the store's words; the others of the
+// call are written.
+func TestWorkerItemsRefusedByTheStore(t *testing.T) {
+	t.Parallel()
+	store := refusingStore{openStore(t)}
+	c := newWorkersClient(t, store, nil, nil)
+	for _, v := range []string{"a", "b", "c"} {
+		start(t, c, "typed", v)
+	}
+	ops := claim(t, c, 3, &lropb.ClaimOperationsRequest{Kinds: []string{"typed"}})
+	renewed, err := c.RenewLeases(context.Background(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{
+		{Name: ops[0].GetName(), LeaseToken: ops[0].GetLeaseToken(), MetadataValue: &lropb.LeaseRenewal_Metadata{Metadata: structpb.NewStringValue("fine")}},
+		{Name: ops[1].GetName(), LeaseToken: ops[1].GetLeaseToken(), MetadataValue: &lropb.LeaseRenewal_Metadata{Metadata: structpb.NewStringValue("refuse")}},
+	}})
+	require.NoError(t, err)
+	require.Equal(t, lropb.LeaseState_HELD, renewed.GetLeases()[0].GetState())
+	require.Nil(t, renewed.GetLeases()[0].GetError())
+	require.Equal(t, lropb.LeaseState_HELD, renewed.GetLeases()[1].GetState())
+	requireCode(t, codes.Internal, renewed.GetLeases()[1].GetError())
+	require.Equal(t, "METADATA_NOT_STORED", reasonOf(t, renewed.GetLeases()[1].GetError()))
+	require.NotContains(t, renewed.GetLeases()[1].GetError().GetMessage(), "INSERT")
+
+	var results []*lropb.OperationResult
+	for i, v := range []string{"one", "refuse", "three"} {
+		results = append(results, &lropb.OperationResult{Name: ops[i].GetName(), LeaseToken: ops[i].GetLeaseToken(),
+			Result: &lropb.OperationResult_Response{Response: structpb.NewStringValue(v)}})
+	}
+	finished, err := c.FinishOperations(context.Background(), &lropb.FinishOperationsRequest{Results: results})
+	require.NoError(t, err)
+	requireCode(t, codes.OK, finished.GetResults()[0])
+	requireCode(t, codes.Internal, finished.GetResults()[1])
+	require.Equal(t, "RESULT_NOT_STORED", reasonOf(t, finished.GetResults()[1]))
+	require.NotContains(t, finished.GetResults()[1].GetMessage(), "INSERT")
+	requireCode(t, codes.OK, finished.GetResults()[2])
+	require.Equal(t, "three", responseValue(t, waitDone(t, c, ops[2].GetName())))
+	require.Equal(t, lrostore.StateRunning, storedOp(t, store, ops[1].GetName()).State)
+	// The worker can still end it otherwise.
+	requireCode(t, codes.OK, finishOne(t, c, &lropb.OperationResult{Name: ops[1].GetName(), LeaseToken: ops[1].GetLeaseToken(),
+		Result: &lropb.OperationResult_Error{Error: &spb.Status{Code: int32(codes.Internal), Message: "could not store"}}}))
+}
+
+// An operation whose stored request does not decode as its kind's is not
+// handed to a worker: it fails with DATA_LOSS, as in a local handler, and
+// the claim goes on with the others.
+func TestClaimOfACorruptRequest(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	c := newWorkersClient(t, store, nil, nil)
+	id := "01a20000-0000-7000-8000-000000000001"
+	_, err := store.OperationInsertMany(context.Background(), &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+		{ID: id, Kind: "typed", Input: []byte{0xff, 0xff}, MaxAttempts: 3}}})
+	require.NoError(t, err)
+	good := start(t, c, "typed", "fine")
+	for _, asJSON := range []bool{true, false} {
+		ops := claim(t, c, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"typed"}, Json: asJSON})
+		require.Equal(t, good.GetName(), ops[0].GetName())
+		requireCode(t, codes.OK, releaseOne(t, c, ops[0]))
+	}
+	failed := waitDone(t, c, "operations/"+id)
+	require.Equal(t, int32(codes.DataLoss), failed.GetError().GetCode())
 }
