@@ -341,3 +341,36 @@ func TestRemoteE2EPostgresTwoNodes(t *testing.T) {
 	require.ErrorIs(t, context.Cause(r.ctx), lro.ErrCancelRequested)
 	require.Equal(t, int32(codes.Canceled), waitDone(t, nodeA, op.GetName()).GetError().GetCode())
 }
+
+// refusingResultStore refuses for good every batch of results that holds a
+// response with "poison" in it.
+type refusingResultStore struct{ lrostore.Store }
+
+func (s refusingResultStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	for _, f := range p.Finishes {
+		if strings.Contains(string(f.Response), "poison") {
+			return nil, &lrostore.PermanentError{Err: fmt.Errorf("refused")}
+		}
+	}
+	return s.Store.OperationFinishMany(ctx, p)
+}
+
+// A result that the server's store refuses for good fails its operation
+// with INTERNAL, as a local handler's would, and does not hold back the
+// others written with it.
+func TestRemoteE2EResultRefused(t *testing.T) {
+	server, dial := newServerNode(t, refusingResultStore{openStore(t)}, nil)
+	p := newProbe()
+	remoteWorker(t, dial(), nil, p.blocking)
+	good := start(t, server, remoteKind, "good")
+	bad := start(t, server, remoteKind, "bad")
+	runs := map[string]*run{}
+	for range 2 {
+		r := p.next(t)
+		runs[r.job.Request.GetValue()] = r
+	}
+	runs["bad"].release <- result{resp: wrapperspb.String("poison")}
+	runs["good"].release <- result{resp: wrapperspb.String("fine")}
+	require.Equal(t, "fine", responseValue(t, waitDone(t, server, good.GetName())))
+	require.Equal(t, int32(codes.Internal), waitDone(t, server, bad.GetName()).GetError().GetCode())
+}

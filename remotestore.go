@@ -235,7 +235,8 @@ func (s *remoteWorkStore) OperationSetMetadataMany(ctx context.Context, p *lrost
 }
 
 // OperationFinishMany writes results. A result that the service finds
-// malformed (INVALID_ARGUMENT) makes the whole batch a PermanentError:
+// malformed (INVALID_ARGUMENT), or that its store refuses for good
+// (INTERNAL), makes the whole batch a PermanentError:
 // the executor then writes each result alone, and the malformed one fails
 // its operation with INTERNAL, as a result that a store refuses does.
 func (s *remoteWorkStore) OperationFinishMany(ctx context.Context, p *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
@@ -286,7 +287,9 @@ func (s *remoteWorkStore) OperationFinishMany(ctx context.Context, p *lrostore.O
 			switch codes.Code(st.Code) {
 			case codes.OK:
 				out[base+i].Finished = true
-			case codes.InvalidArgument:
+			case codes.InvalidArgument, codes.Internal:
+				// Malformed, or refused by the server's store for good:
+				// the same result again cannot be written.
 				invalid = &lrostore.PermanentError{Err: status.ErrorProto(st)}
 			case codes.FailedPrecondition:
 				s.mu.Lock()

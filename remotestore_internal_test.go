@@ -145,8 +145,11 @@ func TestRemoteStoreFinishInvalidAndChunks(t *testing.T) {
 		resp := &lropb.FinishOperationsResponse{}
 		for _, r := range in.Results {
 			st := &spb.Status{}
-			if r.Name == ops[1].Parent+"operations/"+ops[1].ID {
+			switch r.Name {
+			case "operations/" + ops[1].ID:
 				st.Code = int32(codes.InvalidArgument)
+			case "operations/" + ops[2].ID:
+				st.Code = int32(codes.Internal)
 			}
 			resp.Results = append(resp.Results, st)
 		}
@@ -162,15 +165,17 @@ func TestRemoteStoreFinishInvalidAndChunks(t *testing.T) {
 	require.Equal(t, calls, stub.calls, "not sent again")
 	_, err = s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: []*lrostore.OperationFinishParams{succeeded(t, ls[1])}})
 	require.True(t, lrostore.IsPermanent(err))
+	_, err = s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: []*lrostore.OperationFinishParams{succeeded(t, ls[2])}})
+	require.True(t, lrostore.IsPermanent(err), "a result the server's store refuses for good")
 
 	var fs []*lrostore.OperationFinishParams
-	for _, l := range ls[2:] {
+	for _, l := range ls[3:] {
 		fs = append(fs, succeeded(t, l))
 	}
 	sizes = nil
 	res, err = s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs})
 	require.NoError(t, err)
-	require.Equal(t, []int{1000, 1000, 498}, sizes)
+	require.Equal(t, []int{1000, 1000, 497}, sizes)
 	for _, r := range res {
 		require.True(t, r.Finished)
 	}
