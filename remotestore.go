@@ -47,9 +47,6 @@ type remoteWorkStore struct {
 	mu     sync.Mutex
 	next   int64
 	leases map[lrostore.Lease]*remoteLease
-
-	// ttls is the lease TTL that the last claim gave each kind.
-	ttls sync.Map // kind name → time.Duration
 }
 
 // remoteLease is a lease as the Workers service knows it.
@@ -129,9 +126,6 @@ func (s *remoteWorkStore) OperationClaim(ctx context.Context, p *lrostore.Operat
 		}
 		s.leases[lrostore.Lease{ID: id, Token: s.next}] = &remoteLease{name: c.Name, token: c.LeaseToken}
 		ops = append(ops, op)
-		if ttl := c.LeaseTtl.AsDuration(); ttl > 0 {
-			s.ttls.Store(c.Kind, ttl)
-		}
 	}
 	s.mu.Unlock()
 	if len(unusable) > 0 {
