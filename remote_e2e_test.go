@@ -374,3 +374,29 @@ func TestRemoteE2EResultRefused(t *testing.T) {
 	require.Equal(t, "fine", responseValue(t, waitDone(t, server, good.GetName())))
 	require.Equal(t, int32(codes.Internal), waitDone(t, server, bad.GetName()).GetError().GetCode())
 }
+
+// On PostgreSQL with two server nodes, an operation whose remote worker
+// (connected to one node) dies runs again, after its TTL, on a worker
+// connected to the other node.
+func TestRemoteE2EPostgresTakeOver(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	open := func() lrostore.Store {
+		s, err := lropgx.Open(context.Background(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	nodeA, dialA := newServerNode(t, open(), nil)
+	_, dialB := newServerNode(t, open(), nil)
+	p1, p2 := newProbe(), newProbe()
+	connB := dialB()
+	remoteWorker(t, connB, nil, p1.blocking)
+	op := start(t, nodeA, remoteKind, "x")
+	require.Equal(t, 1, p1.next(t).job.Attempt)
+	require.NoError(t, connB.Close())
+	remoteWorker(t, dialA(), nil, p2.blocking)
+	r2 := p2.next(t)
+	require.Equal(t, 2, r2.job.Attempt)
+	r2.release <- result{resp: wrapperspb.String("taken over")}
+	require.Equal(t, "taken over", responseValue(t, waitDone(t, nodeA, op.GetName())))
+}
