@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"lro.dev/lro/internal/batch"
+	"lro.dev/lro/internal/leasetoken"
 	"lro.dev/lro/internal/logthrottle"
 	"lro.dev/lro/internal/testsignal"
 	"lro.dev/lro/lrostore"
@@ -57,9 +58,9 @@ type Client struct {
 	listener *listener // nil unless the store is a Notifier
 	waiters  waitSet
 
-	keyMu    sync.Mutex
-	key      []byte // page token key
-	leaseKey []byte // lease token key (workers.go)
+	keyMu      sync.Mutex
+	key        []byte                           // page token key
+	leaseCodec atomic.Pointer[leasetoken.Codec] // lease tokens (workers.go); set under keyMu
 
 	// pending wakes the claim long polls of remote workers (workers.go)
 	// whenever pendingMayExist wakes the producer.

@@ -226,7 +226,7 @@ func (c *Client) claimGroups(names []string) ([]claimGroup, error) {
 // a later group's claim fails after an earlier one claimed operations, it
 // returns those: they are the worker's now.
 func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup, limit int, asJSON bool) ([]*lropb.ClaimedOperation, error) {
-	key, err := c.leaseTokenKey(ctx)
+	tokens, err := c.leaseTokens(ctx)
 	if err != nil {
 		return nil, c.storeError("claim operations", err)
 	}
@@ -255,7 +255,7 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 			out = make([]*lropb.ClaimedOperation, 0, len(ops))
 		}
 		for _, op := range ops {
-			claimed, err := c.claimedOperation(key, op, g.ttl, asJSON)
+			claimed, err := c.claimedOperation(tokens, op, g.ttl, asJSON)
 			if err != nil {
 				// The stored request does not decode: the operation fails,
 				// as it would in a local handler.
@@ -306,12 +306,12 @@ func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinis
 }
 
 // claimedOperation describes a claimed operation to its worker.
-func (c *Client) claimedOperation(key []byte, op *lrostore.Operation, ttl time.Duration, asJSON bool) (*lropb.ClaimedOperation, error) {
+func (c *Client) claimedOperation(tokens *leasetoken.Codec, op *lrostore.Operation, ttl time.Duration, asJSON bool) (*lropb.ClaimedOperation, error) {
 	name := OperationName(op.Parent, op.ID)
 	out := &lropb.ClaimedOperation{
 		Name:              name,
 		Kind:              op.Kind,
-		LeaseToken:        leasetoken.Encode(key, name, op.LeaseToken, op.Kind),
+		LeaseToken:        tokens.Encode(name, op.LeaseToken, op.Kind),
 		Attempt:           op.Attempt,
 		MaxAttempts:       op.MaxAttempts,
 		LeaseTtl:          durationpb.New(ttl),
@@ -355,20 +355,24 @@ func workerName(w string) (string, error) {
 	return w, nil
 }
 
-// leaseTokenKey returns the key of the lease tokens, read from the store
-// (created there by the first node that needs it) once.
-func (c *Client) leaseTokenKey(ctx context.Context) ([]byte, error) {
+// leaseTokens returns the codec of the lease tokens, whose key is read
+// from the store (created there by the first node that needs it) once.
+func (c *Client) leaseTokens(ctx context.Context) (*leasetoken.Codec, error) {
+	if codec := c.leaseCodec.Load(); codec != nil {
+		return codec, nil
+	}
 	c.keyMu.Lock()
 	defer c.keyMu.Unlock()
-	if c.leaseKey != nil {
-		return c.leaseKey, nil
+	if codec := c.leaseCodec.Load(); codec != nil {
+		return codec, nil
 	}
 	key, err := c.store.KeyGetOrCreate(ctx, &lrostore.KeyGetOrCreateParams{Name: leaseKeyName, New: []byte(rand.Text() + rand.Text())})
 	if err != nil {
 		return nil, err
 	}
-	c.leaseKey = key
-	return key, nil
+	codec := leasetoken.New(key)
+	c.leaseCodec.Store(codec)
+	return codec, nil
 }
 
 // heldLease is one item of a renew, finish or release whose name and lease
@@ -390,14 +394,16 @@ func checkItems(field string, n int) error {
 // lease checks an item's name and lease token. A token that was altered or
 // forged, or that names another operation, is INVALID_ARGUMENT; so is one
 // whose kind this client no longer has.
-func (c *Client) lease(key []byte, list string, i int, name, token string) (heldLease, *Error) {
-	_, id, err := parseName(itemField(list, i, "name"), name)
+func (c *Client) lease(tokens *leasetoken.Codec, list string, i int, name, token string) (heldLease, *Error) {
+	_, id, err := parseName("name", name)
 	if err != nil {
 		var e *Error
 		errors.As(err, &e)
-		return heldLease{}, e
+		out := *e
+		out.Field = itemField(list, i, "name") // built on this rare path only
+		return heldLease{}, &out
 	}
-	fence, kindName, err := leasetoken.Decode(key, name, token)
+	fence, kindName, err := tokens.Decode(name, token)
 	if err != nil {
 		return heldLease{}, invalidArgument(itemField(list, i, "lease_token"), "INVALID_LEASE_TOKEN",
 			"lease_token is invalid: it was altered, or it comes from a claim of another operation")

@@ -1,13 +1,16 @@
 package lro
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -47,7 +50,7 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 	if len(items) == 0 {
 		return resp, nil
 	}
-	key, err := c.leaseTokenKey(ctx)
+	tokens, err := c.leaseTokens(ctx)
 	if err != nil {
 		return nil, c.storeError("renew leases", err)
 	}
@@ -57,13 +60,13 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 	var updates []*lrostore.OperationSetMetadataParams
 	var updated []int // the items of updates
 	for i, it := range items {
-		h, e := c.lease(key, "leases", i, it.GetName(), it.GetLeaseToken())
+		h, e := c.lease(tokens, "leases", i, it.GetName(), it.GetLeaseToken())
 		if e != nil {
 			resp.Leases[i] = &lropb.LeaseState{Name: it.GetName(), State: lropb.LeaseState_LOST, Error: itemStatus(e)}
 			continue
 		}
 		held[i], ok[i] = h, true
-		b, url, e := c.workerMessage(itemField("leases", i, "metadata"), "metadata", it.GetMetadata(), it.GetTypedMetadata(),
+		b, url, e := c.workerMessage("leases", i, "metadata", it.GetMetadata(), it.GetTypedMetadata(),
 			h.kind.metadata, c.config.MetadataBytesMax)
 		switch {
 		case e != nil:
@@ -169,7 +172,7 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 	if len(items) == 0 {
 		return resp, nil
 	}
-	key, err := c.leaseTokenKey(ctx)
+	tokens, err := c.leaseTokens(ctx)
 	if err != nil {
 		return nil, c.storeError("finish operations", err)
 	}
@@ -177,7 +180,7 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 	held := make([]heldLease, 0, len(items))
 	index := make([]int, 0, len(items)) // the item of each finish
 	for i, it := range items {
-		h, e := c.lease(key, "results", i, it.GetName(), it.GetLeaseToken())
+		h, e := c.lease(tokens, "results", i, it.GetName(), it.GetLeaseToken())
 		if e == nil {
 			var f *lrostore.OperationFinishParams
 			if f, e = c.finishParams(i, h, it); e == nil {
@@ -297,13 +300,13 @@ func (c *Client) finishParams(i int, h heldLease, it *lropb.OperationResult) (*l
 		f.Response, f.ResponseType = b, url
 	default:
 		f.State = lrostore.StateSucceeded
-		f.Response, f.ResponseType, e = c.workerMessage(itemField("results", i, "response"), "response", it.GetResponse(), it.GetTypedResponse(),
+		f.Response, f.ResponseType, e = c.workerMessage("results", i, "response", it.GetResponse(), it.GetTypedResponse(),
 			h.kind.response, c.config.ResponseBytesMax)
 		if e != nil {
 			return nil, e
 		}
 	}
-	f.Metadata, f.MetadataType, e = c.workerMessage(itemField("results", i, "metadata"), "metadata", it.GetMetadata(), it.GetTypedMetadata(),
+	f.Metadata, f.MetadataType, e = c.workerMessage("results", i, "metadata", it.GetMetadata(), it.GetTypedMetadata(),
 		h.kind.metadata, c.config.MetadataBytesMax)
 	if e != nil {
 		return nil, e
@@ -333,7 +336,7 @@ func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperat
 	if len(items) == 0 {
 		return resp, nil
 	}
-	key, err := c.leaseTokenKey(ctx)
+	tokens, err := c.leaseTokens(ctx)
 	if err != nil {
 		return nil, c.storeError("release operations", err)
 	}
@@ -341,7 +344,7 @@ func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperat
 	ok := make([]bool, len(items))
 	leases := make([]lrostore.Lease, 0, len(items))
 	for i, it := range items {
-		h, e := c.lease(key, "leases", i, it.GetName(), it.GetLeaseToken())
+		h, e := c.lease(tokens, "leases", i, it.GetName(), it.GetLeaseToken())
 		if e != nil {
 			resp.Results[i] = itemStatus(e)
 			continue
@@ -401,9 +404,17 @@ func itemField(list string, i int, field string) string {
 // workerMessage turns the JSON or typed form of a message from a worker
 // into the encoded google.protobuf.Any to store, of type t; nil when
 // neither is set. A message that does not parse as t, or whose encoding is
-// over limit, is INVALID_ARGUMENT.
-func (c *Client) workerMessage(field, what string, json *structpb.Value, typed *anypb.Any, t protoreflect.MessageType, limit int) ([]byte, string, *Error) {
-	upper := strings.ToUpper(what)
+// over limit, is INVALID_ARGUMENT, naming the field what of item i of
+// list.
+func (c *Client) workerMessage(list string, i int, what string, json *structpb.Value, typed *anypb.Any, t protoreflect.MessageType, limit int) ([]byte, string, *Error) {
+	// The error's field and reason are built on the refused path only.
+	bad := func(tooLarge bool, format string, args ...any) *Error {
+		reason := "INVALID_" + strings.ToUpper(what)
+		if tooLarge {
+			reason = strings.ToUpper(what) + "_TOO_LARGE"
+		}
+		return invalidArgument(itemField(list, i, what), reason, format, args...)
+	}
 	typeName := t.Descriptor().FullName()
 	var m proto.Message
 	switch {
@@ -411,37 +422,37 @@ func (c *Client) workerMessage(field, what string, json *structpb.Value, typed *
 		if typeName == structName {
 			s, isStruct := json.GetKind().(*structpb.Value_StructValue)
 			if !isStruct || s.StructValue == nil {
-				return nil, "", invalidArgument(field, "INVALID_"+upper, "%s must be a JSON object: the kind's %s is a google.protobuf.Struct", what, what)
+				return nil, "", bad(false, "%s must be a JSON object: the kind's %s is a google.protobuf.Struct", what, what)
 			}
 			m = s.StructValue
 			break
 		}
 		b, err := protojson.Marshal(json)
 		if err != nil {
-			return nil, "", invalidArgument(field, "INVALID_"+upper, "%s is not valid JSON: %v", what, err)
+			return nil, "", bad(false, "%s is not valid JSON: %v", what, err)
 		}
 		m = t.New().Interface()
 		if err := protojson.Unmarshal(b, m); err != nil {
-			return nil, "", invalidArgument(field, "INVALID_"+upper, "%s does not parse as a %s: %v", what, typeName, err)
+			return nil, "", bad(false, "%s does not parse as a %s: %v", what, typeName, err)
 		}
 	case typed != nil:
 		url := typed.GetTypeUrl()
 		if url[strings.LastIndex(url, "/")+1:] != string(typeName) {
-			return nil, "", invalidArgument(field, "INVALID_"+upper, "typed_%s is a %q; the kind's %s is a %s", what, url, what, typeName)
+			return nil, "", bad(false, "typed_%s is a %q; the kind's %s is a %s", what, url, what, typeName)
 		}
 		m = t.New().Interface()
 		if err := proto.Unmarshal(typed.GetValue(), m); err != nil {
-			return nil, "", invalidArgument(field, "INVALID_"+upper, "typed_%s does not decode as a %s: %v", what, typeName, err)
+			return nil, "", bad(false, "typed_%s does not decode as a %s: %v", what, typeName, err)
 		}
 	default:
 		return nil, "", nil
 	}
-	b, url, err := marshalAny(m)
+	b, url, err := encodeAny(m)
 	if err != nil {
-		return nil, "", invalidArgument(field, "INVALID_"+upper, "%s does not encode: %v", what, err)
+		return nil, "", bad(false, "%s does not encode: %v", what, err)
 	}
 	if len(b) > limit {
-		return nil, "", invalidArgument(field, upper+"_TOO_LARGE", "the %s takes %d bytes encoded; at most %d are allowed", what, len(b), limit)
+		return nil, "", bad(true, "the %s takes %d bytes encoded; at most %d are allowed", what, len(b), limit)
 	}
 	return b, url, nil
 }
@@ -449,6 +460,61 @@ func (c *Client) workerMessage(field, what string, json *structpb.Value, typed *
 // structName is the full name of google.protobuf.Struct, the type of the
 // messages of kinds that take and return JSON.
 var structName = (&structpb.Struct{}).ProtoReflect().Descriptor().FullName()
+
+// encodeAny returns the encoding of m packed in a google.protobuf.Any,
+// and the Any's type URL: what marshalAny returns, written straight into
+// one buffer rather than through an Any message.
+func encodeAny(m proto.Message) ([]byte, string, error) {
+	url := typeURLPrefix + string(m.ProtoReflect().Descriptor().FullName())
+	size := proto.Size(m)
+	out := make([]byte, 0, 2*binary.MaxVarintLen64+len(url)+size+2)
+	out = protowire.AppendTag(out, 1, protowire.BytesType)
+	out = protowire.AppendString(out, url)
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(size))
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, m)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, url, nil
+}
+
+// typeURLPrefix is the prefix of the type URLs that anypb.New makes.
+const typeURLPrefix = "type.googleapis.com/"
+
+// unpackAny decodes the message that a stored google.protobuf.Any holds
+// into m, which must be of the Any's type, without building the Any.
+func unpackAny(b []byte, m proto.Message) error {
+	var url, value []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		var field []byte
+		if typ == protowire.BytesType {
+			field, n = protowire.ConsumeBytes(b)
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			url = field
+		case num == 2 && typ == protowire.BytesType:
+			value = field
+		}
+	}
+	want := m.ProtoReflect().Descriptor().FullName()
+	if i := bytes.LastIndexByte(url, '/'); string(url[i+1:]) != string(want) {
+		return fmt.Errorf("the stored message is a %q, not a %s", url, want)
+	}
+	return proto.Unmarshal(value, m)
+}
 
 // decodeAny decodes a stored google.protobuf.Any.
 func decodeAny(b []byte) (*anypb.Any, error) {
@@ -462,19 +528,15 @@ func decodeAny(b []byte) (*anypb.Any, error) {
 // anyToJSON turns a stored google.protobuf.Any of type t into its protobuf
 // JSON mapping, as a google.protobuf.Value.
 func anyToJSON(b []byte, t protoreflect.MessageType) (*structpb.Value, error) {
-	a, err := decodeAny(b)
-	if err != nil {
-		return nil, err
-	}
 	if t.Descriptor().FullName() == structName {
 		s := &structpb.Struct{}
-		if err := a.UnmarshalTo(s); err != nil {
+		if err := unpackAny(b, s); err != nil {
 			return nil, err
 		}
 		return structpb.NewStructValue(s), nil
 	}
 	m := t.New().Interface()
-	if err := a.UnmarshalTo(m); err != nil {
+	if err := unpackAny(b, m); err != nil {
 		return nil, err
 	}
 	j, err := protojson.Marshal(m)

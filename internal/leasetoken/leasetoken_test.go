@@ -9,8 +9,9 @@ import (
 func TestRoundTripAndTampering(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	name := "operations/0190a000-0000-7000-8000-000000000001"
-	tok := Encode(key, name, 42, "demo.sleep")
-	fence, kind, err := Decode(key, name, tok)
+	c := New(key)
+	tok := c.Encode(name, 42, "demo.sleep")
+	fence, kind, err := c.Decode(name, tok)
 	if err != nil || fence != 42 || kind != "demo.sleep" {
 		t.Fatalf("Decode = %d, %q, %v; want 42, demo.sleep, nil", fence, kind, err)
 	}
@@ -18,11 +19,11 @@ func TestRoundTripAndTampering(t *testing.T) {
 	for i := range raw {
 		bad := append([]byte(nil), raw...)
 		bad[i] ^= 1
-		if _, _, err := Decode(key, name, base64.RawURLEncoding.EncodeToString(bad)); err == nil {
+		if _, _, err := c.Decode(name, base64.RawURLEncoding.EncodeToString(bad)); err == nil {
 			t.Errorf("a token with byte %d altered decodes", i)
 		}
 	}
-	for _, c := range []struct{ what, key, name, token string }{
+	for _, tc := range []struct{ what, key, name, token string }{
 		{"another operation", string(key), name + "2", tok},
 		{"another key", "other", name, tok},
 		{"empty", string(key), name, ""},
@@ -30,8 +31,20 @@ func TestRoundTripAndTampering(t *testing.T) {
 		{"too long", string(key), name, strings.Repeat("A", 1000)},
 		{"truncated", string(key), name, tok[:len(tok)-2]},
 	} {
-		if _, _, err := Decode([]byte(c.key), c.name, c.token); err != ErrInvalid {
-			t.Errorf("%s: Decode err = %v, want ErrInvalid", c.what, err)
+		if _, _, err := New([]byte(tc.key)).Decode(tc.name, tc.token); err != ErrInvalid {
+			t.Errorf("%s: Decode err = %v, want ErrInvalid", tc.what, err)
 		}
+	}
+}
+
+func TestAllocations(t *testing.T) {
+	c := New([]byte("0123456789abcdef0123456789abcdef"))
+	name := "operations/0190a000-0000-7000-8000-000000000001"
+	tok := c.Encode(name, 7, "demo.sleep")
+	if n := testing.AllocsPerRun(100, func() { c.Encode(name, 7, "demo.sleep") }); n > 1 {
+		t.Errorf("Encode allocates %v times; want the token alone", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Decode(name, tok) }); n > 1 {
+		t.Errorf("Decode allocates %v times; want the kind alone", n)
 	}
 }
