@@ -20,7 +20,9 @@ import (
 )
 
 // Client starts, runs and follows operations over a store. Create it with
-// NewClient, register kinds, then Start it; Stop it on shutdown.
+// NewClient, register kinds, then Start it; Stop it on shutdown. A client
+// made by NewRemoteClient runs its handlers for a server instead, without
+// a store.
 //
 // The client serves the operation methods itself and wires the services
 // that do its background work, each of which owns its state: the producer
@@ -33,7 +35,8 @@ import (
 // (waitset.go). The client also serves the Workers service, through which
 // workers in other processes claim and run operations (workers.go).
 type Client struct {
-	store  lrostore.Store
+	store  lrostore.Store // nil for a remote client
+	remote *remote        // nil for a local client
 	config *Config
 	logger *slog.Logger
 	kinds  kindSet
@@ -94,6 +97,12 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newClient(store, store, cfg), nil
+}
+
+// newClient wires a client's services: work is store for a local client,
+// and the Workers service's adapter for a remote one (store nil).
+func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	c := &Client{
 		store:   store,
 		config:  cfg,
@@ -103,16 +112,16 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 		closing: make(chan struct{}),
 	}
 	c.logs = logthrottle.New(c.logger, storeWarnEvery)
-	c.exec = newHandlerExecutor(store, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
-	c.producer = newProducer(store, cfg, c.logs, c.exec)
-	c.leases = newLeaseKeeper(store, cfg, c.logs, c.exec)
+	c.exec = newHandlerExecutor(work, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
+	c.producer = newProducer(work, cfg, c.logs, c.exec)
+	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases
 	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist}
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}
 	}
-	return c, nil
+	return c
 }
 
 func (c *Client) register(k *kind) error {
@@ -120,6 +129,9 @@ func (c *Client) register(k *kind) error {
 	defer c.mu.Unlock()
 	if c.state != stateNew {
 		return fmt.Errorf("lro: register %s: the client is already started", k.name)
+	}
+	if c.remote != nil && !k.handled() {
+		return fmt.Errorf("lro: register %s: a remote client only runs kinds: this one has no Run (declare it on the server)", k.name)
 	}
 	c.kinds.mu.Lock()
 	defer c.kinds.mu.Unlock()
@@ -199,6 +211,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if c.state != stateNew {
 		return errors.New("lro: Start: client already started")
 	}
+	if c.remote != nil {
+		return c.startRemote(ctx)
+	}
 	bg, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.allHandled = len(c.handledKinds()) == len(c.Kinds())
@@ -274,7 +289,9 @@ func (c *Client) shutdown(ctx context.Context) {
 	}
 	c.leases.Stop()
 	c.exec.StopWrites()
-	c.inserter.Stop()
+	if c.inserter != nil {
+		c.inserter.Stop()
+	}
 	c.stop(ErrShutdown)
 	c.logs.Stop()
 }

@@ -125,6 +125,8 @@ func merge(dst, src *lro.Config) {
 	dst.DisableEagerStart = src.DisableEagerStart || dst.DisableEagerStart
 	dst.MetadataBytesMax = cmp.Or(src.MetadataBytesMax, dst.MetadataBytesMax)
 	dst.ResponseBytesMax = cmp.Or(src.ResponseBytesMax, dst.ResponseBytesMax)
+	dst.MetadataBytesMax = cmp.Or(src.MetadataBytesMax, dst.MetadataBytesMax)
+	dst.ResponseBytesMax = cmp.Or(src.ResponseBytesMax, dst.ResponseBytesMax)
 	dst.ErrorBytesMax = cmp.Or(src.ErrorBytesMax, dst.ErrorBytesMax)
 }
 

@@ -47,6 +47,21 @@ operation at once and cancels a running handler's context; DeleteOperation
 removes a done operation (FAILED_PRECONDITION before then); WaitOperation
 returns as soon as the operation ends.
 
+# Workers in other deployments
+
+A client made with NewRemoteClient has no store: it runs its kinds'
+handlers for an lro server it reaches over gRPC (the server's Workers
+service), with the same Job, so a Go team can deploy its workers apart
+from the server. The server declares the kinds (DeclaredKind, or a Kind
+without Run); the remote client registers them with Run, checked at Start
+against the server's types.
+
+	conn, _ := grpc.NewClient("lro.internal:8080", ...)
+	worker, _ := lro.NewRemoteClient(conn, &lro.Config{Workers: 50})
+	lro.MustRegister(worker, resizeKind)       // the same Kind, with Run
+	worker.Start(ctx)                          // checks the kinds with the server
+	defer worker.Stop(ctx)                     // releases unfinished operations
+
 # Throughput
 
 Writes are grouped: concurrent starts share a transaction, a claim takes as

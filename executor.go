@@ -45,7 +45,7 @@ type slotFreer interface {
 
 // handlerExecutor runs claimed operations on this client's handlers.
 type handlerExecutor struct {
-	store   lrostore.Store
+	store   workStore
 	config  *Config
 	logger  *slog.Logger
 	logs    *logthrottle.Logger
@@ -53,6 +53,11 @@ type handlerExecutor struct {
 	waiters *waitSet
 	slots   slotFreer    // set when the client wires its services
 	leases  *leaseKeeper // set when the client wires its services
+
+	// forget, when set (by a remote client), is told of each job that
+	// ended without a lease left to release: the store may drop what it
+	// keeps for the lease.
+	forget func(lrostore.Lease)
 
 	// Set by start.
 	ctx      context.Context // parent of handler contexts
@@ -69,7 +74,7 @@ type handlerExecutor struct {
 	released  bool             // Stop has released them
 }
 
-func newHandlerExecutor(store lrostore.Store, config *Config, logger *slog.Logger, logs *logthrottle.Logger, kinds *kindSet, waiters *waitSet) *handlerExecutor {
+func newHandlerExecutor(store workStore, config *Config, logger *slog.Logger, logs *logthrottle.Logger, kinds *kindSet, waiters *waitSet) *handlerExecutor {
 	return &handlerExecutor{store: store, config: config, logger: logger, logs: logs, kinds: kinds, waiters: waiters,
 		jobs: map[string]*job{}}
 }
@@ -178,6 +183,7 @@ func (e *handlerExecutor) runJob(j *job) {
 		e.mu.Lock()
 		if !e.released {
 			e.releasing = append(e.releasing, j.lease)
+			j.toRelease = true
 		}
 		e.mu.Unlock()
 		return
@@ -338,7 +344,11 @@ func (e *handlerExecutor) endJob(j *job) {
 	if e.jobs[j.op.ID] == j {
 		delete(e.jobs, j.op.ID)
 	}
+	toRelease := j.toRelease
 	e.mu.Unlock()
+	if e.forget != nil && !toRelease {
+		e.forget(j.lease)
+	}
 	j.cancel(context.Canceled)
 	if j.slotFreed {
 		e.writing.Add(-1)
@@ -416,6 +426,7 @@ func (e *handlerExecutor) Stop(ctx context.Context) {
 			j.lost = true
 			j.mu.Unlock()
 			e.releasing = append(e.releasing, j.lease)
+			j.toRelease = true
 			stubborn++
 		}
 		e.mu.Unlock()
@@ -459,11 +470,13 @@ func (e *handlerExecutor) expiredJobs(now time.Time) []*job {
 	return expired
 }
 
-// renewed records a heartbeat sent for leases: a lease the store renewed
-// now expires at expire; it returns the jobs whose lease the store no
-// longer holds, and those whose cancellation was requested, among the jobs
-// that still run under those leases.
-func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[string]bool, expire time.Time) (lost, cancelled []*job) {
+// renewed records a heartbeat sent at sent for leases: a lease the store
+// renewed now expires its kind's lease TTL after sent (Config.LeaseTTL on
+// a local client; the server's TTL of the kind on a remote one). It
+// returns the jobs whose lease the store no longer holds, and those whose
+// cancellation was requested, among the jobs that still run under those
+// leases.
+func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[string]bool, sent time.Time) (lost, cancelled []*job) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, l := range leases {
@@ -479,7 +492,7 @@ func (e *handlerExecutor) renewed(leases []lrostore.Lease, cancelRequested map[s
 			cancelled = append(cancelled, j)
 			fallthrough
 		default:
-			j.leaseExpire = expire
+			j.leaseExpire = sent.Add(j.kind.leaseTTL)
 		}
 	}
 	return lost, cancelled

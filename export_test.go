@@ -1,11 +1,21 @@
 package lro
 
-import "lro.dev/lro/internal/testsignal"
+import (
+	"time"
+
+	"lro.dev/lro/internal/testsignal"
+)
 
 // ClaimedSignal returns c's signal of a claim taken into account (such as
 // whether pending operations remain), off until the test calls its Init,
 // which must come before Start.
 func ClaimedSignal(c *Client) *testsignal.Signal[struct{}] { return &c.producer.claimed }
+
+// RemoteLeasesHeld returns how many leases a remote client's adapter maps.
+func RemoteLeasesHeld(c *Client) int { return c.remote.work.held() }
+
+// HeartbeatInterval returns c's heartbeat interval, as Start set it.
+func HeartbeatInterval(c *Client) time.Duration { return c.config.HeartbeatInterval }
 
 // ClaimWaitingSignal returns c's signal of a claim long poll that found no
 // pending operation and waits, off until the test calls its Init.

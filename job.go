@@ -22,6 +22,7 @@ type job struct {
 	cancel context.CancelCauseFunc
 
 	leaseExpire time.Time   // guarded by e.mu
+	toRelease   bool        // guarded by e.mu: Stop releases the lease
 	slotFreed   bool        // the job's own goroutine only; see freeSlot
 	ended       atomic.Bool // the job is over: its metadata is no longer written
 

@@ -31,7 +31,7 @@ import (
 type leaseKeeper struct {
 	startstop.Service
 
-	store  lrostore.Store
+	store  workStore
 	config *Config
 	logs   *logthrottle.Logger
 	jobs   *handlerExecutor // holds the jobs whose leases are kept
@@ -40,7 +40,7 @@ type leaseKeeper struct {
 	dirty map[*job]struct{} // jobs with metadata to write
 }
 
-func newLeaseKeeper(store lrostore.Store, config *Config, logs *logthrottle.Logger, jobs *handlerExecutor) *leaseKeeper {
+func newLeaseKeeper(store workStore, config *Config, logs *logthrottle.Logger, jobs *handlerExecutor) *leaseKeeper {
 	return &leaseKeeper{store: store, config: config, logs: logs, jobs: jobs, dirty: map[*job]struct{}{}}
 }
 
@@ -82,7 +82,7 @@ func (k *leaseKeeper) heartbeat(ctx context.Context) error {
 	for _, h := range held {
 		cancelRequested[h.ID] = h.CancelRequested
 	}
-	lost, cancelled := k.jobs.renewed(leases, cancelRequested, sent.Add(k.config.LeaseTTL))
+	lost, cancelled := k.jobs.renewed(leases, cancelRequested, sent)
 	for _, j := range lost {
 		j.loseLease()
 	}

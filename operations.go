@@ -23,6 +23,9 @@ import (
 // GetOperation returns the latest state of an operation. A malformed name is
 // INVALID_ARGUMENT; an unknown one NOT_FOUND.
 func (c *Client) GetOperation(ctx context.Context, name string) (*longrunningpb.Operation, error) {
+	if c.remote != nil {
+		return c.remote.getOperation(ctx, name)
+	}
 	op, err := c.get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -46,6 +49,9 @@ type OperationInfo struct {
 // GetOperationInfo is GetOperation, with the operation's OperationInfo,
 // from the same read.
 func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunningpb.Operation, *OperationInfo, error) {
+	if c.remote != nil {
+		return nil, nil, remoteUnimplemented("GetOperationInfo", "the API does not show an operation's lease; call GetOperation")
+	}
 	op, err := c.get(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -132,6 +138,9 @@ type ListOptions struct {
 // early, with a next_page_token, when its operations would take more than
 // PageBytesMax.
 func (c *Client) ListOperations(ctx context.Context, name string, opts *ListOptions) (*longrunningpb.ListOperationsResponse, error) {
+	if c.remote != nil {
+		return c.remote.listOperations(ctx, name, opts)
+	}
 	if opts == nil {
 		opts = &ListOptions{}
 	}
@@ -219,6 +228,9 @@ func (c *Client) pageTokenKey(ctx context.Context) ([]byte, error) {
 // handler still succeeds. A done operation stays as it is. It returns the
 // operation's state after the request.
 func (c *Client) CancelOperation(ctx context.Context, name string) (*longrunningpb.Operation, error) {
+	if c.remote != nil {
+		return c.remote.cancelOperation(ctx, name)
+	}
 	parent, id, err := parseName("name", name)
 	if err != nil {
 		return nil, err
@@ -240,6 +252,9 @@ func (c *Client) CancelOperation(ctx context.Context, name string) (*longrunning
 // (it does not cancel). An operation that is not done yet is
 // FAILED_PRECONDITION: cancel it, or wait for it, first.
 func (c *Client) DeleteOperation(ctx context.Context, name string) error {
+	if c.remote != nil {
+		return c.remote.deleteOperation(ctx, name)
+	}
 	parent, id, err := parseName("name", name)
 	if err != nil {
 		return err
@@ -263,6 +278,9 @@ func (c *Client) DeleteOperation(ctx context.Context, name string) error {
 // the answer arrives in time). A timeout of zero means Config.WaitMax. It
 // wakes as soon as the operation ends, without polling.
 func (c *Client) WaitOperation(ctx context.Context, name string, timeout time.Duration) (*longrunningpb.Operation, error) {
+	if c.remote != nil {
+		return c.remote.waitOperation(ctx, name, timeout)
+	}
 	if timeout < 0 {
 		return nil, invalidArgument("timeout", "INVALID_TIMEOUT", "timeout %v is negative", timeout)
 	}
@@ -340,6 +358,9 @@ func (c *Client) readForWait(ctx context.Context, name, parent, id string, first
 // lrostore.Store.WriteCheck), so a store that can be read but not written,
 // such as a read-only file or a full disk, fails the check.
 func (c *Client) Ping(ctx context.Context) error {
+	if c.remote != nil {
+		return c.remote.ping(ctx)
+	}
 	_, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: uuid.Nil.String(), Brief: true})
 	if err != nil && !errors.Is(err, lrostore.ErrNotFound) {
 		return fmt.Errorf("read: %w", err)

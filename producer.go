@@ -47,11 +47,18 @@ var _ executor = (*handlerExecutor)(nil)
 type producer struct {
 	startstop.Service
 
-	store  lrostore.Store
+	store  workStore
 	config *Config
 	logs   *logthrottle.Logger
 	exec   executor // runs what is claimed
 	kinds  []string // the kinds to claim; set before Start
+
+	// longPoll is set (before Start) when a claim waits for pending
+	// operations itself, as a remote client's claims do on the server:
+	// then a claim follows the last at once while slots are free, rather
+	// than at the next wake-up or PollInterval. Stop cancels the claim
+	// that waits.
+	longPoll bool
 
 	running atomic.Int64 // worker slots taken: handlers running (also those that lost their lease), and eager starts being stored
 	backlog atomic.Bool  // pending operations may wait to be claimed: no eager starts
@@ -65,7 +72,7 @@ type producer struct {
 	claimed testsignal.Signal[struct{}]
 }
 
-func newProducer(store lrostore.Store, config *Config, logs *logthrottle.Logger, exec executor) *producer {
+func newProducer(store workStore, config *Config, logs *logthrottle.Logger, exec executor) *producer {
 	p := &producer{store: store, config: config, logs: logs, exec: exec,
 		wake: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
 	p.backlog.Store(true) // until a claim finds fewer pending operations than it could take
@@ -91,7 +98,8 @@ func (p *producer) freeSlots(n int) {
 // produce claims pending operations while worker slots are free. It claims
 // as many as there are free slots in one statement, and looks again when
 // this client starts an operation, when a slot frees up while more may be
-// pending, and every PollInterval.
+// pending, and every PollInterval; in long-poll mode, at once after each
+// claim while slots are free (and after PollInterval when a claim failed).
 func (p *producer) produce(ctx context.Context) {
 	if len(p.kinds) == 0 {
 		return
@@ -141,7 +149,17 @@ func (p *producer) produce(ctx context.Context) {
 					short = !more
 					p.backlog.Store(more)
 					p.claimed.Signal(struct{}{})
-					if more && free > n {
+					if p.longPoll {
+						// The claim waited on the server for work to come:
+						// claim again at once while slots are free. A claim
+						// that found nothing without waiting (a server that
+						// is stopping) is tried again at the next poll, not
+						// in a busy loop.
+						more = len(ops) > 0 || time.Since(sent) >= p.config.PollInterval
+						if more && p.free() > 0 {
+							continue
+						}
+					} else if more && free > n {
 						continue
 					}
 				}

@@ -42,6 +42,12 @@ type StartOptions struct {
 // Concurrent calls share commits: the starts that arrive while one commit
 // is under way are written together in the next.
 func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.Message, opts *StartOptions) (*longrunningpb.Operation, error) {
+	if c.remote != nil {
+		if err := c.checkStarted(); err != nil {
+			return nil, err
+		}
+		return c.remote.startOperation(ctx, kindName, req, opts)
+	}
 	params, err := c.prepareStart(kindName, req, opts)
 	if err != nil {
 		return nil, err
@@ -77,6 +83,9 @@ const StartOperationsMax = 10000
 // ALREADY_EXISTS; the others are stored then, and a repeat of the call
 // with the same request IDs returns them.
 func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*longrunningpb.Operation, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented("StartOperations", "the API has no call that starts several operations all or none; call StartOperation for each")
+	}
 	if len(reqs) > StartOperationsMax {
 		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
 	}

@@ -109,6 +109,9 @@ func (c *Client) pendingMayExist() {
 // request (no kinds, an unknown kind, max outside 1..WorkerItemsMax, a
 // negative wait, a bad worker name) is INVALID_ARGUMENT.
 func (c *Client) ClaimOperations(ctx context.Context, req *lropb.ClaimOperationsRequest) (*lropb.ClaimOperationsResponse, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented("ClaimOperations", "a remote client is a worker, not a server")
+	}
 	owner, err := workerName(req.GetWorker())
 	if err != nil {
 		return nil, err

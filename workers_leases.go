@@ -33,6 +33,9 @@ import (
 // item's error says so; its lease is renewed all the same. More than
 // WorkerItemsMax leases is INVALID_ARGUMENT.
 func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented("RenewLeases", "a remote client is a worker, not a server")
+	}
 	if _, err := workerName(req.GetWorker()); err != nil {
 		return nil, err
 	}
@@ -152,6 +155,9 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 // done already), NOT_FOUND or INVALID_ARGUMENT. More than WorkerItemsMax
 // results is INVALID_ARGUMENT.
 func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperationsRequest) (*lropb.FinishOperationsResponse, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented("FinishOperations", "a remote client is a worker, not a server")
+	}
 	if _, err := workerName(req.GetWorker()); err != nil {
 		return nil, err
 	}
@@ -313,6 +319,9 @@ func (c *Client) finishParams(i int, h heldLease, it *lropb.OperationResult) (*l
 // claims waiting for work wake. The outcome of each lease is as in
 // FinishOperations. More than WorkerItemsMax leases is INVALID_ARGUMENT.
 func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperationsRequest) (*lropb.ReleaseOperationsResponse, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented("ReleaseOperations", "a remote client is a worker, not a server")
+	}
 	if _, err := workerName(req.GetWorker()); err != nil {
 		return nil, err
 	}
