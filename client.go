@@ -13,6 +13,7 @@ import (
 
 	"lro.dev/lro/internal/batch"
 	"lro.dev/lro/internal/logthrottle"
+	"lro.dev/lro/internal/testsignal"
 	"lro.dev/lro/lrostore"
 )
 
@@ -51,8 +52,16 @@ type Client struct {
 	listener *listener // nil unless the store is a Notifier
 	waiters  waitSet
 
-	keyMu sync.Mutex
-	key   []byte // page token key
+	keyMu    sync.Mutex
+	key      []byte // page token key
+	leaseKey []byte // lease token key (workers.go)
+
+	// pending wakes the claim long polls of remote workers (workers.go)
+	// whenever pendingMayExist wakes the producer.
+	pending pendingBroadcast
+	// claimWaiting is signalled when a claim long poll found nothing and
+	// waits.
+	claimWaiting testsignal.Signal[struct{}]
 
 	logs *logthrottle.Logger // the store's failures, throttled by kind
 }
@@ -92,10 +101,10 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	c.producer = newProducer(store, cfg, c.logs, c.exec)
 	c.leases = newLeaseKeeper(store, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases
-	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.producer.wakeUp}
+	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist}
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
-		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.producer.wakeUp}
+		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}
 	}
 	return c, nil
 }

@@ -248,6 +248,7 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	c.producer.startEager(claimed, eager, sent.Add(c.config.LeaseTTL))
 	if pending {
 		c.producer.pendingStored()
+		c.pending.fire()
 	}
 	return results, nil
 }

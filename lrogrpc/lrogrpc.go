@@ -1,6 +1,8 @@
 // Package lrogrpc serves lro over gRPC: the standard
-// google.longrunning.Operations service, and lro.v1.Lro, which starts
-// operations of registered kinds, both over one *lro.Client.
+// google.longrunning.Operations service; lro.v1.Lro, which starts
+// operations of registered kinds; and lro.v1.Workers, through which
+// workers outside the server, in any language, claim, renew, finish and
+// release operations; all over one *lro.Client.
 //
 // Mount them on a server with Register:
 //
@@ -34,16 +36,19 @@ import (
 	"lro.dev/lro/lropb"
 )
 
-// Server implements longrunningpb.OperationsServer and lropb.LroServer.
+// Server implements longrunningpb.OperationsServer, lropb.LroServer and
+// lropb.WorkersServer.
 type Server struct {
 	longrunningpb.UnimplementedOperationsServer
 	lropb.UnimplementedLroServer
+	lropb.UnimplementedWorkersServer
 	client *lro.Client
 }
 
 var (
 	_ longrunningpb.OperationsServer = (*Server)(nil)
 	_ lropb.LroServer                = (*Server)(nil)
+	_ lropb.WorkersServer            = (*Server)(nil)
 )
 
 // NewServer returns the services over client.
@@ -51,11 +56,12 @@ func NewServer(client *lro.Client) *Server {
 	return &Server{client: client}
 }
 
-// Register registers both services of client on s.
+// Register registers the three services of client on s.
 func Register(s grpc.ServiceRegistrar, client *lro.Client) *Server {
 	srv := NewServer(client)
 	longrunningpb.RegisterOperationsServer(s, srv)
 	lropb.RegisterLroServer(s, srv)
+	lropb.RegisterWorkersServer(s, srv)
 	return srv
 }
 
@@ -239,6 +245,30 @@ func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*l
 		})
 	}
 	return resp, nil
+}
+
+// ClaimOperations implements lro.v1.Workers (see lro.Client.ClaimOperations).
+func (s *Server) ClaimOperations(ctx context.Context, req *lropb.ClaimOperationsRequest) (*lropb.ClaimOperationsResponse, error) {
+	resp, err := s.client.ClaimOperations(ctx, req)
+	return resp, Status(err)
+}
+
+// RenewLeases implements lro.v1.Workers (see lro.Client.RenewLeases).
+func (s *Server) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
+	resp, err := s.client.RenewLeases(ctx, req)
+	return resp, Status(err)
+}
+
+// FinishOperations implements lro.v1.Workers (see lro.Client.FinishOperations).
+func (s *Server) FinishOperations(ctx context.Context, req *lropb.FinishOperationsRequest) (*lropb.FinishOperationsResponse, error) {
+	resp, err := s.client.FinishOperations(ctx, req)
+	return resp, Status(err)
+}
+
+// ReleaseOperations implements lro.v1.Workers (see lro.Client.ReleaseOperations).
+func (s *Server) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperationsRequest) (*lropb.ReleaseOperationsResponse, error) {
+	resp, err := s.client.ReleaseOperations(ctx, req)
+	return resp, Status(err)
 }
 
 // UnknownServiceHandler answers calls to methods the server does not have

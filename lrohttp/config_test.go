@@ -92,6 +92,12 @@ func TestNewHandlerConfig(t *testing.T) {
 		lropb.RegisterLroServer(onlyLro, lrogrpc.NewServer(nil))
 		_, err = lrohttp.NewHandler(onlyLro, nil)
 		require.ErrorContains(t, err, "google.longrunning.Operations is not registered")
+
+		noWorkers := grpc.NewServer()
+		longrunningpb.RegisterOperationsServer(noWorkers, lrogrpc.NewServer(nil))
+		lropb.RegisterLroServer(noWorkers, lrogrpc.NewServer(nil))
+		_, err = lrohttp.NewHandler(noWorkers, nil)
+		require.ErrorContains(t, err, "lro.v1.Workers is not registered")
 	})
 
 	t.Run("MaxBodyBytes", func(t *testing.T) {

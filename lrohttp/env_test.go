@@ -48,6 +48,9 @@ const (
 	kindFail = "test.fail"
 	// kindEmpty (Empty → Empty) returns a nil response.
 	kindEmpty = "test.empty"
+	// kindRemote (JSON → JSON) is declared: only workers of the Workers
+	// service run it.
+	kindRemote = "test.remote"
 )
 
 const (
@@ -154,6 +157,7 @@ func (e *env) register(c *lro.Client) error {
 				},
 			})
 		},
+		func(c *lro.Client) error { return lro.Declare(c, lro.DeclaredKind{Name: kindRemote}) },
 		func(c *lro.Client) error {
 			return lro.Register(c, lro.Kind[*emptypb.Empty, *emptypb.Empty, *emptypb.Empty]{
 				Name: kindEmpty,

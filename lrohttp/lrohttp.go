@@ -1,7 +1,9 @@
 // Package lrohttp serves the HTTP/JSON mapping of lro's gRPC services
-// (google.longrunning.Operations and lro.v1.Lro), transcoded by vanguard
-// from the services' google.api.http annotations, so that curl, browsers,
-// scripts and Google's REST clients can start and follow operations.
+// (google.longrunning.Operations, lro.v1.Lro and lro.v1.Workers),
+// transcoded by vanguard from the services' google.api.http annotations,
+// so that curl, browsers, scripts and Google's REST clients can start and
+// follow operations, and workers that have only an HTTP client can run
+// them.
 //
 // The routes, for the default collection:
 //
@@ -12,6 +14,10 @@
 //	POST   /v1/operations/{id}:cancel     Operations.CancelOperation
 //	POST   /v1/operations/{id}:wait       Operations.WaitOperation (body: {"timeout": "10s"})
 //	DELETE /v1/operations/{id}            Operations.DeleteOperation
+//	POST   /v1/workers:claim              Workers.ClaimOperations (body: the request)
+//	POST   /v1/workers:renew              Workers.RenewLeases (body: the request)
+//	POST   /v1/workers:finish             Workers.FinishOperations (body: the request)
+//	POST   /v1/workers:release            Workers.ReleaseOperations (body: the request)
 //
 // and for each parent pattern in Config.Parents, such as
 // "projects/*/locations/*", the same under /v1/projects/{p}/locations/{l}/
@@ -88,11 +94,12 @@ type Config struct {
 const (
 	operationsService = "google.longrunning.Operations"
 	lroService        = "lro.v1.Lro"
+	workersService    = "lro.v1.Workers"
 )
 
-// NewHandler returns the HTTP/JSON handler of the Operations and Lro
-// services registered on s (see lrogrpc.Register). Calls are handed to s
-// in-process.
+// NewHandler returns the HTTP/JSON handler of the Operations, Lro and
+// Workers services registered on s (see lrogrpc.Register). Calls are
+// handed to s in-process.
 func NewHandler(s *grpc.Server, config *Config) (http.Handler, error) {
 	if config == nil {
 		config = &Config{}
@@ -121,7 +128,7 @@ func NewHandler(s *grpc.Server, config *Config) (http.Handler, error) {
 		}
 	}
 	var services []*vanguard.Service
-	for _, name := range []string{operationsService, lroService} {
+	for _, name := range []string{operationsService, lroService, workersService} {
 		if _, ok := s.GetServiceInfo()[name]; !ok {
 			return nil, fmt.Errorf("lrohttp: %s is not registered on the gRPC server (call lrogrpc.Register first)", name)
 		}

@@ -21,6 +21,7 @@ import (
 
 	"lro.dev/lro"
 	"lro.dev/lro/lrogrpc"
+	"lro.dev/lro/lropb"
 )
 
 // Defaults of the limits in Config.
@@ -151,10 +152,11 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
-// limitedOperations is lrogrpc's Operations service with a cap on the
-// WaitOperation calls under way at once, gRPC and HTTP alike (HTTP calls
-// reach the gRPC server in-process). Its other methods are lrogrpc's own,
-// at no cost (an interceptor would cost every call).
+// limitedOperations is lrogrpc's Operations and Workers services with a
+// cap on the long polls under way at once (WaitOperation and
+// ClaimOperations calls together), gRPC and HTTP alike (HTTP calls reach
+// the gRPC server in-process). Its other methods are lrogrpc's own, at no
+// cost (an interceptor would cost every call).
 type limitedOperations struct {
 	*lrogrpc.Server
 	maxWaits int64
@@ -174,13 +176,30 @@ func (o *limitedOperations) WaitOperation(ctx context.Context, req *longrunningp
 	return o.Server.WaitOperation(ctx, req)
 }
 
-// extendWaits lets an HTTP wait's response be written for the longest wait
-// plus the write timeout, so that the write timeout does not cut it; and
-// closes the connection of a wait refused for the cap, so that a client
-// refused does not keep a connection that others need.
+// ClaimOperations refuses a call beyond the cap of long polls as
+// WaitOperation does, unless it does not wait.
+func (o *limitedOperations) ClaimOperations(ctx context.Context, req *lropb.ClaimOperationsRequest) (*lropb.ClaimOperationsResponse, error) {
+	if w := req.GetWait(); w != nil && w.AsDuration() <= 0 {
+		return o.Server.ClaimOperations(ctx, req)
+	}
+	defer o.waits.Add(-1)
+	if o.waits.Add(1) > o.maxWaits {
+		st, _ := status.New(codes.ResourceExhausted,
+			fmt.Sprintf("too many long polls at once (at most %d WaitOperation and ClaimOperations calls): retry later, or claim with wait 0s", o.maxWaits)).
+			WithDetails(&errdetails.ErrorInfo{Reason: "TOO_MANY_WAITS", Domain: lro.ErrorDomain})
+		return nil, st.Err()
+	}
+	return o.Server.ClaimOperations(ctx, req)
+}
+
+// extendWaits lets the response of an HTTP wait or claim (a long poll) be
+// written for the longest wait plus the write timeout, so that the write
+// timeout does not cut it; and closes the connection of a long poll
+// refused for the cap, so that a client refused does not keep a
+// connection that others need.
 func extendWaits(next http.Handler, waitMax, write time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, ":wait") {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, ":wait") && r.URL.Path != "/v1/workers:claim" {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -1,6 +1,7 @@
 // Package server assembles the standalone lro server that `lro serve` runs:
 // the store named by a DSN, an lro client, and one listener that serves
-// gRPC (the Operations and Lro services, health, reflection) and HTTP.
+// gRPC (the Operations, Lro and Workers services, health, reflection) and
+// HTTP.
 //
 // One address serves both: cmux reads the start of each connection and
 // hands HTTP/2 connections whose requests are gRPC to grpc-go's own server
@@ -190,8 +191,10 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
 	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
 	operations := lrogrpc.NewServer(client)
-	longrunningpb.RegisterOperationsServer(s.grpc, &limitedOperations{Server: operations, maxWaits: int64(maxWaits)})
+	limited := &limitedOperations{Server: operations, maxWaits: int64(maxWaits)}
+	longrunningpb.RegisterOperationsServer(s.grpc, limited)
 	lropb.RegisterLroServer(s.grpc, operations)
+	lropb.RegisterWorkersServer(s.grpc, limited)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

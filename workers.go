@@ -1,0 +1,443 @@
+package lro
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"lro.dev/lro/internal/leasetoken"
+	"lro.dev/lro/lropb"
+	"lro.dev/lro/lrostore"
+)
+
+// The server side of the Workers service (lro.v1.Workers): workers outside
+// this process, in any language, claim operations of this client's kinds,
+// renew their leases, and finish or release them. Each call works on many
+// operations, and each write goes to the store fenced by the lease token of
+// the claim, exactly as the writes of local handlers do: a worker that lost
+// its lease changes nothing. Expired remote leases are rescued as local ones
+// are (rescuer.go), so a worker that dies is a lost lease.
+//
+// A claim gives each operation an opaque lease token (internal/leasetoken)
+// that carries the store's fencing token and the operation's kind, bound
+// to the operation's name by an HMAC under a key kept in the store: later
+// calls learn the kind (its lease TTL, its metadata and response types)
+// without reading the operation, and a forged or altered token is refused
+// before the store is asked.
+
+// Limits of the Workers service.
+const (
+	// WorkerItemsMax caps the operations that one Workers call claims,
+	// renews, finishes or releases.
+	WorkerItemsMax = 1000
+	// WorkerNameMax caps the length of a worker's name, in bytes.
+	WorkerNameMax = 256
+	// ClaimWaitDefault is how long a claim waits for a pending operation
+	// when the request does not say (capped by Config.WaitMax).
+	ClaimWaitDefault = 30 * time.Second
+	// workerDefault names a worker that does not name itself.
+	workerDefault = "worker"
+	// leaseKeyName is the name of the lease tokens' key in the store.
+	leaseKeyName = "lease_token"
+)
+
+// pendingBroadcast wakes the claim long polls of the Workers service when
+// pending operations may exist. Firing costs one atomic load while no poll
+// waits, so that the hot paths that fire it (every start that stores
+// pending operations) pay nothing for a server without remote workers.
+type pendingBroadcast struct {
+	waiting atomic.Int64
+	mu      sync.Mutex
+	ch      chan struct{} // closed by fire; nil until someone waits
+}
+
+// subscribe returns a channel closed at the next fire; call done when no
+// longer waiting. Subscribe before looking for pending operations, so that
+// one that arrives between the look and the wait still wakes the waiter.
+func (b *pendingBroadcast) subscribe() (<-chan struct{}, func()) {
+	b.waiting.Add(1)
+	b.mu.Lock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	ch := b.ch
+	b.mu.Unlock()
+	return ch, func() { b.waiting.Add(-1) }
+}
+
+// fire wakes every waiter.
+func (b *pendingBroadcast) fire() {
+	if b.waiting.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+	b.mu.Unlock()
+}
+
+// pendingMayExist tells whoever claims on this client (its producer, and
+// the long polls of remote workers) that pending operations may be there.
+func (c *Client) pendingMayExist() {
+	c.producer.wakeUp()
+	c.pending.fire()
+}
+
+// ClaimOperations implements lro.v1.Workers.ClaimOperations: it claims up to
+// req.Max pending operations of req.Kinds for the worker req.Worker,
+// oldest first, each under its kind's lease TTL. When none is pending it
+// waits up to req.Wait (unset: ClaimWaitDefault; capped by Config.WaitMax
+// and by ctx's deadline) for one, waking as soon as one may be there, and
+// returns none after the wait, or once the client stops. A malformed
+// request (no kinds, an unknown kind, max outside 1..WorkerItemsMax, a
+// negative wait, a bad worker name) is INVALID_ARGUMENT.
+func (c *Client) ClaimOperations(ctx context.Context, req *lropb.ClaimOperationsRequest) (*lropb.ClaimOperationsResponse, error) {
+	owner, err := workerName(req.GetWorker())
+	if err != nil {
+		return nil, err
+	}
+	groups, err := c.claimGroups(req.GetKinds())
+	if err != nil {
+		return nil, err
+	}
+	limit := int(req.GetMax())
+	if limit < 1 || limit > WorkerItemsMax {
+		return nil, invalidArgument("max", "INVALID_MAX", "max is %d: claim from 1 to %d operations", req.GetMax(), WorkerItemsMax)
+	}
+	wait := ClaimWaitDefault
+	if w := req.GetWait(); w != nil {
+		if err := w.CheckValid(); err != nil {
+			return nil, invalidArgument("wait", "INVALID_WAIT", "wait is not a valid duration: %v", err)
+		}
+		if wait = w.AsDuration(); wait < 0 {
+			return nil, invalidArgument("wait", "INVALID_WAIT", "wait %v is negative", wait)
+		}
+	}
+	wait = min(wait, c.config.WaitMax)
+	if deadline, ok := ctx.Deadline(); ok {
+		// Answer before the caller's deadline, with none rather than
+		// DEADLINE_EXCEEDED.
+		left := time.Until(deadline)
+		wait = max(0, min(wait, left-min(left/5, 200*time.Millisecond)))
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	var timer *time.Timer
+	for {
+		var (
+			woken <-chan struct{}
+			done  func()
+		)
+		if wait > 0 {
+			woken, done = c.pending.subscribe()
+		}
+		ops, err := c.claimFor(ctx, owner, groups, limit, req.GetJson())
+		if err != nil || len(ops) > 0 || wait <= 0 {
+			if done != nil {
+				done()
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &lropb.ClaimOperationsResponse{Operations: ops}, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		c.claimWaiting.Signal(struct{}{})
+		select {
+		case <-woken:
+			done()
+		case <-timer.C:
+			done()
+			return &lropb.ClaimOperationsResponse{}, nil
+		case <-c.closing:
+			done()
+			return &lropb.ClaimOperationsResponse{}, nil
+		case <-ctx.Done():
+			done()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// claimGroup is the kinds of a claim that share a lease TTL: one store
+// claim takes them together.
+type claimGroup struct {
+	ttl   time.Duration
+	kinds []string
+}
+
+// claimGroups checks a claim's kinds and groups them by lease TTL.
+func (c *Client) claimGroups(names []string) ([]claimGroup, error) {
+	if len(names) == 0 {
+		return nil, invalidArgument("kinds", "KINDS_REQUIRED", "kinds is required: name at least one kind to claim")
+	}
+	var groups []claimGroup
+	for i, name := range names {
+		k, err := c.kind(name)
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				out := *e
+				out.Field = fmt.Sprintf("kinds[%d]", i)
+				return nil, &out
+			}
+			return nil, err
+		}
+		g := slices.IndexFunc(groups, func(g claimGroup) bool { return g.ttl == k.leaseTTL })
+		if g < 0 {
+			groups = append(groups, claimGroup{ttl: k.leaseTTL})
+			g = len(groups) - 1
+		}
+		if !slices.Contains(groups[g].kinds, name) {
+			groups[g].kinds = append(groups[g].kinds, name)
+		}
+	}
+	return groups, nil
+}
+
+// claimFor claims up to limit operations, one store claim per group. When
+// a later group's claim fails after an earlier one claimed operations, it
+// returns those: they are the worker's now.
+func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup, limit int, asJSON bool) ([]*lropb.ClaimedOperation, error) {
+	key, err := c.leaseTokenKey(ctx)
+	if err != nil {
+		return nil, c.storeError("claim operations", err)
+	}
+	var out []*lropb.ClaimedOperation
+	var broken []*lrostore.OperationFinishParams
+	for _, g := range groups {
+		if limit <= 0 {
+			break
+		}
+		ops, err := c.store.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: owner, Kinds: g.kinds, Max: limit, LeaseTTL: g.ttl})
+		if err != nil {
+			if len(out) > 0 {
+				break
+			}
+			return nil, c.storeError("claim operations", err)
+		}
+		limit -= len(ops)
+		if out == nil {
+			out = make([]*lropb.ClaimedOperation, 0, len(ops))
+		}
+		for _, op := range ops {
+			claimed, err := c.claimedOperation(key, op, g.ttl, asJSON)
+			if err != nil {
+				// The stored request does not decode: the operation fails,
+				// as it would in a local handler.
+				c.logger.Error("stored request does not decode; the operation fails", slog.String("operation", OperationName(op.Parent, op.ID)), slog.Any("error", err))
+				broken = append(broken, &lrostore.OperationFinishParams{Lease: lrostore.Lease{ID: op.ID, Token: op.LeaseToken},
+					State: lrostore.StateFailed, Error: failure(codes.DataLoss, "CORRUPT_INPUT", "the stored request does not decode as the kind's request")})
+				continue
+			}
+			out = append(out, claimed)
+		}
+	}
+	if len(broken) > 0 {
+		c.finishBroken(ctx, broken)
+	}
+	if len(groups) > 1 {
+		slices.SortFunc(out, func(a, b *lropb.ClaimedOperation) int { return compareIDs(a.GetName(), b.GetName()) })
+	}
+	return out, nil
+}
+
+// compareIDs orders operation names by their IDs (which sort by creation
+// time), whatever their parents.
+func compareIDs(a, b string) int {
+	_, ida, _ := cutLast(a, "/")
+	_, idb, _ := cutLast(b, "/")
+	switch {
+	case ida < idb:
+		return -1
+	case ida > idb:
+		return 1
+	}
+	return 0
+}
+
+// finishBroken fails the claimed operations whose stored request does not
+// decode.
+func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinishParams) {
+	res, err := c.store.OperationFinishMany(context.WithoutCancel(ctx), &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+	if err != nil {
+		c.logs.Log(ctx, slog.LevelError, "finish broken", "fail operations whose request does not decode; they run again when their leases expire", slog.Any("error", err))
+		return
+	}
+	for i, r := range res {
+		if r.Finished {
+			c.waiters.notify(fs[i].Lease.ID)
+		}
+	}
+}
+
+// claimedOperation describes a claimed operation to its worker.
+func (c *Client) claimedOperation(key []byte, op *lrostore.Operation, ttl time.Duration, asJSON bool) (*lropb.ClaimedOperation, error) {
+	name := OperationName(op.Parent, op.ID)
+	out := &lropb.ClaimedOperation{
+		Name:              name,
+		Kind:              op.Kind,
+		LeaseToken:        leasetoken.Encode(key, name, op.LeaseToken, op.Kind),
+		Attempt:           op.Attempt,
+		MaxAttempts:       op.MaxAttempts,
+		LeaseTtl:          durationpb.New(ttl),
+		HeartbeatInterval: durationpb.New(ttl / 3),
+		CancelRequested:   op.CancelRequested,
+	}
+	k := c.kinds.get(op.Kind)
+	if k == nil {
+		return nil, fmt.Errorf("kind %q is not registered", op.Kind)
+	}
+	if asJSON {
+		v, err := anyToJSON(op.Input, k.request)
+		if err != nil {
+			return nil, err
+		}
+		out.KindInput = &lropb.ClaimedOperation_Input{Input: v}
+	} else {
+		a, err := decodeAny(op.Input)
+		if err != nil {
+			return nil, err
+		}
+		out.KindInput = &lropb.ClaimedOperation_TypedInput{TypedInput: a}
+	}
+	return out, nil
+}
+
+// workerName checks a worker's name, and returns the lease owner it
+// stands for.
+func workerName(w string) (string, error) {
+	if w == "" {
+		return workerDefault, nil
+	}
+	if len(w) > WorkerNameMax || !utf8.ValidString(w) {
+		return "", invalidArgument("worker", "INVALID_WORKER", "worker must be at most %d bytes of printable UTF-8", WorkerNameMax)
+	}
+	for _, r := range w {
+		if !unicode.IsPrint(r) {
+			return "", invalidArgument("worker", "INVALID_WORKER", "worker must be at most %d bytes of printable UTF-8", WorkerNameMax)
+		}
+	}
+	return w, nil
+}
+
+// leaseTokenKey returns the key of the lease tokens, read from the store
+// (created there by the first node that needs it) once.
+func (c *Client) leaseTokenKey(ctx context.Context) ([]byte, error) {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	if c.leaseKey != nil {
+		return c.leaseKey, nil
+	}
+	key, err := c.store.KeyGetOrCreate(ctx, &lrostore.KeyGetOrCreateParams{Name: leaseKeyName, New: []byte(rand.Text() + rand.Text())})
+	if err != nil {
+		return nil, err
+	}
+	c.leaseKey = key
+	return key, nil
+}
+
+// heldLease is one item of a renew, finish or release whose name and lease
+// token are good: the lease it names, and the operation's kind.
+type heldLease struct {
+	name  string
+	lease lrostore.Lease
+	kind  *kind
+}
+
+// checkItems checks the size of a call's list of items.
+func checkItems(field string, n int) error {
+	if n > WorkerItemsMax {
+		return invalidArgument(field, "TOO_MANY_ITEMS", "%d %s: at most %d in one call", n, field, WorkerItemsMax)
+	}
+	return nil
+}
+
+// lease checks an item's name and lease token. A token that was altered or
+// forged, or that names another operation, is INVALID_ARGUMENT; so is one
+// whose kind this client no longer has.
+func (c *Client) lease(key []byte, list string, i int, name, token string) (heldLease, *Error) {
+	_, id, err := parseName(itemField(list, i, "name"), name)
+	if err != nil {
+		var e *Error
+		errors.As(err, &e)
+		return heldLease{}, e
+	}
+	fence, kindName, err := leasetoken.Decode(key, name, token)
+	if err != nil {
+		return heldLease{}, invalidArgument(itemField(list, i, "lease_token"), "INVALID_LEASE_TOKEN",
+			"lease_token is invalid: it was altered, or it comes from a claim of another operation")
+	}
+	k := c.kinds.get(kindName)
+	if k == nil {
+		return heldLease{}, invalidArgument(itemField(list, i, "lease_token"), "UNKNOWN_KIND",
+			"the lease is on an operation of kind %q, which this server no longer has", kindName)
+	}
+	return heldLease{name: name, lease: lrostore.Lease{ID: id, Token: fence}, kind: k}, nil
+}
+
+// refused diagnoses an item whose lease the store did not hold: NOT_FOUND
+// when the operation is gone, FAILED_PRECONDITION when it is done (such as
+// finished already), else ABORTED: the lease was lost (it expired, or the
+// operation was released or claimed again). It reads the operation: this
+// is the rare path.
+func (c *Client) refused(ctx context.Context, h heldLease) *Error {
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: h.lease.ID, Brief: true})
+	switch {
+	case errors.Is(err, lrostore.ErrNotFound), err == nil && OperationName(op.Parent, op.ID) != h.name:
+		e := newError(ErrNotFound, "OPERATION_NOT_FOUND", "", "operation %q not found", h.name)
+		e.Resource = h.name
+		return e
+	case err == nil && op.State.Done():
+		e := newError(ErrFailedPrecondition, "OPERATION_DONE", "", "operation %q is done already", h.name)
+		e.Resource = h.name
+		return e
+	}
+	return leaseLost(h.name)
+}
+
+// leaseLost is the error of an item whose lease is lost.
+func leaseLost(name string) *Error {
+	return &Error{Code: codes.Aborted, Reason: "LEASE_LOST", Resource: name, Err: ErrLeaseLost,
+		Message: fmt.Sprintf("the lease on %q is lost: it expired, or the operation was released or claimed again; the worker must stop", name)}
+}
+
+type spbStatus = spb.Status
+
+// itemStatus is the google.rpc.Status of an item's outcome.
+func itemStatus(e *Error) *spbStatus {
+	if e == nil {
+		return &spbStatus{}
+	}
+	return e.GRPCStatus().Proto()
+}
+
+// ttlGroups returns the distinct lease TTLs of items, in order of first
+// appearance.
+func ttlGroups(items []heldLease, ok []bool) []time.Duration {
+	var ttls []time.Duration
+	for i, h := range items {
+		if ok[i] && !slices.Contains(ttls, h.kind.leaseTTL) {
+			ttls = append(ttls, h.kind.leaseTTL)
+		}
+	}
+	return ttls
+}

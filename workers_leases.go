@@ -1,0 +1,408 @@
+package lro
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"lro.dev/lro/lropb"
+	"lro.dev/lro/lrostore"
+)
+
+// The Workers service's calls on held leases: renew, finish, release. Each
+// checks its items first (name, lease token, message types and sizes),
+// writes the good ones in one store call fenced by their lease tokens,
+// and reads an operation only to tell why the store refused its item.
+
+// RenewLeases implements lro.v1.Workers.RenewLeases: it renews the leases
+// for their kind's lease TTL, writes the metadata that items carry, and
+// says per lease whether it is HELD, CANCEL_REQUESTED (held, and the
+// operation's cancellation was requested) or LOST (with why). Metadata of
+// the wrong type, or over Config.MetadataBytesMax, is not written, and the
+// item's error says so; its lease is renewed all the same. More than
+// WorkerItemsMax leases is INVALID_ARGUMENT.
+func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
+	if _, err := workerName(req.GetWorker()); err != nil {
+		return nil, err
+	}
+	items := req.GetLeases()
+	if err := checkItems("leases", len(items)); err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	resp := &lropb.RenewLeasesResponse{Leases: make([]*lropb.LeaseState, len(items))}
+	if len(items) == 0 {
+		return resp, nil
+	}
+	key, err := c.leaseTokenKey(ctx)
+	if err != nil {
+		return nil, c.storeError("renew leases", err)
+	}
+	held := make([]heldLease, len(items))
+	ok := make([]bool, len(items))
+	metaErr := make([]*Error, len(items))
+	var updates []*lrostore.OperationSetMetadataParams
+	var updated []int // the items of updates
+	for i, it := range items {
+		h, e := c.lease(key, "leases", i, it.GetName(), it.GetLeaseToken())
+		if e != nil {
+			resp.Leases[i] = &lropb.LeaseState{Name: it.GetName(), State: lropb.LeaseState_LOST, Error: itemStatus(e)}
+			continue
+		}
+		held[i], ok[i] = h, true
+		b, url, e := c.workerMessage(itemField("leases", i, "metadata"), "metadata", it.GetMetadata(), it.GetTypedMetadata(),
+			h.kind.metadata, c.config.MetadataBytesMax)
+		switch {
+		case e != nil:
+			metaErr[i] = e
+		case b != nil:
+			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: h.lease, Metadata: b, MetadataType: url})
+			updated = append(updated, i)
+		}
+	}
+	type renewal struct {
+		held, cancel bool
+	}
+	renewed := make(map[string]renewal, len(items))
+	for _, ttl := range ttlGroups(held, ok) {
+		var leases []lrostore.Lease
+		for i, h := range held {
+			if ok[i] && h.kind.leaseTTL == ttl {
+				leases = append(leases, h.lease)
+			}
+		}
+		res, err := c.store.OperationHeartbeat(ctx, &lrostore.OperationHeartbeatParams{Leases: leases, LeaseTTL: ttl})
+		if err != nil {
+			return nil, c.storeError("renew leases", err)
+		}
+		for _, r := range res {
+			renewed[r.ID] = renewal{held: true, cancel: r.CancelRequested}
+		}
+	}
+	current := candidates(held, ok)
+	lost := make([]bool, len(items))
+	for i, h := range held {
+		lost[i] = ok[i] && (!renewed[h.lease.ID].held || current[h.lease.ID] != i)
+	}
+	if len(updates) > 0 {
+		// Write the metadata of the leases that were renewed.
+		n := 0
+		for j, i := range updated {
+			if !lost[i] {
+				updates[n], updated[n] = updates[j], i
+				n++
+			}
+		}
+		if n > 0 {
+			written, err := c.store.OperationSetMetadataMany(ctx, &lrostore.OperationSetMetadataManyParams{Updates: updates[:n]})
+			if err != nil {
+				return nil, c.storeError("renew leases", err)
+			}
+			for j, w := range written {
+				if !w {
+					lost[updated[j]] = true // lost since the renewal
+				}
+			}
+		}
+	}
+	for i, h := range held {
+		switch {
+		case !ok[i]:
+		case lost[i]:
+			resp.Leases[i] = &lropb.LeaseState{Name: h.name, State: lropb.LeaseState_LOST, Error: itemStatus(c.refused(ctx, h))}
+		default:
+			state := lropb.LeaseState_HELD
+			if renewed[h.lease.ID].cancel {
+				state = lropb.LeaseState_CANCEL_REQUESTED
+			}
+			st := &lropb.LeaseState{Name: h.name, State: state}
+			if metaErr[i] != nil {
+				st.Error = itemStatus(metaErr[i])
+			}
+			resp.Leases[i] = st
+		}
+	}
+	return resp, nil
+}
+
+// FinishOperations implements lro.v1.Workers.FinishOperations: it ends each
+// operation with its response (JSON or typed, of the kind's response type;
+// none is an empty response) or its error (not OK), and its metadata if
+// given, and wakes the operation's waiters. A response, metadata or error
+// of the wrong type or over the limits of local handlers
+// (Config.ResponseBytesMax, MetadataBytesMax, ErrorBytesMax) refuses the
+// item with INVALID_ARGUMENT, writing nothing. The outcome of each item is
+// OK, ABORTED (the lease is lost), FAILED_PRECONDITION (the operation is
+// done already), NOT_FOUND or INVALID_ARGUMENT. More than WorkerItemsMax
+// results is INVALID_ARGUMENT.
+func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperationsRequest) (*lropb.FinishOperationsResponse, error) {
+	if _, err := workerName(req.GetWorker()); err != nil {
+		return nil, err
+	}
+	items := req.GetResults()
+	if err := checkItems("results", len(items)); err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	resp := &lropb.FinishOperationsResponse{Results: make([]*spbStatus, len(items))}
+	if len(items) == 0 {
+		return resp, nil
+	}
+	key, err := c.leaseTokenKey(ctx)
+	if err != nil {
+		return nil, c.storeError("finish operations", err)
+	}
+	finishes := make([]*lrostore.OperationFinishParams, 0, len(items))
+	held := make([]heldLease, 0, len(items))
+	index := make([]int, 0, len(items)) // the item of each finish
+	for i, it := range items {
+		h, e := c.lease(key, "results", i, it.GetName(), it.GetLeaseToken())
+		if e == nil {
+			var f *lrostore.OperationFinishParams
+			if f, e = c.finishParams(i, h, it); e == nil {
+				finishes, held, index = append(finishes, f), append(held, h), append(index, i)
+				continue
+			}
+		}
+		resp.Results[i] = itemStatus(e)
+	}
+	if len(finishes) == 0 {
+		return resp, nil
+	}
+	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: finishes, CancelledError: cancelledFailure})
+	if err == nil && len(res) != len(finishes) {
+		err = fmt.Errorf("lro: the store returned %d results for %d finishes", len(res), len(finishes))
+	}
+	if err != nil {
+		return nil, c.storeError("finish operations", err)
+	}
+	for j, r := range res {
+		if r.Finished {
+			c.waiters.notify(held[j].lease.ID)
+			resp.Results[index[j]] = itemStatus(nil)
+		} else {
+			resp.Results[index[j]] = itemStatus(c.refused(ctx, held[j]))
+		}
+	}
+	return resp, nil
+}
+
+// finishParams builds the store's finish of an item whose lease is good.
+func (c *Client) finishParams(i int, h heldLease, it *lropb.OperationResult) (*lrostore.OperationFinishParams, *Error) {
+	f := &lrostore.OperationFinishParams{Lease: h.lease}
+	var e *Error
+	switch r := it.GetResult().(type) {
+	case *lropb.OperationResult_Error:
+		code := r.Error.GetCode()
+		if code <= int32(codes.OK) || code > int32(codes.Unauthenticated) {
+			return nil, invalidArgument(itemField("results", i, "error.code"), "INVALID_ERROR_CODE",
+				"error.code %d is not a google.rpc.Code of a failure: want 1 to 16", code)
+		}
+		f.State, f.Error = lrostore.StateFailed, statusFailure(r.Error)
+		if len(f.Error.Status) > c.config.ErrorBytesMax {
+			return nil, invalidArgument(itemField("results", i, "error"), "ERROR_TOO_LARGE",
+				"the error takes %d bytes encoded; at most %d are allowed", len(f.Error.Status), c.config.ErrorBytesMax)
+		}
+	case nil:
+		f.State = lrostore.StateSucceeded
+		b, url, err := marshalAny(h.kind.response.New().Interface())
+		if err != nil {
+			return nil, invalidArgument(itemField("results", i, "response"), "INVALID_RESPONSE", "the empty response does not encode: %v", err)
+		}
+		f.Response, f.ResponseType = b, url
+	default:
+		f.State = lrostore.StateSucceeded
+		f.Response, f.ResponseType, e = c.workerMessage(itemField("results", i, "response"), "response", it.GetResponse(), it.GetTypedResponse(),
+			h.kind.response, c.config.ResponseBytesMax)
+		if e != nil {
+			return nil, e
+		}
+	}
+	f.Metadata, f.MetadataType, e = c.workerMessage(itemField("results", i, "metadata"), "metadata", it.GetMetadata(), it.GetTypedMetadata(),
+		h.kind.metadata, c.config.MetadataBytesMax)
+	if e != nil {
+		return nil, e
+	}
+	return f, nil
+}
+
+// ReleaseOperations implements lro.v1.Workers.ReleaseOperations: the
+// operations are pending again at once, the attempt not counted, and the
+// claims waiting for work wake. The outcome of each lease is as in
+// FinishOperations. More than WorkerItemsMax leases is INVALID_ARGUMENT.
+func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperationsRequest) (*lropb.ReleaseOperationsResponse, error) {
+	if _, err := workerName(req.GetWorker()); err != nil {
+		return nil, err
+	}
+	items := req.GetLeases()
+	if err := checkItems("leases", len(items)); err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	resp := &lropb.ReleaseOperationsResponse{Results: make([]*spbStatus, len(items))}
+	if len(items) == 0 {
+		return resp, nil
+	}
+	key, err := c.leaseTokenKey(ctx)
+	if err != nil {
+		return nil, c.storeError("release operations", err)
+	}
+	held := make([]heldLease, len(items))
+	ok := make([]bool, len(items))
+	leases := make([]lrostore.Lease, 0, len(items))
+	for i, it := range items {
+		h, e := c.lease(key, "leases", i, it.GetName(), it.GetLeaseToken())
+		if e != nil {
+			resp.Results[i] = itemStatus(e)
+			continue
+		}
+		held[i], ok[i] = h, true
+		leases = append(leases, h.lease)
+	}
+	if len(leases) == 0 {
+		return resp, nil
+	}
+	ids, err := c.store.OperationReleaseMany(ctx, &lrostore.OperationReleaseManyParams{Leases: leases})
+	if err != nil {
+		return nil, c.storeError("release operations", err)
+	}
+	if len(ids) > 0 {
+		c.pendingMayExist()
+	}
+	released := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		released[id] = true
+	}
+	current := candidates(held, ok)
+	for i, h := range held {
+		switch {
+		case !ok[i]:
+		case released[h.lease.ID] && current[h.lease.ID] == i:
+			resp.Results[i] = itemStatus(nil)
+		default:
+			resp.Results[i] = itemStatus(c.refused(ctx, h))
+		}
+	}
+	return resp, nil
+}
+
+// candidates returns, for each operation ID among the good items, the
+// item that the store may have held: a call that names an operation twice
+// holds at most one lease on it, that of its latest claim (the highest
+// token; the first such item on a tie).
+func candidates(items []heldLease, ok []bool) map[string]int {
+	m := make(map[string]int, len(items))
+	for i, h := range items {
+		if !ok[i] {
+			continue
+		}
+		if j, seen := m[h.lease.ID]; !seen || h.lease.Token > items[j].lease.Token {
+			m[h.lease.ID] = i
+		}
+	}
+	return m
+}
+
+// itemField names a field of an item of a call's list.
+func itemField(list string, i int, field string) string {
+	return fmt.Sprintf("%s[%d].%s", list, i, field)
+}
+
+// workerMessage turns the JSON or typed form of a message from a worker
+// into the encoded google.protobuf.Any to store, of type t; nil when
+// neither is set. A message that does not parse as t, or whose encoding is
+// over limit, is INVALID_ARGUMENT.
+func (c *Client) workerMessage(field, what string, json *structpb.Value, typed *anypb.Any, t protoreflect.MessageType, limit int) ([]byte, string, *Error) {
+	upper := strings.ToUpper(what)
+	typeName := t.Descriptor().FullName()
+	var m proto.Message
+	switch {
+	case json != nil:
+		if s, isStruct := json.GetKind().(*structpb.Value_StructValue); isStruct && typeName == structName {
+			m = s.StructValue
+			break
+		}
+		b, err := protojson.Marshal(json)
+		if err != nil {
+			return nil, "", invalidArgument(field, "INVALID_"+upper, "%s is not valid JSON: %v", what, err)
+		}
+		m = t.New().Interface()
+		if err := protojson.Unmarshal(b, m); err != nil {
+			return nil, "", invalidArgument(field, "INVALID_"+upper, "%s does not parse as a %s: %v", what, typeName, err)
+		}
+	case typed != nil:
+		url := typed.GetTypeUrl()
+		if url[strings.LastIndex(url, "/")+1:] != string(typeName) {
+			return nil, "", invalidArgument(field, "INVALID_"+upper, "typed_%s is a %q; the kind's %s is a %s", what, url, what, typeName)
+		}
+		m = t.New().Interface()
+		if err := proto.Unmarshal(typed.GetValue(), m); err != nil {
+			return nil, "", invalidArgument(field, "INVALID_"+upper, "typed_%s does not decode as a %s: %v", what, typeName, err)
+		}
+	default:
+		return nil, "", nil
+	}
+	b, url, err := marshalAny(m)
+	if err != nil {
+		return nil, "", invalidArgument(field, "INVALID_"+upper, "%s does not encode: %v", what, err)
+	}
+	if len(b) > limit {
+		return nil, "", invalidArgument(field, upper+"_TOO_LARGE", "the %s takes %d bytes encoded; at most %d are allowed", what, len(b), limit)
+	}
+	return b, url, nil
+}
+
+// structName is the full name of google.protobuf.Struct, the type of the
+// messages of kinds that take and return JSON.
+var structName = (&structpb.Struct{}).ProtoReflect().Descriptor().FullName()
+
+// decodeAny decodes a stored google.protobuf.Any.
+func decodeAny(b []byte) (*anypb.Any, error) {
+	a := &anypb.Any{}
+	if err := proto.Unmarshal(b, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// anyToJSON turns a stored google.protobuf.Any of type t into its protobuf
+// JSON mapping, as a google.protobuf.Value.
+func anyToJSON(b []byte, t protoreflect.MessageType) (*structpb.Value, error) {
+	a, err := decodeAny(b)
+	if err != nil {
+		return nil, err
+	}
+	if t.Descriptor().FullName() == structName {
+		s := &structpb.Struct{}
+		if err := a.UnmarshalTo(s); err != nil {
+			return nil, err
+		}
+		return structpb.NewStructValue(s), nil
+	}
+	m := t.New().Interface()
+	if err := a.UnmarshalTo(m); err != nil {
+		return nil, err
+	}
+	j, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	v := &structpb.Value{}
+	if err := protojson.Unmarshal(j, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
