@@ -50,6 +50,10 @@ const (
 	// workDrain is how long the standard streams of a command that exited
 	// are still read: processes outside its process group may hold them.
 	workDrain = time.Second
+	// workMetadataInterval is how soon after the last renewal new
+	// metadata is sent, ahead of the next heartbeat: progress shows within
+	// about a second, at the cost of at most one call a second.
+	workMetadataInterval = time.Second
 	// workBatchMax is the most items the Workers service takes in a call.
 	workBatchMax = 1000
 	// workRetryMax bounds the pause between retries of a failed call.
@@ -214,6 +218,7 @@ type worker struct {
 	busy    int             // commands running
 	pending []*job          // ended, to be finished
 	closing bool            // no more jobs: the finisher ends when pending is empty
+	metaDue bool            // a job has metadata to send
 
 	freed     chan struct{} // a slot was freed (buffered 1)
 	renewKick chan struct{} // the renewal schedule may have changed (buffered 1)
@@ -588,7 +593,9 @@ func (w *worker) readMetadata(j *job, r io.Reader, log *slog.Logger) {
 			} else {
 				w.mu.Lock()
 				j.meta = v
+				w.metaDue = true
 				w.mu.Unlock()
+				kick(w.renewKick)
 			}
 		}
 		line, tooLong = line[:0], false
@@ -607,7 +614,8 @@ func truncate(b []byte, n int) string {
 }
 
 // renewLoop renews the leases of all jobs in one call at the shortest
-// heartbeat interval among them, until stop is closed.
+// heartbeat interval among them, or workMetadataInterval after the last
+// renewal when there is metadata to send, until stop is closed.
 func (w *worker) renewLoop(ctx context.Context, stop <-chan struct{}) {
 	last := time.Now()
 	t := time.NewTimer(time.Hour)
@@ -619,6 +627,9 @@ func (w *worker) renewLoop(ctx context.Context, stop <-chan struct{}) {
 			if interval == 0 || j.interval < interval {
 				interval = j.interval
 			}
+		}
+		if w.metaDue && interval > workMetadataInterval {
+			interval = workMetadataInterval
 		}
 		w.mu.Unlock()
 		if interval == 0 {
@@ -648,6 +659,7 @@ func (w *worker) renewLoop(ctx context.Context, stop <-chan struct{}) {
 func (w *worker) renew(ctx context.Context) {
 	now := time.Now()
 	w.mu.Lock()
+	w.metaDue = false
 	var batch []*job
 	var req []*lropb.LeaseRenewal
 	for _, j := range w.jobs {
