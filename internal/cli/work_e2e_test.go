@@ -73,8 +73,10 @@ func newE2EServer(t *testing.T, leaseTTL time.Duration) *e2eServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lro.Declare(c, lro.DeclaredKind{Name: "report"}); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"report", "example.report"} {
+		if err := lro.Declare(c, lro.DeclaredKind{Name: k}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -100,11 +102,16 @@ func newE2EServer(t *testing.T, leaseTTL time.Duration) *e2eServer {
 
 func (s *e2eServer) start(t *testing.T, input string) string {
 	t.Helper()
+	return s.startKind(t, "report", input)
+}
+
+func (s *e2eServer) startKind(t *testing.T, kind, input string) string {
+	t.Helper()
 	req := &structpb.Struct{}
 	if err := req.UnmarshalJSON([]byte(input)); err != nil {
 		t.Fatal(err)
 	}
-	op, err := s.client.StartOperation(t.Context(), "report", req, nil)
+	op, err := s.client.StartOperation(t.Context(), kind, req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,4 +301,40 @@ func TestWorkUnknownKindServer(t *testing.T) {
 	if !strings.HasPrefix(r.stderr, "lro: INVALID_ARGUMENT: ") || !strings.Contains(r.stderr, "nope") {
 		t.Errorf("stderr %q", r.stderr)
 	}
+}
+
+// TestWorkDocExample runs the shell-script worker of docs/cli.md.
+func TestWorkDocExample(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("the example needs jq")
+	}
+	doc, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(doc), "## lro work")
+	_, after, _ = strings.Cut(after, "```sh\n#!/bin/sh\n")
+	body, _, ok := strings.Cut(after, "```")
+	if !ok {
+		t.Fatal("no script in docs/cli.md")
+	}
+	s := newE2EServer(t, 3*time.Second)
+	script := writeScript(t, t.TempDir(), "report.sh", body)
+	small := s.startKind(t, "example.report", `{"lines": 100}`)
+	big := s.startKind(t, "example.report", `{"lines": 2000}`)
+	stop, done := startWork(t, &fakeWorkers{addr: s.addr}, "example.report", "--concurrency", "4", "--", script)
+	op := s.wait(t, small)
+	if got := response(t, op).AsMap(); got["sum"] != 5050.0 || got["by"] != small {
+		t.Errorf("response %v", got)
+	}
+	md := &structpb.Struct{}
+	if err := op.GetMetadata().UnmarshalTo(md); err != nil || md.GetFields()["done"].GetNumberValue() != 100 {
+		t.Errorf("metadata %v (%v)", md, err)
+	}
+	op = s.wait(t, big)
+	if e := op.GetError(); codes.Code(e.GetCode()) != codes.ResourceExhausted || e.GetMessage() != "too many lines" {
+		t.Errorf("error %v", e)
+	}
+	stop()
+	wantCode(t, waitResult(t, done), 0)
 }
