@@ -247,6 +247,7 @@ type job struct {
 	state   jobState
 	expires time.Time       // when the lease expires, as last renewed
 	meta    *structpb.Value // metadata not sent yet
+	last    *structpb.Value // the last metadata, sent again with the result
 	result  *lropb.OperationResult
 	retried bool          // the result was refused once and replaced by an error
 	stop    chan struct{} // closed when the command must stop
@@ -421,8 +422,10 @@ func (w *worker) runJob(j *job) {
 	}
 	res.Name = name
 	res.LeaseToken = j.op.GetLeaseToken()
-	if j.meta != nil {
-		res.MetadataValue = &lropb.OperationResult_Metadata{Metadata: j.meta}
+	// The last metadata goes with the result even if a renewal took it:
+	// that renewal may reach the server after the result, too late.
+	if j.last != nil {
+		res.MetadataValue = &lropb.OperationResult_Metadata{Metadata: j.last}
 		j.meta = nil
 	}
 	j.state = jobEnded
@@ -592,7 +595,7 @@ func (w *worker) readMetadata(j *job, r io.Reader, log *slog.Logger) {
 				log.Warn("ignored a metadata line that is not a JSON object", "line", truncate(l, 80))
 			} else {
 				w.mu.Lock()
-				j.meta = v
+				j.meta, j.last = v, v
 				w.metaDue = true
 				w.mu.Unlock()
 				kick(w.renewKick)

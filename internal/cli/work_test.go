@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -312,8 +313,9 @@ printf '{"in": %s, "op": "%s", "kind": "%s", "attempt": "%s"}' "$in" "$LRO_OPERA
 	if !proto.Equal(echo.GetResponse(), jsonValue(t, wantJSON)) {
 		t.Errorf("echo: response %v, want %s", echo.GetResponse(), wantJSON)
 	}
-	if !proto.Equal(echo.GetMetadata(), jsonValue(t, `{"step": 2}`)) {
-		t.Errorf("echo: metadata %v, want {\"step\": 2}", echo.GetMetadata())
+	md := echo.GetMetadata()
+	if !proto.Equal(md, jsonValue(t, `{"step": 2}`)) {
+		t.Errorf("echo: metadata %v, want {\"step\": 2}", md)
 	}
 	if echo.GetLeaseToken() != "token-echo" {
 		t.Errorf("echo: lease token %q", echo.GetLeaseToken())
@@ -578,4 +580,30 @@ func TestTailBuffer(t *testing.T) {
 	if string(h.buf) != "abcd" || h.total != 6 {
 		t.Errorf("head %q total %d", h.buf, h.total)
 	}
+}
+
+// TestWorkHugeOutput: a command that prints hundreds of MiB on stdout and
+// stderr costs lro work a bounded amount of memory.
+func TestWorkHugeOutput(t *testing.T) {
+	f := newFakeWorkers(t)
+	script := writeScript(t, t.TempDir(), "huge", `head -c 268435456 /dev/zero >&2 &
+head -c 268435456 /dev/zero
+wait
+exit 0`)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f.offer("op", jsonValue(t, `{}`))
+	stop, done := startWork(t, f, "k", "--", script)
+	res := f.waitFinish(t)
+	runtime.ReadMemStats(&after)
+	if e := res.GetError(); codes.Code(e.GetCode()) != codes.ResourceExhausted ||
+		e.GetMessage() != "the command's standard output (268435456 bytes) exceeds the limit of 1048576 bytes" {
+		t.Errorf("result %v", res)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("allocated %d MiB for 512 MiB of output", alloc>>20)
+	}
+	stop()
+	wantCode(t, waitResult(t, done), 0)
 }
