@@ -77,7 +77,7 @@ type workOptions struct {
 func newWorkCommand(stdout, stderr io.Writer) *cobra.Command {
 	o := &workOptions{stderr: stderr}
 	cmd := &cobra.Command{
-		Use:   "work KIND... -- COMMAND [ARGS...]",
+		Use:   "work KIND... [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command for each operation of the kinds",
 		Long: `Claim operations of the kinds KIND... from the server's Workers service and
 run COMMAND once for each, up to --concurrency at a time:
@@ -87,9 +87,9 @@ run COMMAND once for each, up to --concurrency at a time:
   - its environment is lro work's, plus LRO_OPERATION (the operation's
     name), LRO_KIND and LRO_ATTEMPT (from 1);
   - each line it writes to file descriptor 3 is a JSON object that becomes
-    the operation's metadata, replacing the last, sent with the next lease
-    renewal (a line that is not a JSON object, or longer than 256 KiB, is
-    logged and ignored);
+    the operation's metadata, replacing the last, sent within about a
+    second with a lease renewal, and again with the result (a line that is
+    not a JSON object, or longer than 256 KiB, is logged and ignored);
   - exit status 0 is success: its standard output, parsed as JSON, is the
     response (empty output: an empty response; output that is not JSON
     fails the operation with INTERNAL);
@@ -116,6 +116,7 @@ turn is not, unless it sees to it.
 A COMMAND that is not found is a usage error (exit code 2); a kind that the
 server does not know ends lro work with exit code 1, before it runs
 anything.`,
+		DisableFlagsInUseLine: true,
 		Example: `  # fd 3 takes progress; stdout is the response.
   lro work example.report -- sh -c '
     echo "{\"step\": \"reading\"}" >&3
@@ -137,7 +138,7 @@ anything.`,
 	fs.StringVar(&o.addr, "addr", "",
 		"the server to call, `HOST:PORT` (default $"+addrEnv+", else "+defaultAddr+")")
 	fs.IntVar(&o.concurrency, "concurrency", 1, "how many commands to run at once, `N` from 1 to 1000")
-	fs.DurationVar(&o.grace, "grace", workGraceDefault, "how long a command has between SIGTERM and SIGKILL")
+	fs.DurationVar(&o.grace, "grace", workGraceDefault, "how long, `D`, a command has between SIGTERM and SIGKILL")
 	fs.StringVar(&o.worker, "worker", "", "the worker's `NAME`, the owner of its leases (default the host name and process ID)")
 	o.output = outputText
 	return cmd
