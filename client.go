@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -28,7 +29,8 @@ import (
 // rescuer brings back the operations of lost workers (rescuer.go), the
 // retainer deletes expired ones (retention.go), the listener follows the
 // events of a shared store (listener.go), and the wait set wakes waiters
-// (waitset.go).
+// (waitset.go). The client also serves the Workers service, through which
+// workers in other processes claim and run operations (workers.go).
 type Client struct {
 	store  lrostore.Store
 	config *Config
@@ -62,6 +64,9 @@ type Client struct {
 	// claimWaiting is signalled when a claim long poll found nothing and
 	// waits.
 	claimWaiting testsignal.Signal[struct{}]
+	// claimTurn rotates the lease TTL group that a claim of several
+	// starts with.
+	claimTurn atomic.Uint64
 
 	logs *logthrottle.Logger // the store's failures, throttled by kind
 }

@@ -123,6 +123,9 @@ func merge(dst, src *lro.Config) {
 	dst.ID = cmp.Or(src.ID, dst.ID)
 	dst.PollInterval = cmp.Or(src.PollInterval, dst.PollInterval)
 	dst.DisableEagerStart = src.DisableEagerStart || dst.DisableEagerStart
+	dst.MetadataBytesMax = cmp.Or(src.MetadataBytesMax, dst.MetadataBytesMax)
+	dst.ResponseBytesMax = cmp.Or(src.ResponseBytesMax, dst.ResponseBytesMax)
+	dst.ErrorBytesMax = cmp.Or(src.ErrorBytesMax, dst.ErrorBytesMax)
 }
 
 func start(t *testing.T, c *lro.Client, kindName, value string) *longrunningpb.Operation {

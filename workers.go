@@ -40,7 +40,7 @@ import (
 // Limits of the Workers service.
 const (
 	// WorkerItemsMax caps the operations that one Workers call claims,
-	// renews, finishes or releases.
+	// renews, finishes or releases, and the kinds that a claim names.
 	WorkerItemsMax = 1000
 	// WorkerNameMax caps the length of a worker's name, in bytes.
 	WorkerNameMax = 256
@@ -99,7 +99,10 @@ func (c *Client) pendingMayExist() {
 
 // ClaimOperations implements lro.v1.Workers.ClaimOperations: it claims up to
 // req.Max pending operations of req.Kinds for the worker req.Worker,
-// oldest first, each under its kind's lease TTL. When none is pending it
+// each under its kind's lease TTL. Kinds that share a lease TTL are
+// claimed together, oldest first, in one store claim; kinds of different
+// TTLs in as many claims, each call starting with another group, and the
+// operations are returned oldest first. When none is pending it
 // waits up to req.Wait (unset: ClaimWaitDefault; capped by Config.WaitMax
 // and by ctx's deadline) for one, waking as soon as one may be there, and
 // returns none after the wait, or once the client stops. A malformed
@@ -189,6 +192,9 @@ func (c *Client) claimGroups(names []string) ([]claimGroup, error) {
 	if len(names) == 0 {
 		return nil, invalidArgument("kinds", "KINDS_REQUIRED", "kinds is required: name at least one kind to claim")
 	}
+	if len(names) > WorkerItemsMax {
+		return nil, invalidArgument("kinds", "TOO_MANY_KINDS", "%d kinds: a claim names at most %d", len(names), WorkerItemsMax)
+	}
 	var groups []claimGroup
 	for i, name := range names {
 		k, err := c.kind(name)
@@ -223,7 +229,14 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 	}
 	var out []*lropb.ClaimedOperation
 	var broken []*lrostore.OperationFinishParams
-	for _, g := range groups {
+	first := 0
+	if len(groups) > 1 {
+		// Each call starts with another group, so that no group starves
+		// the others when work is plentiful.
+		first = int(c.claimTurn.Add(1) % uint64(len(groups)))
+	}
+	for n := range groups {
+		g := groups[(first+n)%len(groups)]
 		if limit <= 0 {
 			break
 		}

@@ -91,7 +91,7 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 	current := candidates(held, ok)
 	lost := make([]bool, len(items))
 	for i, h := range held {
-		lost[i] = ok[i] && (!renewed[h.lease.ID].held || current[h.lease.ID] != i)
+		lost[i] = ok[i] && (!renewed[h.lease.ID].held || held[current[h.lease.ID]].lease != h.lease)
 	}
 	if len(updates) > 0 {
 		// Write the metadata of the leases that were renewed.
@@ -290,7 +290,7 @@ func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperat
 	for i, h := range held {
 		switch {
 		case !ok[i]:
-		case released[h.lease.ID] && current[h.lease.ID] == i:
+		case released[h.lease.ID] && held[current[h.lease.ID]].lease == h.lease:
 			resp.Results[i] = itemStatus(nil)
 		default:
 			resp.Results[i] = itemStatus(c.refused(ctx, h))
@@ -300,9 +300,9 @@ func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperat
 }
 
 // candidates returns, for each operation ID among the good items, the
-// item that the store may have held: a call that names an operation twice
-// holds at most one lease on it, that of its latest claim (the highest
-// token; the first such item on a tie).
+// item whose lease the store may have held: a call that names an
+// operation under two claims holds at most one of them, the latest (the
+// highest token); items that repeat that lease share its outcome.
 func candidates(items []heldLease, ok []bool) map[string]int {
 	m := make(map[string]int, len(items))
 	for i, h := range items {
@@ -331,7 +331,11 @@ func (c *Client) workerMessage(field, what string, json *structpb.Value, typed *
 	var m proto.Message
 	switch {
 	case json != nil:
-		if s, isStruct := json.GetKind().(*structpb.Value_StructValue); isStruct && typeName == structName {
+		if typeName == structName {
+			s, isStruct := json.GetKind().(*structpb.Value_StructValue)
+			if !isStruct || s.StructValue == nil {
+				return nil, "", invalidArgument(field, "INVALID_"+upper, "%s must be a JSON object: the kind's %s is a google.protobuf.Struct", what, what)
+			}
 			m = s.StructValue
 			break
 		}

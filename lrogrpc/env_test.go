@@ -60,6 +60,9 @@ const (
 	// kindStubborn (StringValue → StringValue) blocks until released, and
 	// succeeds even when its context is cancelled.
 	kindStubborn = "test.stubborn"
+	// kindRemote (StringValue → StringValue, metadata SleepMetadata) is
+	// run by workers of the Workers service only.
+	kindRemote = "test.remote"
 )
 
 const (
@@ -72,6 +75,7 @@ type env struct {
 	client *lro.Client
 	ops    *autogen.OperationsClient
 	lro    lropb.LroClient
+	work   lropb.WorkersClient
 	raw    longrunningpb.OperationsClient // the generated stub, for what the wrapper hides
 	gates  testkinds.Gates
 	// waitCalls receives the name of each WaitOperation call as it reaches
@@ -128,6 +132,7 @@ func newEnv(t *testing.T, cfg lro.Config) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	e.lro = lropb.NewLroClient(conn)
+	e.work = lropb.NewWorkersClient(conn)
 	e.raw = longrunningpb.NewOperationsClient(conn)
 	return e
 }
@@ -186,6 +191,7 @@ func (e *env) register(t *testing.T) {
 			return nil, errors.New("plain failure: " + job.Request.GetValue())
 		},
 	}))
+	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *demopb.SleepMetadata, *wrapperspb.StringValue]{Name: kindRemote}))
 	require.NoError(t, lro.Register(c, lro.Kind[*emptypb.Empty, *emptypb.Empty, *emptypb.Empty]{
 		Name: kindEmpty,
 		Run: func(ctx context.Context, job *lro.Job[*emptypb.Empty, *emptypb.Empty]) (*emptypb.Empty, error) {

@@ -220,7 +220,7 @@ stays locked until the server has exited.`,
 	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")
 	fs.StringSliceVar(&o.httpParents, "http-parent", nil, "a parent `PATTERN` such as projects/*/locations/* whose operations get HTTP routes too (repeatable)")
 	fs.IntVar(&o.maxConnections, "max-connections", server.MaxConnectionsDefault, "connections open at once, gRPC and HTTP; one beyond is closed at once (lowered to what the open files limit allows)")
-	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "WaitOperation calls at once, gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
+	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "long polls at once (WaitOperation, and ClaimOperations with a wait), gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
 	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }

@@ -65,8 +65,9 @@ type Config struct {
 	// MaxConnectionsDefault; lowered to leave the process files for its
 	// store (see RaiseFileLimit).
 	MaxConnections int
-	// MaxWaits caps the WaitOperation calls under way at once, gRPC and
-	// HTTP; a call beyond it is RESOURCE_EXHAUSTED (HTTP 429). Default
+	// MaxWaits caps the long polls under way at once (WaitOperation
+	// calls, and ClaimOperations calls that wait), gRPC and HTTP; a call
+	// beyond it is RESOURCE_EXHAUSTED (HTTP 429). Default
 	// MaxWaitsDefault; lowered to three quarters of MaxConnections, so
 	// that waits, which hold an HTTP connection each, leave room for
 	// other calls.
