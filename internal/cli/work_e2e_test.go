@@ -17,7 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/lrogrpc"
+	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lropgx"
 	"lro.dev/lro/lrostore/lrosqlite"
 )
 
@@ -63,12 +66,19 @@ func newE2EServer(t *testing.T, leaseTTL time.Duration) *e2eServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return newE2ENode(t, store, leaseTTL, "")
+}
+
+// newE2ENode is an lro server on store, as node id (empty: the default).
+func newE2ENode(t *testing.T, store lrostore.Store, leaseTTL time.Duration, id string) *e2eServer {
+	t.Helper()
 	c, err := lro.NewClient(store, &lro.Config{
 		LeaseTTL:       leaseTTL,
 		RescueInterval: 50 * time.Millisecond,
 		PollInterval:   50 * time.Millisecond,
 		ShutdownGrace:  200 * time.Millisecond,
 		MaxAttempts:    3,
+		ID:             id,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -235,10 +245,33 @@ exec sleep 1000`)
 // expires, as a new attempt.
 func TestWorkKilled(t *testing.T) {
 	s := newE2EServer(t, time.Second)
+	testWorkKilled(t, s, s)
+}
+
+// TestWorkKilledPostgres is TestWorkKilled on two nodes that share a
+// PostgreSQL database: the killed worker was connected to one, the one
+// that takes over to the other.
+func TestWorkKilledPostgres(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	node := func(id string) *e2eServer {
+		store, err := lropgx.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		return newE2ENode(t, store, time.Second, id)
+	}
+	testWorkKilled(t, node("node-a"), node("node-b"))
+}
+
+// testWorkKilled starts an operation on a and runs it with an lro work
+// process connected to a, kills that, and has an lro work connected to b
+// take it over.
+func testWorkKilled(t *testing.T, a, b *e2eServer) {
 	dir := t.TempDir()
-	name := s.start(t, `{"n": 1}`)
-	cmd, _ := lroProcess(t, "work", "report", "--addr", s.addr, "--", blockScript(t, dir))
-	md := s.waitMetadata(t, name, "pid")
+	name := a.start(t, `{"n": 1}`)
+	cmd, _ := lroProcess(t, "work", "report", "--addr", a.addr, "--", blockScript(t, dir))
+	md := a.waitMetadata(t, name, "pid")
 	pid := int(md.GetFields()["pid"].GetNumberValue())
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -247,9 +280,9 @@ func TestWorkKilled(t *testing.T) {
 	waitGone(t, pid) // the parent death signal
 
 	killed := time.Now()
-	stop, done := startWork(t, &fakeWorkers{addr: s.addr}, "report", "--",
+	stop, done := startWork(t, &fakeWorkers{addr: b.addr}, "report", "--",
 		writeScript(t, dir, "attempt", `echo "{\"attempt\": $LRO_ATTEMPT}"`))
-	op := s.wait(t, name)
+	op := a.wait(t, name)
 	if got := response(t, op).GetFields()["attempt"].GetNumberValue(); got != 2 {
 		t.Errorf("attempt %v, want 2", got)
 	}
