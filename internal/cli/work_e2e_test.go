@@ -371,3 +371,24 @@ func TestWorkDocExample(t *testing.T) {
 	stop()
 	wantCode(t, waitResult(t, done), 0)
 }
+
+// TestWorkRefusedResult: a response that the server refuses (not a JSON
+// object, for a JSON kind) fails the operation with INTERNAL and why,
+// rather than leave it to run again.
+func TestWorkRefusedResult(t *testing.T) {
+	s := newE2EServer(t, 3*time.Second)
+	name := s.start(t, `{}`)
+	stop, done := startWork(t, &fakeWorkers{addr: s.addr}, "report", "--",
+		writeScript(t, t.TempDir(), "string", `echo '"just a string"'`))
+	op := s.wait(t, name)
+	e := op.GetError()
+	if codes.Code(e.GetCode()) != codes.Internal || !strings.HasPrefix(e.GetMessage(), "the server refused the worker's result: ") {
+		t.Errorf("error %v", e)
+	}
+	stop()
+	r := waitResult(t, done)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stderr, "result refused") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+}
