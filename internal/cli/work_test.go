@@ -38,6 +38,7 @@ type fakeWorkers struct {
 	queue    []*lropb.ClaimedOperation
 	offered  chan struct{} // a claim may find work (buffered 1)
 	claimErr error
+	renewErr error
 	claims   []*lropb.ClaimOperationsRequest
 	states   map[string]lropb.LeaseState_State // by name; unset: HELD
 	finished map[string]*lropb.OperationResult
@@ -109,9 +110,9 @@ func (f *fakeWorkers) ClaimOperations(ctx context.Context, req *lropb.ClaimOpera
 		f.mu.Lock()
 		f.claims = append(f.claims, req)
 		kick(f.claimed)
-		if f.claimErr != nil {
+		if err := f.claimErr; err != nil {
 			f.mu.Unlock()
-			return nil, f.claimErr
+			return nil, err
 		}
 		if !req.GetJson() || req.GetMax() < 1 {
 			f.mu.Unlock()
@@ -136,6 +137,9 @@ func (f *fakeWorkers) ClaimOperations(ctx context.Context, req *lropb.ClaimOpera
 func (f *fakeWorkers) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.renewErr; err != nil {
+		return nil, err
+	}
 	resp := &lropb.RenewLeasesResponse{}
 	for _, l := range req.GetLeases() {
 		if md := l.GetMetadata().GetStructValue(); md != nil {
@@ -606,4 +610,44 @@ exit 0`)
 	}
 	stop()
 	wantCode(t, waitResult(t, done), 0)
+}
+
+// TestWorkServerUnavailable: claims that fail with UNAVAILABLE are retried;
+// leases that cannot be renewed for a whole TTL are given up, their
+// commands stopped.
+func TestWorkServerUnavailable(t *testing.T) {
+	f := newFakeWorkers(t)
+	f.claimErr = status.Error(codes.Unavailable, "connection refused")
+	script := groupScript(t, t.TempDir(), false)
+	stop, done := startWork(t, f, "k", "--", script)
+	select {
+	case <-f.claimed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no claim")
+	}
+	f.offer("op", jsonValue(t, `{}`))
+	f.mu.Lock()
+	f.queue[0].LeaseTtl = durationpb.New(300 * time.Millisecond)
+	f.queue[0].HeartbeatInterval = durationpb.New(50 * time.Millisecond)
+	f.claimErr = nil
+	f.mu.Unlock()
+	parent, child := pids(t, f.waitMetadata(t, "op", "parent"))
+	f.mu.Lock()
+	f.renewErr = status.Error(codes.Unavailable, "connection refused")
+	f.mu.Unlock()
+	waitGone(t, parent)
+	waitGone(t, child)
+	stop()
+	r := waitResult(t, done)
+	wantCode(t, r, 0)
+	for _, want := range []string{"claiming operations failed; retrying", "renewing leases failed", "the lease expired"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.finished) != 0 || len(f.released) != 0 {
+		t.Errorf("finished %v, released %v", f.finished, f.released)
+	}
 }
