@@ -446,6 +446,8 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 		if input, err = protojson.Marshal(in); err != nil {
 			return errorResult(code.Code_INVALID_ARGUMENT, "the request cannot be written as JSON: "+err.Error())
 		}
+		// One line, ended: a shell's read then succeeds.
+		input = append(input, '\n')
 	}
 
 	p, err := startCommand(w.o.path, w.o.command, append(os.Environ(),

@@ -284,7 +284,7 @@ echo '[1, 2]' >&3
 head -c 300000 /dev/zero | tr '\0' 'x' >&3; echo >&3
 echo '{"step": 2}' >&3
 printf '{"in": %s, "op": "%s", "kind": "%s", "attempt": "%s"}' "$in" "$LRO_OPERATION" "$LRO_KIND" "$LRO_ATTEMPT"`,
-		"empty":      `exit 0`,
+		"empty":      `set -e; read -r line; exit 0`,
 		"notjson":    `echo 'hello'`,
 		"status":     `echo '{"code": 9, "message": "boom"}'; echo 'ignored' >&2; exit 4`,
 		"stderr":     `echo 'partial output'; echo 'first' >&2; echo 'the disk is full' >&2; exit 3`,
