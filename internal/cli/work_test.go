@@ -39,6 +39,7 @@ type fakeWorkers struct {
 	offered  chan struct{} // a claim may find work (buffered 1)
 	claimErr error
 	renewErr error
+	maxRenew int // the most leases renewed in one call
 	claims   []*lropb.ClaimOperationsRequest
 	states   map[string]lropb.LeaseState_State // by name; unset: HELD
 	finished map[string]*lropb.OperationResult
@@ -47,7 +48,7 @@ type fakeWorkers struct {
 	// finishes and releases get a value for each item.
 	finishes chan *lropb.OperationResult
 	meta     map[string]*structpb.Struct // the last metadata renewed, by name
-	renewed  chan struct{}               // meta changed (buffered 1)
+	renewed  chan struct{}               // a renewal came (buffered 1)
 	releases chan string
 }
 
@@ -141,6 +142,8 @@ func (f *fakeWorkers) RenewLeases(ctx context.Context, req *lropb.RenewLeasesReq
 		return nil, err
 	}
 	resp := &lropb.RenewLeasesResponse{}
+	f.maxRenew = max(f.maxRenew, len(req.GetLeases()))
+	kick(f.renewed)
 	for _, l := range req.GetLeases() {
 		if md := l.GetMetadata().GetStructValue(); md != nil {
 			f.meta[l.GetName()] = md
@@ -487,6 +490,20 @@ func TestWorkStop(t *testing.T) {
 	stop, done := startWork(t, f, "k", "--concurrency", "3", "--grace", "100ms", "--", script)
 	pa, ca := pids(t, f.waitMetadata(t, "a", "parent"))
 	pb, cb := pids(t, f.waitMetadata(t, "b", "parent"))
+	// Both leases are renewed in one call.
+	for deadline := time.After(20 * time.Second); ; {
+		f.mu.Lock()
+		n := f.maxRenew
+		f.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		select {
+		case <-f.renewed:
+		case <-deadline:
+			t.Fatalf("at most %d leases renewed in one call", n)
+		}
+	}
 	stop()
 	r := waitResult(t, done)
 	wantCode(t, r, 0)
