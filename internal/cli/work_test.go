@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,11 +41,13 @@ type fakeWorkers struct {
 	claimErr error
 	renewErr error
 	maxRenew int // the most leases renewed in one call
-	claims   []*lropb.ClaimOperationsRequest
-	states   map[string]lropb.LeaseState_State // by name; unset: HELD
-	finished map[string]*lropb.OperationResult
-	released []string
-	claimed  chan struct{} // a claim call came (buffered 1)
+	// finishCalls is the number of results of each FinishOperations.
+	finishCalls []int
+	claims      []*lropb.ClaimOperationsRequest
+	states      map[string]lropb.LeaseState_State // by name; unset: HELD
+	finished    map[string]*lropb.OperationResult
+	released    []string
+	claimed     chan struct{} // a claim call came (buffered 1)
 	// finishes and releases get a value for each item.
 	finishes chan *lropb.OperationResult
 	meta     map[string]*structpb.Struct // the last metadata renewed, by name
@@ -166,6 +169,7 @@ func (f *fakeWorkers) FinishOperations(ctx context.Context, req *lropb.FinishOpe
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	resp := &lropb.FinishOperationsResponse{}
+	f.finishCalls = append(f.finishCalls, len(req.GetResults()))
 	for _, r := range req.GetResults() {
 		st := &spb.Status{}
 		if _, ok := f.finished[r.GetName()]; ok {
@@ -666,5 +670,32 @@ func TestWorkServerUnavailable(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.finished) != 0 || len(f.released) != 0 {
 		t.Errorf("finished %v, released %v", f.finished, f.released)
+	}
+}
+
+// TestWorkFinishBatch: results that are waiting together go in one call.
+func TestWorkFinishBatch(t *testing.T) {
+	f := newFakeWorkers(t)
+	o := &workOptions{clientOptions: clientOptions{addr: f.addr, output: outputText}, concurrency: 4}
+	c, err := o.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var logs bytes.Buffer
+	w := newWorker(o, lropb.NewWorkersClient(c.conn), slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := range 3 {
+		name := fmt.Sprintf("operations/op-%d", i)
+		j := &job{op: &lropb.ClaimedOperation{Name: name, LeaseToken: "t"}, state: jobEnded,
+			result: &lropb.OperationResult{Name: name, LeaseToken: "t"}}
+		w.jobs[name] = j
+		w.pending = append(w.pending, j)
+	}
+	w.closing = true
+	w.finishLoop(t.Context())
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fmt.Sprint(f.finishCalls) != "[3]" || len(w.jobs) != 0 {
+		t.Errorf("FinishOperations calls of %v results; jobs left %v\n%s", f.finishCalls, w.jobs, logs.String())
 	}
 }
