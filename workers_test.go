@@ -21,12 +21,22 @@ import (
 	"lro.dev/lro/lrostore"
 )
 
+// workersLeaseTTL is the lease TTL of the kinds of newWorkersClient: long
+// enough that no lease expires in a test that does not mean it to, even
+// on a busy machine.
+const workersLeaseTTL = time.Minute
+
 // newWorkersClient starts a client that declares "json" (JSON in and out)
 // and "typed" (StringValue in, out and as metadata), which only remote
-// workers run, and stops it when the test ends.
+// workers run, with leases of workersLeaseTTL unless config says
+// otherwise, and stops it when the test ends.
 func newWorkersClient(t *testing.T, store lrostore.Store, config *lro.Config, register func(c *lro.Client)) *lro.Client {
 	t.Helper()
-	return newClient(t, store, config, func(c *lro.Client) {
+	cfg := lro.Config{LeaseTTL: workersLeaseTTL}
+	if config != nil {
+		merge(&cfg, config)
+	}
+	return newClient(t, store, &cfg, func(c *lro.Client) {
 		require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "json"}))
 		lro.MustRegister(c, kind{Name: "typed"})
 		if register != nil {
@@ -77,8 +87,8 @@ func TestWorkersRoundTrip(t *testing.T) {
 		require.Equal(t, "json", got.GetKind())
 		require.EqualValues(t, 1, got.GetAttempt())
 		require.EqualValues(t, lro.MaxAttemptsDefault, got.GetMaxAttempts())
-		require.Equal(t, time.Second, got.GetLeaseTtl().AsDuration())
-		require.Equal(t, time.Second/3, got.GetHeartbeatInterval().AsDuration())
+		require.Equal(t, workersLeaseTTL, got.GetLeaseTtl().AsDuration())
+		require.Equal(t, workersLeaseTTL/3, got.GetHeartbeatInterval().AsDuration())
 		require.Equal(t, 1.0, got.GetInput().GetStructValue().GetFields()["n"].GetNumberValue())
 		require.Equal(t, "w1", storedOp(t, store, op.GetName()).LeaseOwner)
 
@@ -274,7 +284,7 @@ func TestClaimLongPoll(t *testing.T) {
 		}
 		ops := claim(t, c, 3, &lropb.ClaimOperationsRequest{Kinds: []string{"short", "long", "json", "short"}, Max: 3})
 		ops = append(ops, claim(t, c, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"short", "long", "json"}, Max: 3})...)
-		ttls := map[string]time.Duration{"long": time.Hour, "short": 200 * time.Millisecond, "json": time.Second}
+		ttls := map[string]time.Duration{"long": time.Hour, "short": 200 * time.Millisecond, "json": workersLeaseTTL}
 		var got []string
 		for i, op := range ops {
 			if i > 0 && i < 3 {
