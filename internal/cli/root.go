@@ -96,6 +96,7 @@ Exit codes:
 		newKindsCommand(stdout, stderr),
 		newServeCommand(stdout, stderr),
 		newMigrateCommand(stdout, stderr),
+		newWorkCommand(stdout, stderr),
 	)
 	markRunErrors(root)
 	return root
