@@ -48,7 +48,7 @@ func runLoad(ctx context.Context, e *env, kind, addr string, args ...string) (fi
 }
 
 // loadMain is the load process: it runs one load and prints its figures.
-func loadMain(ctx context.Context, kind, addr, namesFile string, n int) error {
+func loadMain(ctx context.Context, kind, addr, namesFile string, n, workers int) error {
 	var figs figures
 	var err error
 	switch kind {
@@ -56,6 +56,8 @@ func loadMain(ctx context.Context, kind, addr, namesFile string, n int) error {
 		figs, err = figures{}, startSingles(ctx, addr, n)
 	case "get":
 		figs, err = getRandom(ctx, addr, namesFile, n)
+	case "work", "stamp":
+		figs, err = remoteWorker(ctx, kind, addr, workers)
 	default:
 		err = fmt.Errorf("unknown load %q", kind)
 	}

@@ -50,6 +50,10 @@ var allCases = []benchCase{
 		func(ctx context.Context, e *env) (figures, error) { return lroThroughput(ctx, e, "pg", startedFirst) }},
 	{"river_bench_setup", "River's own bench set-up: all inserted first, then worked by 2,000 workers",
 		func(ctx context.Context, e *env) (figures, error) { return riverThroughput(ctx, e, startedFirst) }},
+	{"pg_remote_workers", "lro on PostgreSQL: batch starts, worked as they come by remote workers in another process, over gRPC",
+		func(ctx context.Context, e *env) (figures, error) { return remoteThroughput(ctx, e) }},
+	{"pg_remote_latency", "lro on PostgreSQL: from a start to a waiting remote worker, one node",
+		func(ctx context.Context, e *env) (figures, error) { return remoteLatency(ctx, e) }},
 	{"sqlite_end_to_end", "lro on SQLite: batch starts, worked as they come",
 		func(ctx context.Context, e *env) (figures, error) {
 			return lroThroughput(ctx, e, "sqlite", batchStarts)

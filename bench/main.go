@@ -95,7 +95,7 @@ func main() {
 	defer stop()
 	var err error
 	if o.load != "" {
-		err = loadMain(ctx, o.load, o.addr, o.names, o.n)
+		err = loadMain(ctx, o.load, o.addr, o.names, o.n, o.workers)
 	} else if o.child != "" {
 		err = runChild(ctx, &o)
 	} else {
@@ -395,6 +395,7 @@ var ratios = []struct{ key, lro, peer string }{
 	{"pg_single_starts_64_library_vs_river_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_jobs_per_s"},
 	{"pg_single_starts_64_library_vs_river_pool16_ratio", "pg_single_starts_64_library_ops_per_s", "river_single_inserts_64_pool16_jobs_per_s"},
 	{"pg_started_first_vs_river_bench_ratio", "pg_started_first_ops_per_s", "river_bench_setup_jobs_per_s"},
+	{"pg_remote_workers_vs_river_ratio", "pg_remote_workers_ops_per_s", "river_end_to_end_jobs_per_s"},
 	{"reads_pg_gets_vs_grpc_only_ratio", "reads_pg_gets_per_s", "grpc_only_gets_per_s"},
 	{"reads_sqlite_gets_vs_grpc_only_ratio", "reads_sqlite_gets_per_s", "grpc_only_gets_per_s"},
 }
@@ -425,6 +426,7 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL: single starts from 64 goroutines in process (lro's library, as River; pgxpool's default)", val("pg_single_starts_64_library_ops_per_s", ""), val("river_single_inserts_64_jobs_per_s", ""), val("pg_single_starts_64_library_vs_river_ratio", "x"), ""},
 		{"PostgreSQL: the same, River with a pool of 16 connections", val("pg_single_starts_64_library_ops_per_s", ""), val("river_single_inserts_64_pool16_jobs_per_s", ""), val("pg_single_starts_64_library_vs_river_pool16_ratio", "x"), ""},
 		{"PostgreSQL: all started first (5,000 per call), then worked by 2,000 workers (River's own bench set-up)", val("pg_started_first_ops_per_s", ""), val("river_bench_setup_jobs_per_s", ""), val("pg_started_first_vs_river_bench_ratio", "x"), ">= 1.25x"},
+		{"PostgreSQL: batch starts, worked by remote workers in another process over gRPC (River: in process)", val("pg_remote_workers_ops_per_s", ""), val("river_end_to_end_jobs_per_s", ""), val("pg_remote_workers_vs_river_ratio", "x"), ">= 1.0x"},
 		{"SQLite: batch starts (1,000 per call), worked as they come", val("sqlite_end_to_end_ops_per_s", ""), "", "", ">= 20000/s"},
 		{"SQLite: single starts from 64 clients over gRPC", val("sqlite_single_starts_64_ops_per_s", ""), "", "", ""},
 		{"", "", "", "", ""},
@@ -432,6 +434,7 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL, one node", val("wait_p50_ms", "ms"), val("wait_p99_ms", "ms"), "", "<= 10 ms"},
 		{"PostgreSQL, across two nodes", val("wait_cross_node_p50_ms", "ms"), val("wait_cross_node_p99_ms", "ms"), "", "<= 50 ms"},
 		{"SQLite, one node", val("wait_sqlite_p50_ms", "ms"), val("wait_sqlite_p99_ms", "ms"), "", "<= 10 ms"},
+		{"Start to a waiting remote worker's handler (PostgreSQL, one node)", val("pg_remote_claim_latency_p50_ms", "ms"), val("pg_remote_claim_latency_p99_ms", "ms"), "", "<= 10 ms"},
 		{"", "", "", "", ""},
 		{fmt.Sprintf("Reads with %d stored operations (gRPC)", o.reads), "p50", "p99", "rate", "target"},
 		{"PostgreSQL: GetOperation, 8 goroutines of one gRPC client", val("reads_pg_get_p50_ms", "ms"), val("reads_pg_get_p99_ms", "ms"), val("reads_pg_gets_per_s", ""), "p99 <= 2 ms, >= 15000/s"},
