@@ -231,6 +231,7 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 		return nil, c.storeError("claim operations", err)
 	}
 	var out []*lropb.ClaimedOperation
+	var leases []lrostore.Lease // out's
 	var broken []*lrostore.OperationFinishParams
 	first := 0
 	if len(groups) > 1 {
@@ -265,15 +266,34 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 				continue
 			}
 			out = append(out, claimed)
+			leases = append(leases, lrostore.Lease{ID: op.ID, Token: op.LeaseToken})
 		}
 	}
 	if len(broken) > 0 {
 		c.finishBroken(ctx, broken)
 	}
+	if ctx.Err() != nil && len(out) > 0 {
+		// The caller went away (it stopped, or its deadline passed) while
+		// the store claimed for it: the answer would be lost, and the
+		// operations left to their lease TTL with the attempt counted.
+		// Give them back at once instead.
+		c.releaseUnanswered(ctx, leases)
+		return nil, ctx.Err()
+	}
 	if len(groups) > 1 {
 		slices.SortFunc(out, func(a, b *lropb.ClaimedOperation) int { return compareIDs(a.GetName(), b.GetName()) })
 	}
 	return out, nil
+}
+
+// releaseUnanswered releases claimed operations whose claim cannot be
+// answered.
+func (c *Client) releaseUnanswered(ctx context.Context, leases []lrostore.Lease) {
+	if _, err := c.store.OperationReleaseMany(context.WithoutCancel(ctx), &lrostore.OperationReleaseManyParams{Leases: leases}); err != nil {
+		c.logs.Log(ctx, slog.LevelWarn, "release unanswered", "release operations claimed for a caller that went away; they run again when their leases expire", slog.Any("error", err))
+		return
+	}
+	c.pendingMayExist()
 }
 
 // compareIDs orders operation names by their IDs (which sort by creation

@@ -810,3 +810,38 @@ func TestClaimWokenByStoreEvents(t *testing.T) {
 		}
 	}
 }
+
+// cancellingStore cancels its caller's context once a claim has taken
+// operations: the caller of ClaimOperations goes away just as the store
+// claims for it.
+type cancellingStore struct {
+	lrostore.Store
+	cancel context.CancelFunc
+}
+
+func (s *cancellingStore) OperationClaim(ctx context.Context, p *lrostore.OperationClaimParams) ([]*lrostore.Operation, error) {
+	ops, err := s.Store.OperationClaim(ctx, p)
+	if len(ops) > 0 {
+		s.cancel()
+	}
+	return ops, err
+}
+
+// A claim whose caller went away while the store claimed cannot be
+// answered: its operations are released at once, not left to their lease
+// TTL with the attempt counted.
+func TestClaimForACallerThatLeft(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := newWorkersClient(t, &cancellingStore{Store: openStore(t), cancel: cancel}, nil, nil)
+	op, err := c.StartOperation(context.Background(), "json", &structpb.Struct{}, nil)
+	require.NoError(t, err)
+	_, err = c.ClaimOperations(ctx, &lropb.ClaimOperationsRequest{Kinds: []string{"json"}, Max: 1, Wait: durationpb.New(0)})
+	require.ErrorIs(t, err, context.Canceled)
+	// Pending again, the attempt not counted: the next claim gets it as
+	// attempt 1.
+	claimed := claim(t, c, 1, &lropb.ClaimOperationsRequest{Kinds: []string{"json"}})
+	require.Equal(t, op.GetName(), claimed[0].GetName())
+	require.Equal(t, int32(1), claimed[0].GetAttempt())
+}
