@@ -472,16 +472,16 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 	streams.Add(4)
 	go func() {
 		defer streams.Done()
-		p.stdin.Write(input) // an error means the command did not read it all
+		_, _ = p.stdin.Write(input) // an error means the command did not read it all
 		p.stdin.Close()
 	}()
 	go func() {
 		defer streams.Done()
-		io.Copy(stdout, p.stdout)
+		_, _ = io.Copy(stdout, p.stdout) // ends when the command closes it, or when its pipes are closed after it exits
 	}()
 	go func() {
 		defer streams.Done()
-		io.Copy(stderr, p.stderr)
+		_, _ = io.Copy(stderr, p.stderr) // as stdout
 	}()
 	go func() {
 		defer streams.Done()

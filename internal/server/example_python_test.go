@@ -116,10 +116,10 @@ func startCount(ctx context.Context, t *testing.T, conn *grpc.ClientConn, input 
 	return op.GetName()
 }
 
-func structField(t *testing.T, op *longrunningpb.Operation, any string, field string) float64 {
+func structField(t *testing.T, op *longrunningpb.Operation, which string, field string) float64 {
 	t.Helper()
 	s := &structpb.Struct{}
-	switch any {
+	switch which {
 	case "metadata":
 		require.NoError(t, op.GetMetadata().UnmarshalTo(s))
 	case "response":
