@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/longrunning"
+	autogen "cloud.google.com/go/longrunning/autogen"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"lro.dev/lro/lropb"
@@ -153,6 +157,22 @@ func TestPythonWorkerExample(t *testing.T) {
 		require.Nil(t, op.GetError())
 		require.Equal(t, 20.0, structField(t, op, "response", "counted"))
 		require.Equal(t, 20.0, structField(t, op, "metadata", "done"))
+	})
+	t.Run("followed by Google's client", func(t *testing.T) {
+		// Google's Go client for the Operations service, unchanged, waits
+		// for the Python worker's response.
+		client, err := autogen.NewOperationsClient(ctx, option.WithEndpoint(srv.addr), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		require.NoError(t, err)
+		defer client.Close()
+		name := startCount(ctx, t, conn, map[string]any{"n": 5, "step_ms": 5})
+		lop := longrunning.InternalNewOperation(client, &longrunningpb.Operation{Name: name})
+		var resp structpb.Struct
+		require.NoError(t, lop.Wait(ctx, &resp))
+		require.Equal(t, 5.0, resp.GetFields()["counted"].GetNumberValue())
+		var md structpb.Struct
+		require.NoError(t, lop.Metadata(&md))
+		require.Equal(t, 5.0, md.GetFields()["done"].GetNumberValue())
 	})
 	t.Run("failure", func(t *testing.T) {
 		op := waitDone(ctx, t, conn, startCount(ctx, t, conn, map[string]any{"fail": "boom"}))
