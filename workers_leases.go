@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"lro.dev/lro/internal/leasetoken"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lrostore"
 )
@@ -33,26 +34,14 @@ import (
 // item's error says so; its lease is renewed all the same. More than
 // WorkerItemsMax leases is INVALID_ARGUMENT.
 func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
-	if c.remote != nil {
-		return nil, remoteUnimplemented("RenewLeases", "a remote client is a worker, not a server")
-	}
-	if _, err := workerName(req.GetWorker()); err != nil {
-		return nil, err
-	}
 	items := req.GetLeases()
-	if err := checkItems("leases", len(items)); err != nil {
-		return nil, err
-	}
-	if err := c.checkStarted(); err != nil {
+	tokens, err := c.beginItems(ctx, "RenewLeases", req.GetWorker(), "leases", len(items), "renew leases")
+	if err != nil {
 		return nil, err
 	}
 	resp := &lropb.RenewLeasesResponse{Leases: make([]*lropb.LeaseState, len(items))}
 	if len(items) == 0 {
 		return resp, nil
-	}
-	tokens, err := c.leaseTokens(ctx)
-	if err != nil {
-		return nil, c.storeError("renew leases", err)
 	}
 	held := make([]heldLease, len(items))
 	ok := make([]bool, len(items))
@@ -144,6 +133,33 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 	return resp, nil
 }
 
+// beginItems checks what every call on a list of leases checks first:
+// that this client is a server (not a remote client), the worker's name,
+// the number of items, and that the client runs. It returns the codec of
+// the lease tokens, or nil when there are no items to look at.
+func (c *Client) beginItems(ctx context.Context, method, worker, field string, n int, what string) (*leasetoken.Codec, error) {
+	if c.remote != nil {
+		return nil, remoteUnimplemented(method, "a remote client is a worker, not a server")
+	}
+	if _, err := workerName(worker); err != nil {
+		return nil, err
+	}
+	if err := checkItems(field, n); err != nil {
+		return nil, err
+	}
+	if err := c.checkStarted(); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	tokens, err := c.leaseTokens(ctx)
+	if err != nil {
+		return nil, c.storeError(what, err)
+	}
+	return tokens, nil
+}
+
 // FinishOperations implements lro.v1.Workers.FinishOperations: it ends each
 // operation with its response (JSON or typed, of the kind's response type;
 // none is an empty response) or its error (not OK), and its metadata if
@@ -155,26 +171,14 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 // done already), NOT_FOUND or INVALID_ARGUMENT. More than WorkerItemsMax
 // results is INVALID_ARGUMENT.
 func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperationsRequest) (*lropb.FinishOperationsResponse, error) {
-	if c.remote != nil {
-		return nil, remoteUnimplemented("FinishOperations", "a remote client is a worker, not a server")
-	}
-	if _, err := workerName(req.GetWorker()); err != nil {
-		return nil, err
-	}
 	items := req.GetResults()
-	if err := checkItems("results", len(items)); err != nil {
-		return nil, err
-	}
-	if err := c.checkStarted(); err != nil {
+	tokens, err := c.beginItems(ctx, "FinishOperations", req.GetWorker(), "results", len(items), "finish operations")
+	if err != nil {
 		return nil, err
 	}
 	resp := &lropb.FinishOperationsResponse{Results: make([]*spbStatus, len(items))}
 	if len(items) == 0 {
 		return resp, nil
-	}
-	tokens, err := c.leaseTokens(ctx)
-	if err != nil {
-		return nil, c.storeError("finish operations", err)
 	}
 	finishes := make([]*lrostore.OperationFinishParams, 0, len(items))
 	held := make([]heldLease, 0, len(items))
@@ -319,26 +323,14 @@ func (c *Client) finishParams(i int, h heldLease, it *lropb.OperationResult) (*l
 // claims waiting for work wake. The outcome of each lease is as in
 // FinishOperations. More than WorkerItemsMax leases is INVALID_ARGUMENT.
 func (c *Client) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperationsRequest) (*lropb.ReleaseOperationsResponse, error) {
-	if c.remote != nil {
-		return nil, remoteUnimplemented("ReleaseOperations", "a remote client is a worker, not a server")
-	}
-	if _, err := workerName(req.GetWorker()); err != nil {
-		return nil, err
-	}
 	items := req.GetLeases()
-	if err := checkItems("leases", len(items)); err != nil {
-		return nil, err
-	}
-	if err := c.checkStarted(); err != nil {
+	tokens, err := c.beginItems(ctx, "ReleaseOperations", req.GetWorker(), "leases", len(items), "release operations")
+	if err != nil {
 		return nil, err
 	}
 	resp := &lropb.ReleaseOperationsResponse{Results: make([]*spbStatus, len(items))}
 	if len(items) == 0 {
 		return resp, nil
-	}
-	tokens, err := c.leaseTokens(ctx)
-	if err != nil {
-		return nil, c.storeError("release operations", err)
 	}
 	held := make([]heldLease, len(items))
 	ok := make([]bool, len(items))
