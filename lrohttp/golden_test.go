@@ -213,9 +213,38 @@ func TestGolden(t *testing.T) {
 		{name: "err_unknown_route", method: "GET", path: "/v1/nothing/here", status: 404, errStatus: "NOT_FOUND"},
 		{name: "err_unknown_route_root", method: "GET", path: "/", status: 404, errStatus: "NOT_FOUND"},
 		{name: "err_unknown_version", method: "GET", path: "/v2/operations", status: 404, errStatus: "NOT_FOUND"},
-		{name: "err_wrong_verb", method: "PUT", path: "/v1/{succeeded}", body: `{}`, status: 501, errStatus: "UNIMPLEMENTED"},
-		{name: "err_wrong_verb_collection", method: "POST", path: "/v1/operations", body: `{}`, status: 501, errStatus: "UNIMPLEMENTED"},
-		{name: "err_wrong_verb_start", method: "GET", path: "/v1/operations:start", status: 501, errStatus: "UNIMPLEMENTED"},
+		// A method of other routes on a known path: 405 with the path's
+		// methods in Allow (RFC 9110 §15.5.6), code UNIMPLEMENTED.
+		{name: "err_wrong_verb", method: "POST", path: "/v1/{succeeded}", body: `{}`, status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("DELETE", "GET", "HEAD", "OPTIONS")},
+		{name: "err_wrong_verb_collection", method: "POST", path: "/v1/operations", body: `{}`, status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("GET", "HEAD", "OPTIONS")},
+		{name: "err_wrong_verb_start", method: "GET", path: "/v1/operations:start", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("OPTIONS", "POST")},
+		{name: "err_wrong_verb_wait", method: "GET", path: "/v1/{running}:wait", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("OPTIONS", "POST")},
+		{name: "err_wrong_verb_workers", method: "GET", path: "/v1/workers:claim", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("OPTIONS", "POST")},
+		{name: "err_wrong_verb_workers_delete", method: "DELETE", path: "/v1/workers:finish", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("OPTIONS", "POST")},
+		{name: "err_wrong_verb_parent", method: "DELETE", path: "/v1/" + testParent + "/operations", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("GET", "HEAD", "OPTIONS")},
+		{name: "err_wrong_verb_parent_operation", method: "POST", path: "/v1/{parented}", body: `{}`, status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("DELETE", "GET", "HEAD", "OPTIONS")},
+		{name: "err_wrong_verb_parent_start", method: "DELETE", path: "/v1/" + testParent + "/operations:start", status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("OPTIONS", "POST")},
+		{name: "err_wrong_verb_kinds", method: "POST", path: "/v1/kinds", body: `{}`, status: 405, errStatus: "UNIMPLEMENTED",
+			check: allows("GET", "HEAD", "OPTIONS")},
+		// A method that no route takes is implemented for no resource:
+		// 501 on any path (RFC 9110 §9.1, §15.6.2), before the body is read.
+		{name: "err_method_not_implemented", method: "BREW", path: "/v1/{succeeded}", status: 501, errStatus: "UNIMPLEMENTED",
+			check: allows()},
+		{name: "err_method_not_implemented_put", method: "PUT", path: "/v1/{succeeded}", body: `{}`, status: 501, errStatus: "UNIMPLEMENTED",
+			check: allows()},
+		{name: "err_method_not_implemented_patch_form", method: "PATCH", path: "/v1/operations:start", body: `kind=x`,
+			contentType: "application/x-www-form-urlencoded", status: 501, errStatus: "UNIMPLEMENTED", check: allows()},
+		{name: "err_method_not_implemented_unknown_path", method: "BREW", path: "/v1/nothing/here", status: 501, errStatus: "UNIMPLEMENTED",
+			check: allows()},
 		{name: "err_malformed_json", method: "POST", path: "/v1/operations:start", body: `{"kind":`, status: 400, errStatus: "INVALID_ARGUMENT"},
 		{name: "err_unknown_body_field", method: "POST", path: "/v1/operations:start", body: `{"kind":"test.echo","bogus":1}`, status: 400, errStatus: "INVALID_ARGUMENT"},
 		{name: "err_unknown_query_parameter", method: "GET", path: "/v1/operations?bogus=1", status: 400, errStatus: "INVALID_ARGUMENT"},
@@ -360,6 +389,33 @@ func TestGolden(t *testing.T) {
 			}
 		}
 	})
+}
+
+// allows checks the Allow header of a response as a set of methods (none:
+// no Allow header).
+func allows(want ...string) func(t *testing.T, r *response, _ map[string]string) {
+	return func(t *testing.T, r *response, _ map[string]string) {
+		t.Helper()
+		if len(want) == 0 {
+			require.Empty(t, r.header.Values("Allow"))
+			return
+		}
+		require.ElementsMatch(t, want, allowSet(t, r.header), "Allow: %q", r.header.Values("Allow"))
+	}
+}
+
+// allowSet is the set of methods in the Allow header of h, each once.
+func allowSet(t *testing.T, h http.Header) []string {
+	t.Helper()
+	var methods []string
+	for _, v := range h.Values("Allow") {
+		for m := range strings.SplitSeq(v, ",") {
+			m = strings.TrimSpace(m)
+			require.NotContains(t, methods, m, "Allow: %q", h.Values("Allow"))
+			methods = append(methods, m)
+		}
+	}
+	return methods
 }
 
 func queryEscape(s string) string { return url.QueryEscape(s) }
@@ -549,10 +605,14 @@ func requireGoogleError(t *testing.T, r *response, httpStatus int, codeName stri
 	require.Equal(t, httpStatus, ge.Code, "error.code is the HTTP status: %s", r.body)
 	require.Equal(t, codeName, ge.Status, "body %s", r.body)
 	require.NotEmpty(t, ge.Message)
-	if httpStatus == http.StatusUnsupportedMediaType {
+	switch httpStatus {
+	case http.StatusUnsupportedMediaType:
 		// AIP-193 has no code for it: lrohttp says INVALID_ARGUMENT.
 		require.Equal(t, "INVALID_ARGUMENT", codeName)
-	} else {
+	case http.StatusMethodNotAllowed:
+		// Nor for this one: UNIMPLEMENTED, as grpc-gateway says.
+		require.Equal(t, "UNIMPLEMENTED", codeName)
+	default:
 		require.Equal(t, aip193Status[codeName], httpStatus, "the HTTP status of %s (AIP-193)", codeName)
 	}
 	var reasons []string

@@ -181,6 +181,17 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions:
+	case http.MethodHead:
+		// A GET whose body net/http does not send (RFC 9110 §9.3.2).
+		r.Method = http.MethodGet
+	default:
+		writeError(w, http.StatusNotImplemented, errorStatus(codes.Unimplemented, "METHOD_NOT_IMPLEMENTED",
+			fmt.Sprintf("method %q is not implemented: the routes take %s", method, strings.Join(servedMethods, ", "))))
+		return
+	}
 	if r.ContentLength > h.maxBody {
 		writeError(w, http.StatusBadRequest, tooLarge(h.maxBody))
 		return
@@ -199,10 +210,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, st)
 		return
 	}
-	rw := &errorRewriter{w: w, r: r}
+	rw := &errorRewriter{w: w, r: r, method: method}
 	h.next.ServeHTTP(rw, r)
 	rw.finish()
 }
+
+// servedMethods are the methods of the routes, with HEAD (of a GET route,
+// answered as the GET without its body) and OPTIONS (answered on every
+// route with its Allow header). RFC 9110 §9.1 and §15.6.2: a method that
+// is none of these, implemented for no resource, is 501 Not Implemented on
+// any path; one of these on a route that does not take it is 405 Method
+// Not Allowed (§15.5.6), with the route's methods in Allow.
+var servedMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost}
 
 // emptyRequest is the body of a POST sent without one: the request with
 // every field unset, as on the routes whose path binds a field (a cancel
@@ -411,6 +430,7 @@ func errorStatus(code codes.Code, reason, message string) *spb.Status {
 type errorRewriter struct {
 	w      http.ResponseWriter
 	r      *http.Request
+	method string // as the client sent it (r.Method of a HEAD is GET)
 	status int
 	body   bytes.Buffer
 }
@@ -460,13 +480,12 @@ func (e *errorRewriter) finish() {
 		e.w.Write(e.body.Bytes())
 		return
 	}
-	st := &spb.Status{}
 	if e.status == http.StatusMethodNotAllowed {
-		allowed := strings.Split(e.w.Header().Get("Allow"), ",")
-		slices.Sort(allowed)
-		st = errorStatus(codes.Unimplemented, "METHOD_NOT_ALLOWED", fmt.Sprintf("%s is not a method of %s; it takes %s",
-			e.r.Method, e.r.URL.Path, strings.Join(allowed, ", ")))
-	} else if err := protojson.Unmarshal(e.body.Bytes(), st); err != nil || st.GetCode() == 0 {
+		e.methodNotAllowed()
+		return
+	}
+	st := &spb.Status{}
+	if err := protojson.Unmarshal(e.body.Bytes(), st); err != nil || st.GetCode() == 0 {
 		st = errorStatus(codeForHTTP(e.status), strings.ToUpper(strings.ReplaceAll(http.StatusText(e.status), " ", "_")),
 			strings.TrimSpace(cmp.Or(e.body.String(), http.StatusText(e.status))))
 	}
@@ -477,6 +496,36 @@ func (e *errorRewriter) finish() {
 		st.Code = int32(codes.InvalidArgument)
 	}
 	writeError(e.w, httpStatus(codes.Code(st.GetCode())), ensureErrorInfo(st))
+}
+
+// methodNotAllowed answers a known path that vanguard found without a
+// route for the request's method. OPTIONS gets 204 No Content; any other
+// method gets 405 Method Not Allowed with code UNIMPLEMENTED, as
+// grpc-gateway answers. Both carry Allow: vanguard's methods of the path
+// (from a map, in any order), with HEAD where GET is and OPTIONS, sorted.
+func (e *errorRewriter) methodNotAllowed() {
+	h := e.w.Header()
+	allowed := []string{http.MethodOptions}
+	for _, value := range h.Values("Allow") {
+		for m := range strings.SplitSeq(value, ",") {
+			m = strings.TrimSpace(m)
+			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead)
+			}
+		}
+	}
+	slices.Sort(allowed)
+	allowed = slices.Compact(allowed)
+	h.Set("Allow", strings.Join(allowed, ", "))
+	if e.method == http.MethodOptions {
+		h.Del("Content-Type")
+		h.Del("Content-Length")
+		e.w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeError(e.w, http.StatusMethodNotAllowed, errorStatus(codes.Unimplemented, "METHOD_NOT_ALLOWED",
+		fmt.Sprintf("%s is not a method of %s; it takes %s", e.method, e.r.URL.Path, strings.Join(allowed, ", "))))
 }
 
 // ensureErrorInfo adds an ErrorInfo to a status that has none, with the
@@ -569,15 +618,14 @@ func httpStatus(c codes.Code) int {
 	return http.StatusInternalServerError // Unknown, Internal, DataLoss
 }
 
-// codeForHTTP is the code of an HTTP error that vanguard answered itself.
+// codeForHTTP is the code of an HTTP error that vanguard answered itself
+// (but 405, which methodNotAllowed answers).
 func codeForHTTP(status int) codes.Code {
 	switch status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		return codes.InvalidArgument
 	case http.StatusNotFound:
 		return codes.NotFound
-	case http.StatusMethodNotAllowed:
-		return codes.Unimplemented // a known path with another verb: 501, with vanguard's Allow header
 	case http.StatusServiceUnavailable:
 		return codes.Unavailable
 	}

@@ -1,0 +1,96 @@
+package lrohttp_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro"
+)
+
+// TestHeadAndOptions checks the two methods that no route declares: HEAD
+// is the GET of a GET route without its body (RFC 9110 §9.3.2), and is
+// 405 where GET is; OPTIONS answers every route with 204 and its Allow
+// header, and nothing for CORS (which stays off). The exchanges go
+// through lro serve's assembly (the Host check, the long-poll wrapper).
+func TestHeadAndOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lro.Config{})
+	name := e.start(t, "", kindEcho, `{"failMessage":"x"}`)
+	e.waitDone(t, name)
+
+	get := e.do(t, http.MethodGet, "/v1/"+name, "")
+	require.Equal(t, http.StatusOK, get.status)
+	for _, tc := range []struct {
+		path   string
+		status int
+		allow  []string // on a 405
+	}{
+		{path: "/v1/" + name, status: http.StatusOK},
+		{path: "/v1/operations?pageSize=1", status: http.StatusOK}, // a list's query parameters, as for GET
+		{path: "/v1/kinds", status: http.StatusOK},
+		{path: "/v1/" + testParent + "/operations", status: http.StatusOK},
+		{path: "/v1/operations/00000000-0000-0000-0000-000000000000", status: http.StatusNotFound},
+		{path: "/v1/nothing/here", status: http.StatusNotFound},
+		{path: "/v1/operations:start", status: http.StatusMethodNotAllowed, allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/workers:claim", status: http.StatusMethodNotAllowed, allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/" + name + ":wait", status: http.StatusMethodNotAllowed, allow: []string{"OPTIONS", "POST"}},
+	} {
+		r := e.do(t, http.MethodHead, tc.path, "")
+		require.Equal(t, tc.status, r.status, "HEAD %s", tc.path)
+		require.Empty(t, r.body, "HEAD %s has no body", tc.path)
+		require.Equal(t, "application/json", r.header.Get("Content-Type"), "HEAD %s: the GET's Content-Type", tc.path)
+		if tc.allow != nil {
+			require.ElementsMatch(t, tc.allow, allowSet(t, r.header), "HEAD %s", tc.path)
+		}
+	}
+
+	for _, tc := range []struct {
+		path  string
+		allow []string
+	}{
+		{path: "/v1/" + name, allow: []string{"DELETE", "GET", "HEAD", "OPTIONS"}},
+		{path: "/v1/" + name + ":cancel", allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/operations", allow: []string{"GET", "HEAD", "OPTIONS"}},
+		{path: "/v1/operations:start", allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/kinds", allow: []string{"GET", "HEAD", "OPTIONS"}},
+		{path: "/v1/workers:claim", allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/workers:renew", allow: []string{"OPTIONS", "POST"}},
+		{path: "/v1/" + testParent + "/operations", allow: []string{"GET", "HEAD", "OPTIONS"}},
+		{path: "/v1/" + testParent + "/operations:start", allow: []string{"OPTIONS", "POST"}},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, e.base+tc.path, nil)
+		require.NoError(t, err)
+		// A browser's CORS preflight: answered, but without the
+		// Access-Control headers that would let the page send its request.
+		req.Header.Set("Origin", "http://evil.example")
+		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+		r := e.send(t, req)
+		require.Equal(t, http.StatusNoContent, r.status, "OPTIONS %s: %s", tc.path, r.body)
+		require.Empty(t, r.body)
+		require.Empty(t, r.header.Get("Content-Type"))
+		require.ElementsMatch(t, tc.allow, allowSet(t, r.header), "OPTIONS %s", tc.path)
+		for k := range r.header {
+			require.NotRegexp(t, "(?i)^Access-Control-", k, "OPTIONS %s", tc.path)
+		}
+	}
+	r := e.do(t, http.MethodOptions, "/v1/nothing/here", "")
+	requireGoogleError(t, r, http.StatusNotFound, "NOT_FOUND")
+}
+
+// TestWrongVerbHost checks that the Host check comes first: a wrong verb
+// from a foreign Host is refused for its Host, and the error says nothing
+// of the routes.
+func TestWrongVerbHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lro.Config{})
+	for _, method := range []string{http.MethodGet, "BREW"} {
+		req, err := http.NewRequestWithContext(t.Context(), method, e.base+"/v1/workers:claim", nil)
+		require.NoError(t, err)
+		req.Host = "evil.example"
+		r := e.send(t, req)
+		requireGoogleError(t, r, http.StatusForbidden, "PERMISSION_DENIED")
+		require.Empty(t, r.header.Values("Allow"))
+	}
+}
