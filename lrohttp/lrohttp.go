@@ -28,8 +28,7 @@
 // pageSize, pageToken): elsewhere a query parameter could override a field
 // that the path binds, so any is INVALID_ARGUMENT, as are unknown body
 // fields; Google's system parameters, whose names start with "$" (Google's
-// REST clients send "$alt"), are ignored. A wrong verb on a known path is
-// UNIMPLEMENTED (501, with an Allow header); a body over the limit, or not
+// REST clients send "$alt"), are ignored. A body over the limit, or not
 // valid UTF-8, is INVALID_ARGUMENT. A body must be sent with Content-Type
 // application/json (charset utf-8, or none) and no Content-Encoding; any
 // other type, above all the form and text types that any web page can make
@@ -42,8 +41,19 @@
 // with the HTTP status of the google.rpc.Code (AIP-193), and always carry a
 // google.rpc.ErrorInfo.
 //
+// Methods follow RFC 9110. The routes take GET, POST and DELETE; HEAD of a
+// GET route is the GET without its body, and OPTIONS on any route answers
+// 204 No Content with its Allow header (and no CORS headers). A known path
+// with another of these methods is 405 Method Not Allowed, with Allow and
+// code UNIMPLEMENTED (reason METHOD_NOT_ALLOWED), as grpc-gateway answers;
+// any other method (PUT, PATCH, an unknown one), implemented for no
+// resource, is 501 Not Implemented on every path (UNIMPLEMENTED, reason
+// METHOD_NOT_IMPLEMENTED).
+//
 // [CheckHost] wraps a handler to refuse requests whose Host is not one of
-// the server's, against DNS rebinding.
+// the server's, against DNS rebinding. [AllowMethods] wraps a path of the
+// server's own, such as a health check, to answer methods as the routes
+// do.
 package lrohttp
 
 import (
@@ -57,7 +67,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -188,8 +197,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A GET whose body net/http does not send (RFC 9110 §9.3.2).
 		r.Method = http.MethodGet
 	default:
-		writeError(w, http.StatusNotImplemented, errorStatus(codes.Unimplemented, "METHOD_NOT_IMPLEMENTED",
-			fmt.Sprintf("method %q is not implemented: the routes take %s", method, strings.Join(servedMethods, ", "))))
+		notImplemented(w, method)
 		return
 	}
 	if r.ContentLength > h.maxBody {
@@ -214,14 +222,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(rw, r)
 	rw.finish()
 }
-
-// servedMethods are the methods of the routes, with HEAD (of a GET route,
-// answered as the GET without its body) and OPTIONS (answered on every
-// route with its Allow header). RFC 9110 §9.1 and §15.6.2: a method that
-// is none of these, implemented for no resource, is 501 Not Implemented on
-// any path; one of these on a route that does not take it is 405 Method
-// Not Allowed (§15.5.6), with the route's methods in Allow.
-var servedMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost}
 
 // emptyRequest is the body of a POST sent without one: the request with
 // every field unset, as on the routes whose path binds a field (a cancel
@@ -499,33 +499,16 @@ func (e *errorRewriter) finish() {
 }
 
 // methodNotAllowed answers a known path that vanguard found without a
-// route for the request's method. OPTIONS gets 204 No Content; any other
-// method gets 405 Method Not Allowed with code UNIMPLEMENTED, as
-// grpc-gateway answers. Both carry Allow: vanguard's methods of the path
-// (from a map, in any order), with HEAD where GET is and OPTIONS, sorted.
+// route for the request's method, from vanguard's Allow header (built
+// from a map, in any order).
 func (e *errorRewriter) methodNotAllowed() {
-	h := e.w.Header()
-	allowed := []string{http.MethodOptions}
-	for _, value := range h.Values("Allow") {
+	var methods []string
+	for _, value := range e.w.Header().Values("Allow") {
 		for m := range strings.SplitSeq(value, ",") {
-			m = strings.TrimSpace(m)
-			allowed = append(allowed, m)
-			if m == http.MethodGet {
-				allowed = append(allowed, http.MethodHead)
-			}
+			methods = append(methods, strings.TrimSpace(m))
 		}
 	}
-	slices.Sort(allowed)
-	allowed = slices.Compact(allowed)
-	h.Set("Allow", strings.Join(allowed, ", "))
-	if e.method == http.MethodOptions {
-		h.Del("Content-Type")
-		h.Del("Content-Length")
-		e.w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeError(e.w, http.StatusMethodNotAllowed, errorStatus(codes.Unimplemented, "METHOD_NOT_ALLOWED",
-		fmt.Sprintf("%s is not a method of %s; it takes %s", e.method, e.r.URL.Path, strings.Join(allowed, ", "))))
+	answerOtherMethod(e.w, e.method, e.r.URL.Path, methods)
 }
 
 // ensureErrorInfo adds an ErrorInfo to a status that has none, with the

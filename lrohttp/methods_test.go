@@ -2,11 +2,13 @@ package lrohttp_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"lro.dev/lro"
+	"lro.dev/lro/lrohttp"
 )
 
 // TestHeadAndOptions checks the two methods that no route declares: HEAD
@@ -93,4 +95,43 @@ func TestWrongVerbHost(t *testing.T) {
 		requireGoogleError(t, r, http.StatusForbidden, "PERMISSION_DENIED")
 		require.Empty(t, r.header.Values("Allow"))
 	}
+}
+
+// TestAllowMethods checks the wrapper of a server's own paths: its
+// methods reach the handler (HEAD too, for GET), OPTIONS and the routes'
+// other methods are answered as on the routes, and other methods are 501.
+func TestAllowMethods(t *testing.T) {
+	t.Parallel()
+	var served []string
+	h := lrohttp.AllowMethods(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served = append(served, r.Method)
+		w.WriteHeader(http.StatusAccepted)
+	}), http.MethodGet, http.MethodPost)
+	for _, tc := range []struct {
+		method string
+		status int
+		reason string
+	}{
+		{method: http.MethodGet, status: http.StatusAccepted},
+		{method: http.MethodHead, status: http.StatusAccepted},
+		{method: http.MethodPost, status: http.StatusAccepted},
+		{method: http.MethodOptions, status: http.StatusNoContent},
+		{method: http.MethodDelete, status: http.StatusMethodNotAllowed, reason: "METHOD_NOT_ALLOWED"},
+		{method: http.MethodPut, status: http.StatusNotImplemented, reason: "METHOD_NOT_IMPLEMENTED"},
+		{method: "BREW", status: http.StatusNotImplemented, reason: "METHOD_NOT_IMPLEMENTED"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, "/mine", nil))
+		r := &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		require.Equal(t, tc.status, r.status, tc.method)
+		if tc.status == http.StatusNoContent || tc.status == http.StatusMethodNotAllowed {
+			require.ElementsMatch(t, []string{"GET", "HEAD", "OPTIONS", "POST"}, allowSet(t, r.header), tc.method)
+		} else {
+			require.Empty(t, r.header.Values("Allow"), tc.method)
+		}
+		if tc.reason != "" {
+			require.Equal(t, tc.reason, requireGoogleError(t, r, tc.status, "UNIMPLEMENTED"), tc.method)
+		}
+	}
+	require.Equal(t, []string{http.MethodGet, http.MethodHead, http.MethodPost}, served)
 }

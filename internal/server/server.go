@@ -371,10 +371,11 @@ func (s *Server) checkHealth(ctx context.Context) {
 }
 
 // httpHandler serves the HTTP/JSON mapping of the services, and a health
-// check at /healthz.
+// check at /healthz (GET and HEAD; other methods are answered as on the
+// routes: OPTIONS with Allow, 405 or 501).
 func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/healthz", lrohttp.AllowMethods(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := s.storeErr.Load(); err != nil {
 			// The store's error may name its host, user and database: it
@@ -384,7 +385,7 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 			return
 		}
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
-	})
+	}), http.MethodGet))
 	mux.Handle("/", transcoder)
 	return mux
 }
