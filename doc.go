@@ -13,6 +13,7 @@ are proto messages.
 	lro.MustRegister(client, lro.Kind[*pb.ResizeRequest, *pb.ResizeMetadata, *pb.ResizeResponse]{
 		Name: "images.resize",
 		Validate: func(req *pb.ResizeRequest) error { ... },   // at start: INVALID_ARGUMENT
+		InitialMetadata: func(req *pb.ResizeRequest) (*pb.ResizeMetadata, error) { ... }, // in the start's answer
 		Run: func(ctx context.Context, job *lro.Job[*pb.ResizeRequest, *pb.ResizeMetadata]) (*pb.ResizeResponse, error) {
 			job.SetMetadata(&pb.ResizeMetadata{ProgressPercent: 50})  // visible to GetOperation
 			...
@@ -25,6 +26,10 @@ The handler's context ends when the operation is cancelled
 (ErrLeaseLost: another worker may run it now, and what this one writes is
 rejected) or on shutdown after the grace period (ErrShutdown: the operation is
 released and runs again at once on the next client).
+
+InitialMetadata, if set, gives an operation its metadata when it starts, so
+that the Operation that StartOperation returns carries it, as Google's
+clients expect; the handler's SetMetadata replaces it.
 
 An error that carries a gRPC status keeps its code, message and details in
 Operation.error; any other error becomes UNKNOWN. A success always sets

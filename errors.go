@@ -48,7 +48,8 @@ var (
 	ErrShutdown = errors.New("client shutting down")
 	// ErrMetadataTooLarge is returned by Job.SetMetadata for metadata over
 	// Config.MetadataBytesMax, which is not stored: the operation keeps
-	// the last metadata set, and goes on.
+	// the last metadata set, and goes on. A start whose Kind.InitialMetadata
+	// is over the limit is refused with an INTERNAL *Error that wraps it.
 	ErrMetadataTooLarge = errors.New("metadata too large")
 )
 

@@ -48,6 +48,30 @@ type Kind[Req, Meta, Resp proto.Message] struct {
 	// stored.
 	Validate func(req Req) error
 
+	// InitialMetadata, if set, computes an operation's metadata from its
+	// request when the operation starts, so that the Operation that
+	// StartOperation returns already carries it, as does every read until
+	// Run's first SetMetadata: Google's APIs set metadata from the first
+	// response (a start time, progress 0), and their clients read it at
+	// once. It runs after Validate, before the operation is stored, on the
+	// caller's goroutine: it should be quick and do no I/O. A nil Meta
+	// means no metadata. Run sees nothing different, and its SetMetadata
+	// replaces it as usual. A repeat of a request ID returns the first
+	// operation, with the metadata that its start stored. On a remote
+	// client (NewRemoteClient), starts go to the server, whose kind's
+	// InitialMetadata applies.
+	//
+	// A failure rejects the start, and nothing is stored. An error that
+	// carries a gRPC status (status.Error, an *Error, or any error with a
+	// GRPCStatus method) is returned as is, so that a kind may refuse a
+	// request here with the code it chooses. Any other error, and a panic,
+	// is INTERNAL (reason INITIAL_METADATA_FAILED): the request passed
+	// Validate, so the failure is the kind's, not the caller's. Metadata
+	// whose encoding is over Config.MetadataBytesMax is INTERNAL too
+	// (reason METADATA_TOO_LARGE, wrapping ErrMetadataTooLarge), for the
+	// same reason: the server made it. Both are logged.
+	InitialMetadata func(req Req) (Meta, error)
+
 	// MaxAttempts is how many times Run is started for one operation before
 	// it fails because every attempt lost its worker. Zero means
 	// Config.MaxAttempts.
@@ -72,6 +96,12 @@ type DeclaredKind struct {
 	// Validate, if set, checks a request when the operation starts, as
 	// Kind.Validate does.
 	Validate func(req proto.Message) error
+
+	// InitialMetadata, if set, computes an operation's metadata from its
+	// request when the operation starts, as Kind.InitialMetadata does. It
+	// must return a message of the Metadata type (or nil, for none);
+	// another type rejects the start with INTERNAL.
+	InitialMetadata func(req proto.Message) (proto.Message, error)
 
 	// InputSchema is the JSON Schema that Validate checks requests
 	// against, if any: it is only shown to clients (ListKinds).
@@ -123,6 +153,7 @@ type kind struct {
 	metadata     protoreflect.MessageType
 	response     protoreflect.MessageType
 	validate     func(proto.Message) error
+	initialMeta  func(proto.Message) (proto.Message, error) // nil when the kind has none
 	run          func(ctx context.Context, j *job, req proto.Message) (proto.Message, error)
 	maxAttempts  int32
 	metadataNone bool
@@ -170,6 +201,15 @@ func Register[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp])
 	if k.Validate != nil {
 		info.validate = func(m proto.Message) error { return k.Validate(m.(Req)) }
 	}
+	if k.InitialMetadata != nil {
+		info.initialMeta = func(r proto.Message) (proto.Message, error) {
+			m, err := k.InitialMetadata(r.(Req))
+			if err != nil || any(m) == nil {
+				return nil, err
+			}
+			return m, nil
+		}
+	}
 	return c.register(info)
 }
 
@@ -197,6 +237,7 @@ func Declare(c *Client, k DeclaredKind) error {
 		metadata:    orStruct(k.Metadata),
 		response:    orStruct(k.Response),
 		validate:    k.Validate,
+		initialMeta: k.InitialMetadata,
 		maxAttempts: int32(k.MaxAttempts),
 		leaseTTL:    k.LeaseTTL,
 		inputSchema: k.InputSchema,

@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -34,9 +37,11 @@ type StartOptions struct {
 	RequestID string
 }
 
-// StartOperation starts an operation of a registered kind and returns it, not done.
+// StartOperation starts an operation of a registered kind and returns it, not done,
+// with the metadata of the kind's InitialMetadata if it has one.
 // An unknown kind, a request of another type, or one the kind's Validate
-// rejects is INVALID_ARGUMENT (see [Error]); nothing is stored then. The
+// rejects is INVALID_ARGUMENT (see [Error]); a failure of InitialMetadata
+// is as Kind.InitialMetadata says; nothing is stored then. The
 // operation is durable when Start returns.
 //
 // Concurrent calls share commits: the starts that arrive while one commit
@@ -158,6 +163,13 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 			return nil, validationError(kindName, err)
 		}
 	}
+	var meta []byte
+	var metaType string
+	if k.initialMeta != nil {
+		if meta, metaType, err = c.initialMetadata(k, req); err != nil {
+			return nil, err
+		}
+	}
 	input, err := anypb.New(req)
 	if err != nil {
 		return nil, invalidArgument("input", "INVALID_INPUT", "pack input: %v", err)
@@ -175,14 +187,64 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		return nil, fmt.Errorf("lro: new operation ID: %w", err)
 	}
 	return &lrostore.OperationInsertParams{
-		ID:          id.String(),
-		Parent:      opts.Parent,
-		Kind:        kindName,
-		Input:       inputBytes,
-		RequestID:   opts.RequestID,
-		RequestHash: requestHash(opts, kindName, inputBytes),
-		MaxAttempts: k.maxAttempts,
+		ID:           id.String(),
+		Parent:       opts.Parent,
+		Kind:         kindName,
+		Input:        inputBytes,
+		Metadata:     meta,
+		MetadataType: metaType,
+		RequestID:    opts.RequestID,
+		RequestHash:  requestHash(opts, kindName, inputBytes),
+		MaxAttempts:  k.maxAttempts,
 	}, nil
+}
+
+// initialMetadata runs a kind's InitialMetadata on a start's request and
+// encodes what it returns as SetMetadata would: nil when it returns none.
+// Its failures are the kind's, not the caller's (the request passed
+// Validate): an error that carries a gRPC status is returned as is; any
+// other error, a panic, a message of another type or one over
+// Config.MetadataBytesMax is INTERNAL, and logged for the operator.
+func (c *Client) initialMetadata(k *kind, req proto.Message) (meta []byte, typeURL string, err error) {
+	fail := func(reason string, cause error, format string, args ...any) error {
+		msg := fmt.Sprintf("kind %q: initial metadata: %s", k.name, fmt.Sprintf(format, args...))
+		c.logs.Log(context.Background(), slog.LevelError, "initial metadata "+k.name, "a start was refused: "+msg,
+			slog.String("kind", k.name), slog.String("reason", reason))
+		return &Error{Code: codes.Internal, Reason: reason, Message: msg, Err: cause}
+	}
+	m, err := func() (m proto.Message, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panic: %v", p)
+				m = nil
+			}
+		}()
+		return k.initialMeta(req)
+	}()
+	if err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+			return nil, "", err
+		}
+		return nil, "", fail("INITIAL_METADATA_FAILED", err, "%v", err)
+	}
+	if m == nil || !m.ProtoReflect().IsValid() {
+		return nil, "", nil
+	}
+	if got, want := m.ProtoReflect().Descriptor().FullName(), k.metadata.Descriptor().FullName(); got != want {
+		return nil, "", fail("INITIAL_METADATA_FAILED", nil, "a %s, not the kind's %s", got, want)
+	}
+	a, err := anypb.New(m)
+	if err == nil {
+		meta, err = proto.Marshal(a)
+	}
+	if err != nil {
+		return nil, "", fail("INITIAL_METADATA_FAILED", err, "encode: %v", err)
+	}
+	if limit := c.config.MetadataBytesMax; len(meta) > limit {
+		return nil, "", fail("METADATA_TOO_LARGE", ErrMetadataTooLarge,
+			"%d bytes encoded, over the limit of %d bytes (Config.MetadataBytesMax)", len(meta), limit)
+	}
+	return meta, a.TypeUrl, nil
 }
 
 // requestHash identifies a start's parent, kind and input, so that a retry

@@ -497,6 +497,31 @@ func testGoogleWrapper(t *testing.T) {
 		require.Equal(t, "released poll", resp.GetValue())
 	})
 
+	t.Run("MetadataFromTheStart", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{Workers: -1}) // no handler runs
+		before := time.Now()
+		op := e.start(t, demo.KindSleep, &demopb.SleepRequest{Duration: durationpb.New(time.Hour)})
+		after := time.Now()
+		lop := longrunning.InternalNewOperation(e.ops, op)
+		md := &demopb.SleepMetadata{}
+		require.NoError(t, lop.Metadata(md), "the wrapper reads the metadata of the start's answer")
+		require.Equal(t, int32(0), md.GetProgressPercent())
+		require.Equal(t, int32(0), md.GetAttempt(), "no attempt ran")
+		start := md.GetStartTime().AsTime()
+		require.False(t, start.Before(before.Truncate(time.Microsecond)) || start.After(after), "start_time %v is the start's", start)
+		require.True(t, proto.Equal(md.GetStartTime(), md.GetUpdateTime()))
+
+		got := e.get(t, op.GetName())
+		require.True(t, proto.Equal(op, got), "the first GetOperation: %v, the start: %v", got, op)
+		var resp demopb.SleepResponse
+		require.NoError(t, lop.Poll(t.Context(), &resp))
+		require.False(t, lop.Done())
+		polled := &demopb.SleepMetadata{}
+		require.NoError(t, lop.Metadata(polled))
+		require.True(t, proto.Equal(md, polled))
+	})
+
 	t.Run("PollFailureAndCancel", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})

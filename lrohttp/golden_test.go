@@ -142,6 +142,13 @@ func TestGolden(t *testing.T) {
 		{name: "start_typed_input", method: "POST", path: "/v1/operations:start",
 			body:   `{"kind":"test.echo","typedInput":{"@type":"type.googleapis.com/lro.demo.v1.SleepRequest","failMessage":"typed"}}`,
 			status: 200},
+		{name: "start_demo_sleep", method: "POST", path: "/v1/operations:start",
+			body:   `{"kind":"demo.sleep","input":{"duration":"0.01s"}}`,
+			status: 200, check: func(t *testing.T, r *response, _ map[string]string) {
+				meta, _ := r.object(t)["metadata"].(map[string]any)
+				require.Equal(t, testkinds.TypeSleepMetadata, meta["@type"], "the start's answer carries the kind's initial metadata")
+				require.Contains(t, meta, "startTime")
+			}},
 		{name: "start_mismatched_request_id", method: "POST", path: "/v1/operations:start",
 			body:   `{"kind":"test.block","input":"other","requestId":"req-0001"}`,
 			status: 409, errStatus: "ALREADY_EXISTS"},

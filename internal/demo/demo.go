@@ -1,7 +1,7 @@
 // Package demo holds "demo.sleep", the kind that `lro serve` registers so
-// that a newcomer can watch every part of lro work: it sleeps, reports
-// progress several times a second, stops promptly when cancelled, and
-// succeeds or fails as its input asks.
+// that a newcomer can watch every part of lro work: it reports progress
+// from its start, sleeps, reports progress several times a second, stops
+// promptly when cancelled, and succeeds or fails as its input asks.
 package demo
 
 import (
@@ -31,10 +31,18 @@ const ProgressInterval = 200 * time.Millisecond
 // Register registers demo.sleep on c.
 func Register(c *lro.Client) error {
 	return lro.Register(c, lro.Kind[*demopb.SleepRequest, *demopb.SleepMetadata, *demopb.SleepResponse]{
-		Name:     KindSleep,
-		Validate: validateSleep,
-		Run:      sleep,
+		Name:            KindSleep,
+		Validate:        validateSleep,
+		InitialMetadata: initialSleep,
+		Run:             sleep,
 	})
+}
+
+// initialSleep is the metadata of a demo.sleep from its start, before an
+// attempt runs: progress 0, started now, attempt 0.
+func initialSleep(*demopb.SleepRequest) (*demopb.SleepMetadata, error) {
+	now := timestamppb.Now()
+	return &demopb.SleepMetadata{ProgressPercent: 0, StartTime: now, UpdateTime: now}, nil
 }
 
 func validateSleep(req *demopb.SleepRequest) error {

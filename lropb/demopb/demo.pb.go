@@ -88,16 +88,18 @@ func (x *SleepRequest) GetFailMessage() string {
 	return ""
 }
 
-// The metadata of a "demo.sleep" operation, updated while it sleeps.
+// The metadata of a "demo.sleep" operation: set when the operation starts
+// (progress 0, attempt 0), then updated while it sleeps.
 type SleepMetadata struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How much of the sleep has passed, from 0 to 100.
 	ProgressPercent int32 `protobuf:"varint,1,opt,name=progress_percent,json=progressPercent,proto3" json:"progress_percent,omitempty"`
-	// When this attempt started sleeping.
+	// When the operation started, until an attempt runs; then when this
+	// attempt started sleeping.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When the metadata was last updated.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Which attempt this is, from 1.
+	// Which attempt this is, from 1; 0 until the first attempt runs.
 	Attempt       int32 `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
