@@ -278,7 +278,7 @@ type OperationFinishParams struct {
 	MetadataJSON []byte // as in OperationInsertParams
 	Response     []byte // with StateSucceeded
 	ResponseType string
-	ResponseJSON []byte // Response in protojson, as MetadataJSON
+	ResponseJSON []byte   // Response in protojson, as MetadataJSON
 	Error        *Failure // with StateFailed or StateCancelled
 }
 
