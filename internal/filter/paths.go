@@ -60,9 +60,9 @@ type pathAlt struct {
 	wrapper  bool // a wrapper type or a Struct value: absent is not the default
 	// structValue is a value inside a google.protobuf.Struct, of any JSON type.
 	structValue bool
-	zero     any  // the default of a scalar, which an absent key stands for
-	cmp      comparison
-	val      any // the value bound: string, int64, float64 or bool
+	zero        any // the default of a scalar, which an absent key stands for
+	cmp         comparison
+	val         any // the value bound: string, int64, float64 or bool
 }
 
 func typeURL(d protoreflect.MessageDescriptor) string {

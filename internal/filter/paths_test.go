@@ -122,7 +122,9 @@ type pathRow struct {
 
 func newMeta(set func(m *dynamicpb.Message, fd func(string) protoreflect.FieldDescriptor)) proto.Message {
 	m := dynamicpb.NewMessage(metaDesc)
-	set(m, func(name string) protoreflect.FieldDescriptor { return metaDesc.Fields().ByName(protoreflect.Name(name)) })
+	set(m, func(name string) protoreflect.FieldDescriptor {
+		return metaDesc.Fields().ByName(protoreflect.Name(name))
+	})
 	return m
 }
 
