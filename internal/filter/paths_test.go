@@ -402,67 +402,69 @@ func compareNum(a float64, val any, op op) bool {
 	return op == opEq || op == opLe || op == opGe
 }
 
+// pathTests are filters over pathRows and what they select.
+var pathTests = []struct {
+	filter string
+	want   []string
+}{
+	// The issue's example, over every type that has the field, each by
+	// its type: Meta's number, Other's string ("75" >= "50" as
+	// strings), the JSON kind's JSON number (not m6's string).
+	{`metadata.progress_percent >= 50`, []string{"m1", "m3", "m4", "m5"}},
+	{`metadata.progress_percent >= 50 AND kind = "test.meta"`, []string{"m1", "m3"}},
+	{`metadata.@type = "type.googleapis.com/filtertest.Other" AND metadata.progress_percent = "75"`, []string{"m4"}},
+	{`metadata.progressPercent < 50 kind = test.meta`, []string{"m2"}}, // unset is 0
+	{`NOT metadata.progress_percent = 0 AND kind = test.meta`, []string{"m1", "m3", "m7", "m8"}},
+	{`metadata.progress_percent:* kind = test.meta`, []string{"m1", "m3"}},
+	// Strings and wildcards.
+	{`metadata.stage = "copy"`, []string{"m1", "m4", "m5"}},
+	{`metadata.stage = "co*"`, []string{"m1", "m4", "m5"}},
+	{`metadata.stage != "copy" kind = test.meta`, []string{"m2", "m3"}},
+	{`metadata.stage < "d" kind = test.meta`, []string{"m1", "m2"}},
+	// Enums by name and number.
+	{`metadata.state = RUNNING`, []string{"m1"}},
+	{`metadata.state = 2`, []string{"m3"}},
+	{`metadata.state != DONE`, []string{"m1", "m2"}},
+	{`metadata.state = STATE_UNSPECIFIED`, []string{"m2"}},
+	{`metadata.state:*`, []string{"m1", "m3"}},
+	// Timestamps, with 0, 3, 6 and 9 fractional digits stored.
+	{`metadata.start_time < "2018-03-28T14:50:00Z"`, []string{"m1"}},
+	{`metadata.start_time >= "2018-03-28T14:50:00Z"`, []string{"m2", "m3"}},
+	{`metadata.start_time > "2018-03-28T14:50:00.1Z"`, []string{"m3"}},
+	{`metadata.start_time = "2018-03-28T15:50:00.123+01:00"`, []string{"m3"}},
+	{`metadata.progress.start_time < "2018-03-28T14:50:00.000002Z"`, []string{"m2"}},
+	{`metadata.progress.start_time > "2018-03-28T14:50:00.000001Z"`, []string{"m1"}},
+	{`metadata.progress.startTime:*`, []string{"m1", "m2"}},
+	{`NOT metadata.progress.start_time:* kind = test.meta`, []string{"m3", "m7", "m8"}},
+	// Nested numbers, 64-bit (a JSON string) and double.
+	{`metadata.progress.done_bytes > 1000000000000`, []string{"m1"}},
+	{`metadata.progress.done_bytes = 0`, []string{"m2", "m3"}},
+	{`metadata.progress.ratio < 0.5 metadata.progress.ratio > 0.2`, []string{"m1"}},
+	{`metadata.progress:*`, []string{"m1", "m2"}},
+	// Durations, as seconds.
+	{`metadata.elapsed > 1s`, []string{"m1", "m3"}},
+	{`metadata.elapsed >= 1m`, []string{"m3"}},
+	{`metadata.elapsed = 1.5s`, []string{"m1"}},
+	// Bools, and a wrapper: set to 0 is there, unset is not.
+	{`metadata.ok = true`, []string{"m1"}},
+	{`metadata.ok = false kind = test.meta`, []string{"m2", "m3"}},
+	{`metadata.limit = 0`, []string{"m1"}},
+	{`metadata.limit:*`, []string{"m1"}},
+	// JSON kinds: any path, typed by the value.
+	{`metadata.nested.ok = true`, []string{"m5"}},
+	{`metadata.nested:*`, []string{"m5", "m6"}},
+	{`metadata.s = "50"`, []string{"m5"}},
+	{`kind = test.json metadata.progress_percent = 70`, []string{}},
+	{`kind = test.json metadata.progress_percent = "70"`, []string{"m6"}},
+	{`kind = test.json metadata.progress_percent = 60`, []string{"m5"}},
+	{`kind = test.json metadata.progress_percent = "7*"`, []string{"m6"}},
+	{`kind = test.json metadata.missing.deep > 1`, []string{}},
+	{`kind = test.json NOT metadata.missing = 1`, []string{"m5", "m6"}},
+}
+
 func TestPathsSQLite(t *testing.T) {
 	db := openPathDB(t)
-	tests := []struct {
-		filter string
-		want   []string
-	}{
-		// The issue's example, over every type that has the field, each by
-		// its type: Meta's number, Other's string ("75" >= "50" as
-		// strings), the JSON kind's JSON number (not m6's string).
-		{`metadata.progress_percent >= 50`, []string{"m1", "m3", "m4", "m5"}},
-		{`metadata.progress_percent >= 50 AND kind = "test.meta"`, []string{"m1", "m3"}},
-		{`metadata.@type = "type.googleapis.com/filtertest.Other" AND metadata.progress_percent = "75"`, []string{"m4"}},
-		{`metadata.progressPercent < 50 kind = test.meta`, []string{"m2"}}, // unset is 0
-		{`NOT metadata.progress_percent = 0 AND kind = test.meta`, []string{"m1", "m3", "m7", "m8"}},
-		{`metadata.progress_percent:* kind = test.meta`, []string{"m1", "m3"}},
-		// Strings and wildcards.
-		{`metadata.stage = "copy"`, []string{"m1", "m4", "m5"}},
-		{`metadata.stage = "co*"`, []string{"m1", "m4", "m5"}},
-		{`metadata.stage != "copy" kind = test.meta`, []string{"m2", "m3"}},
-		{`metadata.stage < "d" kind = test.meta`, []string{"m1", "m2"}},
-		// Enums by name and number.
-		{`metadata.state = RUNNING`, []string{"m1"}},
-		{`metadata.state = 2`, []string{"m3"}},
-		{`metadata.state != DONE`, []string{"m1", "m2"}},
-		{`metadata.state = STATE_UNSPECIFIED`, []string{"m2"}},
-		{`metadata.state:*`, []string{"m1", "m3"}},
-		// Timestamps, with 0, 3, 6 and 9 fractional digits stored.
-		{`metadata.start_time < "2018-03-28T14:50:00Z"`, []string{"m1"}},
-		{`metadata.start_time >= "2018-03-28T14:50:00Z"`, []string{"m2", "m3"}},
-		{`metadata.start_time > "2018-03-28T14:50:00.1Z"`, []string{"m3"}},
-		{`metadata.start_time = "2018-03-28T15:50:00.123+01:00"`, []string{"m3"}},
-		{`metadata.progress.start_time < "2018-03-28T14:50:00.000002Z"`, []string{"m2"}},
-		{`metadata.progress.start_time > "2018-03-28T14:50:00.000001Z"`, []string{"m1"}},
-		{`metadata.progress.startTime:*`, []string{"m1", "m2"}},
-		{`NOT metadata.progress.start_time:* kind = test.meta`, []string{"m3", "m7", "m8"}},
-		// Nested numbers, 64-bit (a JSON string) and double.
-		{`metadata.progress.done_bytes > 1000000000000`, []string{"m1"}},
-		{`metadata.progress.done_bytes = 0`, []string{"m2", "m3"}},
-		{`metadata.progress.ratio < 0.5 metadata.progress.ratio > 0.2`, []string{"m1"}},
-		{`metadata.progress:*`, []string{"m1", "m2"}},
-		// Durations, as seconds.
-		{`metadata.elapsed > 1s`, []string{"m1", "m3"}},
-		{`metadata.elapsed >= 1m`, []string{"m3"}},
-		{`metadata.elapsed = 1.5s`, []string{"m1"}},
-		// Bools, and a wrapper: set to 0 is there, unset is not.
-		{`metadata.ok = true`, []string{"m1"}},
-		{`metadata.ok = false kind = test.meta`, []string{"m2", "m3"}},
-		{`metadata.limit = 0`, []string{"m1"}},
-		{`metadata.limit:*`, []string{"m1"}},
-		// JSON kinds: any path, typed by the value.
-		{`metadata.nested.ok = true`, []string{"m5"}},
-		{`metadata.nested:*`, []string{"m5", "m6"}},
-		{`metadata.s = "50"`, []string{"m5"}},
-		{`kind = test.json metadata.progress_percent = 70`, []string{}},
-		{`kind = test.json metadata.progress_percent = "70"`, []string{"m6"}},
-		{`kind = test.json metadata.progress_percent = 60`, []string{"m5"}},
-		{`kind = test.json metadata.progress_percent = "7*"`, []string{"m6"}},
-		{`kind = test.json metadata.missing.deep > 1`, []string{}},
-		{`kind = test.json NOT metadata.missing = 1`, []string{"m5", "m6"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range pathTests {
 		t.Run(tt.filter, func(t *testing.T) {
 			e, err := ParseSchema(tt.filter, testSchema)
 			require.NoError(t, err)
