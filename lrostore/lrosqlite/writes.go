@@ -415,10 +415,17 @@ func (s *Store) WriteCheck(ctx context.Context) error {
 	})
 }
 
-// nullJSON binds a JSON copy as TEXT, or NULL when there is none.
+// nullJSON binds a JSON copy as TEXT, or NULL when there is none. The
+// copy of an empty message, the most common one (a no-op's response), is
+// bound without an allocation.
 func nullJSON(b []byte) any {
-	if b == nil {
+	switch {
+	case b == nil:
 		return nil
+	case string(b) == "{}":
+		return emptyObject
 	}
 	return string(b)
 }
+
+var emptyObject any = "{}"
