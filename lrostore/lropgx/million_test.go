@@ -4,9 +4,11 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -78,6 +80,19 @@ func TestMillionMetadataFilter(t *testing.T) {
 		filter := tc.filter
 		f, err := lrostore.ParseFilterKinds(filter, kinds)
 		require.NoError(t, err)
+		// The plan walks an index newest first: (parent, metadata_type,
+		// id) or, when the type is a large share of the parent's
+		// operations (here a quarter, of the one parent), the primary key.
+		where, args := f.SQL(lropgx.Dialect, 2)
+		rows, err := pool.Query(ctx, `EXPLAIN SELECT o.id FROM lro_operation o WHERE o.parent = $1 AND (`+where+
+			`) ORDER BY o.id DESC LIMIT 51`, append([]any{"projects/p"}, args...)...)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		plan := strings.Join(lines, "\n")
+		require.NotContains(t, plan, "Seq Scan", "%s:\n%s", filter, plan)
+		require.Contains(t, plan, "Index Scan Backward", "%s:\n%s", filter, plan)
+		t.Logf("%s:\n%s", filter, plan)
 		var took []time.Duration
 		for range 10 {
 			before := ""
