@@ -291,7 +291,7 @@ func (pc *pathCmp) checkValue(alt *pathAlt) *Error {
 	name := pc.root + "." + pc.path
 	arg := pc.arg
 	typ := alt.typ
-	if typ == jAny && !(pc.opTok.kind == tokHas && arg.isStar()) {
+	if typ == jAny && (pc.opTok.kind != tokHas || !arg.isStar()) {
 		// A JSON value: typed by the literal.
 		switch _, err := strconv.ParseFloat(arg.text, 64); {
 		case arg.quoted:
