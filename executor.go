@@ -216,7 +216,7 @@ func (e *handlerExecutor) runJob(j *job) {
 	j.finishing = true
 	if j.meta != nil {
 		f.Metadata, f.MetadataType = j.meta, j.metaType
-		f.MetadataJSON = messageJSON(j.kind.metadata, j.meta)
+		f.MetadataJSON = messageJSON(j.kind.metadataType(), j.meta)
 	}
 	lost := j.lost
 	j.mu.Unlock()

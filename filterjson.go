@@ -45,6 +45,15 @@ func protoJSON(m proto.Message) []byte {
 	return j
 }
 
+// metadataType is k's metadata type; nil for a nil k (a job of tests
+// that leave the kind out).
+func (k *kind) metadataType() protoreflect.MessageType {
+	if k == nil {
+		return nil
+	}
+	return k.metadata
+}
+
 // filterKinds describes the registered kinds' messages to filters.
 func (c *Client) filterKinds() []lrostore.FilterKind {
 	c.kinds.mu.RLock()

@@ -130,7 +130,7 @@ func (k *leaseKeeper) flushMetadata(ctx context.Context) error {
 			j.metaDirty = false
 			jobs = append(jobs, j)
 			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: j.lease, Metadata: j.meta, MetadataType: j.metaType,
-				MetadataJSON: messageJSON(j.kind.metadata, j.meta)})
+				MetadataJSON: messageJSON(j.kind.metadataType(), j.meta)})
 		}
 		j.mu.Unlock()
 	}
