@@ -224,6 +224,12 @@ func (pc *pathCmp) typed(d protoreflect.MessageDescriptor) (pathAlt, *Error) {
 		if d == nil {
 			return alt, errorf(pc.pos, "field %s: %s is not a message", field, strings.Join(segs[:i], "."))
 		}
+		if strings.HasPrefix(string(d.FullName()), "google.protobuf.") && d.FullName() != "google.protobuf.Empty" {
+			// Its JSON form is not an object of its fields (a wrapper is
+			// its value, Any adds @type, a Value is any JSON).
+			return alt, errorf(pc.pos, "field %s: %s has a JSON form of its own; filters reach the fields of other messages only",
+				field, d.FullName())
+		}
 		fd = d.Fields().ByName(protoreflect.Name(seg))
 		if fd == nil {
 			fd = d.Fields().ByJSONName(seg)

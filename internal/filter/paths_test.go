@@ -493,6 +493,7 @@ func TestPathErrors(t *testing.T) {
 		{`kind = test.meta metadata.progress = 1`, 36, "is a message"},
 		{`kind = test.meta metadata.elapsed > forever`, 37, "duration"},
 		{`kind = test.meta metadata.ok > true`, 30, "bool"},
+		{`kind = test.meta metadata.limit.value = 1`, 18, "limit has no fields"},
 		{`kind = nothing metadata.x = 1`, 16, "no registered kind in the filter's scope has metadata"},
 		{`response.x = 1 kind = test.meta`, 1, "no registered kind in the filter's scope has response"},
 		{`metadata.@type = "type.googleapis.com/filtertest.Meta" metadata.stage = 1 metadata.ok = yes`, 89, "true or false"},
@@ -509,6 +510,9 @@ func TestPathErrors(t *testing.T) {
 	// With no JSON kind in scope, a field no type has names the field.
 	_, err := ParseSchema(`metadata.progress_percent = 1 OR metadata.nope = 1`, &Schema{Kinds: testSchema.Kinds[:2]})
 	require.ErrorContains(t, err, "column 34: field metadata.nope: no metadata type in the filter's scope has field nope")
+	// A well-known type's JSON form is not an object of its fields.
+	_, err = ParseSchema(`metadata.value = "x"`, &Schema{Kinds: []Kind{{Name: "s", Metadata: (&wrapperspb.StringValue{}).ProtoReflect().Descriptor()}}})
+	require.ErrorContains(t, err, "column 1: field metadata.value: google.protobuf.StringValue has a JSON form of its own")
 	// Without a schema, paths are unknown fields, as before.
 	_, err = Parse(`metadata.progress_percent >= 50`)
 	require.ErrorContains(t, err, `column 1: unknown field "metadata.progress_percent"`)
