@@ -200,9 +200,14 @@ func (e *handlerExecutor) runJob(j *job) {
 		} else if len(f.Response) > e.config.ResponseBytesMax {
 			f.State, f.Error = lrostore.StateFailed, e.responseTooLarge(j, len(f.Response))
 			f.Response, f.ResponseType = nil, ""
+		} else if proto.Size(resp) == 0 {
+			f.ResponseJSON = emptyJSON
+		} else {
+			f.ResponseJSON = protoJSON(resp)
 		}
 	}
 	if err != nil {
+		f.ResponseJSON = nil
 		f.State = lrostore.StateFailed
 		f.Error = e.handlerFailure(j, err)
 		f.Response, f.ResponseType = nil, ""
@@ -211,6 +216,7 @@ func (e *handlerExecutor) runJob(j *job) {
 	j.finishing = true
 	if j.meta != nil {
 		f.Metadata, f.MetadataType = j.meta, j.metaType
+		f.MetadataJSON = messageJSON(j.kind.metadataType(), j.meta)
 	}
 	lost := j.lost
 	j.mu.Unlock()

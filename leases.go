@@ -129,7 +129,8 @@ func (k *leaseKeeper) flushMetadata(ctx context.Context) error {
 		if j.metaDirty && !j.finishing && !j.lost {
 			j.metaDirty = false
 			jobs = append(jobs, j)
-			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: j.lease, Metadata: j.meta, MetadataType: j.metaType})
+			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: j.lease, Metadata: j.meta, MetadataType: j.metaType,
+				MetadataJSON: messageJSON(j.kind.metadataType(), j.meta)})
 		}
 		j.mu.Unlock()
 	}

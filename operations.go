@@ -157,7 +157,7 @@ func (c *Client) ListOperations(ctx context.Context, name string, opts *ListOpti
 	case size > c.config.PageSizeMax:
 		size = c.config.PageSizeMax
 	}
-	expr, err := lrostore.ParseFilter(opts.Filter)
+	expr, err := lrostore.ParseFilterKinds(opts.Filter, c.filterKinds())
 	if err != nil {
 		return nil, invalidArgument("filter", "INVALID_FILTER", "invalid filter: %v", err)
 	}

@@ -193,6 +193,7 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		Input:        inputBytes,
 		Metadata:     meta,
 		MetadataType: metaType,
+		MetadataJSON: messageJSON(k.metadata, meta),
 		RequestID:    opts.RequestID,
 		RequestHash:  requestHash(opts, kindName, inputBytes),
 		MaxAttempts:  k.maxAttempts,

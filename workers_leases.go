@@ -61,7 +61,8 @@ func (c *Client) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest)
 		case e != nil:
 			metaErr[i] = e
 		case b != nil:
-			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: h.lease, Metadata: b, MetadataType: url})
+			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: h.lease, Metadata: b, MetadataType: url,
+				MetadataJSON: messageJSON(h.kind.metadata, b)})
 			updated = append(updated, i)
 		}
 	}
@@ -309,12 +310,14 @@ func (c *Client) finishParams(i int, h heldLease, it *lropb.OperationResult) (*l
 		if e != nil {
 			return nil, e
 		}
+		f.ResponseJSON = messageJSON(h.kind.response, f.Response)
 	}
 	f.Metadata, f.MetadataType, e = c.workerMessage("results", i, "metadata", it.GetMetadata(), it.GetTypedMetadata(),
 		h.kind.metadata, c.config.MetadataBytesMax)
 	if e != nil {
 		return nil, e
 	}
+	f.MetadataJSON = messageJSON(h.kind.metadata, f.Metadata)
 	return f, nil
 }
 

@@ -343,6 +343,22 @@ func testGetOperation(t *testing.T) {
 		requireResponse(t, got, &emptypb.Empty{})
 	})
 
+	t.Run("MetadataFilter", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{})
+		op, g := e.startHeld(t, kindMeta, "mf")
+		defer g.Release()
+		e.awaitMetadata(t, op.GetName())
+		require.Equal(t, []string{op.GetName()},
+			e.names(t, "operations", fmt.Sprintf(`metadata.progress_percent >= %d AND done = false`, metaProgress)))
+		require.Empty(t, e.names(t, "operations", `metadata.progress_percent >= 50 AND done = false`))
+		_, err := e.listPage(t.Context(), &longrunningpb.ListOperationsRequest{Name: "operations",
+			Filter: `kind = "test.meta" AND metadata.nope = 1`})
+		st := requireErrorInfo(t, err, codes.InvalidArgument)
+		requireFieldViolation(t, st, "filter")
+		require.Contains(t, st.Message(), "column 24: field metadata.nope")
+	})
+
 	t.Run("MetadataWhileRunning", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, lro.Config{})

@@ -7,6 +7,7 @@ package lrohttp_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 
@@ -358,6 +359,34 @@ func TestRESTWrapper(t *testing.T) {
 		require.True(t, ok, "%T %v", err, err)
 		want := testkinds.FailStatus("wf").Proto()
 		require.True(t, proto.Equal(want, st.Proto()), "status %v, want %v", st.Proto(), want)
+	})
+
+	t.Run("MetadataFilter", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{})
+		c := restClient(t, e)
+		name, g := e.startHeld(t, "", kindMeta, "mf")
+		defer g.Release()
+		e.awaitMetadata(t, name)
+		list := func(filter string) []string {
+			t.Helper()
+			var names []string
+			it := c.ListOperations(t.Context(), &longrunningpb.ListOperationsRequest{Name: "operations", Filter: filter})
+			for op, err := range it.All() {
+				require.NoError(t, err, filter)
+				names = append(names, op.GetName())
+			}
+			return names
+		}
+		require.Equal(t, []string{name}, list(fmt.Sprintf(`metadata.progress_percent >= %d AND done = false`, metaProgress)))
+		require.Empty(t, list(`metadata.progress_percent >= 50 AND done = false`))
+
+		it := c.ListOperations(t.Context(), &longrunningpb.ListOperationsRequest{Name: "operations",
+			Filter: `kind = "test.meta" AND metadata.nope = 1`})
+		_, err := it.Next()
+		ae := requireAPIError(t, err, codes.InvalidArgument, "INVALID_ARGUMENT", "INVALID_FILTER")
+		require.Contains(t, ae.Message(), "column 24: field metadata.nope")
+		require.Equal(t, http.StatusBadRequest, ae.HTTPCode())
 	})
 
 	t.Run("PollMetadataAndCancel", func(t *testing.T) {

@@ -3,6 +3,8 @@ package lrostore
 import (
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"lro.dev/lro/internal/filter"
 )
 
@@ -17,7 +19,33 @@ type Filter struct {
 // all-whitespace filter returns (nil, nil), which matches every operation.
 // The error says where and what is wrong.
 func ParseFilter(text string) (*Filter, error) {
-	e, err := filter.Parse(text)
+	return ParseFilterKinds(text, nil)
+}
+
+// FilterKind describes a registered kind's messages to ParseFilterKinds.
+// Metadata and Response are nil when the kind has no such message; a
+// google.protobuf.Struct accepts any path, compared as JSON values.
+type FilterKind struct {
+	Name     string
+	Metadata protoreflect.MessageDescriptor
+	Response protoreflect.MessageDescriptor
+}
+
+// ParseFilterKinds is ParseFilter, and accepts the fields metadata.<path>
+// and response.<path> of the kinds' messages. A filter's top-level
+// metadata.@type = T (response.@type) and kind = K restrictions narrow the
+// types a path is resolved in; a path that no type in scope has is an
+// error. The compiled SQL reads the columns metadata_json and
+// response_json (protojson with proto field names).
+func ParseFilterKinds(text string, kinds []FilterKind) (*Filter, error) {
+	var s *filter.Schema
+	if kinds != nil {
+		s = &filter.Schema{Kinds: make([]filter.Kind, len(kinds))}
+		for i, k := range kinds {
+			s.Kinds[i] = filter.Kind{Name: k.Name, Metadata: k.Metadata, Response: k.Response}
+		}
+	}
+	e, err := filter.ParseSchema(text, s)
 	if err != nil || e == nil {
 		return nil, err
 	}
@@ -57,6 +85,9 @@ type FilterDialect struct {
 	// backslash, e.g. `expr LIKE ? ESCAPE '\'`. The match must be
 	// case-sensitive. Nil uses exactly that, with the placeholder given.
 	Like func(expr, pattern string) string
+	// PostgresJSON reads metadata_json and response_json as jsonb, binding
+	// paths as text[]; otherwise as SQLite JSON text.
+	PostgresJSON bool
 }
 
 // SQL compiles f into a boolean SQL expression over the operations table.
@@ -73,5 +104,5 @@ func (f *Filter) SQL(d *FilterDialect, firstArg int) (where string, args []any) 
 	if f != nil {
 		e = f.expr
 	}
-	return filter.SQL(e, filter.Dialect{Placeholder: d.Placeholder, NameExpr: d.NameExpr, TimeArg: d.TimeArg, Like: d.Like}, firstArg)
+	return filter.SQL(e, filter.Dialect{Placeholder: d.Placeholder, NameExpr: d.NameExpr, TimeArg: d.TimeArg, Like: d.Like, PostgresJSON: d.PostgresJSON}, firstArg)
 }

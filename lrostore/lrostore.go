@@ -140,6 +140,10 @@ type OperationInsertParams struct {
 	Input        []byte
 	Metadata     []byte
 	MetadataType string
+	// MetadataJSON is Metadata in protojson (proto field names), which
+	// filters on metadata fields read; nil when Metadata is nil or its type
+	// is unknown.
+	MetadataJSON []byte
 	RequestID    string // "" for none
 	RequestHash  []byte
 	MaxAttempts  int32
@@ -254,6 +258,7 @@ type OperationSetMetadataParams struct {
 	Lease        Lease
 	Metadata     []byte
 	MetadataType string
+	MetadataJSON []byte // as in OperationInsertParams
 }
 
 // OperationSetMetadataManyParams writes the metadata of several operations.
@@ -270,8 +275,10 @@ type OperationFinishParams struct {
 	// Metadata, when not nil, replaces the stored metadata.
 	Metadata     []byte
 	MetadataType string
+	MetadataJSON []byte // as in OperationInsertParams
 	Response     []byte // with StateSucceeded
 	ResponseType string
+	ResponseJSON []byte   // Response in protojson, as MetadataJSON
 	Error        *Failure // with StateFailed or StateCancelled
 }
 

@@ -89,6 +89,24 @@ func (e *Expr) writeOperand(b *strings.Builder, bare ...exprKind) {
 }
 
 func (c *comparison) write(b *strings.Builder) {
+	if pc := c.path; pc != nil {
+		b.WriteString(pc.root + "." + pc.path)
+		if pc.opTok.kind == tokHas && pc.arg.isStar() {
+			b.WriteString(":*")
+			return
+		}
+		b.WriteString(" " + pc.opTok.text + " ")
+		b.WriteByte('"')
+		at := 0
+		for _, s := range pc.arg.stars {
+			writeEscaped(b, pc.arg.text[at:s])
+			b.WriteByte('*')
+			at = s + 1
+		}
+		writeEscaped(b, pc.arg.text[at:])
+		b.WriteByte('"')
+		return
+	}
 	b.WriteString(c.field.name)
 	if c.op == opPresent {
 		b.WriteString(":*")

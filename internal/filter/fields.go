@@ -136,6 +136,9 @@ type literal struct {
 	text  string
 	stars []int // byte offsets in text of the * characters that were not escaped
 	pos   int   // rune column of the first word
+	// quoted is a single STRING: a value inside a google.protobuf.Struct
+	// is then a string, whatever it reads as.
+	quoted bool
 }
 
 func (l literal) isStar() bool { return l.text == "*" && len(l.stars) == 1 }
@@ -150,6 +153,7 @@ type comparison struct {
 	num    int64     // typeInt
 	b      bool      // typeBool
 	t      time.Time // typeTime, in UTC
+	path   *pathCmp  // a restriction on metadata.<path> or response.<path>; field is nil
 }
 
 // check type-checks the restriction "f opTok arg".

@@ -35,11 +35,43 @@ type limits struct {
 // empty or all-whitespace filter returns (nil, nil), which matches everything.
 // Any other failure is an *Error.
 func Parse(filter string) (*Expr, error) {
+	return ParseSchema(filter, nil)
+}
+
+// ParseSchema is Parse, and accepts the fields metadata.<path> and
+// response.<path> of the message types of s's kinds (see the package
+// documentation). A nil s accepts none.
+func ParseSchema(filter string, s *Schema) (*Expr, error) {
 	e, err := parse(filter, limits{length: MaxLength, depth: MaxDepth})
 	if err != nil {
 		return nil, err
 	}
+	if e != nil && s != nil {
+		if err := resolve(e, s); err != nil {
+			return nil, err
+		}
+	} else if e != nil {
+		if err := noPaths(e); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// noPaths rejects path comparisons when there is no schema.
+func noPaths(e *Expr) *Error {
+	if e.kind == exprCmp {
+		if pc := e.cmp.path; pc != nil {
+			return errorf(pc.pos, "unknown field %s; known fields: %s", strconv.Quote(pc.root+"."+pc.path), knownFields)
+		}
+		return nil
+	}
+	for _, s := range e.subs {
+		if err := noPaths(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parse(filter string, lim limits) (*Expr, *Error) {
@@ -221,6 +253,13 @@ func (p *parser) restriction() (*Expr, *Error) {
 	}
 	p.next()
 	f := fields[lhs.text]
+	if root, path, ok := strings.Cut(lhs.text, "."); f == nil && ok && (root == "metadata" || root == "response") && lhs.stars == nil {
+		arg, err := p.arg(opTok)
+		if err != nil {
+			return nil, err
+		}
+		return &Expr{kind: exprCmp, cmp: comparison{path: &pathCmp{root: root, path: path, pos: lhs.pos, opTok: opTok, arg: arg}}}, nil
+	}
 	if f == nil {
 		return nil, errorf(lhs.pos, "unknown field %s; known fields: %s", strconv.Quote(lhs.text), knownFields)
 	}
@@ -268,7 +307,7 @@ func (p *parser) arg(opTok token) (literal, *Error) {
 // is not supported.
 func (p *parser) member() (literal, *Error) {
 	t := p.next()
-	lit := literal{text: t.text, stars: t.stars, pos: t.pos}
+	lit := literal{text: t.text, stars: t.stars, pos: t.pos, quoted: t.kind == tokString}
 	for p.peek().kind == tokDot && !p.peek().space {
 		dot := p.next()
 		w := p.peek()
@@ -283,6 +322,7 @@ func (p *parser) member() (literal, *Error) {
 			lit.stars = append(lit.stars, len(lit.text)+1+s)
 		}
 		lit.text += "." + w.text
+		lit.quoted = false
 	}
 	if t := p.peek(); t.kind == tokLParen && !t.space {
 		return lit, errorf(lit.pos, "function calls such as %s(...) are not supported", lit.text)

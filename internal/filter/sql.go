@@ -30,6 +30,10 @@ type Dialect struct {
 	// backslash, e.g. `expr LIKE ? ESCAPE '\'`. The match must be
 	// case-sensitive. Nil uses exactly that, with the placeholder given.
 	Like func(expr, pattern string) string
+	// PostgresJSON reads the JSON columns metadata_json and response_json
+	// as PostgreSQL jsonb, binding paths as text[]; otherwise as SQLite
+	// JSON text, with json_extract.
+	PostgresJSON bool
 }
 
 // The state column's values; an operation is done from stateSucceeded on.
@@ -113,6 +117,9 @@ var sqlOps = [...]string{opEq: "=", opNe: "<>", opLt: "<", opLe: "<=", opGt: ">"
 // which is false, never NULL, when the operation lacks the field, so that NOT
 // turns it true.
 func (c *compiler) comparison(cmp *comparison) (sql string, parenthesised bool) {
+	if cmp.path != nil {
+		return c.pathSQL(cmp.path), true
+	}
 	f := cmp.field
 	col := f.column
 	if f == fieldName {

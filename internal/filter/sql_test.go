@@ -20,10 +20,11 @@ var sqliteDialect = Dialect{
 // pgDialect is like the PostgreSQL store's: $n placeholders, times as
 // time.Time.
 var pgDialect = Dialect{
-	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
-	NameExpr:    "full_name",
-	TimeArg:     func(t time.Time) any { return t },
-	Like:        func(expr, pattern string) string { return expr + " LIKE " + pattern + ` ESCAPE '\'` },
+	Placeholder:  func(n int) string { return "$" + strconv.Itoa(n) },
+	NameExpr:     "full_name",
+	TimeArg:      func(t time.Time) any { return t },
+	Like:         func(expr, pattern string) string { return expr + " LIKE " + pattern + ` ESCAPE '\'` },
+	PostgresJSON: true,
 }
 
 func TestSQL(t *testing.T) {

@@ -48,3 +48,6 @@ var PlannedQueries = map[string]string{
 
 // WaitAnalyzed waits until the ANALYZE under way, if any, has ended.
 func WaitAnalyzed(s *Store) { s.analyzed.Wait() }
+
+// Dialect is how the store compiles filters.
+var Dialect = dialect

@@ -169,9 +169,10 @@ const nameExpr = `((CASE WHEN parent = '' THEN 'operations/' ELSE parent || '/op
 
 // dialect compiles filters for PostgreSQL.
 var dialect = &lrostore.FilterDialect{
-	Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
-	NameExpr:    nameExpr,
-	TimeArg:     func(t time.Time) any { return t },
+	Placeholder:  func(n int) string { return "$" + strconv.Itoa(n) },
+	NameExpr:     nameExpr,
+	TimeArg:      func(t time.Time) any { return t },
+	PostgresJSON: true,
 }
 
 // OperationList implements lrostore.Store.

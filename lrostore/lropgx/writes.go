@@ -20,15 +20,17 @@ import (
 // wait for each other's request IDs in one order, so never in a cycle.
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
-			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
+			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time,
+			metadata_json)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
-			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now
+			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
+			NULLIF(u.metadata_json, '')::jsonb
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
-					$10::integer[], $12::text[], $13::bigint[])
+					$10::integer[], $12::text[], $13::bigint[], $14::text[])
 				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-					lease_owner, lease_ttl, ord)) u,
+					lease_owner, lease_ttl, metadata_json, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -75,15 +77,16 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			maxAttempts    = make([]int32, n)
 			owners         = make([]string, n)
 			ttls           = make([]int64, n)
+			metaJSONs      = make([]string, n)
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
-			owners[i], ttls[i] = p.LeaseOwner, p.LeaseTTL.Microseconds()
+			owners[i], ttls[i], metaJSONs[i] = p.LeaseOwner, p.LeaseTTL.Microseconds(), string(p.MetadataJSON)
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs)
 		if err != nil {
 			return nil, interpretError(err)
 		}
@@ -184,8 +187,9 @@ var heartbeatQuery = `WITH ` + heldLeases(1) + `
 // setMetadataQuery writes the metadata of operations whose lease is held.
 var setMetadataQuery = `WITH ` + heldLeases(1) + `
 		UPDATE lro_operation o SET metadata = u.metadata, metadata_type = NULLIF(u.metadata_type, ''),
-			update_time = COALESCE($5::timestamptz, now())
-		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[]) AS u(id, token, metadata, metadata_type)
+			metadata_json = NULLIF(u.metadata_json, '')::jsonb, update_time = COALESCE($5::timestamptz, now())
+		FROM held, unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::text[], $6::text[])
+			AS u(id, token, metadata, metadata_type, metadata_json)
 		WHERE o.id = held.id AND u.id = held.id AND u.token = held.lease_token
 		RETURNING o.id, o.lease_token`
 
@@ -240,13 +244,13 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 	if len(ids) == 0 {
 		return written, nil
 	}
-	metas, types := make([][]byte, len(ids)), make([]string, len(ids))
+	metas, types, jsons := make([][]byte, len(ids)), make([]string, len(ids)), make([]string, len(ids))
 	for i, j := range first {
 		u := last[leases[j]]
-		metas[i], types[i] = u.Metadata, u.MetadataType
+		metas[i], types[i], jsons[i] = u.Metadata, u.MetadataType, string(u.MetadataJSON)
 	}
 	rows, err := s.pool.Query(ctx, setMetadataQuery, planned,
-		ids, tokens, metas, types, nowArg(params.Now))
+		ids, tokens, metas, types, nowArg(params.Now), jsons)
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -282,11 +286,14 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 			response = f.response, response_type = NULLIF(f.response_type, ''),
 			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
+			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
+			response_json = NULLIF(f.response_json, '')::jsonb,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now, end_time = t.now
 		FROM held,
 			unnest($2::uuid[], $3::bigint[], $4::smallint[], $5::bytea[], $6::integer[], $7::text[], $8::bytea[],
-				$9::text[], $10::boolean[], $11::bytea[], $12::text[])
-				AS f(id, token, state, error, error_code, error_message, response, response_type, set_metadata, metadata, metadata_type),
+				$9::text[], $10::boolean[], $11::bytea[], $12::text[], $17::text[], $18::text[])
+				AS f(id, token, state, error, error_code, error_message, response, response_type, set_metadata, metadata, metadata_type,
+					metadata_json, response_json),
 			(SELECT COALESCE($13::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
 		RETURNING o.id, o.lease_token, o.state
@@ -318,6 +325,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		responseTypes, metaTypes = make([]string, n), make([]string, n)
 		setMetadata              = make([]bool, n)
 		metas                    = make([][]byte, n)
+		metaJSONs, respJSONs     = make([]string, n), make([]string, n)
 	)
 	for i, j := range first {
 		f := params.Finishes[j]
@@ -325,10 +333,11 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		errStatus[i], errCodes[i], errMessages[i] = failureArgs(f.Error)
 		responses[i], responseTypes[i] = f.Response, f.ResponseType
 		setMetadata[i], metas[i], metaTypes[i] = f.Metadata != nil, f.Metadata, f.MetadataType
+		metaJSONs[i], respJSONs[i] = string(f.MetadataJSON), string(f.ResponseJSON)
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	rows, err := s.pool.Query(ctx, finishQuery, planned, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
-		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage)
+		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage, metaJSONs, respJSONs)
 	if err != nil {
 		return nil, interpretError(err)
 	}

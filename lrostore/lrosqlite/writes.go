@@ -27,18 +27,20 @@ var rules = storekit.Dialect{
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13)
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
-	setMetadataQuery = storekit.States(`UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?
+	setMetadataQuery = storekit.States(`UPDATE lro_operation SET metadata = ?, metadata_type = ?, update_time = ?, metadata_json = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
 	finishQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.FinishStateSet("?1", storekit.FailureArgs{"?5", "?6", "?7"}, storekit.FailureArgs{"?2", "?3", "?4"}) + `,
 				response = ?8, response_type = ?9,
 				metadata = CASE WHEN ?10 THEN ?11 ELSE metadata END,
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
+				metadata_json = CASE WHEN ?10 THEN ?16 ELSE metadata_json END,
+				response_json = ?17,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
 			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
 	// finishFailureQuery is finishQuery for failures, which may become
@@ -87,7 +89,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t)
+				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON))
 			if err != nil {
 				return err
 			}
@@ -180,7 +182,7 @@ func (s *Store) OperationSetMetadataMany(ctx context.Context, params *lrostore.O
 		}
 		defer update.Close()
 		for i, u := range params.Updates {
-			res, err := update.ExecContext(ctx, u.Metadata, nullString(u.MetadataType), t, u.Lease.ID, u.Lease.Token)
+			res, err := update.ExecContext(ctx, u.Metadata, nullString(u.MetadataType), t, nullJSON(u.MetadataJSON), u.Lease.ID, u.Lease.Token)
 			if err != nil {
 				return err
 			}
@@ -217,7 +219,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			eStatus, eCode, eMessage := failureArgs(f.Error)
 			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
-				t, f.Lease.ID, f.Lease.Token}
+				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON)}
 			if f.State != lrostore.StateFailed {
 				// The state asked for is the state written.
 				res, err := finish.ExecContext(ctx, args...)
@@ -412,3 +414,18 @@ func (s *Store) WriteCheck(ctx context.Context) error {
 		return err
 	})
 }
+
+// nullJSON binds a JSON copy as TEXT, or NULL when there is none. The
+// copy of an empty message, the most common one (a no-op's response), is
+// bound without an allocation.
+func nullJSON(b []byte) any {
+	switch {
+	case b == nil:
+		return nil
+	case string(b) == "{}":
+		return emptyObject
+	}
+	return string(b)
+}
+
+var emptyObject any = "{}"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"lro.dev/lro/lropb/demopb"
 	"lro.dev/lro/lrostore"
 )
 
@@ -61,6 +62,58 @@ func runOperationList(t *testing.T, newStore NewStore) {
 				require.Len(t, page, 2, tc.filter)
 				continue
 			}
+			require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
+		}
+	})
+	t.Run("MetadataFields", func(t *testing.T) {
+		// Filters on metadata and response fields read the JSON copies
+		// that each write stores: the insert's, SetMetadata's and the
+		// finish's.
+		t.Parallel()
+		b := setup(t, newStore)
+		const (
+			metaType = "type.googleapis.com/lro.demo.v1.SleepMetadata"
+			respType = "type.googleapis.com/lro.demo.v1.SleepResponse"
+		)
+		ops := b.insert(t, 4, func(p *lrostore.OperationInsertParams) {
+			p.Metadata, p.MetadataType, p.MetadataJSON = []byte{}, metaType, []byte(`{"progress_percent":10}`)
+		})
+		old := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { // written before the JSON copies
+			p.Metadata, p.MetadataType = []byte{}, metaType
+		})[0]
+		claimed := b.claim(t, 3, b.now)
+		require.Equal(t, ids(ops[:3]), ids(claimed))
+		written, err := b.store.OperationSetMetadataMany(b.ctx, &lrostore.OperationSetMetadataManyParams{
+			Updates: []*lrostore.OperationSetMetadataParams{
+				{Lease: lease(claimed[1]), Metadata: []byte{}, MetadataType: metaType, MetadataJSON: []byte(`{"progress_percent":60}`)},
+			}})
+		require.NoError(t, err)
+		require.Equal(t, []bool{true}, written)
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateSucceeded,
+			Metadata: []byte{}, MetadataType: metaType, MetadataJSON: []byte(`{"progress_percent":100}`),
+			Response: []byte{}, ResponseType: respType, ResponseJSON: []byte(`{"slept":"2.500s"}`)}).Finished)
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[2]), State: lrostore.StateSucceeded,
+			Response: []byte{}, ResponseType: respType, ResponseJSON: []byte(`{}`)}).Finished)
+		kinds := []lrostore.FilterKind{{Name: "k",
+			Metadata: (&demopb.SleepMetadata{}).ProtoReflect().Descriptor(),
+			Response: (&demopb.SleepResponse{}).ProtoReflect().Descriptor()}}
+		for _, tc := range []struct {
+			filter string
+			want   []string
+		}{
+			{`metadata.progress_percent >= 50 AND done = false`, []string{ops[1].ID}},
+			{`metadata.progress_percent >= 50`, []string{ops[1].ID, ops[0].ID}},
+			{`metadata.progress_percent = 10`, []string{ops[3].ID, ops[2].ID}}, // the finish without metadata kept it
+			{`response.slept > 2s`, []string{ops[0].ID}},
+			{`response.slept:*`, []string{ops[0].ID}},
+			{`NOT response.slept:* AND response:*`, []string{ops[2].ID}},
+			{`metadata.progress_percent < 1000 AND kind = "k"`, []string{ops[3].ID, ops[2].ID, ops[1].ID, ops[0].ID}}, // not old
+			{`NOT metadata.progress_percent < 1000`, []string{old.ID}},
+		} {
+			expr, err := lrostore.ParseFilterKinds(tc.filter, kinds)
+			require.NoError(t, err, tc.filter)
+			page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
+			require.NoError(t, err, tc.filter)
 			require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
 		}
 	})
