@@ -15,6 +15,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
+	{"not_before"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -43,7 +44,7 @@ type OperationRow[T any] struct {
 	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
 	errorCode                                                       pgtype.Int4
 	errorStatus                                                     []byte
-	leaseExpire, createTime, updateTime, endTime                    T
+	leaseExpire, createTime, updateTime, endTime, notBefore         T
 }
 
 // Dest returns the scan destinations of a row of Columns.
@@ -52,7 +53,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime}
+		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -69,6 +70,7 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	op.CreateTime = toTime(r.createTime)
 	op.UpdateTime = toTime(r.updateTime)
 	op.EndTime = toTime(r.endTime)
+	op.NotBefore = toTime(r.notBefore)
 	return op
 }
 
