@@ -30,7 +30,7 @@ func Columns(prefix string) string {
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
 // in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, not_before`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -81,12 +81,13 @@ type BriefRow[T any] struct {
 	errorStatus []byte
 	errorCode   pgtype.Int4
 	leaseExpire T
+	notBefore   T
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
-	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire, &r.notBefore)
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
@@ -94,6 +95,7 @@ func (r *BriefRow[T]) Dest(lead ...any) []any {
 func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	op := &r.op
 	op.LeaseExpireTime = toTime(r.leaseExpire)
+	op.NotBefore = toTime(r.notBefore)
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
 	}
