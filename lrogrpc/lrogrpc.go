@@ -198,8 +198,33 @@ func (s *Server) StartOperation(ctx context.Context, req *lropb.StartOperationRe
 	if err := decodeInput(req, input); err != nil {
 		return nil, Status(err)
 	}
-	op, err := s.client.StartOperation(ctx, req.GetKind(), input, &lro.StartOptions{Parent: req.GetParent(), RequestID: req.GetRequestId()})
+	opts := &lro.StartOptions{Parent: req.GetParent(), RequestID: req.GetRequestId()}
+	if err := startTime(req, opts); err != nil {
+		return nil, Status(err)
+	}
+	op, err := s.client.StartOperation(ctx, req.GetKind(), input, opts)
 	return op, Status(err)
+}
+
+// startTime reads a start's run_after or delay into opts.
+func startTime(req *lropb.StartOperationRequest, opts *lro.StartOptions) error {
+	bad := func(field, format string, args ...any) error {
+		return &lro.Error{Code: codes.InvalidArgument, Reason: "INVALID_START_TIME", Field: field,
+			Message: fmt.Sprintf(format, args...), Err: lro.ErrInvalidArgument}
+	}
+	switch t := req.GetStartTime().(type) {
+	case *lropb.StartOperationRequest_RunAfter:
+		if err := t.RunAfter.CheckValid(); err != nil {
+			return bad("run_after", "run_after is not a valid timestamp: %v", err)
+		}
+		opts.RunAfter = t.RunAfter.AsTime()
+	case *lropb.StartOperationRequest_Delay:
+		if err := t.Delay.CheckValid(); err != nil {
+			return bad("delay", "delay is not a valid duration: %v", err)
+		}
+		opts.Delay = t.Delay.AsDuration()
+	}
+	return nil
 }
 
 func decodeInput(req *lropb.StartOperationRequest, input proto.Message) error {
