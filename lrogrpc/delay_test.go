@@ -6,13 +6,16 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 )
@@ -35,11 +38,15 @@ func TestDelayedStart(t *testing.T) {
 	} {
 		began := time.Now()
 		op := e.startReq(t, req())
-		got := e.get(t, op.GetName())
+		var header metadata.MD
+		got, err := e.raw.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: op.GetName()}, grpc.Header(&header))
+		require.NoError(t, err)
 		require.False(t, got.GetDone(), name)
 		_, info, err := e.client.GetOperationInfo(t.Context(), op.GetName())
 		require.NoError(t, err)
 		require.Equal(t, "pending", info.State, name)
+		require.Equal(t, []string{"pending"}, header.Get(lrogrpc.StateHeader))
+		require.Equal(t, []string{info.NotBefore.Format(time.RFC3339Nano)}, header.Get(lrogrpc.NotBeforeHeader))
 		requireResponse(t, e.waitDone(t, op.GetName()), wrapperspb.String("later"))
 		require.GreaterOrEqual(t, time.Since(began), 300*time.Millisecond, name)
 	}
