@@ -201,7 +201,8 @@ type OperationGetParams struct {
 	// Brief reads only what a google.longrunning.Operation shows: ID,
 	// Parent, State, Metadata, Response and Error (its Code and Status),
 	// and the LeaseExpireTime that tells operators whether a running
-	// operation's worker still renews its lease. The other fields are left
+	// operation's worker still renews its lease, or the NotBefore of a
+	// pending one. The other fields are left
 	// zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool

@@ -28,7 +28,7 @@ var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
 				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, not_before)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -50,22 +50,24 @@ var (
 	// The claim takes the oldest pending operations that do not wait,
 	// through lro_operation_pending, and the first due of those that wait,
 	// through lro_operation_waiting, a range per kind on not_before <= now:
-	// rows still waiting cost it nothing.
+	// rows still waiting cost it nothing. Its parameters are anonymous
+	// (?, not ?NNN), repeated in the arguments: the driver allocates the
+	// name of each named one at each execution.
 	claimQuery = storekit.States(`UPDATE lro_operation
-			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?1,
-				lease_expire_time = ?2, update_time = ?3, not_before = NULL
+			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
+				lease_expire_time = ?, update_time = ?, not_before = NULL
 			WHERE id IN (
 				SELECT id FROM (
 					SELECT id FROM lro_operation
-					WHERE state = {pending} AND not_before IS NULL AND kind IN (SELECT value FROM json_each(?4))
-					ORDER BY id LIMIT ?5)
+					WHERE state = {pending} AND not_before IS NULL AND kind IN (SELECT value FROM json_each(?))
+					ORDER BY id LIMIT ?)
 				UNION ALL
 				SELECT id FROM (
 					SELECT id FROM lro_operation INDEXED BY lro_operation_waiting
-					WHERE state = {pending} AND not_before IS NOT NULL AND kind IN (SELECT value FROM json_each(?4))
-						AND not_before <= ?3
-					ORDER BY not_before LIMIT ?5)
-				ORDER BY id LIMIT ?5)
+					WHERE state = {pending} AND not_before IS NOT NULL AND kind IN (SELECT value FROM json_each(?))
+						AND not_before <= ?
+					ORDER BY not_before LIMIT ?)
+				ORDER BY id LIMIT ?)
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
@@ -99,7 +101,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t, nullMicros(p.NotBefore))
+				nullString(p.LeaseOwner), expire, t, nullMicros(p.NotBefore)) // the last binds the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -139,10 +141,13 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	}
 	var ops []*lrostore.Operation
 	t := now(params.Now)
+	// Each argument given twice is boxed once.
+	at, kindList, limit := any(t.UnixMicro()), any(string(kinds)), any(params.Max)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
-			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, kindList, limit,
+			kindList, at, limit, limit))
 		return err
 	})
 	if err != nil {

@@ -29,8 +29,11 @@ func Columns(prefix string) string {
 }
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
-// in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, not_before`
+// in the order BriefRow.Dest scans them. Its last column is the lease's
+// expiry of a running operation, and the time a pending one waits for:
+// never both set, they share one column, as the driver allocates for each
+// column of each read.
+const BriefColumns = `parent, state, metadata, response, error, error_code, COALESCE(lease_expire_time, not_before)`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -80,22 +83,25 @@ type BriefRow[T any] struct {
 	op          lrostore.Operation
 	errorStatus []byte
 	errorCode   pgtype.Int4
-	leaseExpire T
-	notBefore   T
+	leaseExpire T // or not_before: see BriefColumns
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
-	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire, &r.notBefore)
+	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
 // set), with its lease's expiry read by toTime.
 func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	op := &r.op
-	op.LeaseExpireTime = toTime(r.leaseExpire)
-	op.NotBefore = toTime(r.notBefore)
+	switch op.State {
+	case lrostore.StateRunning:
+		op.LeaseExpireTime = toTime(r.leaseExpire)
+	case lrostore.StatePending:
+		op.NotBefore = toTime(r.leaseExpire)
+	}
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
 	}
