@@ -65,6 +65,9 @@ type Client struct {
 	// pending wakes the claim long polls of remote workers (workers.go)
 	// whenever pendingMayExist wakes the producer.
 	pending pendingBroadcast
+	// alarm wakes the claims when the delayed operations that this client
+	// started become due.
+	alarm alarm
 	// claimWaiting is signalled when a claim long poll found nothing and
 	// waits.
 	claimWaiting testsignal.Signal[struct{}]
@@ -112,6 +115,7 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 		closing: make(chan struct{}),
 	}
 	c.logs = logthrottle.New(c.logger, storeWarnEvery)
+	c.alarm.ring = c.pendingMayExist
 	c.exec = newHandlerExecutor(work, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
 	c.producer = newProducer(work, cfg, c.logs, c.exec)
 	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
@@ -280,6 +284,7 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.exec.beginStop()
 	close(c.closing)
 	c.waiters.notifyAll()
+	c.alarm.stop()
 	c.producer.Stop()
 	c.rescuer.Stop()
 	c.retainer.Stop()

@@ -44,6 +44,9 @@ type OperationInfo struct {
 	// worker is gone and the operation runs again (or fails, its attempts
 	// used up) at the next rescue. Zero while the operation does not run.
 	LeaseExpireTime time.Time
+	// NotBefore, while a delayed operation waits (see StartOptions.RunAfter),
+	// is when it becomes due. Zero otherwise.
+	NotBefore time.Time
 }
 
 // GetOperationInfo is GetOperation, with the operation's OperationInfo,
@@ -60,7 +63,7 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime}, nil
+	return out, &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime, NotBefore: op.NotBefore}, nil
 }
 
 func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, error) {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lrostore"
@@ -207,6 +208,14 @@ func (r *remote) startOperation(ctx context.Context, kindName string, req proto.
 	in := &lropb.StartOperationRequest{Kind: kindName}
 	if opts != nil {
 		in.Parent, in.RequestId = opts.Parent, opts.RequestID
+		switch {
+		case !opts.RunAfter.IsZero() && opts.Delay != 0:
+			return nil, invalidArgument("start_time", "INVALID_START_TIME", "give run_after or delay, not both")
+		case !opts.RunAfter.IsZero():
+			in.StartTime = &lropb.StartOperationRequest_RunAfter{RunAfter: timestamppb.New(opts.RunAfter)}
+		case opts.Delay != 0:
+			in.StartTime = &lropb.StartOperationRequest_Delay{Delay: durationpb.New(opts.Delay)}
+		}
 	}
 	if req != nil {
 		a, err := anypb.New(req)

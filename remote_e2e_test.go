@@ -400,3 +400,31 @@ func TestRemoteE2EPostgresTakeOver(t *testing.T) {
 	r2.release <- result{resp: wrapperspb.String("taken over")}
 	require.Equal(t, "taken over", responseValue(t, waitDone(t, nodeA, op.GetName())))
 }
+
+// A delayed start through a remote client reaches the server with its
+// delay: pending until its time, then claimed by the remote worker, whose
+// long poll the server's alarm wakes.
+func TestRemoteE2EDelayedStart(t *testing.T) {
+	store := openStore(t)
+	server, dial := newServerNode(t, store, nil)
+	p := newProbe()
+	worker := remoteWorker(t, dial(), nil, p.blocking)
+
+	began := time.Now()
+	op, err := worker.StartOperation(context.Background(), remoteKind, wrapperspb.String("later"),
+		&lro.StartOptions{Delay: 300 * time.Millisecond})
+	require.NoError(t, err)
+	_, info, err := server.GetOperationInfo(context.Background(), op.GetName())
+	require.NoError(t, err)
+	require.Equal(t, "pending", info.State)
+	require.WithinDuration(t, began.Add(300*time.Millisecond), info.NotBefore, 200*time.Millisecond)
+	r := p.next(t)
+	require.GreaterOrEqual(t, time.Since(began), 300*time.Millisecond)
+	r.release <- result{resp: wrapperspb.String("ran")}
+	done, err := worker.WaitOperation(context.Background(), op.GetName(), 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "ran", responseValue(t, done))
+
+	_, err = worker.StartOperation(context.Background(), remoteKind, nil, &lro.StartOptions{Delay: -time.Second})
+	require.ErrorIs(t, err, lro.ErrInvalidArgument)
+}

@@ -35,6 +35,39 @@ type StartOptions struct {
 	// parent and request ID returns the first operation while it exists. A
 	// repeat with another kind or request is ALREADY_EXISTS.
 	RequestID string
+	// RunAfter delays the operation: it stays pending (visible, and
+	// cancellable at once) until then, and runs then, on whichever node
+	// claims it first. A time already past runs it at once. At most
+	// DelayMax ahead; not with Delay.
+	RunAfter time.Time
+	// Delay delays the operation by this long from the start, as RunAfter
+	// does: not negative, at most DelayMax, not with RunAfter.
+	Delay time.Duration
+}
+
+// DelayMax is how far ahead StartOptions.RunAfter and Delay may delay an
+// operation.
+const DelayMax = 366 * 24 * time.Hour
+
+// notBefore returns when a start with these options becomes due: the zero
+// time for one that runs at once.
+func (o *StartOptions) notBefore(now time.Time) (time.Time, error) {
+	switch {
+	case !o.RunAfter.IsZero() && o.Delay != 0:
+		return time.Time{}, invalidArgument("start_time", "INVALID_START_TIME", "give run_after or delay, not both")
+	case o.Delay < 0:
+		return time.Time{}, invalidArgument("delay", "INVALID_START_TIME", "delay %v is negative", o.Delay)
+	case o.Delay > DelayMax:
+		return time.Time{}, invalidArgument("delay", "INVALID_START_TIME", "delay %v is over the maximum of %v", o.Delay, DelayMax)
+	case o.Delay > 0:
+		return now.Add(o.Delay), nil
+	case o.RunAfter.IsZero() || !o.RunAfter.After(now):
+		return time.Time{}, nil
+	case o.RunAfter.Sub(now) > DelayMax:
+		return time.Time{}, invalidArgument("run_after", "INVALID_START_TIME", "run_after %s is more than %v ahead",
+			o.RunAfter.UTC().Format(time.RFC3339), DelayMax)
+	}
+	return o.RunAfter, nil
 }
 
 // StartOperation starts an operation of a registered kind and returns it, not done,
@@ -158,6 +191,10 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		strings.ContainsFunc(opts.RequestID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return nil, invalidArgument("request_id", "INVALID_REQUEST_ID", "request_id must be at most %d printable UTF-8 characters without spaces, such as a UUID", requestIDMaxLen)
 	}
+	notBefore, err := opts.notBefore(time.Now())
+	if err != nil {
+		return nil, err
+	}
 	if k.validate != nil {
 		if err := k.validate(req); err != nil {
 			return nil, validationError(kindName, err)
@@ -197,6 +234,7 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		RequestID:    opts.RequestID,
 		RequestHash:  requestHash(opts, kindName, inputBytes),
 		MaxAttempts:  k.maxAttempts,
+		NotBefore:    notBefore,
 	}, nil
 }
 
@@ -280,15 +318,25 @@ func (c *Client) startResult(params *lrostore.OperationInsertParams, res *lrosto
 	return c.toProto(res.Operation)
 }
 
+// delayed reports whether any of ops waits for its time.
+func delayed(ops []*lrostore.OperationInsertParams) bool {
+	for _, p := range ops {
+		if !p.NotBefore.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
 // insertMany stores operations in one transaction, the first of them
 // claimed by this client when it can run them at once (eager starts, see
 // Config.DisableEagerStart), and starts their handlers.
 func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsertParams) ([]*lrostore.OperationInsertResult, error) {
-	handled := len(ops) // operations of the kinds that this client runs
-	if !c.allHandled {
+	handled := len(ops) // operations of the kinds that this client runs at once
+	if !c.allHandled || delayed(ops) {
 		handled = 0
 		for _, p := range ops {
-			if c.kinds.get(p.Kind).handled() {
+			if p.NotBefore.IsZero() && c.kinds.get(p.Kind).handled() {
 				handled++
 			}
 		}
@@ -296,7 +344,7 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	eager := c.producer.reserveEager(handled)
 	sent := time.Now()
 	for i, n := 0, 0; n < eager; i++ {
-		if p := ops[i]; c.kinds.get(p.Kind).handled() {
+		if p := ops[i]; p.NotBefore.IsZero() && c.kinds.get(p.Kind).handled() {
 			p.LeaseOwner, p.LeaseTTL = c.config.ID, c.config.LeaseTTL
 			n++
 		}
@@ -311,6 +359,9 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	for _, res := range results {
 		switch {
 		case res.Existing:
+		case !res.Operation.NotBefore.IsZero():
+			// Due later: the alarm wakes the claims then.
+			c.alarm.set(res.Operation.NotBefore)
 		case res.Operation.State == lrostore.StatePending:
 			pending = true
 		default: // stored claimed by this client

@@ -119,8 +119,9 @@ func ServerOptions() []grpc.ServerOption {
 // While the operation is not done, the response's header metadata tells
 // operators where it stands: StateHeader ("pending" or "running"), and
 // while it runs LeaseExpireTimeHeader, when its worker's lease expires
-// unless renewed (RFC 3339). Over HTTP they are the response headers
-// Lro-State and Lro-Lease-Expire-Time. A done operation gets neither.
+// unless renewed (RFC 3339), and while a delayed start waits
+// NotBeforeHeader. Over HTTP they are the response headers Lro-State,
+// Lro-Lease-Expire-Time and Lro-Not-Before. A done operation gets none.
 func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	op, info, err := s.client.GetOperationInfo(ctx, req.GetName())
 	if err != nil {
@@ -130,6 +131,9 @@ func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperati
 		md := metadata.Pairs(StateHeader, info.State)
 		if !info.LeaseExpireTime.IsZero() {
 			md.Set(LeaseExpireTimeHeader, info.LeaseExpireTime.Format(time.RFC3339Nano))
+		}
+		if !info.NotBefore.IsZero() {
+			md.Set(NotBeforeHeader, info.NotBefore.Format(time.RFC3339Nano))
 		}
 		grpc.SetHeader(ctx, md) // fails only when the call has ended, and then nobody reads it
 	}
@@ -145,6 +149,10 @@ const (
 	// worker keeps moving it forward; a dead one's runs out, and the
 	// operation then runs again.
 	LeaseExpireTimeHeader = "lro-lease-expire-time"
+	// NotBeforeHeader is, while a delayed operation waits (see
+	// StartOperationRequest.run_after and delay), when it may run
+	// (RFC 3339).
+	NotBeforeHeader = "lro-not-before"
 )
 
 // ListOperations implements google.longrunning.Operations.
@@ -198,8 +206,33 @@ func (s *Server) StartOperation(ctx context.Context, req *lropb.StartOperationRe
 	if err := decodeInput(req, input); err != nil {
 		return nil, Status(err)
 	}
-	op, err := s.client.StartOperation(ctx, req.GetKind(), input, &lro.StartOptions{Parent: req.GetParent(), RequestID: req.GetRequestId()})
+	opts := &lro.StartOptions{Parent: req.GetParent(), RequestID: req.GetRequestId()}
+	if err := startTime(req, opts); err != nil {
+		return nil, Status(err)
+	}
+	op, err := s.client.StartOperation(ctx, req.GetKind(), input, opts)
 	return op, Status(err)
+}
+
+// startTime reads a start's run_after or delay into opts.
+func startTime(req *lropb.StartOperationRequest, opts *lro.StartOptions) error {
+	bad := func(field, format string, args ...any) error {
+		return &lro.Error{Code: codes.InvalidArgument, Reason: "INVALID_START_TIME", Field: field,
+			Message: fmt.Sprintf(format, args...), Err: lro.ErrInvalidArgument}
+	}
+	switch t := req.GetStartTime().(type) {
+	case *lropb.StartOperationRequest_RunAfter:
+		if err := t.RunAfter.CheckValid(); err != nil {
+			return bad("run_after", "run_after is not a valid timestamp: %v", err)
+		}
+		opts.RunAfter = t.RunAfter.AsTime()
+	case *lropb.StartOperationRequest_Delay:
+		if err := t.Delay.CheckValid(); err != nil {
+			return bad("delay", "delay is not a valid duration: %v", err)
+		}
+		opts.Delay = t.Delay.AsDuration()
+	}
+	return nil
 }
 
 func decodeInput(req *lropb.StartOperationRequest, input proto.Message) error {

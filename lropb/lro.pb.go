@@ -14,6 +14,7 @@ import (
 	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -45,7 +46,16 @@ type StartOperationRequest struct {
 	// An idempotency key (AIP-155), by convention a UUID, scoped by parent. A
 	// repeat with the same parent and key returns the first operation while
 	// that operation exists.
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// When the operation may run; neither means as soon as a worker is free.
+	// Until then it is pending: listed, readable and cancellable, and no
+	// worker claims it. At most 366 days ahead.
+	//
+	// Types that are valid to be assigned to StartTime:
+	//
+	//	*StartOperationRequest_RunAfter
+	//	*StartOperationRequest_Delay
+	StartTime     isStartOperationRequest_StartTime `protobuf_oneof:"start_time"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -126,6 +136,31 @@ func (x *StartOperationRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *StartOperationRequest) GetStartTime() isStartOperationRequest_StartTime {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *StartOperationRequest) GetRunAfter() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.StartTime.(*StartOperationRequest_RunAfter); ok {
+			return x.RunAfter
+		}
+	}
+	return nil
+}
+
+func (x *StartOperationRequest) GetDelay() *durationpb.Duration {
+	if x != nil {
+		if x, ok := x.StartTime.(*StartOperationRequest_Delay); ok {
+			return x.Delay
+		}
+	}
+	return nil
+}
+
 type isStartOperationRequest_KindInput interface {
 	isStartOperationRequest_KindInput()
 }
@@ -144,6 +179,25 @@ type StartOperationRequest_TypedInput struct {
 func (*StartOperationRequest_Input) isStartOperationRequest_KindInput() {}
 
 func (*StartOperationRequest_TypedInput) isStartOperationRequest_KindInput() {}
+
+type isStartOperationRequest_StartTime interface {
+	isStartOperationRequest_StartTime()
+}
+
+type StartOperationRequest_RunAfter struct {
+	// Not before this time; a time already past runs it at once.
+	// Optional.
+	RunAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=run_after,json=runAfter,proto3,oneof"`
+}
+
+type StartOperationRequest_Delay struct {
+	// After this long from the start; not negative. Optional.
+	Delay *durationpb.Duration `protobuf:"bytes,7,opt,name=delay,proto3,oneof"`
+}
+
+func (*StartOperationRequest_RunAfter) isStartOperationRequest_StartTime() {}
+
+func (*StartOperationRequest_Delay) isStartOperationRequest_StartTime() {}
 
 // The request of Lro.ListKinds.
 type ListKindsRequest struct {
@@ -346,7 +400,7 @@ var File_lro_v1_lro_proto protoreflect.FileDescriptor
 
 const file_lro_v1_lro_proto_rawDesc = "" +
 	"\n" +
-	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xeb\x01\n" +
+	"\x10lro/v1/lro.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x02\n" +
 	"\x15StartOperationRequest\x12\x1c\n" +
 	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06parent\x12\x18\n" +
 	"\x04kind\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04kind\x12.\n" +
@@ -354,9 +408,13 @@ const file_lro_v1_lro_proto_rawDesc = "" +
 	"\vtyped_input\x18\x04 \x01(\v2\x14.google.protobuf.AnyH\x00R\n" +
 	"typedInput\x12#\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\trequestIdB\f\n" +
+	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x01R\trequestId\x129\n" +
+	"\trun_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x01R\brunAfter\x121\n" +
+	"\x05delay\x18\a \x01(\v2\x19.google.protobuf.DurationH\x01R\x05delayB\f\n" +
 	"\n" +
-	"kind_input\"\x12\n" +
+	"kind_inputB\f\n" +
+	"\n" +
+	"start_time\"\x12\n" +
 	"\x10ListKindsRequest\"7\n" +
 	"\x11ListKindsResponse\x12\"\n" +
 	"\x05kinds\x18\x01 \x03(\v2\f.lro.v1.KindR\x05kinds\"\xb8\x02\n" +
@@ -393,25 +451,28 @@ var file_lro_v1_lro_proto_goTypes = []any{
 	(*Kind)(nil),                    // 3: lro.v1.Kind
 	(*structpb.Value)(nil),          // 4: google.protobuf.Value
 	(*anypb.Any)(nil),               // 5: google.protobuf.Any
-	(*durationpb.Duration)(nil),     // 6: google.protobuf.Duration
-	(*structpb.Struct)(nil),         // 7: google.protobuf.Struct
-	(*longrunningpb.Operation)(nil), // 8: google.longrunning.Operation
+	(*timestamppb.Timestamp)(nil),   // 6: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
+	(*structpb.Struct)(nil),         // 8: google.protobuf.Struct
+	(*longrunningpb.Operation)(nil), // 9: google.longrunning.Operation
 }
 var file_lro_v1_lro_proto_depIdxs = []int32{
 	4, // 0: lro.v1.StartOperationRequest.input:type_name -> google.protobuf.Value
 	5, // 1: lro.v1.StartOperationRequest.typed_input:type_name -> google.protobuf.Any
-	3, // 2: lro.v1.ListKindsResponse.kinds:type_name -> lro.v1.Kind
-	6, // 3: lro.v1.Kind.lease_ttl:type_name -> google.protobuf.Duration
-	7, // 4: lro.v1.Kind.input_schema:type_name -> google.protobuf.Struct
-	0, // 5: lro.v1.Lro.StartOperation:input_type -> lro.v1.StartOperationRequest
-	1, // 6: lro.v1.Lro.ListKinds:input_type -> lro.v1.ListKindsRequest
-	8, // 7: lro.v1.Lro.StartOperation:output_type -> google.longrunning.Operation
-	2, // 8: lro.v1.Lro.ListKinds:output_type -> lro.v1.ListKindsResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 2: lro.v1.StartOperationRequest.run_after:type_name -> google.protobuf.Timestamp
+	7, // 3: lro.v1.StartOperationRequest.delay:type_name -> google.protobuf.Duration
+	3, // 4: lro.v1.ListKindsResponse.kinds:type_name -> lro.v1.Kind
+	7, // 5: lro.v1.Kind.lease_ttl:type_name -> google.protobuf.Duration
+	8, // 6: lro.v1.Kind.input_schema:type_name -> google.protobuf.Struct
+	0, // 7: lro.v1.Lro.StartOperation:input_type -> lro.v1.StartOperationRequest
+	1, // 8: lro.v1.Lro.ListKinds:input_type -> lro.v1.ListKindsRequest
+	9, // 9: lro.v1.Lro.StartOperation:output_type -> google.longrunning.Operation
+	2, // 10: lro.v1.Lro.ListKinds:output_type -> lro.v1.ListKindsResponse
+	9, // [9:11] is the sub-list for method output_type
+	7, // [7:9] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_lro_v1_lro_proto_init() }
@@ -422,6 +483,8 @@ func file_lro_v1_lro_proto_init() {
 	file_lro_v1_lro_proto_msgTypes[0].OneofWrappers = []any{
 		(*StartOperationRequest_Input)(nil),
 		(*StartOperationRequest_TypedInput)(nil),
+		(*StartOperationRequest_RunAfter)(nil),
+		(*StartOperationRequest_Delay)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

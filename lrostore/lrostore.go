@@ -114,6 +114,11 @@ type Operation struct {
 	CreateTime time.Time
 	UpdateTime time.Time
 	EndTime    time.Time // zero until done
+
+	// NotBefore is when a pending operation becomes due: claims skip it
+	// until then. Zero for an operation that runs as soon as a worker is
+	// free; a claim clears it.
+	NotBefore time.Time
 }
 
 // Failure is a google.rpc.Status stored on an operation that failed or was
@@ -147,6 +152,10 @@ type OperationInsertParams struct {
 	RequestID    string // "" for none
 	RequestHash  []byte
 	MaxAttempts  int32
+	// NotBefore delays the operation: it stays pending, and claims skip it,
+	// until then. Zero means none. A delayed operation is never inserted
+	// claimed (LeaseOwner must be "").
+	NotBefore time.Time
 
 	// LeaseOwner, when set, inserts the operation claimed by that worker, as
 	// a claim right after the insert would leave it: running, attempt 1,
@@ -165,6 +174,9 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
 		CreateTime: created, UpdateTime: created,
+	}
+	if !p.NotBefore.IsZero() {
+		op.NotBefore = time.UnixMicro(p.NotBefore.UnixMicro()).UTC()
 	}
 	if p.LeaseOwner != "" {
 		op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = StateRunning, 1, 1, p.LeaseOwner
@@ -193,7 +205,8 @@ type OperationGetParams struct {
 	// Brief reads only what a google.longrunning.Operation shows: ID,
 	// Parent, State, Metadata, Response and Error (its Code and Status),
 	// and the LeaseExpireTime that tells operators whether a running
-	// operation's worker still renews its lease. The other fields are left
+	// operation's worker still renews its lease, or the NotBefore of a
+	// pending one. The other fields are left
 	// zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool

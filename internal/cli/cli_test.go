@@ -202,6 +202,40 @@ func TestGetLease(t *testing.T) {
 	require.NotContains(t, r.stdout, "lease", "JSON is the Operation alone")
 }
 
+// TestGetDelayed: get shows when a delayed operation runs.
+func TestGetDelayed(t *testing.T) {
+	f := newSeededFakeServer(t)
+	f.notBefore = map[string]time.Time{"operations/op-2": time.Now().Add(90 * time.Second)}
+	r := runCLI(t, f, "get", "operations/op-2")
+	wantCode(t, r, 0)
+	require.Regexp(t, `(?m)^state:    pending\nruns:     in 1m(29|30)s \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$`, r.stdout)
+}
+
+// TestStartDelayed: --delay and --at send a delay or a run_after; both, a
+// negative delay or a time that is not RFC 3339 are usage errors.
+func TestStartDelayed(t *testing.T) {
+	f := newFakeServer(t)
+	wantCode(t, runCLI(t, f, "start", "demo.sleep", "--delay", "30s"), 0)
+	wantCode(t, runCLI(t, f, "start", "demo.sleep", "--at", "2026-12-05T10:00:00Z"), 0)
+	starts := f.requests().starts
+	require.Equal(t, 30*time.Second, starts[0].GetDelay().AsDuration())
+	require.Equal(t, time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), starts[1].GetRunAfter().AsTime())
+	for args, want := range map[[2]string]string{
+		{"--delay", "-1s"}:     "--delay -1s: a delay is not negative",
+		{"--delay", "soon"}:    `invalid argument "soon" for "--delay"`,
+		{"--at", "tomorrow"}:   `--at "tomorrow": not an RFC 3339 time`,
+		{"--at", "2026-12-05"}: `--at "2026-12-05": not an RFC 3339 time`,
+	} {
+		r := runCLI(t, f, "start", "demo.sleep", args[0], args[1])
+		wantCode(t, r, 2)
+		require.Contains(t, r.stderr, want, args)
+	}
+	r := runCLI(t, f, "start", "demo.sleep", "--delay", "1s", "--at", "2026-12-05T10:00:00Z")
+	wantCode(t, r, 2)
+	require.Contains(t, r.stderr, "--delay and --at: give one or the other")
+	require.Len(t, f.requests().starts, 2, "nothing sent for a usage error")
+}
+
 func TestStart(t *testing.T) {
 	f := newFakeServer(t)
 	r := runCLI(t, f, "start", "demo.sleep", "--input", `{"duration": "30s", "failCode": "ABORTED", "n": 1.5, "x": null}`,

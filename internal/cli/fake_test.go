@@ -63,6 +63,8 @@ type fakeServer struct {
 	// leaseExpire is the lease expiry that GetOperation tells, in its
 	// header metadata, of the named running operations.
 	leaseExpire map[string]time.Time
+	// notBefore is when a delayed operation runs, as GetOperation tells it.
+	notBefore map[string]time.Time
 }
 
 // fixedTime is the time of every timestamp of the fake.
@@ -286,6 +288,10 @@ func (f *fakeServer) GetOperation(ctx context.Context, req *longrunningpb.GetOpe
 	if expire, ok := f.leaseExpire[req.GetName()]; ok {
 		grpc.SetHeader(ctx, metadata.Pairs(lrogrpc.StateHeader, "running",
 			lrogrpc.LeaseExpireTimeHeader, expire.Format(time.RFC3339Nano)))
+	}
+	if at, ok := f.notBefore[req.GetName()]; ok {
+		grpc.SetHeader(ctx, metadata.Pairs(lrogrpc.StateHeader, "pending",
+			lrogrpc.NotBeforeHeader, at.Format(time.RFC3339Nano)))
 	}
 	return f.get(req.GetName())
 }

@@ -120,6 +120,7 @@ func progress(op *longrunningpb.Operation) string {
 type liveState struct {
 	state       string    // "pending" or "running"; "" when not told
 	leaseExpire time.Time // zero when not told
+	notBefore   time.Time // when a delayed operation may run; zero when not told
 }
 
 // liveStateOf reads a liveState from GetOperation's header metadata.
@@ -130,6 +131,9 @@ func liveStateOf(md metadata.MD) liveState {
 	}
 	if v := md.Get(lrogrpc.LeaseExpireTimeHeader); len(v) == 1 {
 		s.leaseExpire, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	if v := md.Get(lrogrpc.NotBeforeHeader); len(v) == 1 {
+		s.notBefore, _ = time.Parse(time.RFC3339Nano, v[0])
 	}
 	return s
 }
@@ -143,6 +147,16 @@ func leaseText(expire, now time.Time) string {
 		return fmt.Sprintf("expires in %v (%s) unless its worker renews it", d, at)
 	}
 	return fmt.Sprintf("expired %v ago (%s): its worker is gone; the operation runs again once the server rescues it", -d, at)
+}
+
+// runsText is the runs line of a delayed operation that may run at at,
+// seen at now.
+func runsText(at, now time.Time) string {
+	when := at.UTC().Format(time.RFC3339)
+	if d := at.Sub(now).Round(time.Second); d > 0 {
+		return fmt.Sprintf("in %v (%s)", d, when)
+	}
+	return fmt.Sprintf("now: due since %s, at the next claim", when)
 }
 
 // writeOperation writes op in the human form, or as JSON.
@@ -167,6 +181,9 @@ func writeOperationState(w io.Writer, op *longrunningpb.Operation, live liveStat
 	}
 	if !op.GetDone() && !live.leaseExpire.IsZero() {
 		line("lease", leaseText(live.leaseExpire, now))
+	}
+	if !op.GetDone() && !live.notBefore.IsZero() {
+		line("runs", runsText(live.notBefore, now))
 	}
 	if op.GetDone() {
 		line("result", resultText(op))

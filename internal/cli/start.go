@@ -9,10 +9,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"lro.dev/lro/lropb"
 )
@@ -25,6 +28,9 @@ type startOptions struct {
 	inputSet  bool
 	requestID string
 	parent    string
+	delay     time.Duration // --delay; 0 when not given
+	delaySet  bool
+	at        string // --at, RFC 3339; "" when not given
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -43,14 +49,20 @@ whole operation.
 
 --input is the kind's request as a JSON object in the protobuf JSON mapping
 of the kind's request message; @FILE reads it from FILE and - from the
-standard input. Without --input the request is empty.`,
+standard input. Without --input the request is empty.
+
+--delay D or --at TIME (RFC 3339) delays the operation: it stays pending
+until then (lro get shows when it runs), and may be cancelled meanwhile.`,
 		Example: `  lro start demo.sleep --input '{"duration": "30s"}'
   lro start demo.sleep --input @request.json --request-id "$(uuidgen)"
-  name=$(lro start demo.sleep) && lro wait "$name"`,
+  name=$(lro start demo.sleep) && lro wait "$name"
+  lro start demo.sleep --delay 30s
+  lro start demo.sleep --at 2026-12-05T10:00:00Z`,
 		Args: exactArgs("KIND"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.kind = args[0]
 			o.inputSet = cmd.Flags().Changed("input")
+			o.delaySet = cmd.Flags().Changed("delay")
 			o.stdin = cmd.InOrStdin()
 			o.complete()
 			if err := o.Validate(); err != nil {
@@ -62,6 +74,8 @@ standard input. Without --input the request is empty.`,
 	o.addFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.input, "input", "", "the request as `JSON` (usually an object), @FILE to read it from FILE, or - for stdin")
 	cmd.Flags().StringVar(&o.requestID, "request-id", "", "idempotency key: a repeat with the same `ID` returns the first operation")
+	cmd.Flags().DurationVar(&o.delay, "delay", 0, "run the operation after this `DURATION`, such as 30s or 2h")
+	cmd.Flags().StringVar(&o.at, "at", "", "run the operation at this `TIME` (RFC 3339, such as 2026-12-05T10:00:00Z)")
 	cmd.Flags().StringVar(&o.parent, "parent", "", "the `PARENT` resource that owns the operation, such as projects/p/locations/l")
 	return cmd
 }
@@ -78,6 +92,20 @@ func (o *startOptions) Validate() error {
 		Parent:    o.parent,
 		Kind:      o.kind,
 		RequestId: o.requestID,
+	}
+	switch {
+	case o.delaySet && o.at != "":
+		return usageErrorf("--delay and --at: give one or the other")
+	case o.delaySet && o.delay < 0:
+		return usageErrorf("--delay %v: a delay is not negative", o.delay)
+	case o.delaySet:
+		o.request.StartTime = &lropb.StartOperationRequest_Delay{Delay: durationpb.New(o.delay)}
+	case o.at != "":
+		at, err := time.Parse(time.RFC3339Nano, o.at)
+		if err != nil {
+			return usageErrorf("--at %q: not an RFC 3339 time such as 2026-12-05T10:00:00Z", o.at)
+		}
+		o.request.StartTime = &lropb.StartOperationRequest_RunAfter{RunAfter: timestamppb.New(at)}
 	}
 	if !o.inputSet {
 		return nil

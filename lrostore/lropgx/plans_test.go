@@ -220,3 +220,54 @@ func TestPlansSurviveGrowthWithoutStatistics(t *testing.T) {
 		require.NotContains(t, plan, "Seq Scan on lro_operation", "%s:\n%s", name, plan)
 	}
 }
+
+// Operations that wait (not_before in the future) cost a claim nothing:
+// with many of them, the claim reads the due ones only, through the range
+// not_before <= now of lro_operation_waiting_kind, and the others through
+// lro_operation_pending_kind as before, whatever the statistics say.
+func TestClaimPlanSkipsWaitingRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	pool := lropgx.Pool(s)
+	_, err := pool.Exec(ctx, `ANALYZE lro_operation`)
+	require.NoError(t, err)
+	later := time.Now().Add(time.Hour)
+	for i := range 10 {
+		ins := make([]*lrostore.OperationInsertParams, 2000)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k", Input: []byte{1}, MaxAttempts: 1,
+				NotBefore: later}
+			if i == 9 && j%100 == 0 { // a few that do not wait, and a few due
+				ins[j].NotBefore = time.Time{}
+			} else if i == 9 && j%100 == 1 {
+				ins[j].NotBefore = time.Now().Add(-time.Second)
+			}
+		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
+	}
+	for _, analyze := range []bool{false, true} {
+		if analyze {
+			_, err = pool.Exec(ctx, `ANALYZE lro_operation`)
+			require.NoError(t, err)
+		}
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) `+lropgx.ClaimQuery, pgx.QueryExecModeExec,
+			[]string{"k", "other"}, 100, "owner", int64(30e6), nil)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+		plan := strings.Join(lines, "\n")
+		t.Logf("analyzed %v:\n%s", analyze, plan)
+		// 20 rows of kind "k", none of "other": the due ones only.
+		require.Regexp(t, `Index Scan using lro_operation_waiting_kind on lro_operation .*rows=10 loops=2\)\n\s*Index Cond: \(.*not_before <= `, plan)
+		require.Regexp(t, `Index Scan using lro_operation_pending_kind on lro_operation .*rows=10 loops=2\)`, plan)
+		require.Contains(t, plan, "Update on lro_operation o (actual rows=40 loops=1)", "20 due, 20 that do not wait")
+		require.NotContains(t, plan, "Rows Removed by Filter", plan)
+		require.NotContains(t, plan, "Seq Scan on lro_operation", plan)
+		require.NotContains(t, plan, "Bitmap", plan)
+	}
+}

@@ -21,21 +21,21 @@ import (
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
 			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time,
-			metadata_json)
+			metadata_json, not_before)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
 			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
-			NULLIF(u.metadata_json, '')::jsonb
+			NULLIF(u.metadata_json, '')::jsonb, u.not_before
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
-					$10::integer[], $12::text[], $13::bigint[], $14::text[])
+					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[])
 				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-					lease_owner, lease_ttl, metadata_json, ord)) u,
+					lease_owner, lease_ttl, metadata_json, not_before, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
-		RETURNING o.id, o.state, o.create_time
-	), ` + pendingNotify("pending", "ins", "ins.state = {pending}") + `
+		RETURNING o.id, o.state, o.create_time, o.not_before
+	), ` + pendingNotify("pending", "ins", "ins.state = {pending} AND ins.not_before IS NULL") + `
 	SELECT ins.id, ins.create_time FROM ins, (SELECT count(*) FROM pending) n`)
 
 // OperationInsertMany implements lrostore.Store. It inserts in one
@@ -78,15 +78,19 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			owners         = make([]string, n)
 			ttls           = make([]int64, n)
 			metaJSONs      = make([]string, n)
+			notBefore      = make([]pgtype.Timestamptz, n)
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i], metaJSONs[i] = p.LeaseOwner, p.LeaseTTL.Microseconds(), string(p.MetadataJSON)
+			if !p.NotBefore.IsZero() {
+				notBefore[i] = pgtype.Timestamptz{Time: p.NotBefore, Valid: true}
+			}
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore)
 		if err != nil {
 			return nil, interpretError(err)
 		}

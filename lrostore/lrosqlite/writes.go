@@ -27,8 +27,8 @@ var rules = storekit.Dialect{
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14)
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -49,12 +49,26 @@ var (
 	releaseQuery       = storekit.States(`UPDATE lro_operation
 			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	// The claim takes the oldest pending operations that do not wait,
+	// through lro_operation_pending, and the first due of those that wait,
+	// through lro_operation_waiting, a range per kind on not_before <= now:
+	// rows still waiting cost it nothing. Its parameters are anonymous
+	// (?, not ?NNN), repeated in the arguments: the driver allocates the
+	// name of each named one at each execution.
 	claimQuery = storekit.States(`UPDATE lro_operation
 			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?
+				lease_expire_time = ?, update_time = ?, not_before = NULL
 			WHERE id IN (
-				SELECT id FROM lro_operation
-				WHERE state = {pending} AND kind IN (SELECT value FROM json_each(?))
+				SELECT id FROM (
+					SELECT id FROM lro_operation
+					WHERE state = {pending} AND not_before IS NULL AND kind IN (SELECT value FROM json_each(?))
+					ORDER BY id LIMIT ?)
+				UNION ALL
+				SELECT id FROM (
+					SELECT id FROM lro_operation INDEXED BY lro_operation_waiting
+					WHERE state = {pending} AND not_before IS NOT NULL AND kind IN (SELECT value FROM json_each(?))
+						AND not_before <= ?
+					ORDER BY not_before LIMIT ?)
 				ORDER BY id LIMIT ?)
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
@@ -89,7 +103,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON))
+				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON), nullMicros(p.NotBefore)) // the last binds the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -129,10 +143,13 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	}
 	var ops []*lrostore.Operation
 	t := now(params.Now)
+	// Each argument given twice is boxed once.
+	at, kindList, limit := any(t.UnixMicro()), any(string(kinds)), any(params.Max)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
-			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), t.UnixMicro(), string(kinds), params.Max))
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, kindList, limit,
+			kindList, at, limit, limit))
 		return err
 	})
 	if err != nil {

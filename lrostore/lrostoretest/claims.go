@@ -105,6 +105,79 @@ func runOperationReleaseMany(t *testing.T, newStore NewStore) {
 	})
 }
 
+func runDelayedOperations(t *testing.T, newStore NewStore) {
+	t.Run("InsertKeepsNotBefore", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		at := b.now.Add(time.Minute)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.NotBefore = at })[0]
+		require.Equal(t, at, op.NotBefore)
+		got := b.get(t, op.ID)
+		require.Equal(t, lrostore.StatePending, got.State)
+		require.True(t, at.Equal(got.NotBefore), "%v, not %v", got.NotBefore, at)
+		immediate := b.insert(t, 1)[0]
+		require.True(t, immediate.NotBefore.IsZero())
+		require.True(t, b.get(t, immediate.ID).NotBefore.IsZero(), "NULL for a start without a delay")
+	})
+	t.Run("ClaimSkipsUntilDue", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		at := b.now.Add(time.Minute)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.NotBefore = at })[0]
+		require.Empty(t, b.claim(t, 5, b.now))
+		require.Empty(t, b.claim(t, 5, at.Add(-time.Microsecond)), "not yet due")
+		claimed := b.claim(t, 5, at)
+		require.Equal(t, []string{op.ID}, ids(claimed), "due at its time")
+		require.Equal(t, lrostore.StateRunning, claimed[0].State)
+		require.True(t, claimed[0].NotBefore.IsZero(), "a claim clears it")
+		require.Empty(t, b.claim(t, 5, at.Add(time.Hour)))
+	})
+	t.Run("ClaimTakesDueAndImmediateOldestFirst", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		soon, later := b.now.Add(time.Second), b.now.Add(time.Hour)
+		var ops []*lrostore.Operation
+		for i := range 6 {
+			ops = append(ops, b.insert(t, 1, func(p *lrostore.OperationInsertParams) {
+				switch i % 3 {
+				case 1:
+					p.NotBefore = soon
+				case 2:
+					p.NotBefore = later
+				}
+			})[0])
+		}
+		b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Kind, p.NotBefore = "other", soon })
+		// At soon: ops 0, 1, 3, 4 are due, the oldest first, up to Max.
+		now := soon.Add(time.Millisecond)
+		require.Equal(t, ids([]*lrostore.Operation{ops[0], ops[1], ops[3]}), ids(b.claim(t, 3, now)))
+		require.Equal(t, ids([]*lrostore.Operation{ops[4]}), ids(b.claim(t, 3, now)), "only kind k")
+		require.Equal(t, ids([]*lrostore.Operation{ops[2], ops[5]}), ids(b.claim(t, 3, later)))
+	})
+	t.Run("ReleasedAfterDelayIsClaimedAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		at := b.now.Add(time.Second)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.NotBefore = at })[0]
+		claimed := b.claim(t, 1, at)
+		require.Len(t, claimed, 1)
+		_, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{
+			Leases: []lrostore.Lease{lease(claimed[0])}, Now: at})
+		require.NoError(t, err)
+		require.Equal(t, []string{op.ID}, ids(b.claim(t, 1, at)))
+	})
+	t.Run("CancelWhileWaiting", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		at := b.now.Add(time.Hour)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.NotBefore = at })[0]
+		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled, Now: b.now})
+		require.NoError(t, err)
+		require.Equal(t, lrostore.StateCancelled, got.State, "cancelled at once, as any pending operation")
+		require.Empty(t, b.claim(t, 5, at.Add(time.Second)))
+	})
+}
+
 func runOperationRescue(t *testing.T, newStore NewStore) {
 	t.Run("RetriesFailsAndCancels", func(t *testing.T) {
 		t.Parallel()

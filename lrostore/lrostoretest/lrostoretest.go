@@ -155,6 +155,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OperationFinishMany", func(t *testing.T) { runOperationFinishMany(t, newStore) })
 	t.Run("OperationReleaseMany", func(t *testing.T) { runOperationReleaseMany(t, newStore) })
 	t.Run("OperationRescue", func(t *testing.T) { runOperationRescue(t, newStore) })
+	t.Run("DelayedOperations", func(t *testing.T) { runDelayedOperations(t, newStore) })
 	t.Run("OperationCancel", func(t *testing.T) { runOperationCancel(t, newStore) })
 	t.Run("OperationDelete", func(t *testing.T) { runOperationDelete(t, newStore) })
 	t.Run("OperationDeleteDoneBefore", func(t *testing.T) { runOperationDeleteDoneBefore(t, newStore) })

@@ -15,6 +15,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
+	{"not_before"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -28,8 +29,11 @@ func Columns(prefix string) string {
 }
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
-// in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+// in the order BriefRow.Dest scans them. Its last column is the lease's
+// expiry of a running operation, and the time a pending one waits for:
+// never both set, they share one column, as the driver allocates for each
+// column of each read.
+const BriefColumns = `parent, state, metadata, response, error, error_code, COALESCE(lease_expire_time, not_before)`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -43,7 +47,7 @@ type OperationRow[T any] struct {
 	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
 	errorCode                                                       pgtype.Int4
 	errorStatus                                                     []byte
-	leaseExpire, createTime, updateTime, endTime                    T
+	leaseExpire, createTime, updateTime, endTime, notBefore         T
 }
 
 // Dest returns the scan destinations of a row of Columns.
@@ -52,7 +56,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime}
+		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -69,6 +73,7 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	op.CreateTime = toTime(r.createTime)
 	op.UpdateTime = toTime(r.updateTime)
 	op.EndTime = toTime(r.endTime)
+	op.NotBefore = toTime(r.notBefore)
 	return op
 }
 
@@ -78,7 +83,7 @@ type BriefRow[T any] struct {
 	op          lrostore.Operation
 	errorStatus []byte
 	errorCode   pgtype.Int4
-	leaseExpire T
+	leaseExpire T // or not_before: see BriefColumns
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
@@ -91,7 +96,12 @@ func (r *BriefRow[T]) Dest(lead ...any) []any {
 // set), with its lease's expiry read by toTime.
 func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	op := &r.op
-	op.LeaseExpireTime = toTime(r.leaseExpire)
+	switch op.State {
+	case lrostore.StateRunning:
+		op.LeaseExpireTime = toTime(r.leaseExpire)
+	case lrostore.StatePending:
+		op.NotBefore = toTime(r.leaseExpire)
+	}
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
 	}
