@@ -55,8 +55,12 @@ type Client struct {
 	leases   *leaseKeeper
 	rescuer  *rescuer
 	retainer *retainer
-	listener *listener // nil unless the store is a Notifier
-	waiters  waitSet
+	// due wakes this node's claims when an operation that waits here to
+	// run (a retry) becomes due; expiry runs the rescuer when an
+	// operation started here reaches its deadline.
+	due, expiry *alarm
+	listener    *listener // nil unless the store is a Notifier
+	waiters     waitSet
 
 	keyMu      sync.Mutex
 	key        []byte                           // page token key
@@ -116,7 +120,11 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	c.producer = newProducer(work, cfg, c.logs, c.exec)
 	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases
-	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist}
+	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist,
+		kick: make(chan struct{}, 1), cancelJob: c.exec.cancelJob}
+	c.due = newAlarm(c.pendingMayExist)
+	c.expiry = newAlarm(c.rescuer.kickNow)
+	c.exec.wakeAt = c.due.at
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}
@@ -141,6 +149,14 @@ func (c *Client) register(k *kind) error {
 	if k.maxAttempts == 0 {
 		k.maxAttempts = int32(c.config.MaxAttempts)
 	}
+	if k.attemptTimeout < 0 || k.timeout < 0 {
+		return fmt.Errorf("lro: register %s: AttemptTimeout and Timeout must not be negative", k.name)
+	}
+	retry, err := k.retry.normalized()
+	if err != nil {
+		return fmt.Errorf("lro: register %s: Retry: %w", k.name, err)
+	}
+	k.retry = retry
 	if k.leaseTTL == 0 {
 		k.leaseTTL = c.config.LeaseTTL
 	}
@@ -156,7 +172,8 @@ func (c *Client) Kinds() []KindInfo {
 	for _, k := range c.kinds.kinds {
 		info := KindInfo{Name: k.name, RequestType: k.request.Descriptor().FullName(),
 			ResponseType: k.response.Descriptor().FullName(), MaxAttempts: int(k.maxAttempts),
-			LeaseTTL: k.leaseTTL, Handled: k.handled(), InputSchema: k.inputSchema}
+			LeaseTTL: k.leaseTTL, Handled: k.handled(), InputSchema: k.inputSchema,
+			Retry: k.retry.clone(), AttemptTimeout: k.attemptTimeout, Timeout: k.timeout}
 		if !k.metadataNone {
 			info.MetadataType = k.metadata.Descriptor().FullName()
 		}
@@ -282,6 +299,8 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.waiters.notifyAll()
 	c.producer.Stop()
 	c.rescuer.Stop()
+	c.due.stop()
+	c.expiry.stop()
 	c.retainer.Stop()
 	c.exec.Stop(ctx)
 	if c.listener != nil {

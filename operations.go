@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -44,6 +45,15 @@ type OperationInfo struct {
 	// worker is gone and the operation runs again (or fails, its attempts
 	// used up) at the next rescue. Zero while the operation does not run.
 	LeaseExpireTime time.Time
+	// Attempt is how many attempts have started, from 0.
+	Attempt int
+	// LastError, while the operation waits to run again after an attempt
+	// failed (see RetryPolicy), is that attempt's error: the operation's
+	// own error stays empty until it is done. Nil when no attempt failed.
+	LastError *status.Status
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// not done by then (Kind.Timeout); zero when none.
+	Deadline time.Time
 }
 
 // GetOperationInfo is GetOperation, with the operation's OperationInfo,
@@ -60,7 +70,11 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime}, nil
+	info := &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime, Attempt: int(op.Attempt), Deadline: op.Deadline}
+	if op.LastError != nil {
+		info.LastError = failureStatus(op.LastError)
+	}
+	return out, info, nil
 }
 
 func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, error) {
@@ -408,4 +422,6 @@ var (
 	cancelledFailure = failure(codes.Canceled, "OPERATION_CANCELLED", "operation cancelled")
 	exhaustedFailure = failure(codes.Aborted, "ATTEMPTS_EXHAUSTED",
 		"operation abandoned: every attempt lost its worker (the process stopped or its lease expired) and the attempt limit is reached")
+	timeoutFailure = failure(codes.DeadlineExceeded, "OPERATION_TIMED_OUT",
+		"the operation did not end within its time limit (its kind's timeout)")
 )

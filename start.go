@@ -196,6 +196,7 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		RequestID:    opts.RequestID,
 		RequestHash:  requestHash(opts, kindName, inputBytes),
 		MaxAttempts:  k.maxAttempts,
+		Deadline:     k.deadline(),
 	}, nil
 }
 
@@ -308,6 +309,9 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	pending := false
 	claimed := make([]*lrostore.Operation, 0, eager)
 	for _, res := range results {
+		if !res.Existing && !res.Operation.Deadline.IsZero() {
+			c.expiry.at(res.Operation.Deadline)
+		}
 		switch {
 		case res.Existing:
 		case res.Operation.State == lrostore.StatePending:

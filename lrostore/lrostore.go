@@ -105,6 +105,13 @@ type Operation struct {
 
 	Attempt     int32 // started attempts that count toward MaxAttempts
 	MaxAttempts int32
+	// LastError is the failure of the latest attempt that failed and left
+	// the operation to run again (a finish in StatePending); nil when none.
+	// Error stays nil until the operation is done.
+	LastError *Failure
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// not done by then (OperationExpire); zero when none.
+	Deadline time.Time
 
 	LeaseOwner      string    // the worker holding the lease; "" when none
 	LeaseToken      int64     // the token of the latest claim
@@ -143,6 +150,7 @@ type OperationInsertParams struct {
 	RequestID    string // "" for none
 	RequestHash  []byte
 	MaxAttempts  int32
+	Deadline     time.Time // zero for none
 
 	// LeaseOwner, when set, inserts the operation claimed by that worker, as
 	// a claim right after the insert would leave it: running, attempt 1,
@@ -160,6 +168,7 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: StatePending,
 		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
+		Deadline:   p.Deadline.Truncate(time.Microsecond),
 		CreateTime: created, UpdateTime: created,
 	}
 	if p.LeaseOwner != "" {
@@ -265,8 +274,13 @@ type OperationSetMetadataManyParams struct {
 // OperationFinishParams ends one operation.
 type OperationFinishParams struct {
 	Lease Lease
-	// State is StateSucceeded, StateFailed or StateCancelled.
-	State State
+	// State is StateSucceeded, StateFailed or StateCancelled; or
+	// StatePending for an attempt that failed with Error and runs again:
+	// the operation goes back to pending, not to be claimed before
+	// NotBefore, with Error kept as its LastError (or it is cancelled, with
+	// CancelledError, if that was requested).
+	State     State
+	NotBefore time.Time // with StatePending
 	// Metadata, when not nil, replaces the stored metadata.
 	Metadata     []byte
 	MetadataType string
@@ -314,6 +328,13 @@ type OperationRescueParams struct {
 type OperationRescueResult struct {
 	Retried []string // back to pending
 	Ended   []string // failed with ExhaustedError or cancelled: now done
+}
+
+// OperationExpireParams ends the operations whose deadline passed.
+type OperationExpireParams struct {
+	Error *Failure // code DEADLINE_EXCEEDED
+	Max   int
+	Now   time.Time
 }
 
 // OperationCancelParams requests the cancellation of an operation.
@@ -399,6 +420,12 @@ type Store interface {
 	// expired: cancelled if cancellation was requested, else back to pending
 	// while attempts remain, else failed.
 	OperationRescue(ctx context.Context, params *OperationRescueParams) (*OperationRescueResult, error)
+
+	// OperationExpire ends up to Max operations that are not done and
+	// whose deadline is not after Now, failing them with Error whatever
+	// their state (a running one's worker finds its lease gone), and
+	// returns their IDs.
+	OperationExpire(ctx context.Context, params *OperationExpireParams) ([]string, error)
 
 	// OperationCancel requests cancellation: a pending operation is cancelled
 	// at once, a running one is marked for its worker, and a done one is left

@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -120,6 +121,9 @@ func progress(op *longrunningpb.Operation) string {
 type liveState struct {
 	state       string    // "pending" or "running"; "" when not told
 	leaseExpire time.Time // zero when not told
+	attempt     int       // attempts started; 0 when none or not told
+	deadline    time.Time // zero when none or not told
+	lastError   *spb.Status
 }
 
 // liveStateOf reads a liveState from GetOperation's header metadata.
@@ -130,6 +134,18 @@ func liveStateOf(md metadata.MD) liveState {
 	}
 	if v := md.Get(lrogrpc.LeaseExpireTimeHeader); len(v) == 1 {
 		s.leaseExpire, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	if v := md.Get(lrogrpc.AttemptHeader); len(v) == 1 {
+		s.attempt, _ = strconv.Atoi(v[0])
+	}
+	if v := md.Get(lrogrpc.DeadlineHeader); len(v) == 1 {
+		s.deadline, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	if v := md.Get(lrogrpc.LastErrorHeader); len(v) == 1 {
+		st := &spb.Status{}
+		if proto.Unmarshal([]byte(v[0]), st) == nil {
+			s.lastError = st
+		}
 	}
 	return s
 }
@@ -167,6 +183,16 @@ func writeOperationState(w io.Writer, op *longrunningpb.Operation, live liveStat
 	}
 	if !op.GetDone() && !live.leaseExpire.IsZero() {
 		line("lease", leaseText(live.leaseExpire, now))
+	}
+	if !op.GetDone() && live.attempt > 0 {
+		line("attempts", strconv.Itoa(live.attempt))
+	}
+	if !op.GetDone() && live.lastError != nil {
+		line("last try", fmt.Sprintf("failed with %s: %s; the operation runs again",
+			code.Code(live.lastError.GetCode()), live.lastError.GetMessage()))
+	}
+	if !op.GetDone() && !live.deadline.IsZero() {
+		line("deadline", live.deadline.UTC().Format(time.RFC3339))
 	}
 	if op.GetDone() {
 		line("result", resultText(op))
