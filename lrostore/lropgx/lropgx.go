@@ -230,6 +230,11 @@ func nowArg(t time.Time) any {
 	return t.Truncate(time.Microsecond)
 }
 
+// timeArg binds a time, NULL for the zero time.
+func timeArg(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t.Truncate(time.Microsecond), Valid: !t.IsZero()}
+}
+
 // micros binds a duration, added to a time in SQL as
 // $n * interval '1 microsecond'.
 func micros(d time.Duration) int64 { return d.Microseconds() }

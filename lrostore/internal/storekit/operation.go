@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"lro.dev/lro/lrostore"
 )
@@ -15,6 +17,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
+	{"last_error", "deadline"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -42,8 +45,8 @@ type OperationRow[T any] struct {
 	op                                                              lrostore.Operation
 	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
 	errorCode                                                       pgtype.Int4
-	errorStatus                                                     []byte
-	leaseExpire, createTime, updateTime, endTime                    T
+	errorStatus, lastError                                          []byte
+	leaseExpire, createTime, updateTime, endTime, deadline          T
 }
 
 // Dest returns the scan destinations of a row of Columns.
@@ -52,7 +55,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime}
+		&r.createTime, &r.updateTime, &r.endTime, &r.lastError, &r.deadline}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -69,7 +72,21 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	op.CreateTime = toTime(r.createTime)
 	op.UpdateTime = toTime(r.updateTime)
 	op.EndTime = toTime(r.endTime)
+	op.Deadline = toTime(r.deadline)
+	if r.lastError != nil {
+		op.LastError = LastFailure(r.lastError)
+	}
 	return op
+}
+
+// LastFailure is the Failure of a stored last_error, a google.rpc.Status
+// encoded: its code and message are read from it.
+func LastFailure(b []byte) *lrostore.Failure {
+	st := &spb.Status{}
+	if err := proto.Unmarshal(b, st); err != nil {
+		return &lrostore.Failure{Code: 2, Message: "the last error does not decode", Status: b} // UNKNOWN
+	}
+	return &lrostore.Failure{Code: st.GetCode(), Message: st.GetMessage(), Status: b}
 }
 
 // BriefRow receives a row of BriefColumns, as OperationRow does a row of
