@@ -197,9 +197,9 @@ type OperationGetParams struct {
 	ID string
 	// Brief reads only what a google.longrunning.Operation shows: ID,
 	// Parent, State, Metadata, Response and Error (its Code and Status),
-	// and the LeaseExpireTime that tells operators whether a running
-	// operation's worker still renews its lease. The other fields are left
-	// zero. The API's reads use it: fewer columns are
+	// and what GetOperation's headers tell operators of an operation that
+	// is not done: LeaseExpireTime, Attempt, LastError and Deadline. The
+	// other fields are left zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool
 }

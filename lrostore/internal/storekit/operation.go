@@ -32,7 +32,7 @@ func Columns(prefix string) string {
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
 // in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, attempt, last_error, deadline`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -92,16 +92,17 @@ func LastFailure(b []byte) *lrostore.Failure {
 // BriefRow receives a row of BriefColumns, as OperationRow does a row of
 // Columns.
 type BriefRow[T any] struct {
-	op          lrostore.Operation
-	errorStatus []byte
-	errorCode   pgtype.Int4
-	leaseExpire T
+	op                     lrostore.Operation
+	errorStatus, lastError []byte
+	errorCode              pgtype.Int4
+	leaseExpire, deadline  T
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
-	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire,
+		&r.op.Attempt, &r.lastError, &r.deadline)
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
@@ -109,8 +110,12 @@ func (r *BriefRow[T]) Dest(lead ...any) []any {
 func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	op := &r.op
 	op.LeaseExpireTime = toTime(r.leaseExpire)
+	op.Deadline = toTime(r.deadline)
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
+	}
+	if r.lastError != nil {
+		op.LastError = LastFailure(r.lastError)
 	}
 	return op
 }

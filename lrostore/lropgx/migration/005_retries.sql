@@ -1,6 +1,7 @@
 -- Retries and deadlines, as in the SQLite store (lrostore/lrosqlite/migration).
 ALTER TABLE lro_operation ADD COLUMN last_error bytea;
 ALTER TABLE lro_operation ADD COLUMN deadline timestamptz;
+ALTER TABLE lro_operation ADD COLUMN not_before timestamptz; -- STOPGAP
 
 -- The rescuer ends the operations whose deadline passed; the index holds
 -- only those that have one and are not done.

@@ -4,6 +4,7 @@
 -- ends with DEADLINE_EXCEEDED if it is not done by then.
 ALTER TABLE lro_operation ADD COLUMN last_error BLOB;
 ALTER TABLE lro_operation ADD COLUMN deadline INTEGER;
+ALTER TABLE lro_operation ADD COLUMN not_before INTEGER; -- STOPGAP until delayed starts land
 
 -- The rescuer ends the operations whose deadline passed; the index holds
 -- only those that have one and are not done.
