@@ -68,7 +68,7 @@ func TestWorkerFailuresRetryUnderTheKindsPolicy(t *testing.T) {
 		fail(third, codes.Unavailable, nil) // the last attempt: final
 		done := waitDone(t, c, op.GetName())
 		require.Equal(t, int32(codes.Unavailable), done.GetError().GetCode())
-		require.Equal(t, "UNAVAILABLE (after 3 attempts)", done.GetError().GetMessage())
+		require.Equal(t, "Unavailable (after 3 attempts)", done.GetError().GetMessage())
 
 		// retryable false ends it at once; RetryInfo sets the delay.
 		op, err = c.StartOperation(context.Background(), "retried", nil, nil)

@@ -112,6 +112,10 @@ type Operation struct {
 	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
 	// not done by then (OperationExpire); zero when none.
 	Deadline time.Time
+	// NotBefore, while the operation is pending, is when it may be claimed
+	// (a delayed start, or a retry's next attempt); zero when at once. A
+	// claim clears it.
+	NotBefore time.Time
 
 	LeaseOwner      string    // the worker holding the lease; "" when none
 	LeaseToken      int64     // the token of the latest claim
@@ -151,6 +155,7 @@ type OperationInsertParams struct {
 	RequestHash  []byte
 	MaxAttempts  int32
 	Deadline     time.Time // zero for none
+	NotBefore    time.Time // zero to run at once; not with LeaseOwner
 
 	// LeaseOwner, when set, inserts the operation claimed by that worker, as
 	// a claim right after the insert would leave it: running, attempt 1,
@@ -168,7 +173,7 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: StatePending,
 		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
-		Deadline:   p.Deadline.Truncate(time.Microsecond),
+		Deadline:   p.Deadline.Truncate(time.Microsecond), NotBefore: p.NotBefore.Truncate(time.Microsecond),
 		CreateTime: created, UpdateTime: created,
 	}
 	if p.LeaseOwner != "" {

@@ -23,18 +23,36 @@ import (
 //   - The update finds the rows picked by ID through an array, looked up in
 //     the primary key: joined with the CTE instead, they were found by a
 //     sequential scan of the table.
-var claimQuery = storekit.States(`WITH picked AS (
-		SELECT p.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
-			SELECT id FROM lro_operation
-			WHERE state = {pending} AND kind >= k.kind AND kind <= k.kind
-			ORDER BY kind, id LIMIT $2
-			FOR UPDATE SKIP LOCKED
+//
+// Operations that wait (not_before: a delayed start, or a retry's next
+// attempt) are taken the same way from lro_operation_waiting, by kind and
+// time, the due ones only: a claim reads no waiting row that is not due,
+// however many wait, and the operations that run at once keep their index
+// to themselves.
+var claimQuery = storekit.States(`WITH t AS (SELECT COALESCE($5::timestamptz, now()) AS now),
+	picked AS (
+		SELECT p.id FROM (
+			SELECT n.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
+				SELECT id FROM lro_operation
+				WHERE state = {pending} AND not_before IS NULL AND kind >= k.kind AND kind <= k.kind
+				ORDER BY kind, id LIMIT $2
+				FOR UPDATE SKIP LOCKED
+			) n
+			UNION ALL
+			SELECT w.id FROM unnest($1::text[]) k(kind) CROSS JOIN LATERAL (
+				SELECT id FROM lro_operation
+				WHERE state = {pending} AND not_before IS NOT NULL AND kind = k.kind
+					AND not_before <= COALESCE($5::timestamptz, now())
+				ORDER BY kind, not_before LIMIT $2
+				FOR UPDATE SKIP LOCKED
+			) w
 		) p
 		ORDER BY p.id LIMIT $2
 	)
 	UPDATE lro_operation o SET state = {running}, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
-		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now
-	FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
+		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now,
+		not_before = NULL
+	FROM t
 	WHERE o.id = ANY (ARRAY(SELECT id FROM picked))
 	RETURNING ` + columns)
 

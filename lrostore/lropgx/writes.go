@@ -21,15 +21,16 @@ import (
 // wait for each other's request IDs in one order, so never in a cycle.
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
-			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, deadline)
+			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, deadline,
+			not_before)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
-			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now, u.deadline
+			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now, u.deadline, u.not_before
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
-					$10::integer[], $12::text[], $13::bigint[], $14::timestamptz[])
+					$10::integer[], $12::text[], $13::bigint[], $14::timestamptz[], $15::timestamptz[])
 				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-					lease_owner, lease_ttl, deadline, ord)) u,
+					lease_owner, lease_ttl, deadline, not_before, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -77,16 +78,17 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			owners         = make([]string, n)
 			ttls           = make([]int64, n)
 			deadlines      = make([]pgtype.Timestamptz, n)
+			notBefore      = make([]pgtype.Timestamptz, n)
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i] = p.LeaseOwner, p.LeaseTTL.Microseconds()
-			deadlines[i] = timeArg(p.Deadline)
+			deadlines[i], notBefore[i] = timeArg(p.Deadline), timeArg(p.NotBefore)
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, deadlines)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, deadlines, notBefore)
 		if err != nil {
 			return nil, interpretError(err)
 		}

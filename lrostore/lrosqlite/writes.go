@@ -27,8 +27,8 @@ var rules = storekit.Dialect{
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, deadline)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14)
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, deadline, not_before)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?15)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -56,13 +56,24 @@ var (
 	releaseQuery = storekit.States(`UPDATE lro_operation
 			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
+	// claimQuery takes the oldest pending operations of the kinds: of
+	// those that run at once, through lro_operation_pending, and of those
+	// that wait (not_before), the ones due, through lro_operation_waiting.
 	claimQuery = storekit.States(`UPDATE lro_operation
-			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?
+			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?1,
+				lease_expire_time = ?2, update_time = ?3, not_before = NULL
 			WHERE id IN (
-				SELECT id FROM lro_operation
-				WHERE state = {pending} AND kind IN (SELECT value FROM json_each(?))
-				ORDER BY id LIMIT ?)
+				SELECT id FROM (
+					SELECT id FROM lro_operation
+					WHERE state = {pending} AND not_before IS NULL AND kind IN (SELECT value FROM json_each(?4))
+					ORDER BY id LIMIT ?5)
+				UNION ALL
+				SELECT id FROM (
+					SELECT id FROM lro_operation
+					WHERE state = {pending} AND not_before IS NOT NULL AND not_before <= ?3
+						AND kind IN (SELECT value FROM json_each(?4))
+					ORDER BY not_before LIMIT ?5)
+				ORDER BY id LIMIT ?5)
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
@@ -96,7 +107,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t, nullTime(p.Deadline))
+				nullString(p.LeaseOwner), expire, t, nullTime(p.Deadline), nullTime(p.NotBefore))
 			if err != nil {
 				return err
 			}

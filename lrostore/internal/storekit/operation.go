@@ -17,7 +17,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
-	{"last_error", "deadline"},
+	{"last_error", "deadline", "not_before"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -32,7 +32,7 @@ func Columns(prefix string) string {
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
 // in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, attempt, last_error, deadline`
+const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, attempt, last_error, deadline, not_before`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -42,11 +42,11 @@ const BriefColumns = `parent, state, metadata, response, error, error_code, leas
 //
 // A store allocates one per row; the operation returned points into it.
 type OperationRow[T any] struct {
-	op                                                              lrostore.Operation
-	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
-	errorCode                                                       pgtype.Int4
-	errorStatus, lastError                                          []byte
-	leaseExpire, createTime, updateTime, endTime, deadline          T
+	op                                                                lrostore.Operation
+	metadataType, responseType, errorMessage, requestID, leaseOwner   pgtype.Text
+	errorCode                                                         pgtype.Int4
+	errorStatus, lastError                                            []byte
+	leaseExpire, createTime, updateTime, endTime, deadline, notBefore T
 }
 
 // Dest returns the scan destinations of a row of Columns.
@@ -55,7 +55,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime, &r.lastError, &r.deadline}
+		&r.createTime, &r.updateTime, &r.endTime, &r.lastError, &r.deadline, &r.notBefore}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -73,6 +73,7 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	op.UpdateTime = toTime(r.updateTime)
 	op.EndTime = toTime(r.endTime)
 	op.Deadline = toTime(r.deadline)
+	op.NotBefore = toTime(r.notBefore)
 	if r.lastError != nil {
 		op.LastError = LastFailure(r.lastError)
 	}
@@ -92,17 +93,17 @@ func LastFailure(b []byte) *lrostore.Failure {
 // BriefRow receives a row of BriefColumns, as OperationRow does a row of
 // Columns.
 type BriefRow[T any] struct {
-	op                     lrostore.Operation
-	errorStatus, lastError []byte
-	errorCode              pgtype.Int4
-	leaseExpire, deadline  T
+	op                               lrostore.Operation
+	errorStatus, lastError           []byte
+	errorCode                        pgtype.Int4
+	leaseExpire, deadline, notBefore T
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
 	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire,
-		&r.op.Attempt, &r.lastError, &r.deadline)
+		&r.op.Attempt, &r.lastError, &r.deadline, &r.notBefore)
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
@@ -111,6 +112,7 @@ func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	op := &r.op
 	op.LeaseExpireTime = toTime(r.leaseExpire)
 	op.Deadline = toTime(r.deadline)
+	op.NotBefore = toTime(r.notBefore)
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
 	}
