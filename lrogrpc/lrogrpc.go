@@ -164,7 +164,7 @@ const (
 	DeadlineHeader = "lro-deadline"
 	// LastErrorHeader, while the operation waits to run again after an
 	// attempt failed, is that attempt's error: a google.rpc.Status in
-	// binary (base64 over HTTP, as gRPC sends -bin headers). The
+	// binary (base64 without padding over HTTP, as gRPC sends -bin headers). The
 	// operation's own error stays empty until it is done.
 	LastErrorHeader = "lro-last-error-bin"
 )
