@@ -27,7 +27,7 @@ func (c *Client) GetOperation(ctx context.Context, name string) (*longrunningpb.
 	if c.remote != nil {
 		return c.remote.getOperation(ctx, name)
 	}
-	op, err := c.get(ctx, name)
+	op, err := c.get(ctx, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if c.remote != nil {
 		return nil, nil, remoteUnimplemented("GetOperationInfo", "the API does not show an operation's lease; call GetOperation")
 	}
-	op, err := c.get(ctx, name)
+	op, err := c.get(ctx, name, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,12 +77,14 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	return out, info, nil
 }
 
-func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, error) {
+// get reads the operation name briefly, and with live what tells where it
+// stands (see lrostore.OperationGetParams.Live).
+func (c *Client) get(ctx context.Context, name string, live bool) (*lrostore.Operation, error) {
 	parent, id, err := parseName("name", name)
 	if err != nil {
 		return nil, err
 	}
-	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true, Live: live})
 	if err == nil && op.Parent != parent {
 		err = lrostore.ErrNotFound
 	}
@@ -351,7 +353,7 @@ func (c *Client) WaitOperation(ctx context.Context, name string, timeout time.Du
 // caller's deadline may be close and the answer is due before it.
 func (c *Client) readForWait(ctx context.Context, name, parent, id string, first bool) (*lrostore.Operation, error) {
 	if first {
-		return c.get(ctx, name)
+		return c.get(ctx, name, false)
 	}
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -173,7 +173,7 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 		ID: p.ID, Parent: p.Parent, Kind: p.Kind, State: StatePending,
 		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
-		Deadline:   p.Deadline.Truncate(time.Microsecond), NotBefore: p.NotBefore.Truncate(time.Microsecond),
+		Deadline: p.Deadline.Truncate(time.Microsecond), NotBefore: p.NotBefore.Truncate(time.Microsecond),
 		CreateTime: created, UpdateTime: created,
 	}
 	if p.LeaseOwner != "" {
@@ -202,11 +202,14 @@ type OperationGetParams struct {
 	ID string
 	// Brief reads only what a google.longrunning.Operation shows: ID,
 	// Parent, State, Metadata, Response and Error (its Code and Status),
-	// and what GetOperation's headers tell operators of an operation that
-	// is not done: LeaseExpireTime, Attempt, LastError and Deadline. The
-	// other fields are left zero. The API's reads use it: fewer columns are
+	// and the LeaseExpireTime that tells operators whether a running
+	// operation's worker still renews its lease. The other fields are left
+	// zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool
+	// Live, with Brief, reads also what tells operators where an operation
+	// that is not done stands: Attempt, LastError, Deadline and NotBefore.
+	Live bool
 }
 
 // OperationListParams selects one page of a parent's operations, newest first.

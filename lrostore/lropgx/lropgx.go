@@ -264,6 +264,11 @@ func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 	return storekit.ScanBrief(row, fromTime, interpretError, lead...)
 }
 
+// scanLive scans a row of storekit.LiveColumns.
+func scanLive(row pgx.Row) (*lrostore.Operation, error) {
+	return storekit.ScanLive(row, fromTime, interpretError)
+}
+
 func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {
 	if err != nil {
 		return nil, interpretError(err)

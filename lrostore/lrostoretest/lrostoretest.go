@@ -111,8 +111,7 @@ func (b *bundle) briefs(t *testing.T) map[string]*lrostore.Operation {
 	for _, op := range ops {
 		full := b.get(t, op.ID)
 		w := &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State, Metadata: full.Metadata, Response: full.Response,
-			LeaseExpireTime: full.LeaseExpireTime, Attempt: full.Attempt, LastError: full.LastError, Deadline: full.Deadline,
-			NotBefore: full.NotBefore}
+			LeaseExpireTime: full.LeaseExpireTime}
 		if full.Error != nil {
 			w.Error = &lrostore.Failure{Code: full.Error.Code, Status: full.Error.Status}
 		}

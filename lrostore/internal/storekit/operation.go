@@ -32,7 +32,12 @@ func Columns(prefix string) string {
 
 // BriefColumns are the columns of a brief read (OperationGetParams.Brief),
 // in the order BriefRow.Dest scans them.
-const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time, attempt, last_error, deadline, not_before`
+const BriefColumns = `parent, state, metadata, response, error, error_code, lease_expire_time`
+
+// LiveColumns are the columns of a live read (OperationGetParams.Live):
+// BriefColumns, then what tells where an operation stands that is not
+// done. BriefRow.Live scans them.
+const LiveColumns = BriefColumns + `, attempt, last_error, deadline, not_before`
 
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
@@ -97,13 +102,17 @@ type BriefRow[T any] struct {
 	errorStatus, lastError           []byte
 	errorCode                        pgtype.Int4
 	leaseExpire, deadline, notBefore T
+	live                             bool // the row is of LiveColumns
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
-	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire,
-		&r.op.Attempt, &r.lastError, &r.deadline, &r.notBefore)
+	dest := append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+	if r.live {
+		dest = append(dest, &r.op.Attempt, &r.lastError, &r.deadline, &r.notBefore)
+	}
+	return dest
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
@@ -170,6 +179,16 @@ func ScanOperations[T any](rows Rows, toTime func(T) time.Time, interpret func(e
 func ScanBrief[T any](row Row, toTime func(T) time.Time, interpret func(error) error, lead ...any) (*lrostore.Operation, error) {
 	var r BriefRow[T]
 	if err := row.Scan(r.Dest(lead...)...); err != nil {
+		return nil, interpret(err)
+	}
+	return r.Operation(toTime), nil
+}
+
+// ScanLive scans a row of LiveColumns, as ScanBrief does a row of
+// BriefColumns.
+func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
+	r := BriefRow[T]{live: true}
+	if err := row.Scan(r.Dest()...); err != nil {
 		return nil, interpret(err)
 	}
 	return r.Operation(toTime), nil
