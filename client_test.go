@@ -462,7 +462,7 @@ func TestRegisterRefusesBadRetriesAndTimeouts(t *testing.T) {
 	c, err := lro.NewClient(openStore(t), &lro.Config{Logger: testLogger(t)})
 	require.NoError(t, err)
 	run := newProbe().blocking
-	require.ErrorContains(t, lro.Register(c, kind{Name: "a", Run: run, Retry: &lro.RetryPolicy{Multiplier: 0.5}}), "Retry: Multiplier 0.5 is below 1")
+	require.ErrorContains(t, lro.Register(c, kind{Name: "a", Run: run, Retry: &lro.RetryPolicy{Multiplier: 0.5}}), "Retry: the multiplier 0.5 is below 1")
 	require.ErrorContains(t, lro.Register(c, kind{Name: "a", Run: run, Timeout: -time.Second}), "must not be negative")
 	require.ErrorContains(t, lro.Declare(c, lro.DeclaredKind{Name: "a", AttemptTimeout: -time.Second}), "must not be negative")
 	require.NoError(t, lro.Register(c, kind{Name: "a", Run: run, Retry: lro.NoRetry, Timeout: time.Hour, AttemptTimeout: time.Minute}))

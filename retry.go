@@ -93,19 +93,19 @@ func (p *RetryPolicy) normalized() (*RetryPolicy, error) {
 	out.Codes = slices.Clone(p.Codes)
 	switch {
 	case out.InitialDelay < 0:
-		return nil, fmt.Errorf("InitialDelay %v is negative", out.InitialDelay)
+		return nil, fmt.Errorf("the initial delay %v is negative", out.InitialDelay)
 	case out.MaxDelay < 0:
-		return nil, fmt.Errorf("MaxDelay %v is negative", out.MaxDelay)
+		return nil, fmt.Errorf("the maximum delay %v is negative", out.MaxDelay)
 	case math.IsNaN(out.Multiplier) || math.IsInf(out.Multiplier, 0) || (out.Multiplier != 0 && out.Multiplier < 1):
-		return nil, fmt.Errorf("Multiplier %v is below 1", out.Multiplier)
+		return nil, fmt.Errorf("the multiplier %v is below 1", out.Multiplier)
 	case math.IsNaN(out.Jitter) || out.Jitter > 1:
-		return nil, fmt.Errorf("Jitter %v is above 1", out.Jitter)
+		return nil, fmt.Errorf("the jitter %v is above 1", out.Jitter)
 	case out.InitialDelay > DelayMax || out.MaxDelay > DelayMax:
-		return nil, fmt.Errorf("a delay is over DelayMax (%v)", DelayMax)
+		return nil, fmt.Errorf("a delay is over the longest wait, %v", DelayMax)
 	}
 	for _, c := range out.Codes {
 		if c == codes.OK || c > codes.Unauthenticated {
-			return nil, fmt.Errorf("Codes holds %d, which is not a failure's code", c)
+			return nil, fmt.Errorf("the codes hold %d, which is not the code of a failure", c)
 		}
 	}
 	if out.InitialDelay == 0 {
@@ -118,7 +118,7 @@ func (p *RetryPolicy) normalized() (*RetryPolicy, error) {
 		out.MaxDelay = max(RetryMaxDelayDefault, out.InitialDelay)
 	}
 	if out.MaxDelay < out.InitialDelay {
-		return nil, fmt.Errorf("MaxDelay %v is below InitialDelay %v", out.MaxDelay, out.InitialDelay)
+		return nil, fmt.Errorf("the maximum delay %v is below the initial delay %v", out.MaxDelay, out.InitialDelay)
 	}
 	switch {
 	case out.Jitter == 0:
@@ -242,13 +242,13 @@ func attemptDeadline(k *kind, op *lrostore.Operation, now time.Time) (time.Time,
 // with cause, a DEADLINE_EXCEEDED status, unless the handler returned a
 // status of its own.
 func timeoutError(err error, cause error) error {
-	if cause != ErrAttemptTimeout && cause != ErrTimeout { //nolint:errorlint // the causes are set as they are
+	if cause != ErrAttemptTimeout && cause != ErrTimeout {
 		return err
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	if cause == ErrTimeout { //nolint:errorlint // as above
+	if cause == ErrTimeout {
 		return status.Error(codes.DeadlineExceeded, "the operation ran out of its time (the kind's Timeout)")
 	}
 	return status.Error(codes.DeadlineExceeded, "the attempt ran out of its time (the kind's AttemptTimeout)")

@@ -245,7 +245,7 @@ func (c *Client) planRetry(ctx context.Context, f *lrostore.OperationFinishParam
 		return nil // the finish finds the lease lost
 	}
 	st := failureStatus(f.Error)
-	var marked error = st.Err()
+	marked := st.Err()
 	if it.Retryable != nil {
 		if it.GetRetryable() {
 			marked = Retryable(marked, 0)

@@ -146,11 +146,11 @@ func TestRetryHeaders(t *testing.T) {
 	r := e.do(t, "POST", "/v1/operations:start", `{"kind": "`+kindRetried+`", "input": "down for now"}`)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	var started struct{ Name string }
-	require.NoError(t, json.Unmarshal([]byte(r.body), &started))
+	require.NoError(t, json.Unmarshal(r.body, &started))
 	require.Eventually(t, func() bool {
 		r = e.do(t, "GET", "/v1/"+started.Name, "")
 		require.Equal(t, http.StatusOK, r.status, r.body)
-		require.NotContains(t, r.body, `"error"`)
+		require.NotContains(t, string(r.body), `"error"`)
 		return r.header.Get("Lro-Last-Error-Bin") != ""
 	}, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, "pending", r.header.Get("Lro-State"))
