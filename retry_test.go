@@ -13,7 +13,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/pgtest"
 	"lro.dev/lro/lrostore"
+	"lro.dev/lro/lrostore/lropgx"
 )
 
 // fastRetry retries UNAVAILABLE (and DEADLINE_EXCEEDED) after 50ms, then
@@ -207,4 +209,44 @@ func TestTimeoutEndsTheOperationWhateverItsState(t *testing.T) {
 		p.next(t).release <- result{err: lro.Retryable(errors.New("later"), time.Hour)}
 		expectTimeout(waiting)
 	})
+}
+
+// A retried operation runs its next attempt on whichever node claims it
+// then: node A fails the first attempt and stops; node B, sharing the
+// PostgreSQL database, runs the second at its time. The schedule is in the
+// store, so a restart keeps it too.
+func TestRetryRunsOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	open := func() lrostore.Store {
+		s, err := lropgx.Open(context.Background(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	pa, pb := newProbe(), newProbe()
+	retry := &lro.RetryPolicy{InitialDelay: 300 * time.Millisecond, Jitter: -1}
+	a := newClient(t, open(), &lro.Config{ID: "node-a"}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "flaky", Run: pa.blocking, Retry: retry})
+	})
+	op, err := a.StartOperation(context.Background(), "flaky", wrapperspb.String(""), nil)
+	require.NoError(t, err)
+	first := pa.next(t)
+	failed := time.Now()
+	first.release <- result{err: status.Error(codes.Unavailable, "node a is going away")}
+	require.Eventually(t, func() bool {
+		_, info, err := a.GetOperationInfo(context.Background(), op.GetName())
+		require.NoError(t, err)
+		return info.State == "pending"
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, a.Stop(context.Background()))
+
+	b := newClient(t, open(), &lro.Config{ID: "node-b"}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "flaky", Run: pb.blocking, Retry: retry})
+	})
+	second := pb.next(t)
+	require.Equal(t, 2, second.job.Attempt)
+	require.GreaterOrEqual(t, time.Since(failed), 300*time.Millisecond, "not before its time")
+	second.release <- result{resp: wrapperspb.String("done on b")}
+	require.NotNil(t, wait(t, b, op).GetResponse())
 }
