@@ -65,9 +65,11 @@ type Client struct {
 	// pending wakes the claim long polls of remote workers (workers.go)
 	// whenever pendingMayExist wakes the producer.
 	pending pendingBroadcast
-	// alarm wakes the claims when the delayed operations that this client
-	// started become due.
-	alarm alarm
+	// alarm wakes the claims when the operations that wait on this client
+	// become due: delayed starts, and the next attempts of retries; expiry
+	// runs the rescuer when an operation started here reaches its
+	// deadline.
+	alarm, expiry alarm
 	// claimWaiting is signalled when a claim long poll found nothing and
 	// waits.
 	claimWaiting testsignal.Signal[struct{}]
@@ -120,7 +122,10 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	c.producer = newProducer(work, cfg, c.logs, c.exec)
 	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases
-	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist}
+	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist,
+		kick: make(chan struct{}, 1), cancelJob: c.exec.cancelJob}
+	c.expiry.ring = c.rescuer.kickNow
+	c.exec.wakeAt = c.alarm.set
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}
@@ -145,6 +150,14 @@ func (c *Client) register(k *kind) error {
 	if k.maxAttempts == 0 {
 		k.maxAttempts = int32(c.config.MaxAttempts)
 	}
+	if k.attemptTimeout < 0 || k.timeout < 0 {
+		return fmt.Errorf("lro: register %s: AttemptTimeout and Timeout must not be negative", k.name)
+	}
+	retry, err := k.retry.normalized()
+	if err != nil {
+		return fmt.Errorf("lro: register %s: Retry: %w", k.name, err)
+	}
+	k.retry = retry
 	if k.leaseTTL == 0 {
 		k.leaseTTL = c.config.LeaseTTL
 	}
@@ -160,7 +173,8 @@ func (c *Client) Kinds() []KindInfo {
 	for _, k := range c.kinds.kinds {
 		info := KindInfo{Name: k.name, RequestType: k.request.Descriptor().FullName(),
 			ResponseType: k.response.Descriptor().FullName(), MaxAttempts: int(k.maxAttempts),
-			LeaseTTL: k.leaseTTL, Handled: k.handled(), InputSchema: k.inputSchema}
+			LeaseTTL: k.leaseTTL, Handled: k.handled(), InputSchema: k.inputSchema,
+			Retry: k.retry.clone(), AttemptTimeout: k.attemptTimeout, Timeout: k.timeout}
 		if !k.metadataNone {
 			info.MetadataType = k.metadata.Descriptor().FullName()
 		}
@@ -287,6 +301,7 @@ func (c *Client) shutdown(ctx context.Context) {
 	c.alarm.stop()
 	c.producer.Stop()
 	c.rescuer.Stop()
+	c.expiry.stop()
 	c.retainer.Stop()
 	c.exec.Stop(ctx)
 	if c.listener != nil {

@@ -443,10 +443,34 @@ func TestRegister(t *testing.T) {
 	require.ErrorContains(t, lro.Register(c, kind{Name: "late", Run: run}), "already started")
 	require.Equal(t, []lro.KindInfo{
 		{Name: "a.b", RequestType: "google.protobuf.StringValue", MetadataType: "google.protobuf.StringValue",
-			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault, Handled: true},
+			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault, Handled: true,
+			Retry: defaultRetry()},
 		{Name: "no.run", RequestType: "google.protobuf.StringValue", MetadataType: "google.protobuf.StringValue",
-			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault},
+			ResponseType: "google.protobuf.StringValue", MaxAttempts: lro.MaxAttemptsDefault, LeaseTTL: lro.LeaseTTLDefault,
+			Retry: defaultRetry()},
 	}, c.Kinds())
+}
+
+// defaultRetry is the policy of a kind that sets none.
+func defaultRetry() *lro.RetryPolicy {
+	return &lro.RetryPolicy{InitialDelay: lro.RetryInitialDelayDefault, Multiplier: lro.RetryMultiplierDefault,
+		MaxDelay: lro.RetryMaxDelayDefault, Jitter: lro.RetryJitterDefault}
+}
+
+func TestRegisterRefusesBadRetriesAndTimeouts(t *testing.T) {
+	t.Parallel()
+	c, err := lro.NewClient(openStore(t), &lro.Config{Logger: testLogger(t)})
+	require.NoError(t, err)
+	run := newProbe().blocking
+	require.ErrorContains(t, lro.Register(c, kind{Name: "a", Run: run, Retry: &lro.RetryPolicy{Multiplier: 0.5}}), "Retry: the multiplier 0.5 is below 1")
+	require.ErrorContains(t, lro.Register(c, kind{Name: "a", Run: run, Timeout: -time.Second}), "must not be negative")
+	require.ErrorContains(t, lro.Declare(c, lro.DeclaredKind{Name: "a", AttemptTimeout: -time.Second}), "must not be negative")
+	require.NoError(t, lro.Register(c, kind{Name: "a", Run: run, Retry: lro.NoRetry, Timeout: time.Hour, AttemptTimeout: time.Minute}))
+	info := c.Kinds()[0]
+	require.Equal(t, time.Hour, info.Timeout)
+	require.Equal(t, time.Minute, info.AttemptTimeout)
+	info.Retry.Codes = append(info.Retry.Codes, codes.Aborted) // a copy: the kind's policy is unchanged
+	require.Empty(t, c.Kinds()[0].Retry.Codes)
 }
 
 func TestNotStarted(t *testing.T) {

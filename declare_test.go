@@ -27,7 +27,8 @@ func TestDeclare(t *testing.T) {
 	require.NoError(t, c.Start(context.Background()))
 	defer c.Stop(context.Background())
 	require.Equal(t, []lro.KindInfo{{Name: "json.kind", RequestType: "google.protobuf.Struct", MetadataType: "google.protobuf.Struct",
-		ResponseType: "google.protobuf.Struct", MaxAttempts: 3, LeaseTTL: 5 * time.Second, InputSchema: schema}}, c.Kinds())
+		ResponseType: "google.protobuf.Struct", MaxAttempts: 3, LeaseTTL: 5 * time.Second, InputSchema: schema,
+		Retry: defaultRetry()}}, c.Kinds())
 }
 
 // A declared kind's operations wait, pending, for a remote worker: the

@@ -46,6 +46,13 @@ var (
 	// and the grace period has passed; the operation is released and runs
 	// again later.
 	ErrShutdown = errors.New("client shutting down")
+	// ErrAttemptTimeout is the cause of a handler's context when the
+	// attempt ran out of its kind's AttemptTimeout; the attempt fails with
+	// DEADLINE_EXCEEDED.
+	ErrAttemptTimeout = errors.New("attempt timed out")
+	// ErrTimeout is the cause of a handler's context when the operation ran
+	// out of its kind's Timeout; it ends with DEADLINE_EXCEEDED.
+	ErrTimeout = errors.New("operation timed out")
 	// ErrMetadataTooLarge is returned by Job.SetMetadata for metadata over
 	// Config.MetadataBytesMax, which is not stored: the operation keeps
 	// the last metadata set, and goes on. A start whose Kind.InitialMetadata

@@ -54,6 +54,10 @@ type handlerExecutor struct {
 	slots   slotFreer    // set when the client wires its services
 	leases  *leaseKeeper // set when the client wires its services
 
+	// wakeAt, when set, is told when an operation that failed an attempt
+	// runs again, to wake this client's claims then.
+	wakeAt func(time.Time)
+
 	// forget, when set (by a remote client), is told of each job that
 	// ended without a lease left to release: the store may drop what it
 	// keeps for the lease.
@@ -138,10 +142,17 @@ func (e *handlerExecutor) executeEager(ops []*lrostore.Operation, leaseExpire ti
 // the job it replaces. e.mu is held: the job is counted in e.running before
 // Stop, which waits for them, can begin.
 func (e *handlerExecutor) addJobLocked(op *lrostore.Operation, leaseExpire time.Time) (j, previous *job) {
+	k := e.kinds.get(op.Kind)
 	ctx, cancel := context.WithCancelCause(e.ctx)
+	if deadline, cause := attemptDeadline(k, op, time.Now()); cause != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadlineCause(ctx, deadline, cause)
+		cancelOnly := cancel
+		cancel = func(cause error) { cancelOnly(cause); stop() }
+	}
 	j = &job{
 		e:           e,
-		kind:        e.kinds.get(op.Kind),
+		kind:        k,
 		op:          op,
 		name:        OperationName(op.Parent, op.ID),
 		lease:       lrostore.Lease{ID: op.ID, Token: op.LeaseToken},
@@ -208,9 +219,15 @@ func (e *handlerExecutor) runJob(j *job) {
 	}
 	if err != nil {
 		f.ResponseJSON = nil
+		err = timeoutError(err, cause)
 		f.State = lrostore.StateFailed
 		f.Error = e.handlerFailure(j, err)
 		f.Response, f.ResponseType = nil, ""
+		if delay, ok := retryDelay(j.kind, j.op, err, f.Error, cause, time.Now()); ok {
+			f.State, f.NotBefore = lrostore.StatePending, time.Now().Add(delay)
+		} else {
+			f.Error = withAttempts(f.Error, j.op.Attempt)
+		}
 	}
 	j.mu.Lock()
 	j.finishing = true
@@ -224,7 +241,14 @@ func (e *handlerExecutor) runJob(j *job) {
 		return
 	}
 	e.freeSlot(j)
-	if e.writeResult(j, f) {
+	if !e.writeResult(j, f) {
+		return
+	}
+	if f.State == lrostore.StatePending {
+		if e.wakeAt != nil {
+			e.wakeAt(f.NotBefore) // its next attempt may be claimed here then
+		}
+	} else {
 		e.waiters.notify(j.op.ID)
 	}
 }

@@ -72,10 +72,28 @@ type Kind[Req, Meta, Resp proto.Message] struct {
 	// same reason: the server made it. Both are logged.
 	InitialMetadata func(req Req) (Meta, error)
 
-	// MaxAttempts is how many times Run is started for one operation before
-	// it fails because every attempt lost its worker. Zero means
+	// MaxAttempts is how many times Run is started for one operation, in
+	// all: attempts that failed with a retryable error (see Retry) and
+	// attempts that lost their worker count alike. Zero means
 	// Config.MaxAttempts.
 	MaxAttempts int
+
+	// Retry says which errors of Run run the operation again, and when.
+	// Nil means the defaults: UNAVAILABLE only, after 1s, 2s, 4s, ... (see
+	// RetryPolicy); NoRetry retries nothing.
+	Retry *RetryPolicy
+
+	// AttemptTimeout, if set, limits one attempt: Run's ctx ends after it,
+	// with cause ErrAttemptTimeout, and the attempt fails with
+	// DEADLINE_EXCEEDED, which retries if Retry lists it.
+	AttemptTimeout time.Duration
+
+	// Timeout, if set, limits the whole operation from its start, across
+	// attempts and the waits between them (a delayed start's wait
+	// included): once it passes, the operation ends with DEADLINE_EXCEEDED
+	// whatever state it is in, and a running attempt's ctx ends with cause
+	// ErrTimeout.
+	Timeout time.Duration
 }
 
 // DeclaredKind declares a kind of operation that this client starts and
@@ -107,8 +125,13 @@ type DeclaredKind struct {
 	// against, if any: it is only shown to clients (ListKinds).
 	InputSchema *structpb.Struct
 
-	// MaxAttempts is as in Kind. Zero means Config.MaxAttempts.
-	MaxAttempts int
+	// MaxAttempts, Retry, AttemptTimeout and Timeout are as in Kind: a
+	// worker's failure retries under Retry, and a worker sees the attempt's
+	// deadline with each operation it claims.
+	MaxAttempts    int
+	Retry          *RetryPolicy
+	AttemptTimeout time.Duration
+	Timeout        time.Duration
 
 	// LeaseTTL is how long a worker's lease on an operation of this kind
 	// lasts without a renewal. Zero means Config.LeaseTTL; it is at least
@@ -158,6 +181,10 @@ type kind struct {
 	maxAttempts  int32
 	metadataNone bool
 
+	retry          *RetryPolicy  // normalized when registered
+	attemptTimeout time.Duration // 0: none
+	timeout        time.Duration // of the whole operation; 0: none
+
 	leaseTTL    time.Duration    // of remote workers' claims; 0 until registered: Config.LeaseTTL
 	inputSchema *structpb.Struct // shown by ListKinds; nil when none
 }
@@ -165,6 +192,15 @@ type kind struct {
 // handled reports whether this client runs the kind's operations itself:
 // a declared kind (or a Kind without Run) is run only by remote workers.
 func (k *kind) handled() bool { return k.run != nil }
+
+// deadline returns the deadline of an operation of the kind that starts
+// now: zero when the kind has no Timeout.
+func (k *kind) deadline() time.Time {
+	if k.timeout <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(k.timeout)
+}
 
 var kindName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
 
@@ -186,6 +222,7 @@ func Register[Req, Meta, Resp proto.Message](c *Client, k Kind[Req, Meta, Resp])
 		metadata:    meta.ProtoReflect().Type(),
 		response:    resp.ProtoReflect().Type(),
 		maxAttempts: int32(k.MaxAttempts),
+		retry:       k.Retry, attemptTimeout: k.AttemptTimeout, timeout: k.Timeout,
 	}
 	if k.Run != nil {
 		info.run = func(ctx context.Context, j *job, r proto.Message) (proto.Message, error) {
@@ -241,6 +278,7 @@ func Declare(c *Client, k DeclaredKind) error {
 		maxAttempts: int32(k.MaxAttempts),
 		leaseTTL:    k.LeaseTTL,
 		inputSchema: k.InputSchema,
+		retry:       k.Retry, attemptTimeout: k.AttemptTimeout, timeout: k.Timeout,
 	}
 	info.metadataNone = info.metadata.Descriptor().FullName() == (&emptypb.Empty{}).ProtoReflect().Descriptor().FullName()
 	return c.register(info)
@@ -268,6 +306,10 @@ type KindInfo struct {
 	Handled bool
 	// InputSchema is the JSON Schema of the kind's requests, if declared.
 	InputSchema *structpb.Struct
+	// Retry is the kind's retry policy, its defaults filled in.
+	Retry *RetryPolicy
+	// AttemptTimeout and Timeout are the kind's limits; zero when none.
+	AttemptTimeout, Timeout time.Duration
 }
 
 type kindSet struct {

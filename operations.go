@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -26,7 +27,7 @@ func (c *Client) GetOperation(ctx context.Context, name string) (*longrunningpb.
 	if c.remote != nil {
 		return c.remote.getOperation(ctx, name)
 	}
-	op, err := c.get(ctx, name)
+	op, err := c.get(ctx, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +48,15 @@ type OperationInfo struct {
 	// NotBefore, while a delayed operation waits (see StartOptions.RunAfter),
 	// is when it becomes due. Zero otherwise.
 	NotBefore time.Time
+	// Attempt is how many attempts have started, from 0.
+	Attempt int
+	// LastError, while the operation waits to run again after an attempt
+	// failed (see RetryPolicy), is that attempt's error: the operation's
+	// own error stays empty until it is done. Nil when no attempt failed.
+	LastError *status.Status
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// not done by then (Kind.Timeout); zero when none.
+	Deadline time.Time
 }
 
 // GetOperationInfo is GetOperation, with the operation's OperationInfo,
@@ -55,7 +65,7 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if c.remote != nil {
 		return nil, nil, remoteUnimplemented("GetOperationInfo", "the API does not show an operation's lease; call GetOperation")
 	}
-	op, err := c.get(ctx, name)
+	op, err := c.get(ctx, name, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,15 +73,22 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime, NotBefore: op.NotBefore}, nil
+	info := &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime, NotBefore: op.NotBefore,
+		Attempt: int(op.Attempt), Deadline: op.Deadline}
+	if op.LastError != nil {
+		info.LastError = failureStatus(op.LastError)
+	}
+	return out, info, nil
 }
 
-func (c *Client) get(ctx context.Context, name string) (*lrostore.Operation, error) {
+// get reads the operation name briefly, and with live what tells where it
+// stands (see lrostore.OperationGetParams.Live).
+func (c *Client) get(ctx context.Context, name string, live bool) (*lrostore.Operation, error) {
 	parent, id, err := parseName("name", name)
 	if err != nil {
 		return nil, err
 	}
-	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true})
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Brief: true, Live: live})
 	if err == nil && op.Parent != parent {
 		err = lrostore.ErrNotFound
 	}
@@ -340,7 +357,7 @@ func (c *Client) WaitOperation(ctx context.Context, name string, timeout time.Du
 // caller's deadline may be close and the answer is due before it.
 func (c *Client) readForWait(ctx context.Context, name, parent, id string, first bool) (*lrostore.Operation, error) {
 	if first {
-		return c.get(ctx, name)
+		return c.get(ctx, name, false)
 	}
 	readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -411,4 +428,6 @@ var (
 	cancelledFailure = failure(codes.Canceled, "OPERATION_CANCELLED", "operation cancelled")
 	exhaustedFailure = failure(codes.Aborted, "ATTEMPTS_EXHAUSTED",
 		"operation abandoned: every attempt lost its worker (the process stopped or its lease expired) and the attempt limit is reached")
+	timeoutFailure = failure(codes.DeadlineExceeded, "OPERATION_TIMED_OUT",
+		"the operation did not end within its time limit (its kind's timeout)")
 )

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -340,6 +341,39 @@ func TestRemoteFailures(t *testing.T) {
 		require.Equal(t, int32(w.code), res.GetError().Code, res.Name)
 		require.Equal(t, w.msg, res.GetError().Message)
 	}
+}
+
+// A remote client's kind decides its retries, as a local one does, and
+// tells the server: retryable, with the delay as a RetryInfo; an error it
+// does not retry is sent as not retryable, so that the server's policy
+// does not retry it either.
+func TestRemoteRetryDecisions(t *testing.T) {
+	f := newFakeWorkers(stringKind("test.flaky", time.Second))
+	newRemote(t, serveFake(t, f), nil, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "test.flaky", Retry: &lro.RetryPolicy{InitialDelay: time.Minute, Jitter: -1},
+			Run: func(ctx context.Context, j *job) (str, error) {
+				if j.Request.Value == "down" {
+					return nil, status.Error(codes.Unavailable, "down")
+				}
+				return nil, status.Error(codes.InvalidArgument, "bad")
+			}})
+	})
+	down := f.add("test.flaky", "down")
+	res := nextFinish(t, f)
+	require.Equal(t, down, res.Name)
+	require.Equal(t, int32(codes.Unavailable), res.GetError().GetCode())
+	require.True(t, res.GetRetryable())
+	require.Len(t, res.GetError().GetDetails(), 1)
+	info := &errdetails.RetryInfo{}
+	require.NoError(t, res.GetError().GetDetails()[0].UnmarshalTo(info))
+	require.InDelta(t, time.Minute.Seconds(), info.GetRetryDelay().AsDuration().Seconds(), 5, "the policy's delay")
+
+	bad := f.add("test.flaky", "bad")
+	res = nextFinish(t, f)
+	require.Equal(t, bad, res.Name)
+	require.NotNil(t, res.Retryable)
+	require.False(t, res.GetRetryable())
+	require.Empty(t, res.GetError().GetDetails())
 }
 
 // A cancellation that a renewal reports reaches the handler with cause

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -310,6 +311,16 @@ func (s *remoteWorkStore) OperationFinishMany(ctx context.Context, p *lrostore.O
 	return out, nil
 }
 
+// hasRetryInfo reports whether st has a google.rpc.RetryInfo detail.
+func hasRetryInfo(st *spb.Status) bool {
+	for _, d := range st.GetDetails() {
+		if d.MessageIs((*errdetails.RetryInfo)(nil)) {
+			return true
+		}
+	}
+	return false
+}
+
 // remoteResult is a finish as the Workers service takes it.
 func remoteResult(r *remoteLease, f *lrostore.OperationFinishParams) (*lropb.OperationResult, error) {
 	res := &lropb.OperationResult{Name: r.name, LeaseToken: r.token}
@@ -331,6 +342,17 @@ func remoteResult(r *remoteLease, f *lrostore.OperationFinishParams) (*lropb.Ope
 			st.Code = int32(codes.Unknown)
 		}
 		res.Result = &lropb.OperationResult_Error{Error: st}
+		// The handler's kind decided, as on a local client: the server
+		// keeps its decision, within the operation's attempts and deadline.
+		retry := f.State == lrostore.StatePending
+		res.Retryable = &retry
+		if retry && !hasRetryInfo(st) {
+			info, err := anypb.New(&errdetails.RetryInfo{RetryDelay: durationpb.New(max(time.Until(f.NotBefore), time.Millisecond))})
+			if err != nil {
+				return nil, err
+			}
+			st.Details = append(st.Details, info)
+		}
 	}
 	if f.Metadata != nil {
 		meta := &anypb.Any{}

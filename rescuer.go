@@ -42,6 +42,9 @@ type rescuer struct {
 	logs    *logthrottle.Logger
 	waiters *waitSet
 	wake    func() // operations run again: the producer may claim them
+
+	kick      chan struct{}              // buffered (1): run the loop now
+	cancelJob func(id string, err error) // stops a handler running an operation here
 }
 
 // Start starts the rescue loop.
@@ -51,28 +54,81 @@ func (r *rescuer) Start(ctx context.Context) error {
 
 // rescueLoop recovers the operations of workers that were lost: after the
 // lease expired, an operation runs again, or fails once its attempts are
-// used up, or ends cancelled if that was requested.
+// used up, or ends cancelled if that was requested. It also ends the
+// operations whose deadline passed (Kind.Timeout). It runs each
+// RescueInterval, and at once when kicked (an alarm for a deadline that
+// this node set).
 func (r *rescuer) rescueLoop(ctx context.Context) {
-	every(ctx, 0, func() time.Duration {
-		res, err := r.store.OperationRescue(ctx, &lrostore.OperationRescueParams{
-			ExhaustedError: exhaustedFailure, CancelledError: cancelledFailure, Max: rescueBatch,
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				warnStore(ctx, r.logs, "rescue operations", err)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-r.kick:
+		}
+		more := r.expire(ctx)
+		more = r.rescue(ctx) || more
+		next := r.config.RescueInterval
+		if more {
+			next = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
 			}
-			return r.config.RescueInterval
 		}
-		if len(res.Retried) > 0 {
-			r.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
-			r.wake()
-		}
-		for _, id := range res.Ended {
-			r.waiters.notify(id)
-		}
-		if len(res.Retried)+len(res.Ended) == rescueBatch {
-			return 0 // more to do
-		}
-		return r.config.RescueInterval
+		timer.Reset(next)
+	}
+}
+
+// kickNow makes the loop run at once.
+func (r *rescuer) kickNow() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // a kick is pending already
+	}
+}
+
+// rescue runs one rescue, and reports whether more may be left.
+func (r *rescuer) rescue(ctx context.Context) bool {
+	res, err := r.store.OperationRescue(ctx, &lrostore.OperationRescueParams{
+		ExhaustedError: exhaustedFailure, CancelledError: cancelledFailure, Max: rescueBatch,
 	})
+	if err != nil {
+		if ctx.Err() == nil {
+			warnStore(ctx, r.logs, "rescue operations", err)
+		}
+		return false
+	}
+	if len(res.Retried) > 0 {
+		r.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
+		r.wake()
+	}
+	for _, id := range res.Ended {
+		r.waiters.notify(id)
+	}
+	return len(res.Retried)+len(res.Ended) == rescueBatch
+}
+
+// expire ends the operations whose deadline passed, and reports whether
+// more may be left.
+func (r *rescuer) expire(ctx context.Context) bool {
+	ended, err := r.store.OperationExpire(ctx, &lrostore.OperationExpireParams{Error: timeoutFailure, Max: rescueBatch})
+	if err != nil {
+		if ctx.Err() == nil {
+			warnStore(ctx, r.logs, "end operations past their deadline", err)
+		}
+		return false
+	}
+	if len(ended) > 0 {
+		r.logger.InfoContext(ctx, "operations past their deadline ended", slog.Int("count", len(ended)))
+	}
+	for _, id := range ended {
+		r.waiters.notify(id)
+		r.cancelJob(id, ErrTimeout)
+	}
+	return len(ended) == rescueBatch
 }

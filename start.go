@@ -235,6 +235,7 @@ func (c *Client) prepareStart(kindName string, req proto.Message, opts *StartOpt
 		RequestHash:  requestHash(opts, kindName, inputBytes),
 		MaxAttempts:  k.maxAttempts,
 		NotBefore:    notBefore,
+		Deadline:     k.deadline(),
 	}, nil
 }
 
@@ -357,6 +358,9 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	pending := false
 	claimed := make([]*lrostore.Operation, 0, eager)
 	for _, res := range results {
+		if !res.Existing && !res.Operation.Deadline.IsZero() {
+			c.expiry.set(res.Operation.Deadline)
+		}
 		switch {
 		case res.Existing:
 		case !res.Operation.NotBefore.IsZero():

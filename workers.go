@@ -16,6 +16,7 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"lro.dev/lro/internal/leasetoken"
 	"lro.dev/lro/lropb"
@@ -341,6 +342,9 @@ func (c *Client) claimedOperation(tokens *leasetoken.Codec, op *lrostore.Operati
 	k := c.kinds.get(op.Kind)
 	if k == nil {
 		return nil, fmt.Errorf("kind %q is not registered", op.Kind)
+	}
+	if deadline, cause := attemptDeadline(k, op, op.UpdateTime); cause != nil {
+		out.Deadline = timestamppb.New(deadline)
 	}
 	if asJSON {
 		v, err := anyToJSON(op.Input, k.request)

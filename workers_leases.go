@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -198,6 +200,13 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 	if len(finishes) == 0 {
 		return resp, nil
 	}
+	for j, f := range finishes {
+		if f.State == lrostore.StateFailed {
+			if err := c.planRetry(ctx, f, held[j].kind, items[index[j]]); err != nil {
+				return nil, c.storeError("finish operations", err)
+			}
+		}
+	}
 	res, err := c.workerFinishes(ctx, finishes)
 	if err != nil {
 		return nil, c.storeError("finish operations", err)
@@ -206,6 +215,9 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 		switch {
 		case r == nil:
 			resp.Results[index[j]] = itemStatus(notStored(held[j].name, "result"))
+		case r.Finished && finishes[j].State == lrostore.StatePending && r.State == lrostore.StatePending:
+			c.alarm.set(finishes[j].NotBefore)
+			resp.Results[index[j]] = itemStatus(nil)
 		case r.Finished:
 			c.waiters.notify(held[j].lease.ID)
 			resp.Results[index[j]] = itemStatus(nil)
@@ -214,6 +226,41 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 		}
 	}
 	return resp, nil
+}
+
+// planRetry decides whether a worker's failure of an attempt runs the
+// operation again, as a local handler's failure would (retryDelay): if so,
+// it makes f put the operation back to pending until its next attempt;
+// if not, and the operation made more than one attempt, its error says
+// how many. It reads the operation, for its attempts and deadline: this
+// costs failures, not successes.
+func (c *Client) planRetry(ctx context.Context, f *lrostore.OperationFinishParams, k *kind, it *lropb.OperationResult) error {
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: f.Lease.ID})
+	if errors.Is(err, lrostore.ErrNotFound) {
+		return nil // the finish finds it gone too
+	}
+	if err != nil {
+		return err
+	}
+	if op.LeaseToken != f.Lease.Token || op.State != lrostore.StateRunning {
+		return nil // the finish finds the lease lost
+	}
+	st := failureStatus(f.Error)
+	marked := st.Err()
+	if it.Retryable != nil {
+		if it.GetRetryable() {
+			marked = Retryable(marked, 0)
+		} else {
+			marked = NonRetryable(marked)
+		}
+	}
+	now := time.Now()
+	if delay, ok := retryDelay(k, op, marked, f.Error, nil, now); ok {
+		f.State, f.NotBefore = lrostore.StatePending, now.Add(delay)
+		return nil
+	}
+	f.Error = withAttempts(f.Error, op.Attempt)
+	return nil
 }
 
 // workerFinishes writes finishes in one store call. When the store refuses

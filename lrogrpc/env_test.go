@@ -57,6 +57,9 @@ const (
 	kindPlain = "test.plain"
 	// kindEmpty (Empty → Empty) returns a nil response.
 	kindEmpty = "test.empty"
+	// kindRetried (StringValue) fails with UNAVAILABLE and the value as its
+	// message, to run again in an hour.
+	kindRetried = "test.retried"
 	// kindStubborn (StringValue → StringValue) blocks until released, and
 	// succeeds even when its context is cancelled.
 	kindStubborn = "test.stubborn"
@@ -192,6 +195,12 @@ func (e *env) register(t *testing.T) {
 		},
 	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *demopb.SleepMetadata, *wrapperspb.StringValue]{Name: kindRemote}))
+	require.NoError(t, lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
+		Name: kindRetried,
+		Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
+			return nil, lro.Retryable(status.Error(codes.Unavailable, job.Request.GetValue()), time.Hour)
+		},
+	}))
 	require.NoError(t, lro.Register(c, lro.Kind[*emptypb.Empty, *emptypb.Empty, *emptypb.Empty]{
 		Name: kindEmpty,
 		Run: func(ctx context.Context, job *lro.Job[*emptypb.Empty, *emptypb.Empty]) (*emptypb.Empty, error) {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,23 +118,34 @@ func ServerOptions() []grpc.ServerOption {
 // GetOperation implements google.longrunning.Operations.
 //
 // While the operation is not done, the response's header metadata tells
-// operators where it stands: StateHeader ("pending" or "running"), and
-// while it runs LeaseExpireTimeHeader, when its worker's lease expires
-// unless renewed (RFC 3339), and while a delayed start waits
-// NotBeforeHeader. Over HTTP they are the response headers Lro-State,
-// Lro-Lease-Expire-Time and Lro-Not-Before. A done operation gets none.
+// operators where it stands: StateHeader ("pending" or "running"),
+// AttemptHeader, while it runs LeaseExpireTimeHeader, when its worker's
+// lease expires unless renewed (RFC 3339), while it waits (a delayed start,
+// or a retry's next attempt) NotBeforeHeader, and when they apply
+// DeadlineHeader and LastErrorHeader (the failure of the last attempt,
+// while the operation waits to run again). Over HTTP they are the response
+// headers Lro-State, Lro-Attempt, Lro-Lease-Expire-Time, Lro-Not-Before,
+// Lro-Deadline and Lro-Last-Error-Bin. A done operation gets none.
 func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	op, info, err := s.client.GetOperationInfo(ctx, req.GetName())
 	if err != nil {
 		return nil, Status(err)
 	}
 	if !op.GetDone() {
-		md := metadata.Pairs(StateHeader, info.State)
+		md := metadata.Pairs(StateHeader, info.State, AttemptHeader, strconv.Itoa(info.Attempt))
 		if !info.LeaseExpireTime.IsZero() {
 			md.Set(LeaseExpireTimeHeader, info.LeaseExpireTime.Format(time.RFC3339Nano))
 		}
 		if !info.NotBefore.IsZero() {
 			md.Set(NotBeforeHeader, info.NotBefore.Format(time.RFC3339Nano))
+		}
+		if !info.Deadline.IsZero() {
+			md.Set(DeadlineHeader, info.Deadline.Format(time.RFC3339Nano))
+		}
+		if info.LastError != nil {
+			if b, err := proto.Marshal(info.LastError.Proto()); err == nil {
+				md.Set(LastErrorHeader, string(b))
+			}
 		}
 		grpc.SetHeader(ctx, md) // fails only when the call has ended, and then nobody reads it
 	}
@@ -153,6 +165,16 @@ const (
 	// StartOperationRequest.run_after and delay), when it may run
 	// (RFC 3339).
 	NotBeforeHeader = "lro-not-before"
+	// AttemptHeader is how many attempts have started.
+	AttemptHeader = "lro-attempt"
+	// DeadlineHeader is when the operation ends with DEADLINE_EXCEEDED if
+	// it is not done by then (RFC 3339), if its kind has a timeout.
+	DeadlineHeader = "lro-deadline"
+	// LastErrorHeader, while the operation waits to run again after an
+	// attempt failed, is that attempt's error: a google.rpc.Status in
+	// binary (base64 without padding over HTTP, as gRPC sends -bin headers). The
+	// operation's own error stays empty until it is done.
+	LastErrorHeader = "lro-last-error-bin"
 )
 
 // ListOperations implements google.longrunning.Operations.

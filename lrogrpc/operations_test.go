@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/api/iterator"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -305,6 +306,33 @@ func testGetOperation(t *testing.T) {
 		md = headers(idle, pending.GetName())
 		require.Equal(t, []string{"pending"}, md.Get(lrogrpc.StateHeader))
 		require.Empty(t, md.Get(lrogrpc.LeaseExpireTimeHeader), "no lease while pending")
+	})
+
+	t.Run("HeadersTellTheLastFailureWhileTheOperationWaits", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, lro.Config{})
+		op := e.start(t, kindRetried, wrapperspb.String("down for now"))
+		var md metadata.MD
+		require.Eventually(t, func() bool {
+			got, err := e.raw.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: op.GetName()}, grpc.Header(&md))
+			require.NoError(t, err)
+			require.False(t, got.GetDone(), "it runs again in an hour")
+			require.Nil(t, got.GetResult(), "its error stays empty until it is done")
+			return len(md.Get(lrogrpc.LastErrorHeader)) == 1
+		}, 10*time.Second, 5*time.Millisecond)
+		require.Equal(t, []string{"pending"}, md.Get(lrogrpc.StateHeader))
+		require.Equal(t, []string{"1"}, md.Get(lrogrpc.AttemptHeader))
+		last := &spb.Status{}
+		require.NoError(t, proto.Unmarshal([]byte(md.Get(lrogrpc.LastErrorHeader)[0]), last))
+		require.Equal(t, int32(codes.Unavailable), last.GetCode())
+		require.Equal(t, "down for now", last.GetMessage())
+
+		cancelled, err := e.raw.CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: op.GetName()})
+		require.NoError(t, err)
+		require.NotNil(t, cancelled)
+		got := e.get(t, op.GetName())
+		require.True(t, got.GetDone(), "a cancel during the wait ends it at once")
+		require.Equal(t, int32(codes.Canceled), got.GetError().GetCode())
 	})
 
 	t.Run("FailureKeepsCodeMessageAndDetails", func(t *testing.T) {

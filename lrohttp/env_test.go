@@ -21,7 +21,9 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -41,6 +43,9 @@ const (
 	// kindBlock (StringValue → StringValue) blocks until the test releases
 	// the gate named by the request's value, or its context ends.
 	kindBlock = "test.block"
+	// kindRetried (StringValue → StringValue) fails with UNAVAILABLE and
+	// the value as its message, to run again in an hour.
+	kindRetried = "test.retried"
 	// kindMeta (StringValue → StringValue, metadata SleepMetadata) sets its
 	// metadata, then blocks like kindBlock.
 	kindMeta = "test.meta"
@@ -127,6 +132,14 @@ func (e *env) register(c *lro.Client) error {
 				Name: kindEcho,
 				Run: func(ctx context.Context, job *lro.Job[*demopb.SleepRequest, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
 					return wrapperspb.String(job.Request.GetFailMessage()), nil
+				},
+			})
+		},
+		func(c *lro.Client) error {
+			return lro.Register(c, lro.Kind[*wrapperspb.StringValue, *emptypb.Empty, *wrapperspb.StringValue]{
+				Name: kindRetried,
+				Run: func(ctx context.Context, job *lro.Job[*wrapperspb.StringValue, *emptypb.Empty]) (*wrapperspb.StringValue, error) {
+					return nil, lro.Retryable(status.Error(codes.Unavailable, job.Request.GetValue()), time.Hour)
 				},
 			})
 		},

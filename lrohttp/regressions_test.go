@@ -7,6 +7,8 @@ package lrohttp_test
 // that leaked into HTTP errors.
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,6 +17,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"lro.dev/lro"
 )
@@ -130,6 +135,32 @@ func TestNoGRPCHeadersInErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRetryHeaders: GET of an operation that waits to run again after a
+// failed attempt tells the attempts made and that attempt's error, a
+// google.rpc.Status in base64, while its own error stays empty.
+func TestRetryHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lro.Config{})
+	r := e.do(t, "POST", "/v1/operations:start", `{"kind": "`+kindRetried+`", "input": "down for now"}`)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	var started struct{ Name string }
+	require.NoError(t, json.Unmarshal(r.body, &started))
+	require.Eventually(t, func() bool {
+		r = e.do(t, "GET", "/v1/"+started.Name, "")
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.NotContains(t, string(r.body), `"error"`)
+		return r.header.Get("Lro-Last-Error-Bin") != ""
+	}, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, "pending", r.header.Get("Lro-State"))
+	require.Equal(t, "1", r.header.Get("Lro-Attempt"))
+	b, err := base64.RawStdEncoding.DecodeString(r.header.Get("Lro-Last-Error-Bin")) // as gRPC sends -bin headers
+	require.NoError(t, err, r.header.Get("Lro-Last-Error-Bin"))
+	last := &spb.Status{}
+	require.NoError(t, proto.Unmarshal(b, last))
+	require.Equal(t, int32(codes.Unavailable), last.GetCode())
+	require.Equal(t, "down for now", last.GetMessage())
 }
 
 // TestLeaseHeaders: GET of an operation that is not done tells its state,

@@ -14,6 +14,7 @@ import (
 	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -247,8 +248,14 @@ type ClaimedOperation struct {
 	// The operation's cancellation was requested already: the worker should
 	// stop and finish it with an error (it is stored as CANCELLED).
 	CancelRequested bool `protobuf:"varint,10,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When this attempt must end, if it has a limit: the earlier of the
+	// kind's attempt timeout from the claim and the operation's deadline
+	// (the kind's timeout from its start). A worker should stop by then and
+	// finish the attempt with DEADLINE_EXCEEDED; past the operation's
+	// deadline, the server ends it whatever the worker does.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClaimedOperation) Reset() {
@@ -360,6 +367,13 @@ func (x *ClaimedOperation) GetCancelRequested() bool {
 		return x.CancelRequested
 	}
 	return false
+}
+
+func (x *ClaimedOperation) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
 }
 
 type isClaimedOperation_KindInput interface {
@@ -776,6 +790,10 @@ type OperationResult struct {
 	//	*OperationResult_TypedResponse
 	//	*OperationResult_Error
 	Result isOperationResult_Result `protobuf_oneof:"result"`
+	// With an error: true runs the operation again whatever the code (while
+	// attempts remain), false ends it at once; unset leaves it to the kind's
+	// retry policy.
+	Retryable *bool `protobuf:"varint,8,opt,name=retryable,proto3,oneof" json:"retryable,omitempty"`
 	// Replaces the operation's metadata, when set.
 	//
 	// Types that are valid to be assigned to MetadataValue:
@@ -865,6 +883,13 @@ func (x *OperationResult) GetError() *status.Status {
 	return nil
 }
 
+func (x *OperationResult) GetRetryable() bool {
+	if x != nil && x.Retryable != nil {
+		return *x.Retryable
+	}
+	return false
+}
+
 func (x *OperationResult) GetMetadataValue() isOperationResult_MetadataValue {
 	if x != nil {
 		return x.MetadataValue
@@ -909,6 +934,9 @@ type OperationResult_TypedResponse struct {
 type OperationResult_Error struct {
 	// Failure, with this status (its code must not be OK). A failure of an
 	// operation whose cancellation was requested is stored as CANCELLED.
+	// The kind's retry policy decides whether the operation runs again,
+	// while attempts remain: by the code, unless retryable says; a
+	// google.rpc.RetryInfo detail sets the delay before the next attempt.
 	Error *status.Status `protobuf:"bytes,5,opt,name=error,proto3,oneof"`
 }
 
@@ -1091,7 +1119,7 @@ var File_lro_v1_workers_proto protoreflect.FileDescriptor
 
 const file_lro_v1_workers_proto_rawDesc = "" +
 	"\n" +
-	"\x14lro/v1/workers.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17google/rpc/status.proto\"\xb9\x01\n" +
+	"\x14lro/v1/workers.proto\x12\x06lro.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xb9\x01\n" +
 	"\x16ClaimOperationsRequest\x12\x1c\n" +
 	"\x06worker\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06worker\x12\x1a\n" +
 	"\x05kinds\x18\x02 \x03(\tB\x04\xe2A\x01\x02R\x05kinds\x12\x16\n" +
@@ -1101,7 +1129,7 @@ const file_lro_v1_workers_proto_rawDesc = "" +
 	"\x17ClaimOperationsResponse\x128\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x18.lro.v1.ClaimedOperationR\n" +
-	"operations\"\xbc\x03\n" +
+	"operations\"\xf4\x03\n" +
 	"\x10ClaimedOperation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
@@ -1115,7 +1143,8 @@ const file_lro_v1_workers_proto_rawDesc = "" +
 	"\tlease_ttl\x18\b \x01(\v2\x19.google.protobuf.DurationR\bleaseTtl\x12H\n" +
 	"\x12heartbeat_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12)\n" +
 	"\x10cancel_requested\x18\n" +
-	" \x01(\bR\x0fcancelRequestedB\f\n" +
+	" \x01(\bR\x0fcancelRequested\x126\n" +
+	"\bdeadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bdeadlineB\f\n" +
 	"\n" +
 	"kind_input\"H\n" +
 	"\x05Lease\x12\x18\n" +
@@ -1146,18 +1175,21 @@ const file_lro_v1_workers_proto_rawDesc = "" +
 	"\x04LOST\x10\x03\"p\n" +
 	"\x17FinishOperationsRequest\x12\x1c\n" +
 	"\x06worker\x18\x01 \x01(\tB\x04\xe2A\x01\x01R\x06worker\x127\n" +
-	"\aresults\x18\x02 \x03(\v2\x17.lro.v1.OperationResultB\x04\xe2A\x01\x02R\aresults\"\x84\x03\n" +
+	"\aresults\x18\x02 \x03(\v2\x17.lro.v1.OperationResultB\x04\xe2A\x01\x02R\aresults\"\xbb\x03\n" +
 	"\x0fOperationResult\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12%\n" +
 	"\vlease_token\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\n" +
 	"leaseToken\x124\n" +
 	"\bresponse\x18\x03 \x01(\v2\x16.google.protobuf.ValueH\x00R\bresponse\x12=\n" +
 	"\x0etyped_response\x18\x04 \x01(\v2\x14.google.protobuf.AnyH\x00R\rtypedResponse\x12*\n" +
-	"\x05error\x18\x05 \x01(\v2\x12.google.rpc.StatusH\x00R\x05error\x124\n" +
+	"\x05error\x18\x05 \x01(\v2\x12.google.rpc.StatusH\x00R\x05error\x12'\n" +
+	"\tretryable\x18\b \x01(\bB\x04\xe2A\x01\x01H\x02R\tretryable\x88\x01\x01\x124\n" +
 	"\bmetadata\x18\x06 \x01(\v2\x16.google.protobuf.ValueH\x01R\bmetadata\x12=\n" +
 	"\x0etyped_metadata\x18\a \x01(\v2\x14.google.protobuf.AnyH\x01R\rtypedMetadataB\b\n" +
 	"\x06resultB\x10\n" +
-	"\x0emetadata_value\"H\n" +
+	"\x0emetadata_valueB\f\n" +
+	"\n" +
+	"_retryable\"H\n" +
 	"\x18FinishOperationsResponse\x12,\n" +
 	"\aresults\x18\x01 \x03(\v2\x12.google.rpc.StatusR\aresults\"e\n" +
 	"\x18ReleaseOperationsRequest\x12\x1c\n" +
@@ -1203,7 +1235,8 @@ var file_lro_v1_workers_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),       // 14: google.protobuf.Duration
 	(*structpb.Value)(nil),            // 15: google.protobuf.Value
 	(*anypb.Any)(nil),                 // 16: google.protobuf.Any
-	(*status.Status)(nil),             // 17: google.rpc.Status
+	(*timestamppb.Timestamp)(nil),     // 17: google.protobuf.Timestamp
+	(*status.Status)(nil),             // 18: google.rpc.Status
 }
 var file_lro_v1_workers_proto_depIdxs = []int32{
 	14, // 0: lro.v1.ClaimOperationsRequest.wait:type_name -> google.protobuf.Duration
@@ -1212,34 +1245,35 @@ var file_lro_v1_workers_proto_depIdxs = []int32{
 	16, // 3: lro.v1.ClaimedOperation.typed_input:type_name -> google.protobuf.Any
 	14, // 4: lro.v1.ClaimedOperation.lease_ttl:type_name -> google.protobuf.Duration
 	14, // 5: lro.v1.ClaimedOperation.heartbeat_interval:type_name -> google.protobuf.Duration
-	6,  // 6: lro.v1.RenewLeasesRequest.leases:type_name -> lro.v1.LeaseRenewal
-	15, // 7: lro.v1.LeaseRenewal.metadata:type_name -> google.protobuf.Value
-	16, // 8: lro.v1.LeaseRenewal.typed_metadata:type_name -> google.protobuf.Any
-	8,  // 9: lro.v1.RenewLeasesResponse.leases:type_name -> lro.v1.LeaseState
-	0,  // 10: lro.v1.LeaseState.state:type_name -> lro.v1.LeaseState.State
-	17, // 11: lro.v1.LeaseState.error:type_name -> google.rpc.Status
-	10, // 12: lro.v1.FinishOperationsRequest.results:type_name -> lro.v1.OperationResult
-	15, // 13: lro.v1.OperationResult.response:type_name -> google.protobuf.Value
-	16, // 14: lro.v1.OperationResult.typed_response:type_name -> google.protobuf.Any
-	17, // 15: lro.v1.OperationResult.error:type_name -> google.rpc.Status
-	15, // 16: lro.v1.OperationResult.metadata:type_name -> google.protobuf.Value
-	16, // 17: lro.v1.OperationResult.typed_metadata:type_name -> google.protobuf.Any
-	17, // 18: lro.v1.FinishOperationsResponse.results:type_name -> google.rpc.Status
-	4,  // 19: lro.v1.ReleaseOperationsRequest.leases:type_name -> lro.v1.Lease
-	17, // 20: lro.v1.ReleaseOperationsResponse.results:type_name -> google.rpc.Status
-	1,  // 21: lro.v1.Workers.ClaimOperations:input_type -> lro.v1.ClaimOperationsRequest
-	5,  // 22: lro.v1.Workers.RenewLeases:input_type -> lro.v1.RenewLeasesRequest
-	9,  // 23: lro.v1.Workers.FinishOperations:input_type -> lro.v1.FinishOperationsRequest
-	12, // 24: lro.v1.Workers.ReleaseOperations:input_type -> lro.v1.ReleaseOperationsRequest
-	2,  // 25: lro.v1.Workers.ClaimOperations:output_type -> lro.v1.ClaimOperationsResponse
-	7,  // 26: lro.v1.Workers.RenewLeases:output_type -> lro.v1.RenewLeasesResponse
-	11, // 27: lro.v1.Workers.FinishOperations:output_type -> lro.v1.FinishOperationsResponse
-	13, // 28: lro.v1.Workers.ReleaseOperations:output_type -> lro.v1.ReleaseOperationsResponse
-	25, // [25:29] is the sub-list for method output_type
-	21, // [21:25] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	17, // 6: lro.v1.ClaimedOperation.deadline:type_name -> google.protobuf.Timestamp
+	6,  // 7: lro.v1.RenewLeasesRequest.leases:type_name -> lro.v1.LeaseRenewal
+	15, // 8: lro.v1.LeaseRenewal.metadata:type_name -> google.protobuf.Value
+	16, // 9: lro.v1.LeaseRenewal.typed_metadata:type_name -> google.protobuf.Any
+	8,  // 10: lro.v1.RenewLeasesResponse.leases:type_name -> lro.v1.LeaseState
+	0,  // 11: lro.v1.LeaseState.state:type_name -> lro.v1.LeaseState.State
+	18, // 12: lro.v1.LeaseState.error:type_name -> google.rpc.Status
+	10, // 13: lro.v1.FinishOperationsRequest.results:type_name -> lro.v1.OperationResult
+	15, // 14: lro.v1.OperationResult.response:type_name -> google.protobuf.Value
+	16, // 15: lro.v1.OperationResult.typed_response:type_name -> google.protobuf.Any
+	18, // 16: lro.v1.OperationResult.error:type_name -> google.rpc.Status
+	15, // 17: lro.v1.OperationResult.metadata:type_name -> google.protobuf.Value
+	16, // 18: lro.v1.OperationResult.typed_metadata:type_name -> google.protobuf.Any
+	18, // 19: lro.v1.FinishOperationsResponse.results:type_name -> google.rpc.Status
+	4,  // 20: lro.v1.ReleaseOperationsRequest.leases:type_name -> lro.v1.Lease
+	18, // 21: lro.v1.ReleaseOperationsResponse.results:type_name -> google.rpc.Status
+	1,  // 22: lro.v1.Workers.ClaimOperations:input_type -> lro.v1.ClaimOperationsRequest
+	5,  // 23: lro.v1.Workers.RenewLeases:input_type -> lro.v1.RenewLeasesRequest
+	9,  // 24: lro.v1.Workers.FinishOperations:input_type -> lro.v1.FinishOperationsRequest
+	12, // 25: lro.v1.Workers.ReleaseOperations:input_type -> lro.v1.ReleaseOperationsRequest
+	2,  // 26: lro.v1.Workers.ClaimOperations:output_type -> lro.v1.ClaimOperationsResponse
+	7,  // 27: lro.v1.Workers.RenewLeases:output_type -> lro.v1.RenewLeasesResponse
+	11, // 28: lro.v1.Workers.FinishOperations:output_type -> lro.v1.FinishOperationsResponse
+	13, // 29: lro.v1.Workers.ReleaseOperations:output_type -> lro.v1.ReleaseOperationsResponse
+	26, // [26:30] is the sub-list for method output_type
+	22, // [22:26] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_lro_v1_workers_proto_init() }

@@ -105,6 +105,13 @@ type Operation struct {
 
 	Attempt     int32 // started attempts that count toward MaxAttempts
 	MaxAttempts int32
+	// LastError is the failure of the latest attempt that failed and left
+	// the operation to run again (a finish in StatePending); nil when none.
+	// Error stays nil until the operation is done.
+	LastError *Failure
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// not done by then (OperationExpire); zero when none.
+	Deadline time.Time
 
 	LeaseOwner      string    // the worker holding the lease; "" when none
 	LeaseToken      int64     // the token of the latest claim
@@ -115,9 +122,9 @@ type Operation struct {
 	UpdateTime time.Time
 	EndTime    time.Time // zero until done
 
-	// NotBefore is when a pending operation becomes due: claims skip it
-	// until then. Zero for an operation that runs as soon as a worker is
-	// free; a claim clears it.
+	// NotBefore is when a pending operation becomes due (a delayed start,
+	// or a retry's next attempt): claims skip it until then. Zero for an
+	// operation that runs as soon as a worker is free; a claim clears it.
 	NotBefore time.Time
 }
 
@@ -156,6 +163,9 @@ type OperationInsertParams struct {
 	// until then. Zero means none. A delayed operation is never inserted
 	// claimed (LeaseOwner must be "").
 	NotBefore time.Time
+	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
+	// not done by then; zero for none.
+	Deadline time.Time
 
 	// LeaseOwner, when set, inserts the operation claimed by that worker, as
 	// a claim right after the insert would leave it: running, attempt 1,
@@ -177,6 +187,9 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 	}
 	if !p.NotBefore.IsZero() {
 		op.NotBefore = time.UnixMicro(p.NotBefore.UnixMicro()).UTC()
+	}
+	if !p.Deadline.IsZero() {
+		op.Deadline = time.UnixMicro(p.Deadline.UnixMicro()).UTC()
 	}
 	if p.LeaseOwner != "" {
 		op.State, op.Attempt, op.LeaseToken, op.LeaseOwner = StateRunning, 1, 1, p.LeaseOwner
@@ -210,6 +223,9 @@ type OperationGetParams struct {
 	// zero. The API's reads use it: fewer columns are
 	// cheaper to read and decode.
 	Brief bool
+	// Live, with Brief, reads also what tells operators where an operation
+	// that is not done stands: Attempt, LastError and Deadline.
+	Live bool
 }
 
 // OperationListParams selects one page of a parent's operations, newest first.
@@ -283,8 +299,13 @@ type OperationSetMetadataManyParams struct {
 // OperationFinishParams ends one operation.
 type OperationFinishParams struct {
 	Lease Lease
-	// State is StateSucceeded, StateFailed or StateCancelled.
-	State State
+	// State is StateSucceeded, StateFailed or StateCancelled; or
+	// StatePending for an attempt that failed with Error and runs again:
+	// the operation goes back to pending, not to be claimed before
+	// NotBefore, with Error kept as its LastError (or it is cancelled, with
+	// CancelledError, if that was requested).
+	State     State
+	NotBefore time.Time // with StatePending
 	// Metadata, when not nil, replaces the stored metadata.
 	Metadata     []byte
 	MetadataType string
@@ -334,6 +355,13 @@ type OperationRescueParams struct {
 type OperationRescueResult struct {
 	Retried []string // back to pending
 	Ended   []string // failed with ExhaustedError or cancelled: now done
+}
+
+// OperationExpireParams ends the operations whose deadline passed.
+type OperationExpireParams struct {
+	Error *Failure // code DEADLINE_EXCEEDED
+	Max   int
+	Now   time.Time
 }
 
 // OperationCancelParams requests the cancellation of an operation.
@@ -419,6 +447,12 @@ type Store interface {
 	// expired: cancelled if cancellation was requested, else back to pending
 	// while attempts remain, else failed.
 	OperationRescue(ctx context.Context, params *OperationRescueParams) (*OperationRescueResult, error)
+
+	// OperationExpire ends up to Max operations that are not done and
+	// whose deadline is not after Now, failing them with Error whatever
+	// their state (a running one's worker finds its lease gone), and
+	// returns their IDs.
+	OperationExpire(ctx context.Context, params *OperationExpireParams) ([]string, error)
 
 	// OperationCancel requests cancellation: a pending operation is cancelled
 	// at once, a running one is marked for its worker, and a done one is left

@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -121,6 +122,9 @@ type liveState struct {
 	state       string    // "pending" or "running"; "" when not told
 	leaseExpire time.Time // zero when not told
 	notBefore   time.Time // when a delayed operation may run; zero when not told
+	attempt     int       // attempts started; 0 when none or not told
+	deadline    time.Time // zero when none or not told
+	lastError   *spb.Status
 }
 
 // liveStateOf reads a liveState from GetOperation's header metadata.
@@ -134,6 +138,18 @@ func liveStateOf(md metadata.MD) liveState {
 	}
 	if v := md.Get(lrogrpc.NotBeforeHeader); len(v) == 1 {
 		s.notBefore, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	if v := md.Get(lrogrpc.AttemptHeader); len(v) == 1 {
+		s.attempt, _ = strconv.Atoi(v[0])
+	}
+	if v := md.Get(lrogrpc.DeadlineHeader); len(v) == 1 {
+		s.deadline, _ = time.Parse(time.RFC3339Nano, v[0])
+	}
+	if v := md.Get(lrogrpc.LastErrorHeader); len(v) == 1 {
+		st := &spb.Status{}
+		if proto.Unmarshal([]byte(v[0]), st) == nil {
+			s.lastError = st
+		}
 	}
 	return s
 }
@@ -184,6 +200,16 @@ func writeOperationState(w io.Writer, op *longrunningpb.Operation, live liveStat
 	}
 	if !op.GetDone() && !live.notBefore.IsZero() {
 		line("runs", runsText(live.notBefore, now))
+	}
+	if !op.GetDone() && live.attempt > 0 {
+		line("attempts", strconv.Itoa(live.attempt))
+	}
+	if !op.GetDone() && live.lastError != nil {
+		line("last try", fmt.Sprintf("failed with %s: %s; the operation runs again",
+			code.Code(live.lastError.GetCode()), live.lastError.GetMessage()))
+	}
+	if !op.GetDone() && !live.deadline.IsZero() {
+		line("deadline", live.deadline.UTC().Format(time.RFC3339))
 	}
 	if op.GetDone() {
 		line("result", resultText(op))

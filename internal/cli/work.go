@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -85,7 +86,11 @@ run COMMAND once for each, up to --concurrency at a time:
   - its standard input is the operation's request as JSON (the protobuf
     JSON mapping of the kind's request);
   - its environment is lro work's, plus LRO_OPERATION (the operation's
-    name), LRO_KIND and LRO_ATTEMPT (from 1);
+    name), LRO_KIND, LRO_ATTEMPT (from 1) and, when the attempt has a
+    time limit (the kind's attempt_timeout or timeout), LRO_DEADLINE
+    (RFC 3339): at that time the command is stopped as a cancelled one
+    is, and the attempt fails with DEADLINE_EXCEEDED (which the kind's
+    retry policy may retry);
   - each line it writes to file descriptor 3 is a JSON object that becomes
     the operation's metadata, replacing the last, sent within about a
     second with a lease renewal, and again with the result (a line that is
@@ -96,7 +101,9 @@ run COMMAND once for each, up to --concurrency at a time:
   - any other exit status is failure: if its standard output is a
     google.rpc.Status in JSON, such as {"code": 9, "message": "boom"}, that
     is the error; else UNKNOWN, with the exit status and the end of its
-    standard error (4 KiB at most) as the message;
+    standard error (4 KiB at most) as the message. The kind's retry policy
+    decides whether the operation runs again: by default only UNAVAILABLE
+    (14) does, and a google.rpc.RetryInfo detail sets the delay;
   - standard output beyond 1 MiB fails the operation with
     RESOURCE_EXHAUSTED;
   - a cancelled operation's command gets SIGTERM (its whole process
@@ -450,11 +457,19 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 		input = append(input, '\n')
 	}
 
-	p, err := startCommand(w.o.path, w.o.command, append(os.Environ(),
+	env := append(os.Environ(),
 		"LRO_OPERATION="+op.GetName(),
 		"LRO_KIND="+op.GetKind(),
 		"LRO_ATTEMPT="+strconv.Itoa(int(op.GetAttempt())),
-	))
+	)
+	var overdue <-chan time.Time // fires at the attempt's deadline, if it has one
+	if d := op.GetDeadline(); d != nil {
+		env = append(env, "LRO_DEADLINE="+d.AsTime().UTC().Format(time.RFC3339Nano))
+		t := time.NewTimer(time.Until(d.AsTime()))
+		defer t.Stop()
+		overdue = t.C
+	}
+	p, err := startCommand(w.o.path, w.o.command, env)
 	if err != nil {
 		// The command cannot run on this worker (it was removed, or is
 		// not executable, or the worker is out of processes or files):
@@ -489,11 +504,15 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 	}()
 
 	exited := make(chan struct{})
+	var timedOut atomic.Bool
 	go func() {
 		select {
 		case <-exited:
 			return
 		case <-j.stop:
+		case <-overdue:
+			timedOut.Store(true)
+			log.Warn("the command ran past its attempt's deadline; stopping it")
 		}
 		p.signal(syscall.SIGTERM)
 		t := time.NewTimer(w.o.grace)
@@ -527,6 +546,9 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 	if werr != nil {
 		log.Error("waiting for the command", "error", werr)
 		return errorResult(code.Code_UNKNOWN, "the worker lost track of its command")
+	}
+	if timedOut.Load() {
+		return errorResult(code.Code_DEADLINE_EXCEEDED, "the command ran past its attempt's deadline and was stopped")
 	}
 	if stdout.total > int64(stdout.max) {
 		return errorResult(code.Code_RESOURCE_EXHAUSTED, fmt.Sprintf(

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"lro.dev/lro/lropb"
 )
@@ -698,4 +699,33 @@ func TestWorkFinishBatch(t *testing.T) {
 	if fmt.Sprint(f.finishCalls) != "[3]" || len(w.jobs) != 0 {
 		t.Errorf("FinishOperations calls of %v results; jobs left %v\n%s", f.finishCalls, w.jobs, logs.String())
 	}
+}
+
+// TestWorkDeadline: a command sees its attempt's deadline in LRO_DEADLINE,
+// and one that runs past it is stopped, its attempt failing with
+// DEADLINE_EXCEEDED.
+func TestWorkDeadline(t *testing.T) {
+	f := newFakeWorkers(t)
+	dir := t.TempDir()
+	script := writeScript(t, dir, "late", `printf '{"deadline": "%s"}\n' "$LRO_DEADLINE" >&3
+sleep 1000`)
+	deadline := time.Now().Add(300 * time.Millisecond).UTC()
+	f.mu.Lock()
+	f.queue = append(f.queue, &lropb.ClaimedOperation{Name: "operations/late", Kind: "k", LeaseToken: "t",
+		Deadline: timestamppb.New(deadline)})
+	f.mu.Unlock()
+	stop, done := startWork(t, f, "k", "--grace", "100ms", "--", script)
+	res := f.waitFinish(t)
+	if codes.Code(res.GetError().GetCode()) != codes.DeadlineExceeded {
+		t.Errorf("result %v, want DEADLINE_EXCEEDED", res)
+	}
+	md := res.GetMetadata().GetStructValue() // the last metadata goes with the result
+	if got := md.GetFields()["deadline"].GetStringValue(); got != deadline.Format(time.RFC3339Nano) {
+		t.Errorf("LRO_DEADLINE is %q, want %q", got, deadline.Format(time.RFC3339Nano))
+	}
+	if time.Now().Before(deadline) {
+		t.Error("stopped before its deadline")
+	}
+	stop()
+	wantCode(t, waitResult(t, done), 0)
 }

@@ -1,7 +1,8 @@
 // Package demo holds "demo.sleep", the kind that `lro serve` registers so
 // that a newcomer can watch every part of lro work: it reports progress
 // from its start, sleeps, reports progress several times a second, stops
-// promptly when cancelled, and succeeds or fails as its input asks.
+// promptly when cancelled, and succeeds or fails as its input asks: at
+// every attempt, or at the first few (fail_attempts), to show retries.
 package demo
 
 import (
@@ -28,6 +29,10 @@ const MaxSleep = 24 * time.Hour
 // ProgressInterval is how often demo.sleep updates its metadata.
 const ProgressInterval = 200 * time.Millisecond
 
+// RetryInitialDelay is the delay before demo.sleep's second attempt, when
+// its first failed with UNAVAILABLE; it doubles from there.
+const RetryInitialDelay = 500 * time.Millisecond
+
 // Register registers demo.sleep on c.
 func Register(c *lro.Client) error {
 	return lro.Register(c, lro.Kind[*demopb.SleepRequest, *demopb.SleepMetadata, *demopb.SleepResponse]{
@@ -35,6 +40,7 @@ func Register(c *lro.Client) error {
 		Validate:        validateSleep,
 		InitialMetadata: initialSleep,
 		Run:             sleep,
+		Retry:           &lro.RetryPolicy{InitialDelay: RetryInitialDelay},
 	})
 }
 
@@ -59,6 +65,9 @@ func validateSleep(req *demopb.SleepRequest) error {
 	}
 	if c := req.GetFailCode(); c < 0 || c > code.Code_UNAUTHENTICATED {
 		return errors.New("fail_code must be a google.rpc.Code from 0 (succeed) to 16")
+	}
+	if req.GetFailAttempts() < 0 {
+		return errors.New("fail_attempts must not be negative")
 	}
 	return nil
 }
@@ -91,7 +100,7 @@ func sleep(ctx context.Context, job *lro.Job[*demopb.SleepRequest, *demopb.Sleep
 			report(now)
 		case end := <-done.C:
 			report(end)
-			if c := job.Request.GetFailCode(); c != code.Code_OK {
+			if c := job.Request.GetFailCode(); c != code.Code_OK && (job.Request.GetFailAttempts() == 0 || job.Attempt <= int(job.Request.GetFailAttempts())) {
 				msg := job.Request.GetFailMessage()
 				if msg == "" {
 					msg = "demo.sleep failed as its input asked"

@@ -17,6 +17,15 @@
 //	      required: [source]
 //	    max_attempts: 3                   # optional, else the server's
 //	    lease_ttl: 30s                    # optional, else the server's
+//	    retry:                            # optional, as lro.RetryPolicy
+//	      initial_delay: 1s               # each field optional: lro's
+//	      multiplier: 2                   # defaults
+//	      max_delay: 5m
+//	      jitter: 0.2                     # or none: no jitter
+//	      codes: [DEADLINE_EXCEEDED]      # retried besides UNAVAILABLE;
+//	                                      # "retry: none" retries nothing
+//	    attempt_timeout: 10m              # optional limit of one attempt
+//	    timeout: 1h                       # optional limit of the operation
 //
 // Every error names the file and the line at fault, so that a server with a
 // bad file refuses to start with a message its operator can act on.
@@ -39,6 +48,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -61,6 +72,10 @@ type Kind struct {
 	MaxAttempts int
 	// LeaseTTL is the kind's lease_ttl; 0 when left out.
 	LeaseTTL time.Duration
+	// Retry is the kind's retry policy; nil when left out.
+	Retry *lro.RetryPolicy
+	// AttemptTimeout and Timeout are the kind's limits; 0 when left out.
+	AttemptTimeout, Timeout time.Duration
 
 	file   string
 	schema *jsonschema.Schema // InputSchema compiled; nil when none
@@ -70,7 +85,11 @@ type Kind struct {
 var printer = message.NewPrinter(language.English)
 
 // fields are the keys a kind's entry may have, in the order errors list them.
-var fields = []string{"name", "request_type", "metadata_type", "response_type", "input_schema", "max_attempts", "lease_ttl"}
+var fields = []string{"name", "request_type", "metadata_type", "response_type", "input_schema", "max_attempts", "lease_ttl",
+	"retry", "attempt_timeout", "timeout"}
+
+// retryFields are the keys of a kind's retry policy.
+var retryFields = []string{"initial_delay", "multiplier", "max_delay", "jitter", "codes"}
 
 // kindName is the pattern of kind names (lro.Register checks the same, but
 // without the line).
@@ -244,6 +263,22 @@ func (p *parser) kind(n *yaml.Node) (*Kind, error) {
 				return p.errorf(value, "lease_ttl %v is below the minimum %v", d, lro.LeaseTTLMin)
 			}
 			k.LeaseTTL = d
+		case "attempt_timeout", "timeout":
+			d, err := p.duration(key.Value, value)
+			if err != nil {
+				return err
+			}
+			if key.Value == "timeout" {
+				k.Timeout = d
+			} else {
+				k.AttemptTimeout = d
+			}
+		case "retry":
+			r, err := p.retry(value)
+			if err != nil {
+				return err
+			}
+			k.Retry = r
 		default:
 			return p.errorf(key, "unknown field %q in a kind: want %s", key.Value, strings.Join(fields, ", "))
 		}
@@ -265,6 +300,74 @@ func (p *parser) kind(n *yaml.Node) (*Kind, error) {
 		}
 	}
 	return k, nil
+}
+
+// duration reads a positive duration.
+func (p *parser) duration(key string, n *yaml.Node) (time.Duration, error) {
+	d, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+		return 0, p.errorf(n, "%s must be a positive duration such as 30s or 5m", key)
+	}
+	return d, nil
+}
+
+// retry reads a kind's retry policy: a mapping of retryFields, or "none".
+func (p *parser) retry(n *yaml.Node) (*lro.RetryPolicy, error) {
+	if n.Kind == yaml.ScalarNode && n.Value == "none" {
+		return lro.NoRetry, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errorf(n, "retry must be a mapping with any of %s, or none", strings.Join(retryFields, ", "))
+	}
+	r := &lro.RetryPolicy{}
+	err := p.mapping(n, func(key, value *yaml.Node) error {
+		var err error
+		switch key.Value {
+		case "initial_delay":
+			r.InitialDelay, err = p.duration("initial_delay", value)
+		case "max_delay":
+			r.MaxDelay, err = p.duration("max_delay", value)
+		case "multiplier":
+			r.Multiplier, err = strconv.ParseFloat(value.Value, 64)
+			if value.Kind != yaml.ScalarNode || err != nil || !(r.Multiplier >= 1 && r.Multiplier <= 100) {
+				return p.errorf(value, "multiplier must be a number from 1 to 100")
+			}
+		case "jitter":
+			if value.Kind == yaml.ScalarNode && value.Value == "none" {
+				r.Jitter = -1
+				return nil
+			}
+			r.Jitter, err = strconv.ParseFloat(value.Value, 64)
+			if value.Kind != yaml.ScalarNode || err != nil || !(r.Jitter > 0 && r.Jitter <= 1) {
+				return p.errorf(value, "jitter must be a fraction above 0 and at most 1 (0.2 spreads each delay by ±20%%), or none")
+			}
+		case "codes":
+			return p.codes(r, value)
+		default:
+			return p.errorf(key, "unknown field %q in retry: want %s", key.Value, strings.Join(retryFields, ", "))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// codes reads the codes a retry policy adds: google.rpc.Code names.
+func (p *parser) codes(r *lro.RetryPolicy, n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return p.errorf(n, "codes must be a list of google.rpc.Code names, such as [DEADLINE_EXCEEDED, ABORTED]")
+	}
+	r.Codes = []codes.Code{}
+	for _, c := range n.Content {
+		v, ok := code.Code_value[c.Value]
+		if c.Kind != yaml.ScalarNode || !ok || v == 0 {
+			return p.errorf(c, "%q is not the name of a google.rpc.Code of a failure, such as DEADLINE_EXCEEDED", c.Value)
+		}
+		r.Codes = append(r.Codes, codes.Code(v))
+	}
+	return nil
 }
 
 // messageType finds the message type that the field key names.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -65,12 +66,34 @@ kinds:
         title: {type: string, minLength: 1}
   - name: shell.run
     request_type: kindfiletest.v1.ResizeRequest
+    retry:
+      initial_delay: 2s
+      multiplier: 1.5
+      max_delay: 1m
+      jitter: none
+      codes: [DEADLINE_EXCEEDED, ABORTED]
+    attempt_timeout: 10m
+    timeout: 1h
+  - name: once
+    retry: none
 `)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kinds) != 3 {
-		t.Fatalf("got %d kinds, want 3", len(kinds))
+	if len(kinds) != 4 {
+		t.Fatalf("got %d kinds, want 4", len(kinds))
+	}
+	run := kinds[2].Declared()
+	wantRetry := &lro.RetryPolicy{InitialDelay: 2 * time.Second, Multiplier: 1.5, MaxDelay: time.Minute, Jitter: -1,
+		Codes: []codes.Code{codes.DeadlineExceeded, codes.Aborted}}
+	if !reflect.DeepEqual(run.Retry, wantRetry) || run.AttemptTimeout != 10*time.Minute || run.Timeout != time.Hour {
+		t.Errorf("shell.run: got retry %+v, attempt timeout %v, timeout %v", run.Retry, run.AttemptTimeout, run.Timeout)
+	}
+	if kinds[3].Retry != lro.NoRetry {
+		t.Errorf("once: retry none is %+v, want lro.NoRetry", kinds[3].Retry)
+	}
+	if kinds[0].Retry != nil || kinds[0].Timeout != 0 || kinds[0].AttemptTimeout != 0 {
+		t.Errorf("media.resize: got %+v, want no retry policy or limits", kinds[0])
 	}
 	r := kinds[0]
 	if r.Name != "media.resize" || r.Line != 2 || r.MaxAttempts != 3 || r.LeaseTTL != 45*time.Second ||
@@ -126,6 +149,16 @@ func TestParseErrors(t *testing.T) {
 		{"bad lease_ttl", "kinds:\n  - name: a\n    lease_ttl: 30\n", "kinds.yaml:3: lease_ttl must be a duration"},
 		{"short lease_ttl", "kinds:\n  - name: a\n    lease_ttl: 1ms\n", "kinds.yaml:3: lease_ttl 1ms is below the minimum"},
 		{"schema not a mapping", "kinds:\n  - name: a\n    input_schema: object\n", "kinds.yaml:3: input_schema must be a JSON Schema object"},
+		{"bad timeout", "kinds:\n  - name: a\n    timeout: 0s\n", "kinds.yaml:3: timeout must be a positive duration"},
+		{"bad attempt_timeout", "kinds:\n  - name: a\n    attempt_timeout: soon\n", "kinds.yaml:3: attempt_timeout must be a positive duration"},
+		{"retry not a mapping", "kinds:\n  - name: a\n    retry: always\n", "kinds.yaml:3: retry must be a mapping"},
+		{"retry unknown field", "kinds:\n  - name: a\n    retry:\n      delay: 1s\n", "kinds.yaml:4: unknown field \"delay\" in retry"},
+		{"retry bad multiplier", "kinds:\n  - name: a\n    retry:\n      multiplier: 0.5\n", "kinds.yaml:4: multiplier must be a number from 1 to 100"},
+		{"retry bad jitter", "kinds:\n  - name: a\n    retry:\n      jitter: 2\n", "kinds.yaml:4: jitter must be a fraction"},
+		{"retry codes not a list", "kinds:\n  - name: a\n    retry:\n      codes: ABORTED\n", "kinds.yaml:4: codes must be a list"},
+		{"retry unknown code", "kinds:\n  - name: a\n    retry:\n      codes: [ABORTED, BUSY]\n", "kinds.yaml:4: \"BUSY\" is not the name of a google.rpc.Code"},
+		{"retry OK code", "kinds:\n  - name: a\n    retry:\n      codes: [OK]\n", "kinds.yaml:4: \"OK\" is not the name of a google.rpc.Code of a failure"},
+		{"retry bad delay", "kinds:\n  - name: a\n    retry:\n      initial_delay: -1s\n", "kinds.yaml:4: initial_delay must be a positive duration"},
 		{"invalid schema", "kinds:\n  - name: a\n    input_schema:\n      type: object\n      properties:\n        size: {type: integr}\n", "kinds.yaml:6: invalid input_schema/properties/size/type"},
 		{"invalid schema keyword value", "kinds:\n  - name: a\n    input_schema:\n      minProperties: -1\n", "kinds.yaml:4: invalid input_schema/minProperties"},
 		{"schema refers outside", "kinds:\n  - name: a\n    input_schema:\n      $ref: https://example.com/s.json\n", "kinds.yaml:4: invalid input_schema: failing loading \"https://example.com/s.json\": input_schema may not refer to"},

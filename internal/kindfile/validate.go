@@ -37,6 +37,10 @@ func (k *Kind) Declared() lro.DeclaredKind {
 		InputSchema: k.InputSchema,
 		MaxAttempts: k.MaxAttempts,
 		LeaseTTL:    k.LeaseTTL,
+
+		Retry:          k.Retry,
+		AttemptTimeout: k.AttemptTimeout,
+		Timeout:        k.Timeout,
 	}
 	if k.schema != nil {
 		d.Validate = k.validate

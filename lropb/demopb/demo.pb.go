@@ -32,7 +32,12 @@ type SleepRequest struct {
 	// When set and not OK, the operation fails with this code after sleeping.
 	FailCode code.Code `protobuf:"varint,2,opt,name=fail_code,json=failCode,proto3,enum=google.rpc.Code" json:"fail_code,omitempty"`
 	// The message of the failure; a default one is used when empty.
-	FailMessage   string `protobuf:"bytes,3,opt,name=fail_message,json=failMessage,proto3" json:"fail_message,omitempty"`
+	FailMessage string `protobuf:"bytes,3,opt,name=fail_message,json=failMessage,proto3" json:"fail_message,omitempty"`
+	// With fail_code: only the first fail_attempts attempts fail, and the
+	// next succeeds. Zero fails every attempt. demo.sleep retries
+	// UNAVAILABLE (14), as every kind does by default, after 0.5s, then 1s,
+	// 2s...: {"fail_code": 14, "fail_attempts": 2} succeeds at attempt 3.
+	FailAttempts  int32 `protobuf:"varint,4,opt,name=fail_attempts,json=failAttempts,proto3" json:"fail_attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +91,13 @@ func (x *SleepRequest) GetFailMessage() string {
 		return x.FailMessage
 	}
 	return ""
+}
+
+func (x *SleepRequest) GetFailAttempts() int32 {
+	if x != nil {
+		return x.FailAttempts
+	}
+	return 0
 }
 
 // The metadata of a "demo.sleep" operation: set when the operation starts
@@ -230,11 +242,12 @@ var File_lro_demo_v1_demo_proto protoreflect.FileDescriptor
 
 const file_lro_demo_v1_demo_proto_rawDesc = "" +
 	"\n" +
-	"\x16lro/demo/v1/demo.proto\x12\vlro.demo.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\x97\x01\n" +
+	"\x16lro/demo/v1/demo.proto\x12\vlro.demo.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15google/rpc/code.proto\"\xbc\x01\n" +
 	"\fSleepRequest\x125\n" +
 	"\bduration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12-\n" +
 	"\tfail_code\x18\x02 \x01(\x0e2\x10.google.rpc.CodeR\bfailCode\x12!\n" +
-	"\ffail_message\x18\x03 \x01(\tR\vfailMessage\"\xcc\x01\n" +
+	"\ffail_message\x18\x03 \x01(\tR\vfailMessage\x12#\n" +
+	"\rfail_attempts\x18\x04 \x01(\x05R\ffailAttempts\"\xcc\x01\n" +
 	"\rSleepMetadata\x12)\n" +
 	"\x10progress_percent\x18\x01 \x01(\x05R\x0fprogressPercent\x129\n" +
 	"\n" +

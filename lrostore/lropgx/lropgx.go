@@ -230,6 +230,11 @@ func nowArg(t time.Time) any {
 	return t.Truncate(time.Microsecond)
 }
 
+// timeArg binds a time, NULL for the zero time.
+func timeArg(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t.Truncate(time.Microsecond), Valid: !t.IsZero()}
+}
+
 // micros binds a duration, added to a time in SQL as
 // $n * interval '1 microsecond'.
 func micros(d time.Duration) int64 { return d.Microseconds() }
@@ -257,6 +262,11 @@ const briefColumns = storekit.BriefColumns
 // that lead receives. The operation's ID is the caller's to set.
 func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 	return storekit.ScanBrief(row, fromTime, interpretError, lead...)
+}
+
+// scanLive scans a row of storekit.LiveColumns.
+func scanLive(row pgx.Row) (*lrostore.Operation, error) {
+	return storekit.ScanLive(row, fromTime, interpretError)
 }
 
 func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {

@@ -27,6 +27,14 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	if !ok {
 		return nil, lrostore.ErrNotFound
 	}
+	if params.Brief && params.Live {
+		op, err := scanLive(s.pool.QueryRow(ctx, liveGetQuery, id))
+		if err != nil {
+			return nil, err
+		}
+		op.ID = params.ID
+		return op, nil
+	}
 	if params.Brief {
 		op, err := s.briefGets.Do(ctx, id)
 		switch {
@@ -49,6 +57,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 var (
 	getQuery      = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
 	briefGetQuery = `SELECT ` + briefColumns + ` FROM lro_operation WHERE id = $1`
+	liveGetQuery  = `SELECT ` + storekit.LiveColumns + ` FROM lro_operation WHERE id = $1`
 )
 
 // briefGetMax is the most brief reads that share a statement (see "Shared

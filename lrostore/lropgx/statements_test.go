@@ -15,6 +15,7 @@ func TestStatementsAreUnchanged(t *testing.T) {
 		"claim": claimQuery, "held leases 1": heldLeases(1), "held leases 2": heldLeases(2),
 		"heartbeat": heartbeatQuery, "set metadata": setMetadataQuery,
 		"finish": finishQuery, "release": releaseQuery, "rescue": rescueQuery, "cancel": cancelQuery,
+		"retry": retryQuery, "expire": expireQuery,
 		"delete": deleteQuery, "name": nameExpr, "analyze": analyzeQuery, "table rows": tableRowsQuery,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -21,16 +22,16 @@ import (
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
 			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time,
-			metadata_json, not_before)
+			metadata_json, not_before, deadline)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
 			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
-			NULLIF(u.metadata_json, '')::jsonb, u.not_before
+			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
-					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[])
+					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[], $16::timestamptz[])
 				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-					lease_owner, lease_ttl, metadata_json, not_before, ord)) u,
+					lease_owner, lease_ttl, metadata_json, not_before, deadline, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -78,6 +79,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			owners         = make([]string, n)
 			ttls           = make([]int64, n)
 			metaJSONs      = make([]string, n)
+			deadlines      = make([]pgtype.Timestamptz, n)
 			notBefore      = make([]pgtype.Timestamptz, n)
 		)
 		for i, p := range pending {
@@ -85,12 +87,10 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			parents[i], kinds[i], inputs[i], metas[i] = p.Parent, p.Kind, p.Input, p.Metadata
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i], metaJSONs[i] = p.LeaseOwner, p.LeaseTTL.Microseconds(), string(p.MetadataJSON)
-			if !p.NotBefore.IsZero() {
-				notBefore[i] = pgtype.Timestamptz{Time: p.NotBefore, Valid: true}
-			}
+			notBefore[i], deadlines[i] = timeArg(p.NotBefore), timeArg(p.Deadline)
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore, deadlines)
 		if err != nil {
 			return nil, interpretError(err)
 		}
@@ -304,11 +304,36 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 	), ` + doneNotify("done", "fin", "true") + `
 	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
+// retryQuery puts operations back to pending after a failed attempt
+// (storekit's RetrySet), or cancels them; $2 to $8 are the finishes, $9 to
+// $11 the CancelledError.
+var retryQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
+		UPDATE lro_operation o SET
+			` + rules.RetrySet(storekit.FailureArgs{"$9::bytea", "$10::integer", "$11::text"}, "f.last_error", "f.not_before", "t.now") + `,
+			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
+			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
+			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
+			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
+		FROM held,
+			unnest($2::uuid[], $3::bigint[], $4::bytea[], $5::timestamptz[], $6::boolean[], $7::bytea[], $8::text[], $13::text[])
+				AS f(id, token, last_error, not_before, set_metadata, metadata, metadata_type, metadata_json),
+			(SELECT COALESCE($12::timestamptz, now()) AS now) t
+		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
+		RETURNING o.id, o.lease_token, o.state
+	), ` + doneNotify("done", "fin", "fin.state = {cancelled}") + `
+	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
+
 // OperationFinishMany implements lrostore.Store. Of several finishes of one
-// lease, the first is written; the others find the lease lost.
+// lease, the first is written; the others find the lease lost. Finishes in
+// StatePending (retries) take a statement of their own.
 func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
+	}
+	for _, f := range params.Finishes {
+		if f.State == lrostore.StatePending {
+			return s.finishWithRetries(ctx, params)
+		}
 	}
 	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
 	leases := make([]lrostore.Lease, len(params.Finishes))
@@ -356,6 +381,111 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		return nil, interpretError(err)
 	}
 	return results, nil
+}
+
+// finishWithRetries is OperationFinishMany for finishes some of which are
+// retries: those go through retryQuery, the others as usual.
+func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.OperationFinishManyParams) ([]*lrostore.OperationFinishResult, error) {
+	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
+	var others []*lrostore.OperationFinishParams
+	var othersAt, retriesAt []int
+	leases := make([]lrostore.Lease, 0, len(params.Finishes))
+	for i, f := range params.Finishes {
+		results[i] = &lrostore.OperationFinishResult{}
+		if f.State == lrostore.StatePending {
+			leases, retriesAt = append(leases, f.Lease), append(retriesAt, i)
+		} else {
+			others, othersAt = append(others, f), append(othersAt, i)
+		}
+	}
+	if len(others) > 0 {
+		res, err := s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{
+			Finishes: others, CancelledError: params.CancelledError, Now: params.Now})
+		if err != nil {
+			return nil, err
+		}
+		for j, r := range res {
+			results[othersAt[j]] = r
+		}
+	}
+	ids, tokens, first, index := leaseArgs(leases)
+	if len(ids) == 0 {
+		return results, nil
+	}
+	n := len(ids)
+	var (
+		lastErrors, metas = make([][]byte, n), make([][]byte, n)
+		notBefore         = make([]pgtype.Timestamptz, n)
+		setMetadata       = make([]bool, n)
+		metaTypes         = make([]string, n)
+		metaJSONs         = make([]string, n)
+	)
+	for i, j := range first {
+		f := params.Finishes[retriesAt[j]]
+		if f.Error != nil {
+			lastErrors[i] = f.Error.Status
+		}
+		notBefore[i] = timeArg(f.NotBefore)
+		setMetadata[i], metas[i], metaTypes[i], metaJSONs[i] = f.Metadata != nil, f.Metadata, f.MetadataType, string(f.MetadataJSON)
+	}
+	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	rows, err := s.pool.Query(ctx, retryQuery, planned, s.channel, ids, tokens, lastErrors, notBefore,
+		setMetadata, metas, metaTypes, cStatus, cCode, cMessage, nowArg(params.Now), metaJSONs)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	var l lrostore.Lease
+	var state lrostore.State
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
+		results[retriesAt[index[l]]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return results, nil
+}
+
+// expireQuery ends the operations whose deadline passed (storekit's
+// ExpireSet), the earliest first, skipping rows that another statement
+// holds (a finish, or another node's expiry).
+var expireQuery = storekit.States(`WITH exp AS (
+		UPDATE lro_operation o SET
+			` + rules.ExpireSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"}, "t.now") + `
+		FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
+		WHERE o.id = ANY (ARRAY(
+			SELECT id FROM lro_operation
+			WHERE deadline IS NOT NULL AND state < {succeeded} AND deadline <= COALESCE($5::timestamptz, now())
+			ORDER BY deadline LIMIT $6
+			FOR UPDATE SKIP LOCKED))
+		RETURNING o.id
+	), ` + doneNotify("done", "exp", "true") + `
+	SELECT exp.id FROM exp, (SELECT count(*) FROM done) n`)
+
+// OperationExpire implements lrostore.Store.
+func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationExpireParams) ([]string, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if storekit.NoneSelected(params.Max) {
+		return nil, nil
+	}
+	xStatus, xCode, xMessage := failureArgs(params.Error)
+	rows, err := s.pool.Query(ctx, expireQuery, planned, s.channel, xStatus, xCode, xMessage, nowArg(params.Now), params.Max)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	var ended []string
+	var id pgtype.UUID
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		ended = append(ended, uuid.UUID(id.Bytes).String())
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	sort.Strings(ended)
+	return ended, nil
 }
 
 // releaseQuery gives back held leases: the operations are pending again.

@@ -339,6 +339,11 @@ func scanBrief(row scanner, lead ...any) (*lrostore.Operation, error) {
 	return storekit.ScanBrief(row, fromMicros, interpretError, lead...)
 }
 
+// scanLive scans a row of storekit.LiveColumns.
+func scanLive(row scanner, _ ...any) (*lrostore.Operation, error) {
+	return storekit.ScanLive(row, fromMicros, interpretError)
+}
+
 func scanOperations(rows *sql.Rows, err error) ([]*lrostore.Operation, error) {
 	if err != nil {
 		return nil, interpretError(err)

@@ -26,11 +26,15 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	// goroutines per call (database/sql's and the driver's watchers).
 	ctx = context.WithoutCancel(ctx)
 	if params.Brief {
-		get, err := s.readStmt(ctx, `SELECT `+briefColumns+` FROM lro_operation WHERE id = ?`)
+		query, scan := `SELECT `+briefColumns+` FROM lro_operation WHERE id = ?`, scanBrief
+		if params.Live {
+			query, scan = `SELECT `+storekit.LiveColumns+` FROM lro_operation WHERE id = ?`, scanLive
+		}
+		get, err := s.readStmt(ctx, query)
 		if err != nil {
 			return nil, interpretError(err)
 		}
-		op, err := scanBrief(get.QueryRowContext(ctx, params.ID))
+		op, err := scan(get.QueryRowContext(ctx, params.ID))
 		if err != nil {
 			return nil, err
 		}

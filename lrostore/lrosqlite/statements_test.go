@@ -13,6 +13,7 @@ func TestStatementsAreUnchanged(t *testing.T) {
 		"columns": columns, "brief columns": briefColumns, "insert": insertQuery, "heartbeat": heartbeatQuery,
 		"set metadata": setMetadataQuery, "finish": finishQuery, "finish failure": finishFailureQuery,
 		"release": releaseQuery, "claim": claimQuery, "rescue": rescueQuery, "cancel": cancelQuery,
+		"retry": retryQuery, "expire": expireQuery,
 		"name": nameExpr,
 	})
 }

@@ -27,8 +27,8 @@ var rules = storekit.Dialect{
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?)
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before, deadline)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -46,7 +46,17 @@ var (
 	// finishFailureQuery is finishQuery for failures, which may become
 	// cancellations: it returns the state written.
 	finishFailureQuery = finishQuery + ` RETURNING state`
-	releaseQuery       = storekit.States(`UPDATE lro_operation
+	// retryQuery puts an operation back to pending after a failed attempt
+	// (storekit's RetrySet), or cancels it; it returns the state written.
+	retryQuery = storekit.States(`UPDATE lro_operation SET
+				` + rules.RetrySet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4", "?5", "?9") + `,
+				metadata = CASE WHEN ?6 THEN ?7 ELSE metadata END,
+				metadata_type = CASE WHEN ?6 THEN ?8 ELSE metadata_type END,
+				metadata_json = CASE WHEN ?6 THEN ?12 ELSE metadata_json END,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?9
+			WHERE id = ?10 AND lease_token = ?11 AND state = {running}
+			RETURNING state`)
+	releaseQuery = storekit.States(`UPDATE lro_operation
 			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
 	// The claim takes the oldest pending operations that do not wait,
@@ -80,7 +90,7 @@ var (
 			RETURNING id, state`)
 )
 
-var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, releaseQuery, claimQuery, rescueQuery}
+var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, retryQuery, releaseQuery, claimQuery, rescueQuery, expireQuery}
 
 // OperationInsertMany implements lrostore.Store.
 func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
@@ -103,7 +113,8 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			}
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
-				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON), nullMicros(p.NotBefore)) // the last binds the anonymous ?
+				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON),
+				nullMicros(p.NotBefore), nullMicros(p.Deadline)) // the last two bind the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -231,8 +242,32 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			return err
 		}
 		defer finish.Close()
-		var finishFailure *sql.Stmt // prepared for the first failure
+		var finishFailure, retry *sql.Stmt // prepared for the first failure, or retry
 		for i, f := range params.Finishes {
+			if f.State == lrostore.StatePending {
+				if retry == nil {
+					if retry, err = s.txStmt(ctx, tx, retryQuery); err != nil {
+						return err
+					}
+					defer retry.Close()
+				}
+				var lastError []byte
+				if f.Error != nil {
+					lastError = f.Error.Status
+				}
+				var state lrostore.State
+				err := retry.QueryRowContext(ctx, cStatus, cCode, cMessage, lastError, nullMicros(f.NotBefore),
+					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON)).Scan(&state)
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+					results[i] = &lrostore.OperationFinishResult{}
+				case err != nil:
+					return err
+				default:
+					results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
+				}
+				continue
+			}
 			eStatus, eCode, eMessage := failureArgs(f.Error)
 			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
@@ -342,6 +377,48 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	sort.Strings(result.Retried)
 	sort.Strings(result.Ended)
 	return result, nil
+}
+
+// expireQuery ends the operations whose deadline passed (storekit's
+// ExpireSet), the earliest first.
+var expireQuery = storekit.States(`UPDATE lro_operation SET
+				` + rules.ExpireSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `
+			WHERE id IN (
+				SELECT id FROM lro_operation WHERE deadline IS NOT NULL AND state < {succeeded} AND deadline <= ?4
+				ORDER BY deadline LIMIT ?5)
+			RETURNING id`)
+
+// OperationExpire implements lrostore.Store.
+func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationExpireParams) ([]string, error) {
+	if s.closed.Load() {
+		return nil, lrostore.ErrClosed
+	}
+	if storekit.NoneSelected(params.Max) {
+		return nil, nil
+	}
+	t := now(params.Now).UnixMicro()
+	xStatus, xCode, xMessage := failureArgs(params.Error)
+	var ended []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := s.txQuery(ctx, tx, expireQuery, xStatus, xCode, xMessage, t, params.Max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ended = append(ended, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ended)
+	return ended, nil
 }
 
 // cancelQuery cancels a pending operation and marks a running one.

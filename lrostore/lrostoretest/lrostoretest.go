@@ -153,6 +153,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("OperationHeartbeat", func(t *testing.T) { runOperationHeartbeat(t, newStore) })
 	t.Run("OperationSetMetadataMany", func(t *testing.T) { runOperationSetMetadataMany(t, newStore) })
 	t.Run("OperationFinishMany", func(t *testing.T) { runOperationFinishMany(t, newStore) })
+	t.Run("Retries", func(t *testing.T) { runRetries(t, newStore) })
+	t.Run("OperationExpire", func(t *testing.T) { runOperationExpire(t, newStore) })
 	t.Run("OperationReleaseMany", func(t *testing.T) { runOperationReleaseMany(t, newStore) })
 	t.Run("OperationRescue", func(t *testing.T) { runOperationRescue(t, newStore) })
 	t.Run("DelayedOperations", func(t *testing.T) { runDelayedOperations(t, newStore) })

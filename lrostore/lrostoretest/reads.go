@@ -34,6 +34,27 @@ func runOperationGet(t *testing.T, newStore NewStore) {
 		_, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true})
 		require.ErrorIs(t, err, lrostore.ErrNotFound)
 	})
+	t.Run("Live", func(t *testing.T) {
+		t.Parallel()
+		// A live read is a brief one, with what tells where an operation
+		// that is not done stands.
+		b := setup(t, newStore)
+		b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.Deadline = b.now.Add(time.Hour) })
+		op := b.claim(t, 1, b.now)[0]
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StatePending,
+			NotBefore: b.now.Add(time.Minute), Error: failureOf(t, 14, "down")}).Finished)
+		full := b.get(t, op.ID)
+		live, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: op.ID, Brief: true, Live: true})
+		require.NoError(t, err)
+		require.Equal(t, &lrostore.Operation{ID: full.ID, Parent: full.Parent, State: full.State,
+			Attempt: 1, LastError: failureOf(t, 14, "down"), Deadline: b.now.Add(time.Hour), NotBefore: b.now.Add(time.Minute)}, live)
+		brief, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: op.ID, Brief: true})
+		require.NoError(t, err)
+		require.Zero(t, brief.Attempt, "a brief read leaves them out")
+		require.Nil(t, brief.LastError)
+		_, err = b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: uuid.Must(uuid.NewV7()).String(), Brief: true, Live: true})
+		require.ErrorIs(t, err, lrostore.ErrNotFound)
+	})
 	t.Run("BriefConcurrent", func(t *testing.T) {
 		t.Parallel()
 		// Brief reads at once, as a busy server makes them: each gets

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"lro.dev/lro/lrostore"
 )
@@ -15,7 +17,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
-	{"not_before"},
+	{"not_before", "last_error", "deadline"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -35,6 +37,11 @@ func Columns(prefix string) string {
 // column of each read.
 const BriefColumns = `parent, state, metadata, response, error, error_code, COALESCE(lease_expire_time, not_before)`
 
+// LiveColumns are the columns of a live read (OperationGetParams.Live):
+// BriefColumns, then what tells where an operation stands that is not
+// done. BriefRow.Live scans them.
+const LiveColumns = BriefColumns + `, attempt, last_error, deadline`
+
 // OperationRow receives a row of Columns from either driver: pgx scans into
 // its fields directly, and database/sql through their sql.Scanner methods.
 // T is how the driver's times arrive (timestamps, or integers of
@@ -43,11 +50,11 @@ const BriefColumns = `parent, state, metadata, response, error, error_code, COAL
 //
 // A store allocates one per row; the operation returned points into it.
 type OperationRow[T any] struct {
-	op                                                              lrostore.Operation
-	metadataType, responseType, errorMessage, requestID, leaseOwner pgtype.Text
-	errorCode                                                       pgtype.Int4
-	errorStatus                                                     []byte
-	leaseExpire, createTime, updateTime, endTime, notBefore         T
+	op                                                                lrostore.Operation
+	metadataType, responseType, errorMessage, requestID, leaseOwner   pgtype.Text
+	errorCode                                                         pgtype.Int4
+	errorStatus, lastError                                            []byte
+	leaseExpire, createTime, updateTime, endTime, notBefore, deadline T
 }
 
 // Dest returns the scan destinations of a row of Columns.
@@ -56,7 +63,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore}
+		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore, &r.lastError, &r.deadline}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -74,22 +81,42 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	op.UpdateTime = toTime(r.updateTime)
 	op.EndTime = toTime(r.endTime)
 	op.NotBefore = toTime(r.notBefore)
+	op.Deadline = toTime(r.deadline)
+	if r.lastError != nil {
+		op.LastError = LastFailure(r.lastError)
+	}
 	return op
+}
+
+// LastFailure is the Failure of a stored last_error, a google.rpc.Status
+// encoded: its code and message are read from it.
+func LastFailure(b []byte) *lrostore.Failure {
+	st := &spb.Status{}
+	if err := proto.Unmarshal(b, st); err != nil {
+		return &lrostore.Failure{Code: 2, Message: "the last error does not decode", Status: b} // UNKNOWN
+	}
+	return &lrostore.Failure{Code: st.GetCode(), Message: st.GetMessage(), Status: b}
 }
 
 // BriefRow receives a row of BriefColumns, as OperationRow does a row of
 // Columns.
 type BriefRow[T any] struct {
-	op          lrostore.Operation
-	errorStatus []byte
-	errorCode   pgtype.Int4
-	leaseExpire T // or not_before: see BriefColumns
+	op                     lrostore.Operation
+	errorStatus, lastError []byte
+	errorCode              pgtype.Int4
+	leaseExpire            T // or not_before: see BriefColumns
+	deadline               T
+	live                   bool // the row is of LiveColumns
 }
 
 // Dest returns the scan destinations of a row of BriefColumns after the
 // leading columns that lead receives.
 func (r *BriefRow[T]) Dest(lead ...any) []any {
-	return append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+	dest := append(lead, &r.op.Parent, &r.op.State, &r.op.Metadata, &r.op.Response, &r.errorStatus, &r.errorCode, &r.leaseExpire)
+	if r.live {
+		dest = append(dest, &r.op.Attempt, &r.lastError, &r.deadline)
+	}
+	return dest
 }
 
 // Operation returns the operation scanned, without its ID (the caller's to
@@ -102,8 +129,12 @@ func (r *BriefRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operation {
 	case lrostore.StatePending:
 		op.NotBefore = toTime(r.leaseExpire)
 	}
+	op.Deadline = toTime(r.deadline)
 	if r.errorCode.Valid {
 		op.Error = &lrostore.Failure{Code: r.errorCode.Int32, Status: r.errorStatus}
+	}
+	if r.lastError != nil {
+		op.LastError = LastFailure(r.lastError)
 	}
 	return op
 }
@@ -156,6 +187,16 @@ func ScanOperations[T any](rows Rows, toTime func(T) time.Time, interpret func(e
 func ScanBrief[T any](row Row, toTime func(T) time.Time, interpret func(error) error, lead ...any) (*lrostore.Operation, error) {
 	var r BriefRow[T]
 	if err := row.Scan(r.Dest(lead...)...); err != nil {
+		return nil, interpret(err)
+	}
+	return r.Operation(toTime), nil
+}
+
+// ScanLive scans a row of LiveColumns, as ScanBrief does a row of
+// BriefColumns.
+func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
+	r := BriefRow[T]{live: true}
+	if err := row.Scan(r.Dest()...); err != nil {
 		return nil, interpret(err)
 	}
 	return r.Operation(toTime), nil

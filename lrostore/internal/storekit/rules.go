@@ -75,3 +75,31 @@ func (d Dialect) FinishStateSet(asked string, given, cancelled FailureArgs) stri
 	}
 	return States(d.join(out))
 }
+
+// RetrySet returns the assignments of a finish that puts an operation back
+// to pending after a failed attempt (lrostore.OperationFinishParams with
+// StatePending): pending again, not to be claimed before notBefore, its
+// last failure lastError, its error still NULL; or, if its cancellation was
+// requested, cancelled with cancelled and done at now.
+func (d Dialect) RetrySet(cancelled FailureArgs, lastError, notBefore, now string) string {
+	requested := d.IsTrue(d.col("cancel_requested"))
+	out := []string{`state = CASE WHEN ` + requested + ` THEN {cancelled} ELSE {pending} END`}
+	for i, c := range failureColumns {
+		out = append(out, c+` = CASE WHEN `+requested+` THEN `+cancelled[i]+` ELSE NULL END`)
+	}
+	out = append(out, `last_error = `+lastError,
+		`not_before = CASE WHEN `+requested+` THEN `+d.col("not_before")+` ELSE `+notBefore+` END`,
+		`end_time = CASE WHEN `+requested+` THEN `+now+` ELSE NULL END`)
+	return States(d.join(out))
+}
+
+// ExpireSet returns the assignments of the end of an operation whose
+// deadline passed: failed with expired, done at now, whatever its state.
+func (d Dialect) ExpireSet(expired FailureArgs, now string) string {
+	out := []string{`state = {failed}`}
+	for i, c := range failureColumns {
+		out = append(out, c+` = `+expired[i])
+	}
+	out = append(out, `end_time = `+now, `update_time = `+now, `lease_owner = NULL`, `lease_expire_time = NULL`)
+	return States(d.join(out))
+}

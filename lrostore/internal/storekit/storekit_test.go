@@ -38,9 +38,9 @@ func TestColumns(t *testing.T) {
 	require.Equal(t, `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
 	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
 	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time,
-	not_before`, storekit.Columns(""))
+	not_before, last_error, deadline`, storekit.Columns(""))
 	var r storekit.OperationRow[int64]
-	require.Len(t, r.Dest(), 24, "one destination a column")
+	require.Len(t, r.Dest(), 26, "one destination a column")
 }
 
 func TestMigrations(t *testing.T) {
