@@ -33,12 +33,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"lro.dev/lro/internal/server"
+	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lropb"
 	"lro.dev/lro/lropb/demopb"
 	"lro.dev/lro/lrostore"
@@ -646,4 +648,60 @@ func TestCLIWalkthrough(t *testing.T) {
 	require.Contains(t, r.stderr, "INVALID_ARGUMENT")
 	require.Contains(t, r.stderr, "demo.sleep", "the error names the kinds there are")
 	require.Empty(t, r.stdout)
+}
+
+// A delayed start and a retry's wait survive a kill -9: the next server on
+// the same database runs each once, at its time, from what the store keeps.
+func TestKillWhileOperationsWait(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db := filepath.Join(t.TempDir(), "lro.db")
+	first := startServer(t, "first", db)
+	conn := first.dial()
+	c := lropb.NewLroClient(conn)
+	start := func(input map[string]any, delay time.Duration) string {
+		t.Helper()
+		v, err := structpb.NewValue(input)
+		require.NoError(t, err)
+		req := &lropb.StartOperationRequest{Kind: "demo.sleep", KindInput: &lropb.StartOperationRequest_Input{Input: v}}
+		if delay > 0 {
+			req.StartTime = &lropb.StartOperationRequest_Delay{Delay: durationpb.New(delay)}
+		}
+		op, err := c.StartOperation(ctx, req)
+		require.NoError(t, err)
+		return op.GetName()
+	}
+	const delay = 2 * time.Second
+	delayed := start(map[string]any{"duration": "0s"}, delay)
+	due := time.Now().Add(delay)
+	retried := start(map[string]any{"duration": "0s", "fail_code": 14, "fail_attempts": 1}, 0)
+	// The retried operation's first attempt failed: it waits for its next.
+	ops := longrunningpb.NewOperationsClient(conn)
+	for {
+		var md metadata.MD
+		op, err := ops.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: retried}, grpc.Header(&md))
+		require.NoError(t, err)
+		require.False(t, op.GetDone(), "the retry ran before the kill")
+		if len(md.Get(lrogrpc.LastErrorHeader)) == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the first attempt did not fail")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	first.kill()
+	conn.Close()
+
+	second := startServer(t, "second", db)
+	conn = second.dial()
+	op := waitDone(ctx, t, conn, delayed)
+	require.Nil(t, op.GetError())
+	md := sleepMetadata(t, op)
+	require.EqualValues(t, 1, md.GetAttempt(), "the delayed operation ran once")
+	require.False(t, md.GetStartTime().AsTime().Before(due.Add(-50*time.Millisecond)), "it ran at its time, not before")
+	op = waitDone(ctx, t, conn, retried)
+	require.Nil(t, op.GetError())
+	require.EqualValues(t, 2, sleepMetadata(t, op).GetAttempt(), "the retry ran once more, and succeeded")
 }
