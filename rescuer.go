@@ -59,29 +59,13 @@ func (r *rescuer) Start(ctx context.Context) error {
 // RescueInterval, and at once when kicked (an alarm for a deadline that
 // this node set).
 func (r *rescuer) rescueLoop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-r.kick:
-		}
+	everyOrKicked(ctx, 0, r.kick, func() time.Duration {
 		more := r.expire(ctx)
-		more = r.rescue(ctx) || more
-		next := r.config.RescueInterval
-		if more {
-			next = 0
+		if r.rescue(ctx) || more {
+			return 0 // more to do
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(next)
-	}
+		return r.config.RescueInterval
+	})
 }
 
 // kickNow makes the loop run at once.

@@ -25,6 +25,12 @@ func warnStore(ctx context.Context, logs *logthrottle.Logger, what string, err e
 // every calls step after first, then again after each delay that step
 // returns, until ctx ends.
 func every(ctx context.Context, first time.Duration, step func() time.Duration) {
+	everyOrKicked(ctx, first, nil, step)
+}
+
+// everyOrKicked is every, which also calls step at once when kick
+// receives.
+func everyOrKicked(ctx context.Context, first time.Duration, kick <-chan struct{}, step func() time.Duration) {
 	timer := time.NewTimer(first)
 	defer timer.Stop()
 	for {
@@ -32,7 +38,8 @@ func every(ctx context.Context, first time.Duration, step func() time.Duration) 
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-kick:
 		}
-		timer.Reset(step())
+		timer.Reset(step()) // discards a firing that the kick overtook (Go 1.23 timers)
 	}
 }
