@@ -169,8 +169,11 @@ func leaseText(expire, now time.Time) string {
 // seen at now.
 func runsText(at, now time.Time) string {
 	when := at.UTC().Format(time.RFC3339)
-	if d := at.Sub(now).Round(time.Second); d > 0 {
-		return fmt.Sprintf("in %v (%s)", d, when)
+	switch d := at.Sub(now); {
+	case d >= time.Second:
+		return fmt.Sprintf("in %v (%s)", d.Round(time.Second), when)
+	case d > 0: // a retry's short wait
+		return fmt.Sprintf("in %v (%s)", d.Round(time.Millisecond), when)
 	}
 	return fmt.Sprintf("now: due since %s, at the next claim", when)
 }

@@ -36,3 +36,12 @@ func TestGetShowsRetriesAndDeadline(t *testing.T) {
 	require.NotContains(t, b.String(), "last try")
 	require.NotContains(t, b.String(), "attempts")
 }
+
+// The runs line tells a wait under a second, as a retry's first often is,
+// in milliseconds, rather than as due.
+func TestRunsText(t *testing.T) {
+	now := time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC)
+	require.Equal(t, "in 1m30s (2026-12-04T13:01:30Z)", runsText(now.Add(90*time.Second+200*time.Millisecond), now))
+	require.Equal(t, "in 430ms (2026-12-04T13:00:00Z)", runsText(now.Add(430*time.Millisecond), now))
+	require.Equal(t, "now: due since 2026-12-04T12:59:59Z, at the next claim", runsText(now.Add(-time.Second), now))
+}
