@@ -116,6 +116,17 @@ func runOperationList(t *testing.T, newStore NewStore) {
 			require.NoError(t, err, tc.filter)
 			require.Equal(t, tc.want, nilIfEmpty(ids(page)), tc.filter)
 		}
+
+		// A retry writes the attempt's metadata and its copy too.
+		retried := b.claim(t, 1, b.now)[0] // ops[3]
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(retried), State: lrostore.StatePending,
+			NotBefore: b.now.Add(time.Hour), Error: failureOf(t, 14, "down"),
+			Metadata: []byte{}, MetadataType: metaType, MetadataJSON: []byte(`{"progress_percent":77}`)}).Finished)
+		expr, err := lrostore.ParseFilterKinds(`metadata.progress_percent = 77`, kinds)
+		require.NoError(t, err)
+		page, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10, Filter: expr})
+		require.NoError(t, err)
+		require.Equal(t, []string{retried.ID}, ids(page))
 	})
 	t.Run("Brief", func(t *testing.T) {
 		t.Parallel()
