@@ -264,9 +264,10 @@ func scanBrief(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
 	return storekit.ScanBrief(row, fromTime, interpretError, lead...)
 }
 
-// scanLive scans a row of storekit.LiveColumns.
-func scanLive(row pgx.Row) (*lrostore.Operation, error) {
-	return storekit.ScanLive(row, fromTime, interpretError)
+// scanLive scans a row of storekit.LiveColumns, after the leading columns
+// that lead receives.
+func scanLive(row pgx.Row, lead ...any) (*lrostore.Operation, error) {
+	return storekit.ScanLive(row, fromTime, interpretError, lead...)
 }
 
 func scanOperations(rows pgx.Rows, err error) ([]*lrostore.Operation, error) {

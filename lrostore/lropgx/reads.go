@@ -27,14 +27,6 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 	if !ok {
 		return nil, lrostore.ErrNotFound
 	}
-	if params.Brief && params.Live {
-		op, err := scanLive(s.pool.QueryRow(ctx, liveGetQuery, id))
-		if err != nil {
-			return nil, err
-		}
-		op.ID = params.ID
-		return op, nil
-	}
 	if params.Brief {
 		op, err := s.briefGets.Do(ctx, id)
 		switch {
@@ -46,6 +38,9 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 			return nil, err
 		}
 		op.ID = params.ID
+		if !params.Live {
+			op.Attempt, op.LastError, op.Deadline = 0, nil, time.Time{}
+		}
 		return op, nil
 	}
 	return readTwice(s, func() (*lrostore.Operation, error) {
@@ -56,8 +51,10 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 // The point reads by ID: prepared, with one generic plan each.
 var (
 	getQuery      = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
-	briefGetQuery = `SELECT ` + briefColumns + ` FROM lro_operation WHERE id = $1`
-	liveGetQuery  = `SELECT ` + storekit.LiveColumns + ` FROM lro_operation WHERE id = $1`
+	// Brief reads are shared by callers that want a live read and others
+	// (see "Shared reads"): they read the live columns, which cost pgx
+	// little, and OperationGet leaves them out for the others.
+	briefGetQuery = `SELECT ` + storekit.LiveColumns + ` FROM lro_operation WHERE id = $1`
 )
 
 // briefGetMax is the most brief reads that share a statement (see "Shared
@@ -69,7 +66,7 @@ const briefGetMax = 16
 // prepared statement with one generic plan.
 var briefGetManyQuery = func() string {
 	var b strings.Builder
-	b.WriteString(`SELECT id, ` + briefColumns + ` FROM lro_operation WHERE id IN (`)
+	b.WriteString(`SELECT id, ` + storekit.LiveColumns + ` FROM lro_operation WHERE id IN (`)
 	for i := range briefGetMax {
 		if i > 0 {
 			b.WriteString(", ")
@@ -86,7 +83,7 @@ func (s *Store) briefGetMany(ctx context.Context, ids []pgtype.UUID) ([]*lrostor
 	return readTwice(s, func() ([]*lrostore.Operation, error) {
 		out := make([]*lrostore.Operation, len(ids))
 		if len(ids) == 1 {
-			op, err := scanBrief(s.pool.QueryRow(ctx, briefGetQuery, ids[0]))
+			op, err := scanLive(s.pool.QueryRow(ctx, briefGetQuery, ids[0]))
 			if errors.Is(err, lrostore.ErrNotFound) {
 				return out, nil
 			}
@@ -108,7 +105,7 @@ func (s *Store) briefGetMany(ctx context.Context, ids []pgtype.UUID) ([]*lrostor
 		found := make(map[[16]byte]*lrostore.Operation, len(ids))
 		for rows.Next() {
 			var id pgtype.UUID
-			op, err := scanBrief(rows, &id)
+			op, err := scanLive(rows, &id)
 			if err != nil {
 				return nil, err
 			}
@@ -139,6 +136,11 @@ func cloneBrief(op *lrostore.Operation) *lrostore.Operation {
 		e := *op.Error
 		e.Status = slices.Clone(e.Status)
 		cp.Error = &e
+	}
+	if op.LastError != nil {
+		e := *op.LastError
+		e.Status = slices.Clone(e.Status)
+		cp.LastError = &e
 	}
 	return &cp
 }

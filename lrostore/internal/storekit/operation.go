@@ -192,11 +192,11 @@ func ScanBrief[T any](row Row, toTime func(T) time.Time, interpret func(error) e
 	return r.Operation(toTime), nil
 }
 
-// ScanLive scans a row of LiveColumns, as ScanBrief does a row of
-// BriefColumns.
-func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
+// ScanLive scans a row of LiveColumns, after the leading columns that lead
+// receives, as ScanBrief does a row of BriefColumns.
+func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) error, lead ...any) (*lrostore.Operation, error) {
 	r := BriefRow[T]{live: true}
-	if err := row.Scan(r.Dest()...); err != nil {
+	if err := row.Scan(r.Dest(lead...)...); err != nil {
 		return nil, interpret(err)
 	}
 	return r.Operation(toTime), nil
