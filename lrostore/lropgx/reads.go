@@ -50,7 +50,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 
 // The point reads by ID: prepared, with one generic plan each.
 var (
-	getQuery      = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
+	getQuery = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
 	// Brief reads are shared by callers that want a live read and others
 	// (see "Shared reads"): they read the live columns, which cost pgx
 	// little, and OperationGet leaves them out for the others.
