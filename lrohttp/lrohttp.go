@@ -194,7 +194,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch method {
 	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions:
 	case http.MethodHead:
-		// A GET whose body net/http does not send (RFC 9110 §9.3.2).
+		// A GET whose body net/http does not send (RFC 9110 §9.3.2). On a
+		// copy: the server reads the request it was given to know that
+		// the response has no body, and with the method changed in place
+		// it sent the GET's body after a HEAD's headers, where the
+		// connection's next response belongs.
+		r = r.WithContext(r.Context())
 		r.Method = http.MethodGet
 	default:
 		notImplemented(w, method)

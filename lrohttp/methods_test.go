@@ -1,9 +1,14 @@
 package lrohttp_test
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -134,4 +139,30 @@ func TestAllowMethods(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{http.MethodGet, http.MethodHead, http.MethodPost}, served)
+}
+
+// A HEAD's response has no body on the wire: the bytes after its headers
+// belong to the connection's next response. The GET that serves a HEAD
+// once sent its body there.
+func TestHeadSendsNoBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lro.Config{})
+	conn, err := net.Dial("tcp", e.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "HEAD /v1/kinds HTTP/1.1\r\nHost: %s\r\n\r\n", e.addr)
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, resp.Body.Close())
+	// The server answers a GET on the same connection; whatever comes
+	// first must be its status line.
+	_, err = fmt.Fprintf(conn, "GET /v1/kinds HTTP/1.1\r\nHost: %s\r\n\r\n", e.addr)
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "HTTP/1.1 200"), "the next response begins %q", line)
 }
