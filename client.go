@@ -126,6 +126,7 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 		kick: make(chan struct{}, 1), cancelJob: c.exec.cancelJob}
 	c.expiry.ring = c.rescuer.kickNow
 	c.exec.wakeAt = c.alarm.set
+	c.exec.jsonCopies = store != nil
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
 	if notifier, ok := store.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}

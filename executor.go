@@ -54,6 +54,11 @@ type handlerExecutor struct {
 	slots   slotFreer    // set when the client wires its services
 	leases  *leaseKeeper // set when the client wires its services
 
+	// jsonCopies: results and metadata carry the JSON copies that filters
+	// on their fields read. Set on a client with a store of its own; a
+	// remote client's server makes them from what it sends.
+	jsonCopies bool
+
 	// wakeAt, when set, is told when an operation that failed an attempt
 	// runs again, to wake this client's claims then.
 	wakeAt func(time.Time)
@@ -211,10 +216,8 @@ func (e *handlerExecutor) runJob(j *job) {
 		} else if len(f.Response) > e.config.ResponseBytesMax {
 			f.State, f.Error = lrostore.StateFailed, e.responseTooLarge(j, len(f.Response))
 			f.Response, f.ResponseType = nil, ""
-		} else if proto.Size(resp) == 0 {
-			f.ResponseJSON = emptyJSON
-		} else {
-			f.ResponseJSON = protoJSON(resp)
+		} else if e.jsonCopies {
+			f.ResponseJSON = responseJSON(resp)
 		}
 	}
 	if err != nil {
@@ -223,8 +226,9 @@ func (e *handlerExecutor) runJob(j *job) {
 		f.State = lrostore.StateFailed
 		f.Error = e.handlerFailure(j, err)
 		f.Response, f.ResponseType = nil, ""
-		if delay, ok := retryDelay(j.kind, j.op, err, f.Error, cause, time.Now()); ok {
-			f.State, f.NotBefore = lrostore.StatePending, time.Now().Add(delay)
+		now := time.Now()
+		if delay, ok := retryDelay(j.kind, j.op, err, f.Error, cause, now); ok {
+			f.State, f.NotBefore = lrostore.StatePending, now.Add(delay)
 		} else {
 			f.Error = withAttempts(f.Error, j.op.Attempt)
 		}
@@ -233,7 +237,7 @@ func (e *handlerExecutor) runJob(j *job) {
 	j.finishing = true
 	if j.meta != nil {
 		f.Metadata, f.MetadataType = j.meta, j.metaType
-		f.MetadataJSON = messageJSON(j.kind.metadataType(), j.meta)
+		f.MetadataJSON = e.metadataJSON(j)
 	}
 	lost := j.lost
 	j.mu.Unlock()

@@ -36,6 +36,14 @@ func messageJSON(mt protoreflect.MessageType, b []byte) []byte {
 	return protoJSON(m)
 }
 
+// responseJSON is the JSON copy of a handler's response.
+func responseJSON(resp proto.Message) []byte {
+	if proto.Size(resp) == 0 {
+		return emptyJSON
+	}
+	return protoJSON(resp)
+}
+
 // protoJSON is messageJSON for a message at hand.
 func protoJSON(m proto.Message) []byte {
 	j, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
@@ -43,6 +51,15 @@ func protoJSON(m proto.Message) []byte {
 		return nil
 	}
 	return j
+}
+
+// metadataJSON is the JSON copy of j's metadata (j.mu held), or nil when
+// the executor makes none.
+func (e *handlerExecutor) metadataJSON(j *job) []byte {
+	if !e.jsonCopies {
+		return nil
+	}
+	return messageJSON(j.kind.metadataType(), j.meta)
 }
 
 // metadataType is k's metadata type; nil for a nil k (a job of tests

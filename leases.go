@@ -130,7 +130,7 @@ func (k *leaseKeeper) flushMetadata(ctx context.Context) error {
 			j.metaDirty = false
 			jobs = append(jobs, j)
 			updates = append(updates, &lrostore.OperationSetMetadataParams{Lease: j.lease, Metadata: j.meta, MetadataType: j.metaType,
-				MetadataJSON: messageJSON(j.kind.metadataType(), j.meta)})
+				MetadataJSON: j.e.metadataJSON(j)})
 		}
 		j.mu.Unlock()
 	}
