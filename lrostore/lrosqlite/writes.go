@@ -255,16 +255,9 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 				if f.Error != nil {
 					lastError = f.Error.Status
 				}
-				var state lrostore.State
-				err := retry.QueryRowContext(ctx, cStatus, cCode, cMessage, lastError, nullMicros(f.NotBefore),
-					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON)).Scan(&state)
-				switch {
-				case errors.Is(err, sql.ErrNoRows):
-					results[i] = &lrostore.OperationFinishResult{}
-				case err != nil:
+				if results[i], err = stateWritten(retry.QueryRowContext(ctx, cStatus, cCode, cMessage, lastError, nullMicros(f.NotBefore),
+					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON))); err != nil {
 					return err
-				default:
-					results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
 				}
 				continue
 			}
@@ -294,15 +287,8 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 				}
 				defer finishFailure.Close()
 			}
-			var state lrostore.State
-			err := finishFailure.QueryRowContext(ctx, args...).Scan(&state)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				results[i] = &lrostore.OperationFinishResult{}
-			case err != nil:
+			if results[i], err = stateWritten(finishFailure.QueryRowContext(ctx, args...)); err != nil {
 				return err
-			default:
-				results[i] = &lrostore.OperationFinishResult{Finished: true, State: state}
 			}
 		}
 		return nil
@@ -311,6 +297,20 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		return nil, err
 	}
 	return results, nil
+}
+
+// stateWritten is the result of a finish whose statement returns the state
+// it wrote, and no row when the lease was no longer held.
+func stateWritten(row *sql.Row) (*lrostore.OperationFinishResult, error) {
+	var state lrostore.State
+	err := row.Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return &lrostore.OperationFinishResult{}, nil
+	case err != nil:
+		return nil, err
+	}
+	return &lrostore.OperationFinishResult{Finished: true, State: state}, nil
 }
 
 // OperationReleaseMany implements lrostore.Store.
