@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"lro.dev/lro"
+	"lro.dev/lro/lroauth"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
 	"lro.dev/lro/lropb"
@@ -74,8 +75,54 @@ type Config struct {
 	MaxWaits int
 	// HTTPTimeouts bound HTTP connections; zero fields take the defaults.
 	HTTPTimeouts HTTPTimeouts
-	// Logger receives the server's logs.
+	// Logger receives the server's logs, and the audit log of mutating
+	// calls (at info level).
 	Logger *slog.Logger
+
+	// TLS, if set, serves gRPC and HTTPS on Addr (one port) with its
+	// files, which are read again when they change.
+	TLS *TLSConfig
+	// Authenticator, if set, authenticates every call (except health
+	// checks), and Authorize decides what each principal may do; a call
+	// without valid credentials is UNAUTHENTICATED.
+	Authenticator lroauth.Authenticator
+	// Authorize decides each authenticated call. Default lroauth.Grants.
+	Authorize lroauth.AuthorizeFunc
+	// Insecure lets the server listen on an address other than loopback
+	// without TLS and authentication; without it, New refuses to.
+	Insecure bool
+	// Limits bound what one principal may take.
+	Limits PrincipalLimits
+	// CORSOrigins are the origins that browsers may call the HTTP API
+	// from; none, the default, allows none ("*" allows any).
+	CORSOrigins []string
+}
+
+// TLSConfig names the files of the server's TLS.
+type TLSConfig struct {
+	// CertFile and KeyFile hold the server's certificate chain and key
+	// (PEM).
+	CertFile, KeyFile string
+	// ClientCAFile, if set, holds the CAs (PEM) that client certificates
+	// must be signed by: every connection must present one (mTLS), and its
+	// subject is the caller's identity.
+	ClientCAFile string
+}
+
+// PrincipalLimits bound what one principal may take. Zero fields are
+// unlimited.
+type PrincipalLimits struct {
+	// Rate is the calls per second that one principal may make, on
+	// average, and Burst how many it may make at once (default Rate,
+	// rounded up); a call beyond is RESOURCE_EXHAUSTED (HTTP 429) with a
+	// RetryInfo that says when to try again.
+	Rate  float64
+	Burst int
+	// Waits caps the long polls (WaitOperation, ClaimOperations with a
+	// wait) of one principal under way at once.
+	Waits int
+	// Claims caps the operations that one ClaimOperations call may take.
+	Claims int
 }
 
 // Server is a running lro server.
