@@ -147,3 +147,23 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	}
 	return s, "", false
 }
+
+// OperationParent returns the parent of the operation that name names: ""
+// for "operations/{id}", "{parent}" for "{parent}/operations/{id}". A
+// malformed name is the INVALID_ARGUMENT error that a call on it gets. It
+// reads nothing, so a server can decide whether a caller may touch the
+// operation (by its parent) before anything is read; lrogrpc's
+// authorization does.
+func OperationParent(name string) (string, error) {
+	parent, _, err := parseName("name", name)
+	return parent, err
+}
+
+// CollectionParent returns the parent whose operations a ListOperations
+// name designates: the collection ("operations" or "{parent}/operations"),
+// or the parent itself. A malformed name is the INVALID_ARGUMENT error that
+// ListOperations returns for it. Like OperationParent, it is for deciding
+// on a list before it runs.
+func CollectionParent(name string) (string, error) {
+	return parseCollection("name", name)
+}

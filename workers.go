@@ -399,6 +399,30 @@ func (c *Client) leaseTokens(ctx context.Context) (*leasetoken.Codec, error) {
 	return codec, nil
 }
 
+// LeaseKind returns the kind of the operation that a worker's lease token
+// for name is on, as the token says: tokens are signed, so a worker cannot
+// change the kind in one. It reads no operation (only, once, the key of the
+// tokens), so that a server can decide whether the caller may work on
+// that kind before a renew, finish or release touches anything; lrogrpc's
+// authorization does. A token that was altered, or that belongs to
+// another operation, is INVALID_ARGUMENT; on a remote client, LeaseKind is
+// UNIMPLEMENTED.
+func (c *Client) LeaseKind(ctx context.Context, name, token string) (string, error) {
+	if c.remote != nil {
+		return "", remoteUnimplemented("LeaseKind", "a remote client is a worker, not a server")
+	}
+	tokens, err := c.leaseTokens(ctx)
+	if err != nil {
+		return "", c.storeError("read lease tokens", err)
+	}
+	_, kind, err := tokens.Decode(name, token)
+	if err != nil {
+		return "", invalidArgument("lease_token", "INVALID_LEASE_TOKEN",
+			"lease_token is invalid: it was altered, or it comes from a claim of another operation")
+	}
+	return kind, nil
+}
+
 // heldLease is one item of a renew, finish or release whose name and lease
 // token are good: the lease it names, and the operation's kind.
 type heldLease struct {

@@ -81,6 +81,11 @@ func Grants(ctx context.Context, p *Principal, call *Call) error {
 			return nil
 		}
 	case role == RoleWorker:
+		if !p.CanAny(RoleWorker) {
+			// Even a call whose items name no kind (none decoded) needs
+			// the role.
+			return denied(p, call, fmt.Sprintf("%s needs a worker grant", p.Name))
+		}
 		if len(call.Kinds) == 0 && call.Method == MethodClaimOperations {
 			if p.Can(RoleWorker, "*") {
 				return nil

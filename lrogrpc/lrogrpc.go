@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/lroauth"
 	"lro.dev/lro/lropb"
 )
 
@@ -43,7 +44,8 @@ type Server struct {
 	longrunningpb.UnimplementedOperationsServer
 	lropb.UnimplementedLroServer
 	lropb.UnimplementedWorkersServer
-	client *lro.Client
+	client    *lro.Client
+	authorize lroauth.AuthorizeFunc // nil: every call is allowed
 }
 
 var (
@@ -52,14 +54,19 @@ var (
 	_ lropb.WorkersServer            = (*Server)(nil)
 )
 
-// NewServer returns the services over client.
-func NewServer(client *lro.Client) *Server {
-	return &Server{client: client}
+// NewServer returns the services over client, configured by opts.
+func NewServer(client *lro.Client, opts ...Option) *Server {
+	s := &Server{client: client}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
-// Register registers the three services of client on s.
-func Register(s grpc.ServiceRegistrar, client *lro.Client) *Server {
-	srv := NewServer(client)
+// Register registers the three services of client on s, configured by
+// opts.
+func Register(s grpc.ServiceRegistrar, client *lro.Client, opts ...Option) *Server {
+	srv := NewServer(client, opts...)
 	longrunningpb.RegisterOperationsServer(s, srv)
 	lropb.RegisterLroServer(s, srv)
 	lropb.RegisterWorkersServer(s, srv)
@@ -127,6 +134,11 @@ func ServerOptions() []grpc.ServerOption {
 // headers Lro-State, Lro-Attempt, Lro-Lease-Expire-Time, Lro-Not-Before,
 // Lro-Deadline and Lro-Last-Error-Bin. A done operation gets none.
 func (s *Server) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	if s.authorize != nil {
+		if err := s.allowName(ctx, lroauth.MethodGetOperation, req.GetName()); err != nil {
+			return nil, err
+		}
+	}
 	op, info, err := s.client.GetOperationInfo(ctx, req.GetName())
 	if err != nil {
 		return nil, Status(err)
@@ -184,6 +196,15 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 			Message: "return_partial_success is not supported: a list covers one parent, which is never partly unreachable",
 			Err:     lro.ErrUnimplemented})
 	}
+	if s.authorize != nil {
+		parent, err := lro.CollectionParent(req.GetName())
+		if err != nil {
+			return nil, Status(err)
+		}
+		if err := s.allow(ctx, &lroauth.Call{Method: lroauth.MethodListOperations, Parent: parent}); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.client.ListOperations(ctx, req.GetName(), &lro.ListOptions{
 		Filter: req.GetFilter(), PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()})
 	return resp, Status(err)
@@ -191,6 +212,11 @@ func (s *Server) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 
 // CancelOperation implements google.longrunning.Operations.
 func (s *Server) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
+	if s.authorize != nil {
+		if err := s.allowName(ctx, lroauth.MethodCancelOperation, req.GetName()); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := s.client.CancelOperation(ctx, req.GetName()); err != nil {
 		return nil, Status(err)
 	}
@@ -199,6 +225,11 @@ func (s *Server) CancelOperation(ctx context.Context, req *longrunningpb.CancelO
 
 // DeleteOperation implements google.longrunning.Operations.
 func (s *Server) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
+	if s.authorize != nil {
+		if err := s.allowName(ctx, lroauth.MethodDeleteOperation, req.GetName()); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.client.DeleteOperation(ctx, req.GetName()); err != nil {
 		return nil, Status(err)
 	}
@@ -207,6 +238,11 @@ func (s *Server) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteO
 
 // WaitOperation implements google.longrunning.Operations.
 func (s *Server) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	if s.authorize != nil {
+		if err := s.allowName(ctx, lroauth.MethodWaitOperation, req.GetName()); err != nil {
+			return nil, err
+		}
+	}
 	var timeout time.Duration
 	if t := req.GetTimeout(); t != nil {
 		if err := t.CheckValid(); err != nil {
@@ -221,6 +257,12 @@ func (s *Server) WaitOperation(ctx context.Context, req *longrunningpb.WaitOpera
 
 // StartOperation implements lro.v1.Lro.
 func (s *Server) StartOperation(ctx context.Context, req *lropb.StartOperationRequest) (*longrunningpb.Operation, error) {
+	if s.authorize != nil {
+		call := &lroauth.Call{Method: lroauth.MethodStartOperation, Parent: req.GetParent(), Kinds: []string{req.GetKind()}}
+		if err := s.allow(ctx, call); err != nil {
+			return nil, err
+		}
+	}
 	input, err := s.client.NewRequest(req.GetKind())
 	if err != nil {
 		return nil, Status(err)
@@ -286,6 +328,11 @@ func decodeInput(req *lropb.StartOperationRequest, input proto.Message) error {
 
 // ListKinds implements lro.v1.Lro.
 func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*lropb.ListKindsResponse, error) {
+	if s.authorize != nil {
+		if err := s.allow(ctx, &lroauth.Call{Method: lroauth.MethodListKinds}); err != nil {
+			return nil, err
+		}
+	}
 	resp := &lropb.ListKindsResponse{}
 	for _, k := range s.client.Kinds() {
 		resp.Kinds = append(resp.Kinds, &lropb.Kind{
@@ -304,24 +351,44 @@ func (s *Server) ListKinds(ctx context.Context, req *lropb.ListKindsRequest) (*l
 
 // ClaimOperations implements lro.v1.Workers (see lro.Client.ClaimOperations).
 func (s *Server) ClaimOperations(ctx context.Context, req *lropb.ClaimOperationsRequest) (*lropb.ClaimOperationsResponse, error) {
+	if s.authorize != nil {
+		if err := s.allow(ctx, &lroauth.Call{Method: lroauth.MethodClaimOperations, Kinds: req.GetKinds()}); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.client.ClaimOperations(ctx, req)
 	return resp, Status(err)
 }
 
 // RenewLeases implements lro.v1.Workers (see lro.Client.RenewLeases).
 func (s *Server) RenewLeases(ctx context.Context, req *lropb.RenewLeasesRequest) (*lropb.RenewLeasesResponse, error) {
+	if s.authorize != nil {
+		if err := allowLeases(ctx, s, lroauth.MethodRenewLeases, req.GetLeases()); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.client.RenewLeases(ctx, req)
 	return resp, Status(err)
 }
 
 // FinishOperations implements lro.v1.Workers (see lro.Client.FinishOperations).
 func (s *Server) FinishOperations(ctx context.Context, req *lropb.FinishOperationsRequest) (*lropb.FinishOperationsResponse, error) {
+	if s.authorize != nil {
+		if err := allowLeases(ctx, s, lroauth.MethodFinishOperations, req.GetResults()); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.client.FinishOperations(ctx, req)
 	return resp, Status(err)
 }
 
 // ReleaseOperations implements lro.v1.Workers (see lro.Client.ReleaseOperations).
 func (s *Server) ReleaseOperations(ctx context.Context, req *lropb.ReleaseOperationsRequest) (*lropb.ReleaseOperationsResponse, error) {
+	if s.authorize != nil {
+		if err := allowLeases(ctx, s, lroauth.MethodReleaseOperations, req.GetLeases()); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.client.ReleaseOperations(ctx, req)
 	return resp, Status(err)
 }
