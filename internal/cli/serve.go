@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -71,6 +72,12 @@ type serveOptions struct {
 	heapFloorMiB      int
 	kinds             string
 	descriptorSets    []string
+	rateLimit         float64
+	rateBurst         int
+	principalWaits    int
+	maxClaims         int
+	corsOrigins       []string
+	maxRequestBytes   int
 }
 
 // Validate checks the flags.
@@ -111,6 +118,19 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.maxWaits <= 0 {
 		return usageErrorf("invalid --max-waits %d: must be positive", o.maxWaits)
+	}
+	for name, n := range map[string]float64{"rate-limit": o.rateLimit, "rate-burst": float64(o.rateBurst),
+		"max-waits-per-principal": float64(o.principalWaits), "max-claims": float64(o.maxClaims),
+		"max-request-bytes": float64(o.maxRequestBytes)} {
+		if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+			return usageErrorf("invalid --%s %v: must not be negative (0: no limit, or the default)", name, n)
+		}
+	}
+	for _, origin := range o.corsOrigins {
+		if origin != "*" && (!strings.Contains(origin, "://") || strings.ContainsAny(origin, " \t") ||
+			strings.Contains(origin[strings.Index(origin, "://")+3:], "/")) {
+			return usageErrorf("invalid --cors-origin %q: want an origin, scheme://host[:port] such as https://app.example.com, or *", origin)
+		}
 	}
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
@@ -204,6 +224,14 @@ stays locked until the server has exited.`,
 				MaxConnections: o.maxConnections,
 				MaxWaits:       o.maxWaits,
 				Logger:         logger,
+				Limits: server.PrincipalLimits{
+					Rate:   o.rateLimit,
+					Burst:  o.rateBurst,
+					Waits:  o.principalWaits,
+					Claims: o.maxClaims,
+				},
+				CORSOrigins:     o.corsOrigins,
+				MaxRequestBytes: o.maxRequestBytes,
 			})
 			if err != nil {
 				return err
@@ -251,6 +279,12 @@ stays locked until the server has exited.`,
 	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "long polls at once (WaitOperation, and ClaimOperations with a wait), gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
 	fs.StringVar(&o.kinds, "kinds", "", "a YAML `FILE` of kinds that workers elsewhere run (see docs/server.md)")
 	fs.StringArrayVar(&o.descriptorSets, "descriptor-set", nil, "a `FILE` from protoc --include_imports --descriptor_set_out with the message types that --kinds names (repeatable)")
+	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "calls per second that one authenticated caller may make on average; one beyond is RESOURCE_EXHAUSTED (HTTP 429) with a retry delay (0: no limit)")
+	fs.IntVar(&o.rateBurst, "rate-burst", 0, "calls that one authenticated caller may make at once under --rate-limit (default the rate, rounded up)")
+	fs.IntVar(&o.principalWaits, "max-waits-per-principal", 0, "long polls that one authenticated caller may have under way at once; one beyond is RESOURCE_EXHAUSTED (0: only --max-waits)")
+	fs.IntVar(&o.maxClaims, "max-claims", 0, "operations that one ClaimOperations call may take; a claim asking for more gets at most this many (0: no cap beyond the call's own)")
+	fs.StringArrayVar(&o.corsOrigins, "cors-origin", nil, "an `ORIGIN` such as https://app.example.com whose pages may call the HTTP API (CORS); * allows any (repeatable; default none)")
+	fs.IntVar(&o.maxRequestBytes, "max-request-bytes", 0, "the largest request, gRPC message and HTTP body, in `BYTES` (default 4 MiB for gRPC, 1 MiB for HTTP)")
 	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }

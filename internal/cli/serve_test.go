@@ -18,6 +18,13 @@ func TestServeLimitFlags(t *testing.T) {
 		{"--max-waits", "-1"},
 		{"--allowed-host", "lro.example.com:8080"},
 		{"--allowed-host", ""},
+		{"--rate-limit", "-1"},
+		{"--rate-burst", "-1"},
+		{"--max-waits-per-principal", "-1"},
+		{"--max-claims", "-1"},
+		{"--max-request-bytes", "-1"},
+		{"--cors-origin", "app.example.com"},
+		{"--cors-origin", "https://app.example.com/path"},
 	} {
 		r := runCLI(t, nil, append([]string{"serve", "--db", "sqlite:" + t.TempDir() + "/lro.db"}, args...)...)
 		wantCode(t, r, 2)

@@ -96,6 +96,17 @@ type Config struct {
 	// CORSOrigins are the origins that browsers may call the HTTP API
 	// from; none, the default, allows none ("*" allows any).
 	CORSOrigins []string
+	// authenticate, if set, is the first interceptor of unary calls: the
+	// place of authentication. Tests set it (export_test.go) to put
+	// principals in the context.
+	authenticate grpc.UnaryServerInterceptor
+
+	// MaxRequestBytes caps a request: a gRPC message (a larger one is
+	// RESOURCE_EXHAUSTED) and an HTTP body (a larger one is
+	// INVALID_ARGUMENT, reason REQUEST_TOO_LARGE). Default
+	// lrogrpc.MaxRecvMsgSize for gRPC and lrohttp.MaxBodyBytesDefault for
+	// HTTP.
+	MaxRequestBytes int
 }
 
 // TLSConfig names the files of the server's TLS.
@@ -114,16 +125,26 @@ type TLSConfig struct {
 type PrincipalLimits struct {
 	// Rate is the calls per second that one principal may make, on
 	// average, and Burst how many it may make at once (default Rate,
-	// rounded up); a call beyond is RESOURCE_EXHAUSTED (HTTP 429) with a
-	// RetryInfo that says when to try again.
+	// rounded up); a call beyond is RESOURCE_EXHAUSTED (HTTP 429), reason
+	// RATE_LIMITED, with a RetryInfo that says when to try again (and over
+	// HTTP a Retry-After header).
 	Rate  float64
 	Burst int
 	// Waits caps the long polls (WaitOperation, ClaimOperations with a
-	// wait) of one principal under way at once.
+	// wait) of one principal under way at once; one beyond is
+	// RESOURCE_EXHAUSTED, reason TOO_MANY_WAITS. Config.MaxWaits caps
+	// them all.
 	Waits int
-	// Claims caps the operations that one ClaimOperations call may take.
+	// Claims caps the operations that one ClaimOperations call may take:
+	// a claim that asks for more gets at most Claims, without an error
+	// (a worker must handle fewer than it asked for anyway). It applies
+	// to every claim, with or without a principal.
 	Claims int
 }
+
+// Calls without a principal (no Authenticator) are not limited per
+// principal: they would all share one bucket, which one busy client would
+// empty for every other. MaxConnections and MaxWaits bound them.
 
 // Server is a running lro server.
 type Server struct {
@@ -237,8 +258,12 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
 	s.config.HTTPTimeouts = config.HTTPTimeouts.withDefaults()
 	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
-	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
-	operations := lrogrpc.NewServer(client)
+	s.grpc = grpc.NewServer(s.grpcOptions()...)
+	var operationsOpts []lrogrpc.Option
+	if authorize := s.authorize(); authorize != nil {
+		operationsOpts = append(operationsOpts, lrogrpc.WithAuthorize(authorize))
+	}
+	operations := lrogrpc.NewServer(client, operationsOpts...)
 	limited := &limitedOperations{Server: operations, maxWaits: int64(maxWaits)}
 	longrunningpb.RegisterOperationsServer(s.grpc, limited)
 	lropb.RegisterLroServer(s.grpc, operations)
@@ -246,7 +271,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	transcoder, err := lrohttp.NewHandler(s.grpc, &lrohttp.Config{Parents: config.HTTPParents})
+	transcoder, err := lrohttp.NewHandler(s.grpc, &lrohttp.Config{Parents: config.HTTPParents, MaxBodyBytes: int64(config.MaxRequestBytes)})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -268,13 +293,50 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	timeouts := s.config.HTTPTimeouts
 	waitMax := cmp.Or(config.Client.WaitMax, lro.WaitMaxDefault)
 	s.http = &http.Server{
-		Handler:           lrohttp.CheckHost(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), allowedHosts),
+		Handler:           lrohttp.CheckHost(withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts),
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
 		IdleTimeout:       timeouts.Idle,
 	}
 	return s, nil
+}
+
+// grpcOptions are the options of the gRPC server: lrogrpc's, the cap of
+// requests, and the interceptors of every unary call, in this order:
+// authentication (which puts the caller's principal in the context), the
+// rate limit and the cap of waits of the principal, the audit log; then
+// the handler, in which lrogrpc authorizes the call (see authorize).
+func (s *Server) grpcOptions() []grpc.ServerOption {
+	opts := append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
+	if n := s.config.MaxRequestBytes; n > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(n)) // the last one counts
+	}
+	var interceptors []grpc.UnaryServerInterceptor
+	// Authentication goes here, first, with its stream interceptor: the
+	// limits and the audit log read the principal that it puts in the
+	// context (lroauth.NewContext).
+	if s.config.authenticate != nil {
+		interceptors = append(interceptors, s.config.authenticate)
+	}
+	if limits := newPrincipalLimits(s.config.Limits); limits != nil {
+		interceptors = append(interceptors, limits.intercept)
+	}
+	interceptors = append(interceptors, auditLog{logger: s.logger}.intercept)
+	return append(opts, grpc.ChainUnaryInterceptor(interceptors...))
+}
+
+// authorize returns what decides each call: Config.Authorize, else
+// lroauth.Grants if the server authenticates calls, else nothing (every
+// call is allowed).
+func (s *Server) authorize() lroauth.AuthorizeFunc {
+	if s.config.Authorize != nil {
+		return s.config.Authorize
+	}
+	if s.config.Authenticator != nil {
+		return lroauth.Grants
+	}
+	return nil
 }
 
 // Addr is the address the server listens on.
