@@ -96,3 +96,20 @@ func TestFilesAreOwnerOnly(t *testing.T) {
 		require.Equal(t, os.FileMode(0o600), info.Mode().Perm(), name)
 	}
 }
+
+// TestExistingFileKeepsItsMode: Open leaves the mode of a database file
+// that exists alone: its owner chose it.
+func TestExistingFileKeepsItsMode(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lro.db")
+	s, err := lrosqlite.Open(ctx, path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Chmod(path, 0o640))
+	s, err = lrosqlite.Open(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o640), info.Mode().Perm())
+}
