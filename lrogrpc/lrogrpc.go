@@ -9,6 +9,12 @@
 //	s := grpc.NewServer(lrogrpc.ServerOptions()...) // the options are optional
 //	lrogrpc.Register(s, client)
 //
+// With WithAuthorize, every call is decided by an lroauth.AuthorizeFunc,
+// on the principal that an authentication interceptor put in the call's
+// context, before it reads or changes anything:
+//
+//	lrogrpc.Register(s, client, lrogrpc.WithAuthorize(lroauth.Grants))
+//
 // Every error these services return is a google.rpc.Status that carries a
 // google.rpc.ErrorInfo (AIP-193) with domain lro.ErrorDomain.
 package lrogrpc
