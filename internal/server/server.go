@@ -96,17 +96,17 @@ type Config struct {
 	// CORSOrigins are the origins that browsers may call the HTTP API
 	// from; none, the default, allows none ("*" allows any).
 	CORSOrigins []string
-	// authenticate, if set, is the first interceptor of unary calls: the
-	// place of authentication. Tests set it (export_test.go) to put
-	// principals in the context.
-	authenticate grpc.UnaryServerInterceptor
-
 	// MaxRequestBytes caps a request: a gRPC message (a larger one is
 	// RESOURCE_EXHAUSTED) and an HTTP body (a larger one is
 	// INVALID_ARGUMENT, reason REQUEST_TOO_LARGE). Default
 	// lrogrpc.MaxRecvMsgSize for gRPC and lrohttp.MaxBodyBytesDefault for
 	// HTTP.
 	MaxRequestBytes int
+
+	// authenticate, if set, is the first interceptor of unary calls, in
+	// the place of authentication. Tests set it (export_test.go) to put
+	// principals in the context.
+	authenticate grpc.UnaryServerInterceptor
 }
 
 // TLSConfig names the files of the server's TLS.
@@ -122,6 +122,12 @@ type TLSConfig struct {
 
 // PrincipalLimits bound what one principal may take. Zero fields are
 // unlimited.
+//
+// Calls without a principal (no Authenticator) are not limited per
+// principal: they would all share one bucket, which one busy client would
+// empty for every other. MaxConnections and MaxWaits bound them. The
+// server keeps the state of a bounded number of principals, dropping first
+// those that hold nothing (a full bucket, no wait under way).
 type PrincipalLimits struct {
 	// Rate is the calls per second that one principal may make, on
 	// average, and Burst how many it may make at once (default Rate,
@@ -141,10 +147,6 @@ type PrincipalLimits struct {
 	// to every claim, with or without a principal.
 	Claims int
 }
-
-// Calls without a principal (no Authenticator) are not limited per
-// principal: they would all share one bucket, which one busy client would
-// empty for every other. MaxConnections and MaxWaits bound them.
 
 // Server is a running lro server.
 type Server struct {
