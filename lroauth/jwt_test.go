@@ -57,7 +57,7 @@ func rsaKey(i int) *rsa.PrivateKey {
 	return rsaKeys[i]
 }
 
-func newKey(t *testing.T, kid string, alg jose.SignatureAlgorithm, i int) testKey {
+func newKey(t testing.TB, kid string, alg jose.SignatureAlgorithm, i int) testKey {
 	t.Helper()
 	var key any
 	switch alg {
@@ -80,7 +80,7 @@ func newKey(t *testing.T, kid string, alg jose.SignatureAlgorithm, i int) testKe
 }
 
 // jwksOf returns the public key set of keys, as JSON.
-func jwksOf(t *testing.T, keys ...testKey) []byte {
+func jwksOf(t testing.TB, keys ...testKey) []byte {
 	t.Helper()
 	set := jose.JSONWebKeySet{}
 	for _, k := range keys {
@@ -112,7 +112,7 @@ func validClaims() claims {
 	}
 }
 
-func mint(t *testing.T, k testKey, c claims) string {
+func mint(t testing.TB, k testKey, c claims) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.jwk.Algorithm), Key: k.jwk}, (&jose.SignerOptions{}).WithType("JWT"))
 	require.NoError(t, err)
@@ -122,7 +122,7 @@ func mint(t *testing.T, k testKey, c claims) string {
 }
 
 // jwksFile writes keys to a JWKS file and returns its path.
-func jwksFile(t *testing.T, keys ...testKey) string {
+func jwksFile(t testing.TB, keys ...testKey) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "jwks.json")
 	require.NoError(t, os.WriteFile(path, jwksOf(t, keys...), 0o600))

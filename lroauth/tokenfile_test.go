@@ -24,7 +24,7 @@ func hashOf(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 }
