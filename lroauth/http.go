@@ -8,9 +8,11 @@ import (
 	"net/http"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"lro.dev/lro"
 )
@@ -100,9 +102,19 @@ func isReason(err error, reasons ...string) bool {
 func writeHTTPError(w http.ResponseWriter, err error, invalidToken bool) {
 	st := status.Convert(err)
 	httpCode := httpStatus(st.Code())
-	details := make([]json.RawMessage, 0, len(st.Proto().GetDetails()))
+	details := make([]json.RawMessage, 0, len(st.Proto().GetDetails())+1)
+	hasInfo := false
 	for _, d := range st.Proto().GetDetails() {
+		hasInfo = hasInfo || d.MessageIs(&errdetails.ErrorInfo{})
 		if b, err := protojson.Marshal(d); err == nil {
+			details = append(details, b)
+		}
+	}
+	if !hasInfo {
+		// Every error of lro's API carries an ErrorInfo; the code's name
+		// stands for the reason, as lrohttp does.
+		info, _ := anypb.New(&errdetails.ErrorInfo{Reason: code.Code(st.Code()).String(), Domain: lro.ErrorDomain})
+		if b, err := protojson.Marshal(info); err == nil {
 			details = append(details, b)
 		}
 	}
