@@ -143,11 +143,7 @@ type jwtKeys struct {
 // set; an error if cfg is not valid or the first fetch fails. The key set
 // is refreshed in the background until ctx is done or Close is called.
 func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
-	v, err := newJWTVerifier(ctx, cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
+	return newJWTVerifier(ctx, cfg, nil)
 }
 
 // newJWTVerifier is NewJWTVerifier; before the refresh starts, it calls

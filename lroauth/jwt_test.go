@@ -466,3 +466,28 @@ func TestJWTVerifierCloseOnContext(t *testing.T) {
 	require.NoError(t, v.Close())
 	require.NoError(t, v.Close())
 }
+
+func TestJWTVerifierKeySetFiltering(t *testing.T) {
+	t.Parallel()
+	signing := newKey(t, "priv", jose.ES256, 0)
+	enc := newKey(t, "enc", jose.ES256, 0)
+	enc.jwk.Use = "enc"
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		signing.jwk, // a private key: its public half is used
+		enc.jwk.Public(),
+		{Key: []byte("a shared secret"), KeyID: "oct", Algorithm: "HS256"},
+	}}
+	b, err := json.Marshal(set)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	v := newTestVerifier(t, JWTConfig{JWKS: path}, nil)
+	keys := v.keys.Load()
+	require.Len(t, keys.all, 1)
+	require.True(t, keys.all[0].IsPublic())
+	ctx := context.Background()
+	_, err = v.Authenticate(ctx, bearer(mint(t, signing, validClaims())))
+	require.NoError(t, err)
+	_, err = v.Authenticate(ctx, bearer(mint(t, enc, validClaims())))
+	requireUnauthenticated(t, err, "UNKNOWN_KEY")
+}
