@@ -49,3 +49,10 @@ func (a *authenticator) Authenticate(ctx context.Context, c *Credentials) (*Prin
 	}
 	return nil, Unauthenticated("TOKEN_INVALID", "this server accepts no bearer tokens, only client certificates")
 }
+
+var (
+	_ Authenticator = (*TokenFile)(nil)
+	_ Authenticator = (*JWTVerifier)(nil)
+	_ Authenticator = (*authenticator)(nil)
+	_ Authenticator = AuthenticatorFunc(nil)
+)
