@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	cloud.google.com/go/longrunning v1.5.0
 	connectrpc.com/vanguard v0.4.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/google/uuid v1.6.0
 	github.com/googleapis/gax-go/v2 v2.27.0
 	github.com/jackc/pgx/v5 v5.12.0
