@@ -52,6 +52,20 @@ var allCases = []benchCase{
 		func(ctx context.Context, e *env) (figures, error) { return riverThroughput(ctx, e, startedFirst) }},
 	{"pg_remote_workers", "lro on PostgreSQL: batch starts, worked as they come by remote workers in another process, over gRPC",
 		func(ctx context.Context, e *env) (figures, error) { return remoteThroughput(ctx, e) }},
+	{"pg_single_starts_64_secure", "lro on PostgreSQL: single starts from 64 gRPC clients, over TLS with a bearer token",
+		func(ctx context.Context, e *env) (figures, error) {
+			if err := secure(e.dir); err != nil {
+				return nil, err
+			}
+			return lroThroughput(ctx, e, "pg", singleStarts64)
+		}},
+	{"pg_remote_workers_secure", "lro on PostgreSQL: remote workers, over TLS with a bearer token",
+		func(ctx context.Context, e *env) (figures, error) {
+			if err := secure(e.dir); err != nil {
+				return nil, err
+			}
+			return remoteThroughput(ctx, e)
+		}},
 	{"pg_remote_latency", "lro on PostgreSQL: from a start to a waiting remote worker, one node",
 		func(ctx context.Context, e *env) (figures, error) { return remoteLatency(ctx, e) }},
 	{"sqlite_end_to_end", "lro on SQLite: batch starts, worked as they come",
@@ -245,15 +259,27 @@ func serveGRPC(client *lro.Client) (addr string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := grpc.NewServer(lrogrpc.ServerOptions()...)
-	lrogrpc.Register(srv, client)
+	options := lrogrpc.ServerOptions()
+	var register []lrogrpc.Option
+	if security != nil {
+		options = append(options, security.options...)
+		register = append(register, security.authorize)
+	}
+	srv := grpc.NewServer(options...)
+	lrogrpc.Register(srv, client, register...)
 	go srv.Serve(lis)
 	return lis.Addr().String(), srv.Stop, nil
 }
 
 func dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcMaxMsgBytes)))
+	opts, err := clientSecurity()
+	if err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return grpc.NewClient(addr, append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcMaxMsgBytes)))...)
 }
 
 // lroThroughput starts e.n no-op operations and times them to done.
@@ -261,7 +287,7 @@ func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) 
 	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
 	defer cancel()
 	name := map[startMode]string{batchStarts: "end_to_end", singleStarts64: "single_starts_64", startedFirst: "started_first",
-		singleStarts64Library: "single_starts_64_library"}[mode]
+		singleStarts64Library: "single_starts_64_library"}[mode] + secureSuffix()
 	key := backend + "_" + name + "_ops_per_s"
 	raw, closeStore, err := openStore(ctx, e, backend, name)
 	if err != nil {

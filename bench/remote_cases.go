@@ -44,7 +44,8 @@ func declareNoop(c *lro.Client) error {
 func remoteThroughput(ctx context.Context, e *env) (figures, error) {
 	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
 	defer cancel()
-	raw, closeStore, err := openStore(ctx, e, "pg", "remote_workers")
+	key := "pg_remote_workers" + secureSuffix() + "_ops_per_s"
+	raw, closeStore, err := openStore(ctx, e, "pg", "remote_workers"+secureSuffix())
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +75,8 @@ func remoteThroughput(ctx context.Context, e *env) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
-	counter.stats(e, "pg_remote_workers_ops_per_s")
-	return figures{"pg_remote_workers_ops_per_s": rate(e.n, elapsed)}, nil
+	counter.stats(e, key)
+	return figures{key: rate(e.n, elapsed)}, nil
 }
 
 // remoteLatency starts latencySamples operations one after the other on a
