@@ -13,6 +13,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/tlsconn"
 	"lro.dev/lro/lroauth"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
@@ -219,6 +221,16 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if err := checkExposure(config); err != nil {
+		return nil, err
+	}
+	var tlsFiles *tlsFiles
+	if config.TLS != nil {
+		var err error
+		if tlsFiles, err = newTLSFiles(*config.TLS, logger); err != nil {
+			return nil, err
+		}
+	}
 	store, err := OpenStore(ctx, config.DB)
 	if err != nil {
 		return nil, err
@@ -237,7 +249,11 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
 	s.config.HTTPTimeouts = config.HTTPTimeouts.withDefaults()
 	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
-	s.grpc = grpc.NewServer(append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))...)
+	grpcOptions := append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
+	if tlsFiles != nil {
+		grpcOptions = append(grpcOptions, grpc.Creds(handshakenCredentials{}))
+	}
+	s.grpc = grpc.NewServer(grpcOptions...)
 	operations := lrogrpc.NewServer(client)
 	limited := &limitedOperations{Server: operations, maxWaits: int64(maxWaits)}
 	longrunningpb.RegisterOperationsServer(s.grpc, limited)
@@ -256,6 +272,10 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	s.listener = newLimitListener(s.listener, maxConns, logger)
+	if tlsFiles != nil {
+		// Before cmux, which must read the first request to route it.
+		s.listener = tls.NewListener(s.listener, tlsFiles.serverConfig())
+	}
 	if err := client.Start(ctx); err != nil {
 		s.listener.Close()
 		store.Close()
@@ -267,8 +287,18 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	timeouts := s.config.HTTPTimeouts
 	waitMax := cmp.Or(config.Client.WaitMax, lro.WaitMaxDefault)
+	// cmux hands net/http conns that are not *tls.Conn, even with TLS:
+	// HTTP/2 on them is "unencrypted" HTTP/2 to net/http (with prior
+	// knowledge, as gRPC clients and curl --http2-prior-knowledge speak it
+	// without TLS), and their TLS state reaches the handlers through
+	// tlsconn.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{
-		Handler:           lrohttp.CheckHost(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), allowedHosts),
+		Handler:           tlsconn.Handler(lrohttp.CheckHost(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), allowedHosts)),
+		ConnContext:       tlsconn.ConnContext,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
@@ -300,12 +330,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	// goroutine for ever.
 	mux.SetReadTimeout(s.config.HTTPTimeouts.ReadHeader)
 	grpcL := mux.MatchWithWriters(matchGRPC())
-	httpL := mux.Match(cmux.Any())
+	httpL := dropMatcherAck(mux.Match(cmux.Any()))
 	errs := make(chan error, 3)
 	go func() { errs <- s.grpc.Serve(grpcL) }()
 	go func() { errs <- s.http.Serve(httpL) }()
 	go func() { errs <- mux.Serve() }()
-	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)))
+	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)),
+		slog.Bool("tls", s.config.TLS != nil))
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() {
