@@ -71,6 +71,10 @@ type serveOptions struct {
 	heapFloorMiB      int
 	kinds             string
 	descriptorSets    []string
+	tlsCert           string
+	tlsKey            string
+	tlsClientCA       string
+	insecure          bool
 }
 
 // Validate checks the flags.
@@ -115,6 +119,12 @@ func (o *serveOptions) Validate() error {
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together: the certificate and its key")
+	}
+	if o.tlsClientCA != "" && o.tlsCert == "" {
+		return usageErrorf("--tls-client-ca needs --tls-cert and --tls-key: client certificates are checked over TLS")
+	}
 	if len(o.descriptorSets) > 0 && o.kinds == "" {
 		return usageErrorf("--descriptor-set needs --kinds: its messages are the types of the kinds the file declares")
 	}
@@ -151,7 +161,19 @@ On SIGINT or SIGTERM the server stops taking calls, lets running handlers
 finish for --shutdown-grace, and releases the operations they could not
 finish, so that they run again as soon as a server starts on the store. A
 second signal, or --shutdown-grace 0, releases them at once. A SQLite file
-stays locked until the server has exited.`,
+stays locked until the server has exited.
+
+--tls-cert and --tls-key serve gRPC and HTTPS (HTTP/1.1 and HTTP/2) on the
+one address; --tls-client-ca requires every client to present a
+certificate signed by one of its CAs (mTLS), whose subject is the caller's
+identity. The files are read again when they change (checked at most once
+a second, by new connections), so certificates rotate without a restart; a
+change that does not load is logged and the previous files keep serving.
+
+On an address beyond loopback (an empty host, 0.0.0.0, ::, another IP or a
+name other than localhost) the server refuses to start without TLS and
+authentication (--auth-tokens, --auth-jwks or --tls-client-ca), unless
+--insecure says the network is trusted.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -184,6 +206,10 @@ stays locked until the server has exited.`,
 				}
 			}
 			ctx := cmd.Context()
+			var tlsConfig *server.TLSConfig
+			if o.tlsCert != "" {
+				tlsConfig = &server.TLSConfig{CertFile: o.tlsCert, KeyFile: o.tlsKey, ClientCAFile: o.tlsClientCA}
+			}
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
 				DB:   o.db,
@@ -204,6 +230,8 @@ stays locked until the server has exited.`,
 				MaxConnections: o.maxConnections,
 				MaxWaits:       o.maxWaits,
 				Logger:         logger,
+				TLS:            tlsConfig,
+				Insecure:       o.insecure,
 			})
 			if err != nil {
 				return err
@@ -251,6 +279,10 @@ stays locked until the server has exited.`,
 	fs.IntVar(&o.maxWaits, "max-waits", server.MaxWaitsDefault, "long polls at once (WaitOperation, and ClaimOperations with a wait), gRPC and HTTP; one beyond is RESOURCE_EXHAUSTED (at most 3/4 of --max-connections)")
 	fs.StringVar(&o.kinds, "kinds", "", "a YAML `FILE` of kinds that workers elsewhere run (see docs/server.md)")
 	fs.StringArrayVar(&o.descriptorSets, "descriptor-set", nil, "a `FILE` from protoc --include_imports --descriptor_set_out with the message types that --kinds names (repeatable)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve gRPC and HTTPS with TLS: the certificate chain `FILE` (PEM), read again when it changes; needs --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by the CAs in `FILE` (PEM), mTLS; needs --tls-cert")
+	fs.BoolVar(&o.insecure, "insecure", false, "serve on an address beyond loopback without TLS or without authentication")
 	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }
