@@ -112,7 +112,7 @@ type ackDropConn struct {
 	headerN  int
 	payload  int    // bytes of the current frame's payload still to pass
 	in, out  []byte // read from Conn; processed, not yet returned
-	deferred error  // Conn's error, returned once out is empty
+	deferred error  // Conn's error, returned (once) when out is empty
 }
 
 // NetConn returns the connection under c, for tlsconn.Unwrap.
@@ -125,8 +125,9 @@ func (c *ackDropConn) Read(p []byte) (int, error) {
 			c.out = c.out[n:]
 			return n, nil
 		}
-		if c.deferred != nil {
-			return 0, c.deferred
+		if err := c.deferred; err != nil {
+			c.deferred = nil // once: a timeout is not the end of the conn
+			return 0, err
 		}
 		if c.done {
 			return c.Conn.Read(p)

@@ -106,3 +106,23 @@ func TestH2CWithoutTLS(t *testing.T) {
 		require.Contains(t, string(body), "SERVING")
 	}
 }
+
+// TestAckDropConnTimeout: a read that times out does not end the conn, as
+// net/http expects when it aborts a background read with a deadline.
+func TestAckDropConnTimeout(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	defer client.Close()
+	c := &ackDropConn{Conn: server}
+	require.NoError(t, server.SetReadDeadline(time.Now().Add(-time.Second)))
+	_, err := c.Read(make([]byte, 10))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	require.True(t, ne.Timeout())
+	require.NoError(t, server.SetReadDeadline(time.Time{}))
+	go client.Write([]byte("GET / HTTP/1.1\r\n"))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "GET / HTTP/1.1\r\n", string(buf[:n]))
+}

@@ -330,3 +330,29 @@ func TestTLSBadFiles(t *testing.T) {
 	require.Contains(t, err.Error(), "--insecure")
 	require.False(t, errors.Is(err, context.Canceled))
 }
+
+// TestClientCAReload: a changed client CA file decides the next handshakes:
+// certificates of the old CA are refused, those of the new one accepted.
+func TestClientCAReload(t *testing.T) {
+	t.Parallel()
+	oldCA, newCA := tlstest.NewCA(t, "old"), tlstest.NewCA(t, "new")
+	caFile := filepath.Join(t.TempDir(), "clients.pem")
+	require.NoError(t, os.WriteFile(caFile, oldCA.PEM, 0o600))
+	b := startTLS(t, caFile, nil)
+	addr := b.srv.Addr().String()
+	withCert := func(c *tlstest.Cert) *tls.Config {
+		return &tls.Config{RootCAs: b.ca.Pool(), Certificates: []tls.Certificate{c.TLS(t)}}
+	}
+	alice, bob := withCert(oldCA.Client(t, "alice")), withCert(newCA.Client(t, "bob"))
+	require.NoError(t, emptyCall(t, addr, alice))
+	require.Equal(t, codes.Unavailable, status.Code(emptyCall(t, addr, bob)))
+
+	require.NoError(t, os.WriteFile(caFile, newCA.PEM, 0o600))
+	deadline := time.Now().Add(10 * time.Second)
+	for emptyCall(t, addr, bob) != nil {
+		require.True(t, time.Now().Before(deadline), "the new client CA is not used within 10s")
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, codes.Unavailable, status.Code(emptyCall(t, addr, alice)))
+	require.Equal(t, "bob", b.grpc.last(t).AuthInfo.(credentials.TLSInfo).State.PeerCertificates[0].Subject.CommonName)
+}
