@@ -8,6 +8,10 @@
 // (its full speed: no translation, no extra copies), and every other
 // connection to net/http, where lrohttp transcodes HTTP/JSON to the same
 // services.
+//
+// With Config.TLS the listener does TLS before cmux reads, so gRPC and
+// HTTPS share the address too (tls.go). Beyond loopback, New refuses to
+// listen without TLS and authentication unless Config.Insecure.
 package server
 
 import (
