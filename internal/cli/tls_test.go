@@ -26,13 +26,20 @@ import (
 // clientCA is set; it stops when the test ends.
 func startTLSServer(t *testing.T, ca *tlstest.CA, clientCA string) string {
 	t.Helper()
+	return startTLSServerWith(t, ca, clientCA, demo.Register)
+}
+
+// startTLSServerWith is startTLSServer with the kinds that register
+// registers, run by the server's workers.
+func startTLSServerWith(t *testing.T, ca *tlstest.CA, clientCA string, register func(*lro.Client) error) string {
+	t.Helper()
 	cert := ca.Server(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{
 		Addr:     "127.0.0.1:0",
 		DB:       "sqlite:" + filepath.Join(t.TempDir(), "lro.db"),
 		Client:   lro.Config{Workers: -1, ShutdownGrace: 100 * time.Millisecond},
-		Register: demo.Register,
+		Register: register,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		TLS:      &server.TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: clientCA},
 	})
@@ -238,4 +245,25 @@ func TestServeTLSFlags(t *testing.T) {
 	}
 	_, err := os.Stat(db)
 	require.True(t, os.IsNotExist(err), "the store was opened: %v", err)
+}
+
+// TestWorkTLS: lro work claims and finishes operations over mTLS.
+func TestWorkTLS(t *testing.T) {
+	ca, clients := tlstest.NewCA(t, "server"), tlstest.NewCA(t, "clients")
+	addr := startTLSServerWith(t, ca, clients.File, func(c *lro.Client) error {
+		return lro.Declare(c, lro.DeclaredKind{Name: "report"})
+	})
+	worker := clients.Client(t, "worker")
+	tlsArgs := []string{"--addr", addr, "--tls-ca", ca.File, "--tls-cert", worker.CertFile, "--tls-key", worker.KeyFile}
+	r := runCLI(t, nil, append([]string{"start", "report", "--input", `{"n": 21}`}, tlsArgs...)...)
+	wantCode(t, r, 0)
+	name := strings.TrimSpace(r.stdout)
+
+	script := writeScript(t, t.TempDir(), "report", `n=$(sed 's/.*"n": *\([0-9]*\).*/\1/'); echo "{\"lines\": $((n * 2))}"`)
+	stop, done := startWork(t, &fakeWorkers{addr: addr}, append(append([]string{"report"}, tlsArgs[2:]...), "--", script)...)
+	r = runCLI(t, nil, append([]string{"wait", name, "-o", "json", "--timeout", "20s"}, tlsArgs...)...)
+	wantCode(t, r, 0)
+	require.Contains(t, strings.ReplaceAll(r.stdout, " ", ""), `"lines":42`)
+	stop()
+	wantCode(t, waitResult(t, done), 0)
 }
