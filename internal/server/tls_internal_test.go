@@ -4,15 +4,18 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"connectrpc.com/vanguard"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -134,11 +137,20 @@ func startTLS(t *testing.T, clientCA string, logger *slog.Logger) *tlsBundle {
 	}
 	b.srv = srv
 	testgrpc.RegisterTestServiceServer(srv.grpc, b.grpc)
+	// The test service over HTTP, as lrohttp transcodes the lro services:
+	// vanguard hands the call to the grpc.Server in-process.
+	testTranscoder, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(
+		testgrpc.TestService_ServiceDesc.ServiceName, srv.grpc, vanguard.WithTargetProtocols(vanguard.ProtocolGRPC), vanguard.WithTargetCodecs(vanguard.CodecProto))})
+	require.NoError(t, err)
 	inner := srv.http.Handler
 	srv.http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.httpMu.Lock()
 		b.httpTLS = append(b.httpTLS, tlsconn.State(r.Context()))
 		b.httpMu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/grpc.testing.TestService/") {
+			tlsconn.Handler(testTranscoder).ServeHTTP(w, r) // as New wraps its handler
+			return
+		}
 		inner.ServeHTTP(w, r)
 	})
 	served := make(chan error, 1)
@@ -223,6 +235,24 @@ func TestMTLSPeer(t *testing.T) {
 	require.NotEmpty(t, info.State.PeerCertificates)
 	require.Equal(t, "alice", info.State.PeerCertificates[0].Subject.CommonName)
 	require.NotEmpty(t, info.State.VerifiedChains)
+
+	// Over HTTP (Connect's JSON, transcoded by vanguard), the gRPC service
+	// sees the client's certificate in its peer as well.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+addr+"/grpc.testing.TestService/EmptyCall", strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Protocol-Version", "1")
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: withCert}, Timeout: 10 * time.Second}).Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	b.grpc.mu.Lock()
+	require.Len(t, b.grpc.peers, 2)
+	b.grpc.mu.Unlock()
+	info, ok = b.grpc.last(t).AuthInfo.(credentials.TLSInfo)
+	require.True(t, ok, "AuthInfo %T over HTTP", b.grpc.last(t).AuthInfo)
+	require.Equal(t, "alice", info.State.PeerCertificates[0].Subject.CommonName)
 
 	for _, h2 := range []bool{false, true} {
 		resp, err := httpsGet(t, addr, withCert, h2)
