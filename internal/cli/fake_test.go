@@ -74,6 +74,12 @@ var fixedTime = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 // ends.
 func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
+	return newFakeServerWith(t)
+}
+
+// newFakeServerWith is newFakeServer with options for its grpc.Server.
+func newFakeServerWith(t *testing.T, options ...grpc.ServerOption) *fakeServer {
+	t.Helper()
 	f := &fakeServer{
 		ops:       map[string]*longrunningpb.Operation{},
 		nextID:    1,
@@ -86,7 +92,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 		t.Fatal(err)
 	}
 	f.addr = lis.Addr().String()
-	s := grpc.NewServer()
+	s := grpc.NewServer(options...)
 	longrunningpb.RegisterOperationsServer(s, f)
 	lropb.RegisterLroServer(s, f)
 	done := make(chan struct{})

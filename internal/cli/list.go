@@ -150,14 +150,15 @@ func (o *listOptions) listPage(ctx context.Context, c *clients, req *longrunning
 // nextCommand is the command line that lists the page after this one: the
 // flags given, quoted for a shell, with the next --page-token. A page token
 // belongs to its collection and filter, and the address may have come from
-// $LRO_ADDR: the command says them all, so that it works as it is, anywhere.
+// $LRO_ADDR: the command says them all, so that it works as it is, anywhere;
+// but for --token, a secret that the output must not show.
 func (o *listOptions) nextCommand(token string) string {
 	args := []string{"lro", "list"}
 	if !o.flags.Changed("addr") && o.addr != defaultAddr {
 		args = append(args, "--addr", shellQuote(o.addr)) // from $LRO_ADDR
 	}
 	o.flags.Visit(func(f *pflag.Flag) {
-		if f.Name != "page-token" {
+		if f.Name != "page-token" && f.Name != "token" {
 			args = append(args, "--"+f.Name, shellQuote(f.Value.String()))
 		}
 	})

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"lro.dev/lro/internal/heapfloor"
 	"lro.dev/lro/internal/kindfile"
 	"lro.dev/lro/internal/server"
+	"lro.dev/lro/lroauth"
 )
 
 const (
@@ -78,6 +80,16 @@ type serveOptions struct {
 	maxClaims         int
 	corsOrigins       []string
 	maxRequestBytes   int
+	tlsCert           string
+	tlsKey            string
+	tlsClientCA       string
+	insecure          bool
+	authTokens        string
+	authJWKS          string
+	authIssuer        string
+	authAudience      string
+	authGrantsClaim   string
+	authPrincipal     string
 }
 
 // Validate checks the flags.
@@ -135,6 +147,18 @@ func (o *serveOptions) Validate() error {
 	if o.heapFloorMiB < 0 {
 		return usageErrorf("invalid --heap-floor-mib %d: must not be negative", o.heapFloorMiB)
 	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageErrorf("--tls-cert and --tls-key go together: the certificate and its key")
+	}
+	if o.tlsClientCA != "" && o.tlsCert == "" {
+		return usageErrorf("--tls-client-ca needs --tls-cert and --tls-key: client certificates are checked over TLS")
+	}
+	if o.authJWKS != "" && (o.authIssuer == "" || o.authAudience == "") {
+		return usageErrorf("--auth-jwks needs --auth-issuer and --auth-audience: a token is accepted only from its issuer, for this server")
+	}
+	if o.authJWKS == "" && (o.authIssuer != "" || o.authAudience != "" || o.authGrantsClaim != "" || o.authPrincipal != "") {
+		return usageErrorf("--auth-issuer, --auth-audience, --auth-grants-claim and --auth-principal-claim need --auth-jwks")
+	}
 	if len(o.descriptorSets) > 0 && o.kinds == "" {
 		return usageErrorf("--descriptor-set needs --kinds: its messages are the types of the kinds the file declares")
 	}
@@ -171,7 +195,27 @@ On SIGINT or SIGTERM the server stops taking calls, lets running handlers
 finish for --shutdown-grace, and releases the operations they could not
 finish, so that they run again as soon as a server starts on the store. A
 second signal, or --shutdown-grace 0, releases them at once. A SQLite file
-stays locked until the server has exited.`,
+stays locked until the server has exited.
+
+--tls-cert and --tls-key serve gRPC and HTTPS (HTTP/1.1 and HTTP/2) on the
+one address; --tls-client-ca requires every client to present a
+certificate signed by one of its CAs (mTLS), whose subject is the caller's
+identity. The files are read again when they change (checked at most once
+a second, by new connections), so certificates rotate without a restart; a
+change that does not load is logged and the previous files keep serving.
+
+On an address beyond loopback (an empty host, 0.0.0.0, ::, another IP or a
+name other than localhost) the server refuses to start without TLS and
+authentication (--auth-tokens, --auth-jwks or --tls-client-ca), unless
+--insecure says the network is trusted.
+
+--auth-tokens FILE authenticates bearer tokens by their SHA-256, and client
+certificates by their subject, with the grants the file gives each (a YAML
+file, read again when it changes); --auth-jwks FILE|URL verifies bearer
+JWTs against a key set, with --auth-issuer and --auth-audience. With
+either, every call but the health checks needs credentials and is allowed
+only by the caller's grants, ROLE:PATTERN (reader, starter, operator,
+worker, admin). See docs/security.md.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -204,6 +248,15 @@ stays locked until the server has exited.`,
 				}
 			}
 			ctx := cmd.Context()
+			var tlsConfig *server.TLSConfig
+			if o.tlsCert != "" {
+				tlsConfig = &server.TLSConfig{CertFile: o.tlsCert, KeyFile: o.tlsKey, ClientCAFile: o.tlsClientCA}
+			}
+			authenticator, stopAuth, err := o.authenticator(ctx, logger)
+			if err != nil {
+				return err
+			}
+			defer stopAuth()
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
 				DB:   o.db,
@@ -232,6 +285,9 @@ stays locked until the server has exited.`,
 				},
 				CORSOrigins:     o.corsOrigins,
 				MaxRequestBytes: o.maxRequestBytes,
+				TLS:             tlsConfig,
+				Insecure:        o.insecure,
+				Authenticator:   authenticator,
 			})
 			if err != nil {
 				return err
@@ -285,6 +341,16 @@ stays locked until the server has exited.`,
 	fs.IntVar(&o.maxClaims, "max-claims", 0, "operations that one ClaimOperations call may take; a claim asking for more gets at most this many (0: no cap beyond the call's own)")
 	fs.StringArrayVar(&o.corsOrigins, "cors-origin", nil, "an `ORIGIN` such as https://app.example.com whose pages may call the HTTP API (CORS); * allows any (repeatable; default none)")
 	fs.IntVar(&o.maxRequestBytes, "max-request-bytes", 0, "the largest request, gRPC message and HTTP body, in `BYTES` (default 4 MiB for gRPC, 1 MiB for HTTP)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve gRPC and HTTPS with TLS: the certificate chain `FILE` (PEM), read again when it changes; needs --tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by the CAs in `FILE` (PEM), mTLS; needs --tls-cert")
+	fs.StringVar(&o.authTokens, "auth-tokens", "", "authenticate callers by the tokens and client certificates in `FILE` (YAML: principal, sha256 of the token, grants; see docs/security.md), read again when it changes")
+	fs.StringVar(&o.authJWKS, "auth-jwks", "", "authenticate callers by bearer JWTs signed by a key of the JSON Web Key Set at `FILE|URL`, refreshed in the background; needs --auth-issuer and --auth-audience")
+	fs.StringVar(&o.authIssuer, "auth-issuer", "", "the `ISSUER` (iss) that JWTs must carry")
+	fs.StringVar(&o.authAudience, "auth-audience", "", "the `AUDIENCE` (aud) that JWTs must be for")
+	fs.StringVar(&o.authGrantsClaim, "auth-grants-claim", "", "the JWT `CLAIM` that holds the caller's grants, an array or a space-separated string (default "+lroauth.JWTGrantsClaimDefault+")")
+	fs.StringVar(&o.authPrincipal, "auth-principal-claim", "", "the JWT `CLAIM` that names the caller (default "+lroauth.JWTPrincipalClaimDefault+")")
+	fs.BoolVar(&o.insecure, "insecure", false, "serve on an address beyond loopback without TLS or without authentication")
 	fs.StringArrayVar(&o.allowedHosts, "allowed-host", nil, "a host `NAME` that HTTP clients may use besides IP addresses, localhost and the --addr host, such as the name a proxy uses; * allows any (repeatable)")
 	return cmd
 }
@@ -329,4 +395,38 @@ or found it up to date.`,
 	}
 	cmd.Flags().StringVar(&o.db, "db", "", "store `DSN`: sqlite:PATH or postgres://… (default $"+dbEnv+", else "+defaultDB+")")
 	return cmd
+}
+
+// authenticator returns the authenticator that the --auth-* flags
+// configure (nil if none), and stops its background work when called.
+func (o *serveOptions) authenticator(ctx context.Context, logger *slog.Logger) (lroauth.Authenticator, func(), error) {
+	if o.authTokens == "" && o.authJWKS == "" {
+		return nil, func() {}, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var tokens *lroauth.TokenFile
+	var jwts *lroauth.JWTVerifier
+	if o.authTokens != "" {
+		var err error
+		if tokens, err = lroauth.LoadTokenFile(o.authTokens); err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("--auth-tokens: %w", err)
+		}
+		go tokens.Watch(ctx, lroauth.WatchIntervalDefault, logger)
+	}
+	if o.authJWKS != "" {
+		var err error
+		jwts, err = lroauth.NewJWTVerifier(ctx, lroauth.JWTConfig{JWKS: o.authJWKS, Issuer: o.authIssuer,
+			Audience: o.authAudience, GrantsClaim: o.authGrantsClaim, PrincipalClaim: o.authPrincipal, Logger: logger})
+		if err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("--auth-jwks: %w", err)
+		}
+	}
+	return lroauth.New(tokens, jwts), func() {
+		cancel()
+		if jwts != nil {
+			jwts.Close()
+		}
+	}, nil
 }

@@ -142,8 +142,7 @@ anything.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.addr, "addr", "",
-		"the server to call, `HOST:PORT` (default $"+addrEnv+", else "+defaultAddr+")")
+	o.addConnFlags(fs)
 	fs.IntVar(&o.concurrency, "concurrency", 1, "how many commands to run at once, `N` from 1 to 1000")
 	fs.DurationVar(&o.grace, "grace", workGraceDefault, "how long, `D`, a command has between SIGTERM and SIGKILL")
 	fs.StringVar(&o.worker, "worker", "", "the worker's `NAME`, the owner of its leases (default the host name and process ID)")

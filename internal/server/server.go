@@ -8,11 +8,16 @@
 // (its full speed: no translation, no extra copies), and every other
 // connection to net/http, where lrohttp transcodes HTTP/JSON to the same
 // services.
+//
+// With Config.TLS the listener does TLS before cmux reads, so gRPC and
+// HTTPS share the address too (tls.go). Beyond loopback, New refuses to
+// listen without TLS and authentication unless Config.Insecure.
 package server
 
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +38,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/tlsconn"
 	"lro.dev/lro/lroauth"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
@@ -242,6 +248,16 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if err := checkExposure(config); err != nil {
+		return nil, err
+	}
+	var tlsFiles *tlsFiles
+	if config.TLS != nil {
+		var err error
+		if tlsFiles, err = newTLSFiles(*config.TLS, logger); err != nil {
+			return nil, err
+		}
+	}
 	store, err := OpenStore(ctx, config.DB)
 	if err != nil {
 		return nil, err
@@ -283,6 +299,10 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	s.listener = newLimitListener(s.listener, maxConns, logger)
+	if tlsFiles != nil {
+		// Before cmux, which must read the first request to route it.
+		s.listener = tls.NewListener(s.listener, tlsFiles.serverConfig())
+	}
 	if err := client.Start(ctx); err != nil {
 		s.listener.Close()
 		store.Close()
@@ -294,8 +314,19 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	timeouts := s.config.HTTPTimeouts
 	waitMax := cmp.Or(config.Client.WaitMax, lro.WaitMaxDefault)
+	// cmux hands net/http conns that are not *tls.Conn, even with TLS:
+	// HTTP/2 on them is "unencrypted" HTTP/2 to net/http (with prior
+	// knowledge, as gRPC clients and curl --http2-prior-knowledge speak it
+	// without TLS), and their TLS state reaches the handlers through
+	// tlsconn.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	s.http = &http.Server{
-		Handler:           lrohttp.CheckHost(withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts),
+		Handler: tlsconn.Handler(lrohttp.CheckHost(
+			withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts)),
+		ConnContext:       tlsconn.ConnContext,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
@@ -311,6 +342,9 @@ func New(ctx context.Context, config Config) (*Server, error) {
 // the handler, in which lrogrpc authorizes the call (see authorize).
 func (s *Server) grpcOptions() []grpc.ServerOption {
 	opts := append(lrogrpc.ServerOptions(), grpc.UnknownServiceHandler(lrogrpc.UnknownServiceHandler))
+	if s.config.TLS != nil {
+		opts = append(opts, grpc.Creds(handshakenCredentials{}))
+	}
 	if n := s.config.MaxRequestBytes; n > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(n)) // the last one counts
 	}
@@ -318,6 +352,10 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 	// Authentication goes here, first, with its stream interceptor: the
 	// limits and the audit log read the principal that it puts in the
 	// context (lroauth.NewContext).
+	if a := s.config.Authenticator; a != nil {
+		interceptors = append(interceptors, lroauth.UnaryServerInterceptor(a))
+		opts = append(opts, grpc.ChainStreamInterceptor(lroauth.StreamServerInterceptor(a)))
+	}
 	if s.config.authenticate != nil {
 		interceptors = append(interceptors, s.config.authenticate)
 	}
@@ -364,12 +402,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	// goroutine for ever.
 	mux.SetReadTimeout(s.config.HTTPTimeouts.ReadHeader)
 	grpcL := mux.MatchWithWriters(matchGRPC())
-	httpL := mux.Match(cmux.Any())
+	httpL := dropMatcherAck(mux.Match(cmux.Any()))
 	errs := make(chan error, 3)
 	go func() { errs <- s.grpc.Serve(grpcL) }()
 	go func() { errs <- s.http.Serve(httpL) }()
 	go func() { errs <- mux.Serve() }()
-	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)))
+	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)),
+		slog.Bool("tls", s.config.TLS != nil))
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() {
@@ -497,6 +536,12 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 		}
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	}), http.MethodGet))
+	if a := s.config.Authenticator; a != nil {
+		// HTTP calls reach the gRPC server in-process, where the gRPC
+		// interceptor keeps the principal found here; a call without valid
+		// credentials is answered 401 here, with WWW-Authenticate.
+		transcoder = lroauth.Middleware(a, transcoder)
+	}
 	mux.Handle("/", transcoder)
 	return mux
 }
