@@ -18,18 +18,26 @@ and returns {"counted": n}; "fail" fails it with that message. Run it as
   LRO_HTTP=http://127.0.0.1:8080 python3 examples/python/worker.py example.count
 
 and stop it with Ctrl-C or SIGTERM: it releases the operation it holds, which
-runs again at once on another worker.
+runs again at once on another worker. Against a server with TLS and
+authentication (docs/security.md), give it the CA and a worker's token:
+
+  LRO_HTTP=https://lro.example.com:8443 LRO_TLS_CA=ca.pem LRO_TOKEN=... \
+    python3 examples/python/worker.py example.count
 """
 
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
 
 SERVER = os.environ.get("LRO_HTTP", "http://127.0.0.1:8080").rstrip("/")
+TOKEN = os.environ.get("LRO_TOKEN", "")
+# The CA that signed the server's certificate, if not one the system trusts.
+TLS = ssl.create_default_context(cafile=os.environ.get("LRO_TLS_CA") or None)
 WORKER = "python-%d" % os.getpid()
 
 
@@ -45,14 +53,18 @@ def call(method, body, timeout=60):
     """POSTs body to /v1/workers:<method> and returns the decoded answer.
 
     An HTTP error raises RuntimeError with Google's JSON error message."""
+    headers = {"Content-Type": "application/json"}
+    if TOKEN:
+        headers["Authorization"] = "Bearer " + TOKEN
     req = urllib.request.Request(
         "%s/v1/workers:%s" % (SERVER, method),
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        context = TLS if SERVER.startswith("https:") else None
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
         detail = e.read().decode(errors="replace")

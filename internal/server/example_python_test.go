@@ -3,6 +3,10 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +23,11 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"lro.dev/lro/internal/tlstest"
 	"lro.dev/lro/lropb"
 )
 
@@ -45,9 +51,24 @@ type pythonWorker struct {
 	lines chan string // its standard output, line by line
 	done  chan struct{}
 	err   error
+	errs  testWriter // its standard error
+}
+
+// stderr returns what the worker wrote on its standard error.
+func (w *pythonWorker) stderr() string {
+	w.errs.mu.Lock()
+	defer w.errs.mu.Unlock()
+	return w.errs.buf.String()
 }
 
 func startPythonWorker(t *testing.T, httpAddr string, kinds ...string) *pythonWorker {
+	t.Helper()
+	return startPythonWorkerEnv(t, []string{"LRO_HTTP=http://" + httpAddr}, kinds...)
+}
+
+// startPythonWorkerEnv starts the Python example with env added to the
+// test's environment.
+func startPythonWorkerEnv(t *testing.T, env []string, kinds ...string) *pythonWorker {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -57,12 +78,12 @@ func startPythonWorker(t *testing.T, httpAddr string, kinds ...string) *pythonWo
 		t.Skip("python3 is not installed")
 	}
 	cmd := exec.Command(python, append([]string{"-u", repoFile(t, "examples/python/worker.py")}, kinds...)...)
-	cmd.Env = testEnv("LRO_HTTP=http://" + httpAddr)
-	cmd.Stderr = &testWriter{t: t, prefix: "[python] "}
+	cmd.Env = testEnv(env...)
+	w := &pythonWorker{cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
+	cmd.Stderr = io.MultiWriter(&testWriter{t: t, prefix: "[python] "}, &w.errs)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	w := &pythonWorker{cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -97,15 +118,20 @@ func (w *pythonWorker) await(t *testing.T, s string) string {
 	}
 }
 
+// testWriter logs what is written to it, if t is set, else keeps it.
 type testWriter struct {
 	t      *testing.T
 	prefix string
 	mu     sync.Mutex
+	buf    strings.Builder
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.t == nil {
+		return w.buf.Write(p)
+	}
 	w.t.Logf("%s%s", w.prefix, strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
@@ -209,3 +235,49 @@ func TestPythonWorkerExample(t *testing.T) {
 		waitDone(ctx, t, conn, name)
 	})
 }
+
+// The Python example runs against a server with TLS and authentication,
+// given the CA and a worker's token; a token for other kinds may not claim.
+func TestPythonWorkerSecure(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "server")
+	cert := ca.Server(t)
+	tokens := map[string]string{"admin": "admin-secret", "counter": "counter-secret", "other": "other-secret"}
+	file := "tokens:\n"
+	for principal, grant := range map[string]string{"admin": "admin:*", "counter": "worker:example.count", "other": "worker:example.other"} {
+		file += fmt.Sprintf("  - principal: %s\n    sha256: %x\n    grants: [%q]\n", principal, sha256.Sum256([]byte(tokens[principal])), grant)
+	}
+	tokenFile := filepath.Join(dir, "tokens.yaml")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(file), 0o600))
+	srv := startServer(t, "server", filepath.Join(dir, "lro.db"), "--kinds", repoFile(t, "examples/kinds.yaml"),
+		"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--auth-tokens", tokenFile)
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool()})),
+		grpc.WithPerRPCCredentials(bearerToken(tokens["admin"])))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	env := func(token string) []string {
+		return []string{"LRO_HTTP=https://" + srv.addr, "LRO_TLS_CA=" + ca.File, "LRO_TOKEN=" + token}
+	}
+
+	other := startPythonWorkerEnv(t, env(tokens["other"]), "example.count")
+	<-other.done
+	require.Error(t, other.err, "a worker may not claim another kind")
+	require.Contains(t, other.stderr(), `claim: HTTP 403: permission denied: other may not work on kind "example.count"`)
+
+	w := startPythonWorkerEnv(t, env(tokens["counter"]), "example.count")
+	w.await(t, "claiming")
+	op := waitDone(ctx, t, conn, startCount(ctx, t, conn, map[string]any{"n": 3, "step_ms": 1}))
+	require.Nil(t, op.GetError())
+	require.Equal(t, 3.0, structField(t, op, "response", "counted"))
+}
+
+// bearerToken sends a token in every call's authorization header.
+type bearerToken string
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return true }
