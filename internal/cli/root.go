@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -149,10 +150,26 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit code %d", e.code) 
 // a gRPC status.
 func errorText(err error) string {
 	if st, ok := status.FromError(err); ok {
-		return codeName(int32(st.Code())) + ": " + st.Message()
+		return codeName(int32(st.Code())) + ": " + st.Message() + tlsHint(st)
 	}
 	// The lro package's own errors start with "lro: " already.
 	return strings.TrimPrefix(err.Error(), "lro: ")
+}
+
+// tlsHint says what to try when a connection failed for speaking TLS to a
+// server without it, or the other way round: gRPC's own message names
+// neither.
+func tlsHint(st *status.Status) string {
+	if st.Code() != codes.Unavailable {
+		return ""
+	}
+	switch msg := st.Message(); {
+	case strings.Contains(msg, "error reading server preface: EOF"):
+		return " (if the server uses TLS, give --tls-ca FILE, or --tls for a certificate the system trusts)"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return " (the server does not use TLS: leave out --tls, --tls-ca, --tls-cert and --tls-key)"
+	}
+	return ""
 }
 
 // codeName is the google.rpc.Code name of c, such as "NOT_FOUND".

@@ -79,9 +79,11 @@ func TestTLSClient(t *testing.T) {
 	wantCode(t, r, 0)
 	t.Setenv(tlsCAEnv, "")
 
-	// Without TLS, or trusting the system's CAs only, the call fails.
+	// Without TLS, or trusting the system's CAs only, the call fails; the
+	// first says what to try.
 	r = runCLI(t, nil, "get", name, "--addr", addr)
 	wantCode(t, r, 1)
+	require.Contains(t, r.stderr, "if the server uses TLS, give --tls-ca FILE")
 	r = runCLI(t, nil, "get", name, "--addr", addr, "--tls")
 	wantCode(t, r, 1)
 	require.Contains(t, r.stderr, "certificate")
@@ -266,4 +268,13 @@ func TestWorkTLS(t *testing.T) {
 	require.Contains(t, strings.ReplaceAll(r.stdout, " ", ""), `"lines":42`)
 	stop()
 	wantCode(t, waitResult(t, done), 0)
+}
+
+// TLS to a server without it fails, saying to leave the TLS flags out.
+func TestTLSToPlainServer(t *testing.T) {
+	f := newFakeServer(t)
+	ca := tlstest.NewCA(t, "server")
+	r := runCLI(t, nil, "list", "--addr", f.addr, "--tls-ca", ca.File)
+	wantCode(t, r, 1)
+	require.Contains(t, r.stderr, "the server does not use TLS")
 }
