@@ -588,6 +588,33 @@ func TestSecurityGoogleClients(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, claimA.GetOperations(), 1)
 		require.Equal(t, opA.GetName(), claimA.GetOperations()[0].GetName())
+		// A's lease token on B's name: the token is bound to A's
+		// operation, so each item is refused, whatever the call answers.
+		leaseA := claimA.GetOperations()[0]
+		fin, err := workerA.FinishOperations(t.Context(), &lropb.FinishOperationsRequest{Results: []*lropb.OperationResult{
+			{Name: opB.GetName(), LeaseToken: leaseA.GetLeaseToken()}}})
+		if err == nil {
+			require.EqualValues(t, codes.InvalidArgument, fin.GetResults()[0].GetCode(), "%v", fin.GetResults()[0])
+		} else {
+			requireStatus(t, err, codes.InvalidArgument, "")
+		}
+		renewed, err := workerA.RenewLeases(t.Context(), &lropb.RenewLeasesRequest{Leases: []*lropb.LeaseRenewal{
+			{Name: opB.GetName(), LeaseToken: leaseA.GetLeaseToken()}}})
+		if err == nil {
+			require.EqualValues(t, codes.InvalidArgument, renewed.GetLeases()[0].GetError().GetCode(), "%v", renewed.GetLeases()[0])
+		} else {
+			requireStatus(t, err, codes.InvalidArgument, "")
+		}
+		released, err := workerA.ReleaseOperations(t.Context(), &lropb.ReleaseOperationsRequest{Leases: []*lropb.Lease{
+			{Name: opB.GetName(), LeaseToken: leaseA.GetLeaseToken()}}})
+		if err == nil {
+			require.EqualValues(t, codes.InvalidArgument, released.GetResults()[0].GetCode(), "%v", released.GetResults()[0])
+		} else {
+			requireStatus(t, err, codes.InvalidArgument, "")
+		}
+		state, now = stateB()
+		require.Equal(t, "running", state, "A's token on B's name changed B's lease")
+		require.True(t, proto.Equal(was, now), "A's token on B's name changed B")
 		for _, c := range []struct {
 			w     lropb.WorkersClient
 			lease *lropb.ClaimedOperation
@@ -627,9 +654,16 @@ func TestSecurityGoogleClients(t *testing.T) {
 			require.Equal(t, c.challenge, ge.Header.Get("WWW-Authenticate"))
 		}
 
-		// 403 on another parent, for get and list.
-		_, err = rest.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: p2op.GetName()})
-		require.Equal(t, http.StatusForbidden, restError(t, err).Code, "%v", err)
+		// 403 on another parent, for get (whether the operation exists
+		// or not, alike) and list.
+		var messages []string
+		for _, name := range []string{p2op.GetName(), secP2 + "/operations/" + uuid.NewString()} {
+			_, err = rest.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: name})
+			ge := restError(t, err)
+			require.Equal(t, http.StatusForbidden, ge.Code, "%v", err)
+			messages = append(messages, strings.ReplaceAll(ge.Message, name, "NAME"))
+		}
+		require.Equal(t, messages[0], messages[1])
 		_, err = list(t, rest, secP2)
 		require.Equal(t, http.StatusForbidden, restError(t, err).Code, "%v", err)
 
@@ -717,6 +751,13 @@ func TestSecurityMTLS(t *testing.T) {
 	require.Len(t, listed.GetOperations(), 1, "a refused start created an operation")
 	require.False(t, listed.GetOperations()[0].GetDone(), "a refused cancel changed the operation")
 
+	// A certificate whose subject the file does not list authenticates,
+	// with no grants: PERMISSION_DENIED, not UNAUTHENTICATED.
+	bob := clients.Client(t, "bob")
+	_, err = longrunningpb.NewOperationsClient(e.conn(t, "", bob.TLS(t))).GetOperation(t.Context(),
+		&longrunningpb.GetOperationRequest{Name: op.GetName()})
+	requireStatus(t, err, codes.PermissionDenied, "PERMISSION_DENIED")
+
 	// Over HTTPS too.
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.tls.RootCAs, Certificates: []tls.Certificate{alice.TLS(t)}}}
 	defer tr.CloseIdleConnections()
@@ -799,9 +840,14 @@ func TestSecurityRateLimit(t *testing.T) {
 	for range 2 {
 		require.Equal(t, http.StatusOK, get().StatusCode)
 	}
-	resp := get()
-	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	resp, err := client.Get("https://" + e.addr + "/v1/kinds")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", body)
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	require.Contains(t, string(body), `"RATE_LIMITED"`)
 	resp, err = e.httpClient(t, secToken("p1starter")).Get("https://" + e.addr + "/v1/kinds")
 	require.NoError(t, err)
 	resp.Body.Close()
