@@ -980,4 +980,50 @@ func TestSecurityAuditLog(t *testing.T) {
 		{"p1operator", lroauth.MethodCancelOperation, ""},
 		{"p1operator", lroauth.MethodDeleteOperation, ""},
 	}, got)
+
+	// Over HTTPS, with a JWT's principal; and a worker's finish.
+	jwtOperator := e.key.sign(t, secClaims("jwt-operator"), map[string]any{"permissions": []string{"operator:" + secP1}})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+e.addr+"/v1/"+secP1+"/operations:start",
+		strings.NewReader(`{"kind":"demo.sleep","input":{"duration":"60s"}}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.httpClient(t, jwtOperator).Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var started struct{ Name string }
+	require.NoError(t, json.Unmarshal(body, &started))
+	err = e.restOps(t, secToken("p1reader")).CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: started.Name})
+	require.Equal(t, http.StatusForbidden, restError(t, err).Code, "%v", err)
+	require.NoError(t, e.restOps(t, jwtOperator).CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: started.Name}))
+	opA := e.mustStart(t, secToken("admin"), "", secKindA)
+	workerA := lropb.NewWorkersClient(e.conn(t, secToken("workerA")))
+	claim, err := workerA.ClaimOperations(t.Context(), &lropb.ClaimOperationsRequest{Kinds: []string{secKindA}, Max: 1, Wait: durationpb.New(0)})
+	require.NoError(t, err)
+	require.Len(t, claim.GetOperations(), 1)
+	_, err = workerA.FinishOperations(t.Context(), &lropb.FinishOperationsRequest{Results: []*lropb.OperationResult{
+		{Name: opA.GetName(), LeaseToken: claim.GetOperations()[0].GetLeaseToken()}}})
+	require.NoError(t, err)
+
+	got = nil
+	var finished []any
+	for _, m := range logs.records(t) {
+		if m["method"] == lroauth.MethodFinishOperations {
+			require.Equal(t, "workerA", m["principal"])
+			finished = append(finished, m["names"])
+		}
+		if m["name"] != started.Name {
+			continue
+		}
+		code, _ := m["code"].(string)
+		got = append(got, line{fmt.Sprint(m["principal"]), fmt.Sprint(m["method"]), code})
+	}
+	require.ElementsMatch(t, []line{
+		{"jwt-operator", lroauth.MethodStartOperation, ""},
+		{"p1reader", lroauth.MethodCancelOperation, "PERMISSION_DENIED"},
+		{"jwt-operator", lroauth.MethodCancelOperation, ""},
+	}, got)
+	require.Equal(t, []any{[]any{opA.GetName()}}, finished)
 }
