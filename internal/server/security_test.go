@@ -41,6 +41,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/oauth"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -415,6 +416,15 @@ func TestSecurityGoogleClients(t *testing.T) {
 	}
 
 	t.Run("Unauthenticated", func(t *testing.T) {
+		// Health checks need no credentials.
+		health, err := healthpb.NewHealthClient(e.conn(t, "")).Check(t.Context(), &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
+		require.Equal(t, healthpb.HealthCheckResponse_SERVING, health.GetStatus())
+		resp, err := e.httpClient(t, "").Get("https://" + e.addr + "/healthz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+
 		op := e.mustStart(t, secToken("admin"), secP1, demo.KindSleep)
 		other := newSecKey(t, "k1") // the kid of the server's key, not its key
 		expired := secClaims("jwt-operator")
@@ -902,6 +912,15 @@ func TestSecurityWaitLimit(t *testing.T) {
 	requireStatus(t, err, codes.ResourceExhausted, "TOO_MANY_WAITS")
 	require.NoError(t, wait(longrunningpb.NewOperationsClient(e.conn(t, secToken("admin"))), t.Context(), time.Millisecond),
 		"another principal may wait")
+	// Over HTTPS, the principal's waits are the same.
+	resp, err := e.httpClient(t, secToken("reader")).Post("https://"+e.addr+"/v1/"+op.GetName()+":wait", "application/json",
+		strings.NewReader(`{"timeout":"0.001s"}`))
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), `"TOO_MANY_WAITS"`)
 	select {
 	case err := <-first:
 		t.Fatalf("the first wait ended: %v", err)
