@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -965,11 +966,9 @@ func TestSecurityInsecureRefused(t *testing.T) {
 
 	secure := newServer(t, server.Config{Addr: "0.0.0.0:0", Client: lro.Config{Workers: -1},
 		TLS: &server.TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile}, Authenticator: lroauth.New(tokenFile, nil)})
-	_, port, _ := strings.Cut(secure.Addr().String(), "]:")
-	if port == "" {
-		_, port, _ = strings.Cut(secure.Addr().String(), ":")
-	}
-	conn, err := grpc.NewClient("127.0.0.1:"+port, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool()})),
+	_, port, err := net.SplitHostPort(secure.Addr().String())
+	require.NoError(t, err)
+	conn, err := grpc.NewClient(net.JoinHostPort("127.0.0.1", port), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool()})),
 		grpc.WithPerRPCCredentials(oauth.TokenSource{TokenSource: staticToken(secToken("admin"))}))
 	require.NoError(t, err)
 	defer conn.Close()
