@@ -76,6 +76,7 @@ var secTokenGrants = map[string][]string{
 	"reader":     {"reader:*"},
 	"p1reader":   {"reader:" + secP1},
 	"p1starter":  {"starter:" + secP1},
+	"p2starter":  {"starter:" + secP2},
 	"p1operator": {"operator:" + secP1},
 	"workerA":    {"worker:" + secKindA},
 	"workerB":    {"worker:" + secKindB},
@@ -549,6 +550,30 @@ func TestSecurityGoogleClients(t *testing.T) {
 		all, err := list(t, e.ops(t, secToken("reader")), secP2)
 		require.NoError(t, err)
 		require.Contains(t, all, p2op.GetName(), "reader:* lists every parent")
+	})
+
+	// A request ID makes starts idempotent within one parent only: the
+	// same ID on another parent, by a principal who may not read the
+	// first, starts its own operation rather than returning the first.
+	t.Run("RequestID", func(t *testing.T) {
+		input, err := structpb.NewValue(map[string]any{"duration": "60s"})
+		require.NoError(t, err)
+		req := func(parent string) *lropb.StartOperationRequest {
+			return &lropb.StartOperationRequest{Kind: demo.KindSleep, Parent: parent, RequestId: "sec-request-1",
+				KindInput: &lropb.StartOperationRequest_Input{Input: input}}
+		}
+		start := func(who, parent string) *longrunningpb.Operation {
+			t.Helper()
+			op, err := lropb.NewLroClient(e.conn(t, secToken(who))).StartOperation(t.Context(), req(parent))
+			require.NoError(t, err)
+			return op
+		}
+		first := start("p1starter", secP1)
+		require.Equal(t, first.GetName(), start("p1starter", secP1).GetName(), "a repeat returns the first operation")
+		other := start("p2starter", secP2)
+		require.True(t, strings.HasPrefix(other.GetName(), secP2+"/operations/"), other.GetName())
+		_, err = lropb.NewLroClient(e.conn(t, secToken("p2starter"))).StartOperation(t.Context(), req(secP1))
+		requireStatus(t, err, codes.PermissionDenied, "PERMISSION_DENIED")
 	})
 
 	t.Run("Workers", func(t *testing.T) {
