@@ -534,6 +534,20 @@ func TestSecurityGoogleClients(t *testing.T) {
 			requireStatus(t, err, codes.NotFound, "")
 		}
 
+		// The ID of p2's operation under p1, where the grants reach, is not
+		// p2's operation: the parent is part of the name.
+		disguised := secP1 + "/operations/" + strings.TrimPrefix(p2op.GetName(), secP2+"/operations/")
+		p1operator := e.ops(t, secToken("p1operator"))
+		_, err = p1operator.GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: disguised})
+		requireStatus(t, err, codes.NotFound, "")
+		_, err = p1operator.WaitOperation(t.Context(), &longrunningpb.WaitOperationRequest{Name: disguised, Timeout: durationpb.New(time.Millisecond)})
+		requireStatus(t, err, codes.NotFound, "")
+		err = p1operator.CancelOperation(t.Context(), &longrunningpb.CancelOperationRequest{Name: disguised})
+		requireStatus(t, err, codes.NotFound, "")
+		err = p1operator.DeleteOperation(t.Context(), &longrunningpb.DeleteOperationRequest{Name: disguised})
+		requireStatus(t, err, codes.NotFound, "")
+		require.False(t, e.get(t, p2op.GetName()).GetDone(), "a call on a disguised name changed p2's operation")
+
 		// Lists: a parent outside the grants is refused; the own parent's
 		// list holds its operations only.
 		p1ops := e.ops(t, secToken("p1reader"))
