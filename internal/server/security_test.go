@@ -605,6 +605,14 @@ func TestSecurityGoogleClients(t *testing.T) {
 		_, err = workerA.ClaimOperations(t.Context(), &lropb.ClaimOperationsRequest{Max: 1, Wait: noWait})
 		requireStatus(t, err, codes.PermissionDenied, "PERMISSION_DENIED")
 		require.False(t, e.get(t, opB.GetName()).GetDone())
+		// Over HTTPS alike.
+		resp, err := e.httpClient(t, secToken("workerA")).Post("https://"+e.addr+"/v1/workers:claim", "application/json",
+			strings.NewReader(`{"kinds":["`+secKindB+`"],"max":1,"wait":"0s"}`))
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", body)
 
 		// B's worker holds B; A's may not renew, release nor finish it.
 		claimB, err := workerB.ClaimOperations(t.Context(), &lropb.ClaimOperationsRequest{Kinds: []string{secKindB}, Max: 1, Wait: noWait})
