@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/googleapis/gax-go/v2/apierror"
@@ -31,10 +32,24 @@ func whoAmIHandler(calls *int) http.Handler {
 	})
 }
 
-func serveHTTP(h http.Handler, r *http.Request) *http.Response {
+// answer is what serveHTTP returns of a response.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+func serveHTTP(h http.Handler, r *http.Request) answer {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
-	return rec.Result()
+	return answer{rec.Code, rec.Header(), rec.Body.String()}
+}
+
+// checkResponse is googleapi.CheckResponse of the answer: its error as
+// Google's REST clients read it.
+func (a answer) checkResponse() error {
+	return googleapi.CheckResponse(&http.Response{StatusCode: a.StatusCode, Header: a.Header,
+		Body: io.NopCloser(strings.NewReader(a.Body))})
 }
 
 func body(t *testing.T, resp *http.Response) string {
@@ -59,20 +74,20 @@ func TestMiddleware(t *testing.T) {
 
 	resp := serveHTTP(h, request("Bearer "+f.staticToken))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "ci-bot", body(t, resp))
+	require.Equal(t, "ci-bot", resp.Body)
 	resp = serveHTTP(h, request("Bearer "+f.jwt))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "alice", body(t, resp))
+	require.Equal(t, "alice", resp.Body)
 
 	// TLS state from the request, else from the context.
 	r := request()
 	r.TLS = verifiedTLS(pkix.Name{CommonName: "worker-1", Organization: []string{"Example"}})
 	resp = serveHTTP(h, r)
-	require.Equal(t, workerSubject, body(t, resp))
+	require.Equal(t, workerSubject, resp.Body)
 	r = request()
 	r = r.WithContext(WithTLSState(r.Context(), verifiedTLS(pkix.Name{CommonName: "from-ctx"})))
 	resp = serveHTTP(h, r)
-	require.Equal(t, "CN=from-ctx", body(t, resp))
+	require.Equal(t, "CN=from-ctx", resp.Body)
 	require.Equal(t, 4, calls)
 
 	for _, tt := range []struct {
@@ -94,7 +109,7 @@ func TestMiddleware(t *testing.T) {
 			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 			require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 			// As Google's REST clients read it.
-			err := googleapi.CheckResponse(resp)
+			err := resp.checkResponse()
 			ae, ok := apierror.FromError(err)
 			require.True(t, ok, "%v", err)
 			require.Equal(t, http.StatusUnauthorized, ae.HTTPCode())
@@ -113,7 +128,7 @@ func TestMiddlewareErrorShape(t *testing.T) {
 	calls := 0
 	resp := serveHTTP(Middleware(New(nil, nil), whoAmIHandler(&calls)), httptest.NewRequest(http.MethodGet, "/", nil))
 	var got, want any
-	require.NoError(t, json.Unmarshal([]byte(body(t, resp)), &got))
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &got))
 	require.NoError(t, json.Unmarshal([]byte(`{
   "error": {
     "code": 401,
@@ -138,7 +153,7 @@ func TestMiddlewareKeepsPrincipal(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r = r.WithContext(NewContext(r.Context(), &Principal{Name: "from-embedder"}))
 	resp := serveHTTP(Middleware(auth, whoAmIHandler(&calls)), r)
-	require.Equal(t, "from-embedder", body(t, resp))
+	require.Equal(t, "from-embedder", resp.Body)
 	require.Zero(t, auth.calls.Load())
 }
 
@@ -160,7 +175,7 @@ func TestMiddlewareOtherErrors(t *testing.T) {
 		resp := serveHTTP(Middleware(a, whoAmIHandler(&calls)), httptest.NewRequest(http.MethodGet, "/", nil))
 		require.Equal(t, tt.status, resp.StatusCode, "%v", tt.err)
 		require.Equal(t, tt.challenge, resp.Header.Get("WWW-Authenticate") != "")
-		ae, ok := apierror.FromError(googleapi.CheckResponse(resp))
+		ae, ok := apierror.FromError(resp.checkResponse())
 		require.True(t, ok)
 		require.Equal(t, tt.reason, ae.Reason())
 		require.Zero(t, calls)
@@ -184,7 +199,7 @@ func TestMiddlewareMutualTLS(t *testing.T) {
 		}
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
 	}
-	get := func(c *http.Client, token string) *http.Response {
+	get := func(c *http.Client, token string) answer {
 		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
 		require.NoError(t, err)
 		if token != "" {
@@ -192,16 +207,16 @@ func TestMiddlewareMutualTLS(t *testing.T) {
 		}
 		resp, err := c.Do(req)
 		require.NoError(t, err)
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		defer resp.Body.Close()
+		return answer{resp.StatusCode, resp.Header, body(t, resp)}
 	}
 	resp := get(client(true), "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, workerSubject, body(t, resp))
+	require.Equal(t, workerSubject, resp.Body)
 	resp = get(client(true), f.staticToken)
-	require.Equal(t, "ci-bot", body(t, resp))
+	require.Equal(t, "ci-bot", resp.Body)
 	resp = get(client(false), "")
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp = get(client(false), f.jwt)
-	require.Equal(t, "alice", body(t, resp))
+	require.Equal(t, "alice", resp.Body)
 }

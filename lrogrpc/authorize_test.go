@@ -43,7 +43,7 @@ const (
 
 // principalHeader names, in a test call's metadata (an HTTP header over
 // HTTP), the principal of authzPrincipals that makes it.
-const principalHeader = "x-test-principal"
+const principalHeader = "X-Test-Principal"
 
 var authzPrincipals = map[string][]string{
 	"reader":   {"reader:*"},

@@ -48,7 +48,7 @@ func TestAckDropConn(t *testing.T) {
 	settings := frame(http2.FrameSettings, 0, "\x00\x03\x00\x00\x00\x64")
 	ack := frame(http2.FrameSettings, http2.FlagSettingsAck, "")
 	headers := frame(http2.FrameHeaders, http2.FlagHeadersEndHeaders, "hpack")
-	data := frame(http2.FrameData, 0, string(ack)) // a payload that looks like an ACK
+	data := frame(http2.FrameData, 0, ack) // a payload that looks like an ACK
 	for _, c := range []struct{ name, in, want string }{
 		{"h2", http2.ClientPreface + settings + headers + data + ack + ack + headers, http2.ClientPreface + settings + headers + data + ack + headers},
 		{"h2 ack first", http2.ClientPreface + ack + settings, http2.ClientPreface + settings},

@@ -38,7 +38,7 @@ import (
 // principalHeader names the principal of a test call (metadata over gRPC,
 // a header over HTTP); testAuthentication gives it the grants of
 // testGrants.
-const principalHeader = "x-test-principal"
+const principalHeader = "X-Test-Principal"
 
 var testGrants = map[string][]string{
 	"alice":  {"admin:*"},
@@ -292,7 +292,12 @@ func TestAuditLog(t *testing.T) {
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	const origin = "https://app.example.com"
-	preflight := func(srv *server.Server, origin string) *http.Response {
+	// answer is what the test reads of a response, whose body is closed.
+	type answer struct {
+		StatusCode int
+		Header     http.Header
+	}
+	preflight := func(srv *server.Server, origin string) answer {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodOptions, "http://"+srv.Addr().String()+"/v1/operations:start", nil)
 		require.NoError(t, err)
 		req.Header.Set("Origin", origin)
@@ -301,9 +306,9 @@ func TestCORS(t *testing.T) {
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
-		return resp
+		return answer{resp.StatusCode, resp.Header}
 	}
-	get := func(srv *server.Server, origin string) *http.Response {
+	get := func(srv *server.Server, origin string) answer {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.Addr().String()+"/v1/kinds", nil)
 		require.NoError(t, err)
 		req.Header.Set("Origin", origin)
@@ -311,7 +316,7 @@ func TestCORS(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		return resp
+		return answer{resp.StatusCode, resp.Header}
 	}
 	accessControl := func(h http.Header) []string {
 		var out []string

@@ -211,7 +211,7 @@ func (handshakenCredentials) ClientHandshake(context.Context, string, net.Conn) 
 }
 
 func (handshakenCredentials) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.2"}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 
 func (c handshakenCredentials) Clone() credentials.TransportCredentials { return c }

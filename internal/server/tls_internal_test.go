@@ -188,7 +188,11 @@ func emptyCall(t *testing.T, addr string, c *tls.Config) error {
 }
 
 // httpsGet gets /healthz over HTTPS, with HTTP/2 if h2, else HTTP/1.1.
-func httpsGet(t *testing.T, addr string, c *tls.Config, h2 bool) (*http.Response, error) {
+// httpsAnswer is what httpsGet returns of a response, whose body it has
+// closed.
+type httpsAnswer struct{ StatusCode, ProtoMajor int }
+
+func httpsGet(t *testing.T, addr string, c *tls.Config, h2 bool) (httpsAnswer, error) {
 	t.Helper()
 	tr := &http.Transport{TLSClientConfig: c}
 	if h2 {
@@ -200,10 +204,11 @@ func httpsGet(t *testing.T, addr string, c *tls.Config, h2 bool) (*http.Response
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+addr+"/healthz", nil)
 	require.NoError(t, err)
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
-	if err == nil {
-		resp.Body.Close()
+	if err != nil {
+		return httpsAnswer{}, err
 	}
-	return resp, err
+	resp.Body.Close()
+	return httpsAnswer{resp.StatusCode, resp.ProtoMajor}, nil
 }
 
 // TestMTLSPeer: with a client CA, a client without a certificate is refused

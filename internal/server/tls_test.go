@@ -114,8 +114,8 @@ func TestTLSGoogleClients(t *testing.T) {
 	defer plain.Close()
 	_, err = healthpb.NewHealthClient(plain).Check(t.Context(), &healthpb.HealthCheckRequest{})
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
-	_, err = (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/healthz")
-	if err == nil {
+	if resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
 		t.Fatal("plain HTTP to the TLS port succeeded")
 	}
 	other := &tls.Config{RootCAs: tlstest.NewCA(t, "other").Pool()}
