@@ -3,18 +3,13 @@ package lroauth
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"net/http"
 
-	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/httperr"
 )
 
 type tlsStateKey struct{}
@@ -101,68 +96,13 @@ func isReason(err error, reasons ...string) bool {
 // HTTP API does; invalidToken says whether the request had a bearer token.
 func writeHTTPError(w http.ResponseWriter, err error, invalidToken bool) {
 	st := status.Convert(err)
-	httpCode := httpStatus(st.Code())
-	details := make([]json.RawMessage, 0, len(st.Proto().GetDetails())+1)
-	hasInfo := false
-	for _, d := range st.Proto().GetDetails() {
-		hasInfo = hasInfo || d.MessageIs(&errdetails.ErrorInfo{})
-		if b, err := protojson.Marshal(d); err == nil {
-			details = append(details, b)
-		}
-	}
-	if !hasInfo {
-		// Every error of lro's API carries an ErrorInfo; the code's name
-		// stands for the reason, as lrohttp does.
-		info, _ := anypb.New(&errdetails.ErrorInfo{Reason: code.Code(st.Code()).String(), Domain: lro.ErrorDomain})
-		if b, err := protojson.Marshal(info); err == nil {
-			details = append(details, b)
-		}
-	}
-	type googleError struct {
-		Code    int               `json:"code"`
-		Message string            `json:"message"`
-		Status  string            `json:"status"`
-		Details []json.RawMessage `json:"details"`
-	}
-	body, err := json.Marshal(struct {
-		Error googleError `json:"error"`
-	}{googleError{Code: httpCode, Message: st.Message(), Status: code.Code(st.Code()).String(), Details: details}})
-	if err != nil {
-		body = []byte(`{"error":{"code":500,"message":"error response does not encode","status":"INTERNAL"}}`)
-		httpCode = http.StatusInternalServerError
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
+	httpCode := httperr.HTTPStatus(st.Code())
 	if httpCode == http.StatusUnauthorized {
 		challenge := `Bearer realm="lro"`
 		if invalidToken {
 			challenge += `, error="invalid_token"`
 		}
-		h.Set("WWW-Authenticate", challenge)
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	w.WriteHeader(httpCode)
-	w.Write(append(body, '\n'))
-}
-
-// httpStatus is the HTTP status of the codes an Authenticator may return,
-// as google.rpc.Code gives them.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Canceled:
-		return 499
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	httperr.Write(w, httpCode, httperr.EnsureErrorInfo(st.Proto()))
 }

@@ -73,16 +73,15 @@ import (
 
 	"connectrpc.com/vanguard"
 	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/httperr"
 )
 
 // MaxBodyBytesDefault is the default cap of a request body.
@@ -500,7 +499,7 @@ func (e *errorRewriter) finish() {
 		// unknown query parameter, a body that does not parse).
 		st.Code = int32(codes.InvalidArgument)
 	}
-	writeError(e.w, httpStatus(codes.Code(st.GetCode())), ensureErrorInfo(st))
+	writeError(e.w, httperr.HTTPStatus(codes.Code(st.GetCode())), httperr.EnsureErrorInfo(st))
 }
 
 // methodNotAllowed answers a known path that vanguard found without a
@@ -516,18 +515,6 @@ func (e *errorRewriter) methodNotAllowed() {
 	answerOtherMethod(e.w, e.method, e.r.URL.Path, methods)
 }
 
-// ensureErrorInfo adds an ErrorInfo to a status that has none, with the
-// code's name as its reason.
-func ensureErrorInfo(st *spb.Status) *spb.Status {
-	if hasErrorInfo(st) {
-		return st
-	}
-	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: codeName(codes.Code(st.GetCode())), Domain: lro.ErrorDomain})
-	st = proto.Clone(st).(*spb.Status)
-	st.Details = append(st.Details, info)
-	return st
-}
-
 func hasErrorInfo(st *spb.Status) bool {
 	for _, d := range st.GetDetails() {
 		if d.MessageIs(&errdetails.ErrorInfo{}) {
@@ -537,31 +524,9 @@ func hasErrorInfo(st *spb.Status) bool {
 	return false
 }
 
-// googleError is the body of Google's JSON error format, in its order.
-type googleError struct {
-	Code    int               `json:"code"`
-	Message string            `json:"message"`
-	Status  string            `json:"status"`
-	Details []json.RawMessage `json:"details"`
-}
-
-// writeError writes st in Google's JSON error format.
+// writeError writes st in Google's JSON error format, without the
+// headers that a transcoded call may have left.
 func writeError(w http.ResponseWriter, status int, st *spb.Status) {
-	details := make([]json.RawMessage, 0, len(st.GetDetails()))
-	for _, d := range st.GetDetails() {
-		b, err := protojson.Marshal(d)
-		if err != nil {
-			continue // a detail of a type this binary does not know
-		}
-		details = append(details, b)
-	}
-	body, err := json.Marshal(struct {
-		Error googleError `json:"error"`
-	}{googleError{Code: status, Message: st.GetMessage(), Status: codeName(codes.Code(st.GetCode())), Details: details}})
-	if err != nil {
-		body = []byte(`{"error":{"code":500,"message":"error response does not encode","status":"INTERNAL"}}`)
-		status = http.StatusInternalServerError
-	}
 	h := w.Header()
 	for name := range h {
 		if strings.HasPrefix(name, "Grpc-") {
@@ -570,40 +535,7 @@ func writeError(w http.ResponseWriter, status int, st *spb.Status) {
 	}
 	h.Del("Content-Encoding")
 	h.Del("Content-Length")
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-}
-
-// httpStatus is the HTTP status of a code, as google.rpc.Code and AIP-193
-// give it.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.OK:
-		return http.StatusOK
-	case codes.Canceled:
-		return 499
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError // Unknown, Internal, DataLoss
+	httperr.Write(w, status, st)
 }
 
 // codeForHTTP is the code of an HTTP error that vanguard answered itself
@@ -619,6 +551,3 @@ func codeForHTTP(status int) codes.Code {
 	}
 	return codes.Internal
 }
-
-// codeName is the google.rpc.Code name of c, such as "NOT_FOUND".
-func codeName(c codes.Code) string { return code.Code(c).String() }
