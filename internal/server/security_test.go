@@ -1099,3 +1099,38 @@ func TestSecurityAuditLog(t *testing.T) {
 	}, got)
 	require.Equal(t, []any{[]any{opA.GetName()}}, finished)
 }
+
+// Calls refused for their credentials have no principal for the audit log:
+// they are logged at warn, once per reason per interval, with the method
+// and the peer, never the token.
+func TestSecurityRefusedCredentialsLog(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	e := newSecEnv(t, secOptions{logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	const guess = "tok-guessed-0000"
+	for range 3 {
+		_, err := e.ops(t, guess).GetOperation(t.Context(), &longrunningpb.GetOperationRequest{Name: "operations/" + uuid.NewString()})
+		requireStatus(t, err, codes.Unauthenticated, "TOKEN_INVALID")
+	}
+	resp, err := e.httpClient(t, "").Get("https://" + e.addr + "/v1/operations")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	var got []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m))
+		if m["msg"] == "a call was refused for its credentials" {
+			got = append(got, m)
+		}
+	}
+	require.Len(t, got, 2, "one line per reason within the interval: %v", got)
+	require.Equal(t, "WARN", got[0]["level"])
+	require.Equal(t, lroauth.MethodGetOperation, got[0]["method"])
+	require.Equal(t, "TOKEN_INVALID", got[0]["reason"])
+	require.Contains(t, got[0]["peer"], "127.0.0.1:")
+	require.Equal(t, "GET /v1/operations", got[1]["method"])
+	require.Equal(t, "CREDENTIALS_MISSING", got[1]["reason"])
+	require.NotContains(t, logs.String(), guess, "the log never carries a token")
+}

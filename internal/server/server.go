@@ -166,6 +166,8 @@ type Server struct {
 	http     *http.Server
 	storeErr atomic.Pointer[error] // the store's last health check error; nil when it answers
 
+	authLog *authLog // refused credentials
+
 	hurryOnce sync.Once
 	hurry     chan struct{} // closed by ReleaseNow
 }
@@ -273,7 +275,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	// Everything that can be refused is checked before anything starts.
-	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{})}
+	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{}), authLog: newAuthLog(logger)}
 	s.config.HTTPTimeouts = config.HTTPTimeouts.withDefaults()
 	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
@@ -353,7 +355,7 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 	// limits and the audit log read the principal that it puts in the
 	// context (lroauth.NewContext).
 	if a := s.config.Authenticator; a != nil {
-		interceptors = append(interceptors, lroauth.UnaryServerInterceptor(a))
+		interceptors = append(interceptors, s.authLog.intercept, lroauth.UnaryServerInterceptor(a))
 		opts = append(opts, grpc.ChainStreamInterceptor(lroauth.StreamServerInterceptor(a)))
 	}
 	if s.config.authenticate != nil {
@@ -454,6 +456,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	wg.Wait()
 	mux.Close()
+	s.authLog.logs.Stop() // logs the count of refusals held back
 	if err := s.store.Close(); err != nil && serveErr == nil {
 		serveErr = err
 	}
@@ -540,7 +543,7 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 		// HTTP calls reach the gRPC server in-process, where the gRPC
 		// interceptor keeps the principal found here; a call without valid
 		// credentials is answered 401 here, with WWW-Authenticate.
-		transcoder = lroauth.Middleware(a, transcoder)
+		transcoder = s.authLog.wrap(lroauth.Middleware(a, transcoder))
 	}
 	mux.Handle("/", transcoder)
 	return mux
