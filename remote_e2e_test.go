@@ -316,8 +316,12 @@ func TestRemoteE2EPostgresTwoNodes(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	nodeA, _ := newServerNode(t, open(), nil)
-	nodeB, dialB := newServerNode(t, open(), nil)
+	// Leases of 5 s, not the tests' 1 s: on a loaded machine a remote
+	// worker with 100 slots may miss a 1 s lease, and its operations then
+	// rightly run again, which this test counts as a failure.
+	config := &lro.Config{LeaseTTL: 5 * time.Second}
+	nodeA, _ := newServerNode(t, open(), config)
+	nodeB, dialB := newServerNode(t, open(), config)
 	rc := newRunCounter()
 	p := newProbe()
 	remoteWorker(t, dialB(), &lro.Config{Workers: 100}, func(ctx context.Context, j *job) (str, error) {
