@@ -255,3 +255,35 @@ func TestTraceOffHandlerSeesTheStoredContext(t *testing.T) {
 	require.Equal(t, stored.TraceParent, parent)
 	r.release <- result{}
 }
+
+// A remote worker continues the trace of a start on the server: the
+// Workers service hands it the stored context with the claim, and its
+// attempt's span is a child of the server's start span.
+func TestTraceContinuesInARemoteWorker(t *testing.T) {
+	t.Parallel()
+	serverTP, serverRec := newRecorder(t)
+	workerTP, workerRec := newRecorder(t)
+	server, dial := newServerNode(t, openStore(t), &lro.Config{TracerProvider: serverTP})
+	p := newProbe()
+	remoteWorker(t, dial(), &lro.Config{TracerProvider: workerTP}, p.blocking)
+
+	ctx, caller := serverTP.Tracer("test").Start(context.Background(), "caller")
+	op, err := server.StartOperation(ctx, remoteKind, wrapperspb.String("x"), nil)
+	require.NoError(t, err)
+	caller.End()
+	r := p.next(t)
+	require.True(t, trace.SpanFromContext(r.ctx).IsRecording(), "the handler's context carries its attempt's span")
+	r.release <- result{resp: wrapperspb.String("done")}
+	wait(t, server, op)
+
+	starts := spansNamed(serverRec, "lro.start "+remoteKind)
+	require.Len(t, starts, 1)
+	requireChild(t, caller.SpanContext(), starts[0], false)
+	require.Eventually(t, func() bool { return len(spansNamed(workerRec, "lro.attempt "+remoteKind)) == 1 },
+		10*time.Second, time.Millisecond, "the worker's attempt span ends once its result is written")
+	attempt := spansNamed(workerRec, "lro.attempt "+remoteKind)[0]
+	requireChild(t, starts[0].SpanContext(), attempt, true)
+	require.Equal(t, op.GetName(), attrs(attempt)["lro.operation.name"].AsString())
+	require.Equal(t, "succeeded", attrs(attempt)["lro.attempt.outcome"].AsString())
+	require.Empty(t, spansNamed(serverRec, "lro.attempt "+remoteKind), "the server runs no attempt")
+}
