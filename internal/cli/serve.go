@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 
 	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
@@ -257,6 +258,23 @@ worker, admin). See docs/security.md.`,
 				return err
 			}
 			defer stopAuth()
+			tp, err := server.TracerProviderFromEnv(ctx, stdout)
+			if err != nil {
+				return err
+			}
+			var tracerProvider trace.TracerProvider // nil: no traces
+			if tp != nil {
+				tracerProvider = tp
+				defer func() {
+					// Flush the last spans.
+					flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					defer cancel()
+					if err := tp.Shutdown(flushCtx); err != nil {
+						logger.Warn("the last spans were not exported", slog.Any("error", err))
+					}
+				}()
+				logger.Info("tracing with OpenTelemetry, as its environment variables say")
+			}
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
 				DB:   o.db,
@@ -288,6 +306,7 @@ worker, admin). See docs/security.md.`,
 				TLS:             tlsConfig,
 				Insecure:        o.insecure,
 				Authenticator:   authenticator,
+				TracerProvider:  tracerProvider,
 			})
 			if err != nil {
 				return err
