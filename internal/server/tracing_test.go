@@ -51,7 +51,7 @@ func TestTraces(t *testing.T) {
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.Addr().String()+"/v1/kinds", nil)
 	require.NoError(t, err)
-	req.Header.Set("traceparent", "00-"+traceID+"-"+httpCaller+"-01")
+	req.Header.Set("Traceparent", "00-"+traceID+"-"+httpCaller+"-01")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -95,7 +95,7 @@ func TestTraces(t *testing.T) {
 func attrValue(s sdktrace.ReadOnlySpan, key string) string {
 	for _, kv := range s.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -105,7 +105,7 @@ func attrValue(s sdktrace.ReadOnlySpan, key string) string {
 // variables name an exporter or an OTLP endpoint, and
 // OTEL_SDK_DISABLED=true turns them off.
 func TestTracerProviderFromEnv(t *testing.T) {
-	clear := func(t *testing.T) {
+	clearEnv := func(t *testing.T) {
 		for _, name := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
 			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
 			"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER"} {
@@ -129,7 +129,7 @@ func TestTracerProviderFromEnv(t *testing.T) {
 			err: "grpc or http/protobuf"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clear(t)
+			clearEnv(t)
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -149,7 +149,7 @@ func TestTracerProviderFromEnv(t *testing.T) {
 	}
 
 	t.Run("console, named by OTEL_SERVICE_NAME", func(t *testing.T) {
-		clear(t)
+		clearEnv(t)
 		t.Setenv("OTEL_TRACES_EXPORTER", "console")
 		t.Setenv("OTEL_SERVICE_NAME", "lro-test-service")
 		var out bytes.Buffer
