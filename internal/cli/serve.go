@@ -216,7 +216,14 @@ file, read again when it changes); --auth-jwks FILE|URL verifies bearer
 JWTs against a key set, with --auth-issuer and --auth-audience. With
 either, every call but the health checks needs credentials and is allowed
 only by the caller's grants, ROLE:PATTERN (reader, starter, operator,
-worker, admin). See docs/security.md.`,
+worker, admin). See docs/security.md.
+
+Traces: OpenTelemetry's environment variables turn them on
+(OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_TRACES_EXPORTER=otlp|console) and
+configure them (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL,
+OTEL_TRACES_SAMPLER...); off when none is set, or with
+OTEL_SDK_DISABLED=true. Each call, start and attempt has its span, and the
+last spans are flushed at shutdown. See docs/tracing.md.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
