@@ -78,6 +78,8 @@ type Client struct {
 	claimTurn atomic.Uint64
 
 	logs *logthrottle.Logger // the store's failures, throttled by kind
+
+	tracing *tracing // spans of starts and attempts (tracing.go)
 }
 
 type clientState int
@@ -118,7 +120,9 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	}
 	c.logs = logthrottle.New(c.logger, storeWarnEvery)
 	c.alarm.ring = c.pendingMayExist
+	c.tracing = newTracing(cfg.TracerProvider)
 	c.exec = newHandlerExecutor(work, cfg, c.logger, c.logs, &c.kinds, &c.waiters)
+	c.exec.tracing = c.tracing
 	c.producer = newProducer(work, cfg, c.logs, c.exec)
 	c.leases = newLeaseKeeper(work, cfg, c.logs, c.exec)
 	c.exec.slots, c.exec.leases = c.producer, c.leases

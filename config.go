@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults and limits of Config.
@@ -176,6 +178,17 @@ type Config struct {
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.
 	ID string
+
+	// TracerProvider records the spans of starts and attempts (see
+	// TracerName): a start's span, "lro.start {kind}", is a child of the
+	// caller's span, and its W3C trace context is stored with the
+	// operation; each attempt runs in a span, "lro.attempt {kind}", child
+	// of that context on whichever node or worker runs it, which the
+	// handler's context carries. Default (nil): the global provider,
+	// otel.GetTracerProvider(), which records nothing while none is set. A
+	// no-op provider (go.opentelemetry.io/otel/trace/noop) turns tracing
+	// off: then nothing is allocated for it, and no trace context stored.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) withDefaults() (*Config, error) {

@@ -63,6 +63,10 @@ type handlerExecutor struct {
 	// runs again, to wake this client's claims then.
 	wakeAt func(time.Time)
 
+	// tracing starts the attempts' spans; set when the client wires its
+	// services.
+	tracing *tracing
+
 	// forget, when set (by a remote client), is told of each job that
 	// ended without a lease left to release: the store may drop what it
 	// keeps for the lease.
@@ -155,7 +159,9 @@ func (e *handlerExecutor) addJobLocked(op *lrostore.Operation, leaseExpire time.
 		cancelOnly := cancel
 		cancel = func(cause error) { cancelOnly(cause); stop() }
 	}
+	ctx, span := e.tracing.attemptSpan(ctx, op)
 	j = &job{
+		span:        span,
 		e:           e,
 		kind:        k,
 		op:          op,
@@ -189,12 +195,17 @@ func (e *handlerExecutor) launch(j, previous *job) {
 
 func (e *handlerExecutor) runJob(j *job) {
 	defer e.endJob(j)
+	outcome, failed := outcomeLeaseLost, (*lrostore.Failure)(nil) // the attempt's, for its span
+	if j.span != nil {
+		defer func() { endAttempt(j.span, outcome, failed) }()
+	}
 	resp, err := e.callHandler(j)
 	cause := context.Cause(j.ctx)
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
 		return // another worker may own it now; nothing to write
 	case errors.Is(cause, ErrShutdown) && err != nil:
+		outcome = outcomeReleased
 		// Stop releases it, with the others, in one statement.
 		e.mu.Lock()
 		if !e.released {
@@ -247,6 +258,12 @@ func (e *handlerExecutor) runJob(j *job) {
 	e.freeSlot(j)
 	if !e.writeResult(j, f) {
 		return
+	}
+	switch outcome, failed = outcomeFailed, f.Error; f.State {
+	case lrostore.StateSucceeded:
+		outcome, failed = outcomeSucceeded, nil
+	case lrostore.StatePending:
+		outcome = outcomeRetry
 	}
 	if f.State == lrostore.StatePending {
 		if e.wakeAt != nil {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"lro.dev/lro/lrostore"
 )
 
@@ -20,6 +22,7 @@ type job struct {
 	lease  lrostore.Lease
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	span   trace.Span // the attempt's; nil while tracing is off
 
 	leaseExpire time.Time   // guarded by e.mu
 	toRelease   bool        // guarded by e.mu: Stop releases the lease

@@ -123,7 +123,7 @@ func (s *remoteWorkStore) OperationClaim(ctx context.Context, p *lrostore.Operat
 		op := &lrostore.Operation{
 			ID: id, Parent: parent, Kind: c.Kind, State: lrostore.StateRunning, Input: input,
 			Attempt: c.Attempt, MaxAttempts: c.MaxAttempts, LeaseOwner: s.worker, LeaseToken: s.next,
-			CancelRequested: c.CancelRequested,
+			CancelRequested: c.CancelRequested, TraceParent: c.Traceparent, TraceState: c.Tracestate,
 		}
 		s.leases[lrostore.Lease{ID: id, Token: s.next}] = &remoteLease{name: c.Name, token: c.LeaseToken}
 		ops = append(ops, op)

@@ -12,6 +12,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -86,10 +87,20 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 		}
 		return c.remote.startOperation(ctx, kindName, req, opts)
 	}
+	ctx, span := c.tracing.startSpan(ctx, kindName)
+	op, err := c.startOperation(ctx, span, kindName, req, opts)
+	endSpan(span, err)
+	return op, err
+}
+
+// startOperation is StartOperation on a local client, in the start's span
+// (nil when not traced).
+func (c *Client) startOperation(ctx context.Context, span trace.Span, kindName string, req proto.Message, opts *StartOptions) (*longrunningpb.Operation, error) {
 	params, err := c.prepareStart(kindName, req, opts)
 	if err != nil {
 		return nil, err
 	}
+	traced(span, params)
 	if err := c.checkStarted(); err != nil {
 		return nil, err
 	}
@@ -120,7 +131,7 @@ const StartOperationsMax = 10000
 // first use started, or, with another kind or input, refuses the call with
 // ALREADY_EXISTS; the others are stored then, and a repeat of the call
 // with the same request IDs returns them.
-func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*longrunningpb.Operation, error) {
+func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) (_ []*longrunningpb.Operation, err error) {
 	if c.remote != nil {
 		return nil, remoteUnimplemented("StartOperations", "the API has no call that starts several operations all or none; call StartOperation for each")
 	}
@@ -128,10 +139,25 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) ([]*l
 		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
 	}
 	all := make([]*lrostore.OperationInsertParams, len(reqs))
+	var spans []trace.Span // a span a start, while tracing is on; they share the call's outcome
+	if c.tracing.on() {
+		spans = make([]trace.Span, len(reqs))
+		for i, r := range reqs {
+			_, spans[i] = c.tracing.startSpan(ctx, r.Kind)
+		}
+		defer func() {
+			for _, span := range spans {
+				endSpan(span, err)
+			}
+		}()
+	}
 	for i, r := range reqs {
 		params, err := c.prepareStart(r.Kind, r.Request, r.Options)
 		if err != nil {
 			return nil, indexed(i, err)
+		}
+		if spans != nil {
+			traced(spans[i], params)
 		}
 		all[i] = params
 	}

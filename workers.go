@@ -338,6 +338,8 @@ func (c *Client) claimedOperation(tokens *leasetoken.Codec, op *lrostore.Operati
 		LeaseTtl:          durationpb.New(ttl),
 		HeartbeatInterval: durationpb.New(ttl / 3),
 		CancelRequested:   op.CancelRequested,
+		Traceparent:       op.TraceParent,
+		Tracestate:        op.TraceState,
 	}
 	k := c.kinds.get(op.Kind)
 	if k == nil {

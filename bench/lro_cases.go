@@ -235,7 +235,7 @@ func countFinishes(s lrostore.Store, target int) (lrostore.Store, *finishCounter
 }
 
 func newClient(ctx context.Context, e *env, store lrostore.Store, workers int, register func(*lro.Client) error) (*lro.Client, error) {
-	c, err := lro.NewClient(store, &lro.Config{Workers: workers, Logger: e.logger})
+	c, err := lro.NewClient(store, &lro.Config{Workers: workers, Logger: e.logger, TracerProvider: benchTracer})
 	if err != nil {
 		return nil, err
 	}

@@ -192,7 +192,7 @@ func remoteWorker(ctx context.Context, kind, addr string, workers int) (figures,
 		return nil, err
 	}
 	defer conn.Close()
-	c, err := lro.NewRemoteClient(conn, &lro.Config{Workers: workers})
+	c, err := lro.NewRemoteClient(conn, &lro.Config{Workers: workers, TracerProvider: benchTracer})
 	if err != nil {
 		return nil, err
 	}

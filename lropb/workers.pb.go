@@ -253,7 +253,15 @@ type ClaimedOperation struct {
 	// (the kind's timeout from its start). A worker should stop by then and
 	// finish the attempt with DEADLINE_EXCEEDED; past the operation's
 	// deadline, the server ends it whatever the worker does.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// The W3C trace context of the span that started the operation, as the
+	// traceparent header gives it; empty when the start was not traced. A
+	// worker that traces starts its attempt's span as a child of it, so
+	// that the trace goes on from the start to each attempt.
+	Traceparent string `protobuf:"bytes,12,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The tracestate that goes with traceparent, as the tracestate header
+	// gives it; empty when there is none.
+	Tracestate    string `protobuf:"bytes,13,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -374,6 +382,20 @@ func (x *ClaimedOperation) GetDeadline() *timestamppb.Timestamp {
 		return x.Deadline
 	}
 	return nil
+}
+
+func (x *ClaimedOperation) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *ClaimedOperation) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
 }
 
 type isClaimedOperation_KindInput interface {
@@ -1129,7 +1151,7 @@ const file_lro_v1_workers_proto_rawDesc = "" +
 	"\x17ClaimOperationsResponse\x128\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x18.lro.v1.ClaimedOperationR\n" +
-	"operations\"\xf4\x03\n" +
+	"operations\"\xb6\x04\n" +
 	"\x10ClaimedOperation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1f\n" +
@@ -1144,7 +1166,11 @@ const file_lro_v1_workers_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12)\n" +
 	"\x10cancel_requested\x18\n" +
 	" \x01(\bR\x0fcancelRequested\x126\n" +
-	"\bdeadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bdeadlineB\f\n" +
+	"\bdeadline\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12 \n" +
+	"\vtraceparent\x18\f \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\r \x01(\tR\n" +
+	"tracestateB\f\n" +
 	"\n" +
 	"kind_input\"H\n" +
 	"\x05Lease\x12\x18\n" +

@@ -126,6 +126,15 @@ type Operation struct {
 	// or a retry's next attempt): claims skip it until then. Zero for an
 	// operation that runs as soon as a worker is free; a claim clears it.
 	NotBefore time.Time
+
+	// TraceParent and TraceState are the W3C trace context (traceparent
+	// and tracestate headers) of the span of the start that stored the
+	// operation, so that each attempt's span continues its trace on
+	// whichever node claims it; "" when the start was not traced. Set at
+	// insert only, and read by full reads (claims among them), not by
+	// brief ones.
+	TraceParent string
+	TraceState  string
 }
 
 // Failure is a google.rpc.Status stored on an operation that failed or was
@@ -173,6 +182,11 @@ type OperationInsertParams struct {
 	// finds its request ID taken claims nothing.
 	LeaseOwner string
 	LeaseTTL   time.Duration
+
+	// TraceParent and TraceState are the start's trace context, as in
+	// Operation; "" stores none (NULL).
+	TraceParent string
+	TraceState  string
 }
 
 // Inserted is the operation that an insert of p stores at created: every
@@ -184,6 +198,7 @@ func (p *OperationInsertParams) Inserted(created time.Time) *Operation {
 		Input: p.Input, Metadata: p.Metadata, MetadataType: p.MetadataType,
 		RequestID: p.RequestID, RequestHash: p.RequestHash, MaxAttempts: p.MaxAttempts,
 		CreateTime: created, UpdateTime: created,
+		TraceParent: p.TraceParent, TraceState: p.TraceState,
 	}
 	if !p.NotBefore.IsZero() {
 		op.NotBefore = time.UnixMicro(p.NotBefore.UnixMicro()).UTC()

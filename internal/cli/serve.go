@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 
 	"lro.dev/lro"
 	"lro.dev/lro/internal/demo"
@@ -215,7 +216,14 @@ file, read again when it changes); --auth-jwks FILE|URL verifies bearer
 JWTs against a key set, with --auth-issuer and --auth-audience. With
 either, every call but the health checks needs credentials and is allowed
 only by the caller's grants, ROLE:PATTERN (reader, starter, operator,
-worker, admin). See docs/security.md.`,
+worker, admin). See docs/security.md.
+
+Traces: OpenTelemetry's environment variables turn them on
+(OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_TRACES_EXPORTER=otlp|console) and
+configure them (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_PROTOCOL,
+OTEL_TRACES_SAMPLER...); off when none is set, or with
+OTEL_SDK_DISABLED=true. Each call, start and attempt has its span, and the
+last spans are flushed at shutdown. See docs/tracing.md.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -257,6 +265,23 @@ worker, admin). See docs/security.md.`,
 				return err
 			}
 			defer stopAuth()
+			tp, err := server.TracerProviderFromEnv(ctx, stdout)
+			if err != nil {
+				return err
+			}
+			var tracerProvider trace.TracerProvider // nil: no traces
+			if tp != nil {
+				tracerProvider = tp
+				defer func() {
+					// Flush the last spans.
+					flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					defer cancel()
+					if err := tp.Shutdown(flushCtx); err != nil {
+						logger.Warn("the last spans were not exported", slog.Any("error", err))
+					}
+				}()
+				logger.Info("tracing with OpenTelemetry, as its environment variables say")
+			}
 			srv, err := server.New(ctx, server.Config{
 				Addr: o.addr,
 				DB:   o.db,
@@ -288,6 +313,7 @@ worker, admin). See docs/security.md.`,
 				TLS:             tlsConfig,
 				Insecure:        o.insecure,
 				Authenticator:   authenticator,
+				TracerProvider:  tracerProvider,
 			})
 			if err != nil {
 				return err

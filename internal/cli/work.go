@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,16 @@ const (
 	workGraceDefault = 10 * time.Second
 )
 
+// workEnviron is the environment that a command inherits from lro work:
+// all of it but TRACEPARENT and TRACESTATE, which are the operation's own
+// (or unset when its start was not traced), never lro work's.
+func workEnviron() []string {
+	env := os.Environ()
+	return slices.DeleteFunc(env, func(kv string) bool {
+		return strings.HasPrefix(kv, "TRACEPARENT=") || strings.HasPrefix(kv, "TRACESTATE=")
+	})
+}
+
 // workOptions are the arguments and flags of lro work.
 type workOptions struct {
 	clientOptions
@@ -90,7 +101,9 @@ run COMMAND once for each, up to --concurrency at a time:
     time limit (the kind's attempt_timeout or timeout), LRO_DEADLINE
     (RFC 3339): at that time the command is stopped as a cancelled one
     is, and the attempt fails with DEADLINE_EXCEEDED (which the kind's
-    retry policy may retry);
+    retry policy may retry); when the operation's start was traced,
+    TRACEPARENT (and TRACESTATE) give its W3C trace context, which a
+    command that traces continues;
   - each line it writes to file descriptor 3 is a JSON object that becomes
     the operation's metadata, replacing the last, sent within about a
     second with a lease renewal, and again with the result (a line that is
@@ -456,11 +469,19 @@ func (w *worker) execute(j *job) *lropb.OperationResult {
 		input = append(input, '\n')
 	}
 
-	env := append(os.Environ(),
+	env := append(workEnviron(),
 		"LRO_OPERATION="+op.GetName(),
 		"LRO_KIND="+op.GetKind(),
 		"LRO_ATTEMPT="+strconv.Itoa(int(op.GetAttempt())),
 	)
+	if tp := op.GetTraceparent(); tp != "" {
+		// The start's trace context: a command that traces continues the
+		// operation's trace.
+		env = append(env, "TRACEPARENT="+tp)
+		if ts := op.GetTracestate(); ts != "" {
+			env = append(env, "TRACESTATE="+ts)
+		}
+	}
 	var overdue <-chan time.Time // fires at the attempt's deadline, if it has one
 	if d := op.GetDeadline(); d != nil {
 		env = append(env, "LRO_DEADLINE="+d.AsTime().UTC().Format(time.RFC3339Nano))

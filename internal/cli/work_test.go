@@ -729,3 +729,43 @@ sleep 1000`)
 	stop()
 	wantCode(t, waitResult(t, done), 0)
 }
+
+// TestWorkTraceContext: a command gets its operation's trace context in
+// TRACEPARENT and TRACESTATE, and never lro work's own: an operation whose
+// start was not traced leaves them unset.
+func TestWorkTraceContext(t *testing.T) {
+	const (
+		parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		state  = "rojo=00f067aa0ba902b7"
+	)
+	t.Setenv("TRACEPARENT", "00-11111111111111111111111111111111-2222222222222222-01")
+	t.Setenv("TRACESTATE", "lro=work")
+	f := newFakeWorkers(t)
+	dir := t.TempDir()
+	script := writeScript(t, dir, "echo-trace",
+		`printf '{"traceparent": "%s", "tracestate": "%s", "set": "%s"}' "$TRACEPARENT" "$TRACESTATE" "${TRACEPARENT+set}"`)
+	f.mu.Lock()
+	f.queue = append(f.queue,
+		&lropb.ClaimedOperation{Name: "operations/traced", Kind: "k", LeaseToken: "t1", Traceparent: parent, Tracestate: state},
+		&lropb.ClaimedOperation{Name: "operations/untraced", Kind: "k", LeaseToken: "t2"})
+	f.mu.Unlock()
+	stop, done := startWork(t, f, "k", "--concurrency", "1", "--", script)
+	got := map[string]map[string]string{}
+	for range 2 {
+		res := f.waitFinish(t)
+		fields := map[string]string{}
+		for k, v := range res.GetResponse().GetStructValue().GetFields() {
+			fields[k] = v.GetStringValue()
+		}
+		got[res.GetName()] = fields
+	}
+	want := map[string]map[string]string{
+		"operations/traced":   {"traceparent": parent, "tracestate": state, "set": "set"},
+		"operations/untraced": {"traceparent": "", "tracestate": "", "set": ""},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the commands saw %v, want %v", got, want)
+	}
+	stop()
+	wantCode(t, waitResult(t, done), 0)
+}

@@ -32,6 +32,8 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/soheilhy/cmux"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -108,6 +110,13 @@ type Config struct {
 	// lrogrpc.MaxRecvMsgSize for gRPC and lrohttp.MaxBodyBytesDefault for
 	// HTTP.
 	MaxRequestBytes int
+
+	// TracerProvider, if set, records a span for each gRPC call and HTTP
+	// request (but health checks), and is the client's
+	// lro.Config.TracerProvider unless Client sets one (tracing.go); nil
+	// records none, and turns the client's tracing off unless Client
+	// sets a provider. See TracerProviderFromEnv.
+	TracerProvider trace.TracerProvider
 
 	// authenticate, if set, is the first interceptor of unary calls, in
 	// the place of authentication. Tests set it (export_test.go) to put
@@ -266,6 +275,12 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	clientConfig := config.Client
 	clientConfig.Logger = logger
+	if clientConfig.TracerProvider == nil {
+		clientConfig.TracerProvider = config.TracerProvider
+		if clientConfig.TracerProvider == nil {
+			clientConfig.TracerProvider = noop.NewTracerProvider() // not the global one: off is off
+		}
+	}
 	client, err := lro.NewClient(store, &clientConfig)
 	if err == nil && config.Register != nil {
 		err = config.Register(client)
@@ -324,9 +339,13 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	handler := tlsconn.Handler(lrohttp.CheckHost(
+		withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts))
+	if config.TracerProvider != nil {
+		handler = s.httpTracing(handler)
+	}
 	s.http = &http.Server{
-		Handler: tlsconn.Handler(lrohttp.CheckHost(
-			withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts)),
+		Handler:           handler,
 		ConnContext:       tlsconn.ConnContext,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: timeouts.ReadHeader,
@@ -349,6 +368,9 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 	}
 	if n := s.config.MaxRequestBytes; n > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(n)) // the last one counts
+	}
+	if s.config.TracerProvider != nil {
+		opts = append(opts, s.grpcTracing())
 	}
 	var interceptors []grpc.UnaryServerInterceptor
 	// Authentication goes here, first, with its stream interceptor: the

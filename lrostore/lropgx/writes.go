@@ -22,16 +22,17 @@ import (
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
 			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time,
-			metadata_json, not_before, deadline)
+			metadata_json, not_before, deadline, trace_context)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
 			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
-			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline
+			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline, NULLIF(u.trace_context, '')
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
-					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[], $16::timestamptz[])
+					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[], $16::timestamptz[],
+					$17::text[])
 				WITH ORDINALITY AS u(id, parent, kind, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-					lease_owner, lease_ttl, metadata_json, not_before, deadline, ord)) u,
+					lease_owner, lease_ttl, metadata_json, not_before, deadline, trace_context, ord)) u,
 			(SELECT COALESCE($11::timestamptz, now()) AS now) t
 		ORDER BY u.parent, NULLIF(u.request_id, ''), u.ord
 		ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING
@@ -81,6 +82,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			metaJSONs      = make([]string, n)
 			deadlines      = make([]pgtype.Timestamptz, n)
 			notBefore      = make([]pgtype.Timestamptz, n)
+			traces         []string // nil while no start was traced: the cost of the column is one NULL
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
@@ -88,9 +90,15 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i], metaJSONs[i] = p.LeaseOwner, p.LeaseTTL.Microseconds(), string(p.MetadataJSON)
 			notBefore[i], deadlines[i] = timeArg(p.NotBefore), timeArg(p.Deadline)
+			if tc, ok := storekit.TraceContext(p.TraceParent, p.TraceState); ok {
+				if traces == nil {
+					traces = make([]string, n)
+				}
+				traces[i] = tc
+			}
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore, deadlines)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore, deadlines, traces)
 		if err != nil {
 			return nil, interpretError(err)
 		}

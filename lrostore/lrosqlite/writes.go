@@ -27,8 +27,9 @@ var rules = storekit.Dialect{
 var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
-				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before, deadline)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?)
+				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before, deadline,
+				trace_context)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?, ?)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -114,7 +115,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
 				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON),
-				nullMicros(p.NotBefore), nullMicros(p.Deadline)) // the last two bind the anonymous ?
+				nullMicros(p.NotBefore), nullMicros(p.Deadline), traceContext(p)) // the last three bind the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -523,3 +524,12 @@ func nullJSON(b []byte) any {
 }
 
 var emptyObject any = "{}"
+
+// traceContext is the trace_context that an insert stores: NULL when the
+// start was not traced.
+func traceContext(p *lrostore.OperationInsertParams) any {
+	if tc, ok := storekit.TraceContext(p.TraceParent, p.TraceState); ok {
+		return tc
+	}
+	return nil
+}

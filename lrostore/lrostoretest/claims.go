@@ -29,6 +29,34 @@ func runOperationClaim(t *testing.T, newStore NewStore) {
 		require.Equal(t, ids(ops[2:]), ids(b.claim(t, 5, b.now)), "only kind k, and not the claimed ones")
 		require.Empty(t, b.claim(t, 5, b.now))
 	})
+	t.Run("ReturnsTraceContext", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		const (
+			parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+			state  = "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"
+		)
+		// In one batch: with a tracestate, without one, and not traced.
+		n := 0
+		b.insert(t, 3, func(p *lrostore.OperationInsertParams) {
+			switch n++; n {
+			case 1:
+				p.TraceParent, p.TraceState = parent, state
+			case 2:
+				p.TraceParent = parent
+			}
+		})
+		b.insert(t, 1) // a batch with no traced start
+		claimed := b.claim(t, 4, b.now)
+		require.Len(t, claimed, 4)
+		got := make([][2]string, len(claimed))
+		for i, op := range claimed {
+			got[i] = [2]string{op.TraceParent, op.TraceState}
+		}
+		require.Equal(t, [][2]string{{parent, state}, {parent, ""}, {}, {}}, got)
+		op := b.get(t, claimed[0].ID)
+		require.Equal(t, [2]string{parent, state}, [2]string{op.TraceParent, op.TraceState}, "a full read has it too")
+	})
 	t.Run("ConcurrentClaimsTakeEachOnce", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, newStore)

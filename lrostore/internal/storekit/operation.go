@@ -17,7 +17,7 @@ var columnLines = [][]string{
 	{"id", "parent", "kind", "state", "input", "metadata", "metadata_type", "response", "response_type"},
 	{"error", "error_code", "error_message", "request_id", "request_hash", "attempt", "max_attempts"},
 	{"lease_owner", "lease_token", "lease_expire_time", "cancel_requested", "create_time", "update_time", "end_time"},
-	{"not_before", "last_error", "deadline"},
+	{"not_before", "last_error", "deadline", "trace_context"},
 }
 
 // Columns returns the operation's columns in the order OperationRow.Dest
@@ -52,6 +52,7 @@ const LiveColumns = BriefColumns + `, attempt, last_error, deadline`
 type OperationRow[T any] struct {
 	op                                                                lrostore.Operation
 	metadataType, responseType, errorMessage, requestID, leaseOwner   pgtype.Text
+	traceContext                                                      pgtype.Text
 	errorCode                                                         pgtype.Int4
 	errorStatus, lastError                                            []byte
 	leaseExpire, createTime, updateTime, endTime, notBefore, deadline T
@@ -63,7 +64,7 @@ func (r *OperationRow[T]) Dest() []any {
 	return []any{&op.ID, &op.Parent, &op.Kind, &op.State, &op.Input, &op.Metadata, &r.metadataType,
 		&op.Response, &r.responseType, &r.errorStatus, &r.errorCode, &r.errorMessage, &r.requestID, &op.RequestHash,
 		&op.Attempt, &op.MaxAttempts, &r.leaseOwner, &op.LeaseToken, &r.leaseExpire, &op.CancelRequested,
-		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore, &r.lastError, &r.deadline}
+		&r.createTime, &r.updateTime, &r.endTime, &r.notBefore, &r.lastError, &r.deadline, &r.traceContext}
 }
 
 // Operation returns the operation scanned, with its times read by toTime.
@@ -85,7 +86,31 @@ func (r *OperationRow[T]) Operation(toTime func(T) time.Time) *lrostore.Operatio
 	if r.lastError != nil {
 		op.LastError = LastFailure(r.lastError)
 	}
+	if r.traceContext.Valid {
+		op.TraceParent, op.TraceState = SplitTraceContext(r.traceContext.String)
+	}
 	return op
+}
+
+// TraceContext is what the column trace_context stores of a trace
+// context: the traceparent, then a space and the tracestate when there is
+// one (a traceparent holds no space); ok is false when there is no
+// traceparent, which stores NULL.
+func TraceContext(traceParent, traceState string) (column string, ok bool) {
+	switch {
+	case traceParent == "":
+		return "", false
+	case traceState == "":
+		return traceParent, true
+	}
+	return traceParent + " " + traceState, true
+}
+
+// SplitTraceContext reads a stored trace_context back into its
+// traceparent and tracestate.
+func SplitTraceContext(column string) (traceParent, traceState string) {
+	traceParent, traceState, _ = strings.Cut(column, " ")
+	return traceParent, traceState
 }
 
 // LastFailure is the Failure of a stored last_error, a google.rpc.Status

@@ -38,9 +38,9 @@ func TestColumns(t *testing.T) {
 	require.Equal(t, `id, parent, kind, state, input, metadata, metadata_type, response, response_type,
 	error, error_code, error_message, request_id, request_hash, attempt, max_attempts,
 	lease_owner, lease_token, lease_expire_time, cancel_requested, create_time, update_time, end_time,
-	not_before, last_error, deadline`, storekit.Columns(""))
+	not_before, last_error, deadline, trace_context`, storekit.Columns(""))
 	var r storekit.OperationRow[int64]
-	require.Len(t, r.Dest(), 26, "one destination a column")
+	require.Len(t, r.Dest(), 27, "one destination a column")
 }
 
 func TestMigrations(t *testing.T) {
@@ -116,4 +116,25 @@ func TestRules(t *testing.T) {
 		" end_time = CASE WHEN state = 0 THEN now ELSE end_time END,"+
 		" cancel_requested = true, update_time = now",
 		strings.ReplaceAll(d.CancelSet(storekit.FailureArgs{"s", "c", "m"}, "now"), "\n", ""))
+}
+
+func TestTraceContext(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tt := range []struct {
+		parent, state, column string
+		ok                    bool
+	}{
+		{"", "", "", false},
+		{"", "a=b", "", false},
+		{parent, "", parent, true},
+		{parent, "a=b, c=d e", parent + " a=b, c=d e", true},
+	} {
+		column, ok := storekit.TraceContext(tt.parent, tt.state)
+		require.Equal(t, tt.column, column)
+		require.Equal(t, tt.ok, ok)
+		if ok {
+			p, s := storekit.SplitTraceContext(column)
+			require.Equal(t, [2]string{tt.parent, tt.state}, [2]string{p, s})
+		}
+	}
 }

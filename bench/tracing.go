@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// tracingEnv turns tracing on in the lro clients of every case (and of
+// their child processes, which inherit it): LRO_BENCH_TRACING=1 records
+// every span with the OpenTelemetry SDK, sampled, and sends them in batches
+// to an exporter that drops them, so that the run measures what tracing
+// costs lro, not an exporter's network. Unset, tracing is off (a no-op
+// provider), as in lro serve without OTEL_* variables.
+const tracingEnv = "LRO_BENCH_TRACING"
+
+// benchTracer is the tracer provider of the cases' lro clients.
+var benchTracer = newBenchTracer()
+
+func newBenchTracer() trace.TracerProvider {
+	if os.Getenv(tracingEnv) != "1" {
+		return noop.NewTracerProvider()
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+}
+
+// discardExporter drops the spans it is given.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

@@ -1,0 +1,205 @@
+package lro
+
+import (
+	"context"
+	"reflect"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/grpc/status"
+
+	"lro.dev/lro/lrostore"
+)
+
+// Traces: a start records a span, "lro.start {kind}", child of the
+// caller's span, and stores that span's W3C trace context with the
+// operation (lrostore.Operation.TraceParent). Each attempt runs in a span,
+// "lro.attempt {kind}", whose parent is the stored context, so that the
+// trace goes on on whichever node claims the operation, or in a remote
+// worker (the Workers service hands the context on with each claimed
+// operation). The handler's context carries the attempt's span, so that
+// the handler's own spans nest under it.
+//
+// Off costs nothing: with a no-op provider (or the global provider while
+// none is set) no span is started, nothing is allocated, and the
+// operation's trace context is stored as NULL.
+
+// TracerName is the instrumentation scope of lro's spans.
+const TracerName = "lro.dev/lro"
+
+// The attributes of lro's spans.
+const (
+	// AttrOperationName is the operation's resource name,
+	// "operations/{id}" or "{parent}/operations/{id}".
+	AttrOperationName = attribute.Key("lro.operation.name")
+	// AttrOperationKind is the operation's kind.
+	AttrOperationKind = attribute.Key("lro.operation.kind")
+	// AttrAttempt is the attempt's number, from 1.
+	AttrAttempt = attribute.Key("lro.attempt")
+	// AttrAttemptOutcome is how the attempt ended: "succeeded", "failed"
+	// (the operation failed), "retry" (it failed and runs again),
+	// "lease_lost" (another worker may run it now), or "released" (the
+	// worker stopped: it runs again, the attempt not counted).
+	AttrAttemptOutcome = attribute.Key("lro.attempt.outcome")
+	// AttrCode is the google.rpc.Code of a failure, by name, such as
+	// "UNAVAILABLE".
+	AttrCode = attribute.Key("lro.code")
+)
+
+// The outcomes of an attempt (AttrAttemptOutcome).
+const (
+	outcomeSucceeded = "succeeded"
+	outcomeFailed    = "failed"
+	outcomeRetry     = "retry"
+	outcomeLeaseLost = "lease_lost"
+	outcomeReleased  = "released"
+)
+
+// traceContext is the W3C propagator: lro stores and hands on trace
+// contexts in its format (traceparent and tracestate), whatever the
+// global propagator is.
+var traceContext propagation.TraceContext
+
+// tracing is a client's tracer.
+type tracing struct {
+	tracer trace.Tracer
+	// global: the tracer is the global provider's, which is a no-op while
+	// no provider is set (see on).
+	global bool
+	// off: the configured provider is a no-op.
+	off bool
+}
+
+func newTracing(tp trace.TracerProvider) *tracing {
+	if tp == nil || isGlobalDefault(tp) {
+		// The global tracer delegates to the provider set later, if it was
+		// not set yet.
+		return &tracing{tracer: otel.GetTracerProvider().Tracer(TracerName), global: true}
+	}
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return &tracing{tracer: noop.Tracer{}, off: true}
+	}
+	return &tracing{tracer: tp.Tracer(TracerName)}
+}
+
+// isGlobalDefault reports whether tp is the global provider that
+// otel.GetTracerProvider returns while no provider is set: it delegates to
+// the one set later, and until then starts no span.
+func isGlobalDefault(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// on reports whether spans are recorded: cheaply, as each start and each
+// attempt asks.
+func (t *tracing) on() bool {
+	if t.global {
+		return !isGlobalDefault(otel.GetTracerProvider())
+	}
+	return !t.off
+}
+
+// startSpan starts the span of a start, child of ctx's span, and returns
+// it with ctx carrying it; nil when tracing is off.
+func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, trace.Span) {
+	if !t.on() {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, "lro.start "+kind, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(AttrOperationKind.String(kind)))
+}
+
+// traced records in p the trace context of a start's span, and names the
+// operation on the span. A span that is not sampled is stored all the
+// same: its attempts follow the start's sampling decision.
+func traced(span trace.Span, p *lrostore.OperationInsertParams) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(AttrOperationName.String(OperationName(p.Parent, p.ID)))
+	sc := span.SpanContext()
+	if !sc.IsValid() {
+		return
+	}
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
+	p.TraceParent, p.TraceState = carrier["traceparent"], carrier["tracestate"]
+}
+
+// endSpan ends a span of lro, with err as its status (nil: unset, which
+// is success).
+func endSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		st := status.Convert(err)
+		span.SetAttributes(AttrCode.String(code.Code(st.Code()).String()))
+		span.SetStatus(otelcodes.Error, st.Message())
+	}
+	span.End()
+}
+
+// attemptSpan starts the span of an attempt at op: its parent is the
+// trace context stored with op, or ctx's span when op has none. It returns
+// ctx carrying the span, or, while tracing is off, carrying the stored
+// context alone (so that a handler that traces with its own tracer still
+// continues the start's trace), and the span, nil when off.
+func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation) (context.Context, trace.Span) {
+	on := t.on()
+	if op.TraceParent != "" {
+		carrier := propagation.MapCarrier{"traceparent": op.TraceParent}
+		if op.TraceState != "" {
+			carrier["tracestate"] = op.TraceState
+		}
+		if sc := trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier)); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	if !on {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, "lro.attempt "+op.Kind, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			AttrOperationName.String(OperationName(op.Parent, op.ID)),
+			AttrOperationKind.String(op.Kind),
+			AttrAttempt.Int(int(op.Attempt)),
+		))
+}
+
+// endAttempt ends an attempt's span with its outcome, and the failure f
+// that ended it, if any.
+func endAttempt(span trace.Span, outcome string, f *lrostore.Failure) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(AttrAttemptOutcome.String(outcome))
+	switch {
+	case f != nil:
+		span.SetAttributes(AttrCode.String(code.Code(f.Code).String()))
+		span.SetStatus(otelcodes.Error, f.Message)
+	case outcome == outcomeLeaseLost:
+		span.SetStatus(otelcodes.Error, "the lease was lost")
+	}
+	span.End()
+}
+
+// TraceContext returns the W3C trace context (the traceparent and
+// tracestate headers) of ctx's span, "" for none. A handler that hands
+// its work on to another process passes them on, as `lro work` does in
+// its command's environment (TRACEPARENT and TRACESTATE).
+func TraceContext(ctx context.Context) (traceParent, traceState string) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return "", ""
+	}
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(ctx, carrier)
+	return carrier["traceparent"], carrier["tracestate"]
+}
