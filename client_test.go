@@ -128,6 +128,9 @@ func merge(dst, src *lro.Config) {
 	dst.MetadataBytesMax = cmp.Or(src.MetadataBytesMax, dst.MetadataBytesMax)
 	dst.ResponseBytesMax = cmp.Or(src.ResponseBytesMax, dst.ResponseBytesMax)
 	dst.ErrorBytesMax = cmp.Or(src.ErrorBytesMax, dst.ErrorBytesMax)
+	if src.Metrics != nil {
+		dst.Metrics = src.Metrics
+	}
 }
 
 func start(t *testing.T, c *lro.Client, kindName, value string) *longrunningpb.Operation {

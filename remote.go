@@ -102,6 +102,9 @@ func NewRemoteClient(conn grpc.ClientConnInterface, config *Config) (*Client, er
 	c.remote = r
 	c.exec.store, c.producer.store, c.leases.store = r.work, r.work, r.work
 	c.exec.forget = func(l lrostore.Lease) { r.work.forget(l) }
+	if cfg.Metrics != nil {
+		c.setMetrics(newMetrics(cfg.Metrics))
+	}
 	return c, nil
 }
 

@@ -144,6 +144,10 @@ func (c *Client) ClaimOperations(ctx context.Context, req *lropb.ClaimOperations
 	if err := c.checkStarted(); err != nil {
 		return nil, err
 	}
+	if c.metrics != nil {
+		c.metrics.remoteWorkers.Add(1)
+		defer c.metrics.remoteWorkers.Add(-1)
+	}
 	var timer *time.Timer
 	for {
 		var (
@@ -268,6 +272,12 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 			}
 			out = append(out, claimed)
 			leases = append(leases, lrostore.Lease{ID: op.ID, Token: op.LeaseToken})
+			if c.metrics != nil {
+				if km := c.kinds.get(op.Kind).metrics; km != nil {
+					km.remoteClaimed.Inc()
+					km.claimed(op, time.Now())
+				}
+			}
 		}
 	}
 	if len(broken) > 0 {
