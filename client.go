@@ -106,7 +106,9 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	}
 	var m *metrics
 	if cfg.Metrics != nil {
-		m = newMetrics(cfg.Metrics)
+		if m, err = newMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
 		store = newTimedStore(store, m.statements)
 	}
 	c := newClient(store, store, cfg)

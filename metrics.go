@@ -3,6 +3,7 @@ package lro
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,37 +71,39 @@ type metrics struct {
 }
 
 // newMetrics registers a client's collectors on r. A collector that is
-// registered already (by another client) is shared.
-func newMetrics(r prometheus.Registerer) *metrics {
+// registered already (by another client) is shared; one that conflicts
+// with another of r's (the same name, other labels) is an error.
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	var err error
 	m := &metrics{
-		started: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_started_total",
+		started: register(r, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_started_total",
 			Help: "Operations started (stored) by this node."}, []string{"kind"})),
-		finished: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_finished_total",
+		finished: register(r, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_finished_total",
 			Help: "Operations that ended on this node, by outcome (succeeded, failed, cancelled, deadline_exceeded, attempts_exhausted) and google.rpc code name."},
 			[]string{"kind", "outcome", "code"})),
-		retried: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_retried_total",
+		retried: register(r, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_retried_total",
 			Help: "Attempts that failed on this node and left their operation to run again."}, []string{"kind"})),
-		rescued: register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "lro_operations_rescued_total",
+		rescued: register(r, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lro_operations_rescued_total",
 			Help: "Operations whose worker was lost (its lease expired) that this node made pending again."})),
-		queueWait: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_operation_queue_wait_seconds",
+		queueWait: register(r, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_operation_queue_wait_seconds",
 			Help: "Time from an operation's start to its first claim, for the operations this node claimed.", Buckets: durationBuckets},
 			[]string{"kind"})),
-		attempt: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_attempt_duration_seconds",
+		attempt: register(r, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_attempt_duration_seconds",
 			Help: "Run time of the handlers of this node, by the attempt's outcome.", Buckets: durationBuckets},
 			[]string{"kind", "outcome"})),
-		opDuration: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_operation_duration_seconds",
+		opDuration: register(r, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_operation_duration_seconds",
 			Help: "Time from an operation's start to its end, for the operations that ended on this node.", Buckets: durationBuckets},
 			[]string{"kind"})),
-		running: register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lro_operations_running",
+		running: register(r, &err, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lro_operations_running",
 			Help: "Handlers running on this node."}, []string{"kind"})),
-		remoteClaimed: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_remote_claimed_total",
+		remoteClaimed: register(r, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_remote_claimed_total",
 			Help: "Operations that remote workers claimed through this node."}, []string{"kind"})),
-		waits: register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "lro_wait_operations_in_flight",
+		waits: register(r, &err, prometheus.NewGauge(prometheus.GaugeOpts{Name: "lro_wait_operations_in_flight",
 			Help: "WaitOperation calls under way on this node."})),
-		statements: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_store_statement_duration_seconds",
+		statements: register(r, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lro_store_statement_duration_seconds",
 			Help: "Duration of the store's calls, by statement (the Store method).", Buckets: statementBuckets},
 			[]string{"statement"})),
-		nodes: register(r, &nodeCollector{
+		nodes: register(r, &err, &nodeCollector{
 			slots: prometheus.NewDesc("lro_worker_slots", "Worker slots of this node, busy (a handler runs, or its result is written) or free.",
 				[]string{"state"}, nil),
 			remote: prometheus.NewDesc("lro_remote_workers", "Remote workers with a claim under way on this node (ClaimOperations calls).",
@@ -109,12 +112,16 @@ func newMetrics(r prometheus.Registerer) *metrics {
 				[]string{"kind"}, nil),
 		}),
 	}
-	return m
+	if err != nil {
+		return nil, fmt.Errorf("lro: Config.Metrics: %w", err)
+	}
+	return m, nil
 }
 
 // register registers c on r and returns it, or the collector of the same
-// description that r has already.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
+// description that r has already. It sets *errp, if nil, when r refuses c
+// for another reason.
+func register[C prometheus.Collector](r prometheus.Registerer, errp *error, c C) C {
 	if err := r.Register(c); err != nil {
 		var already prometheus.AlreadyRegisteredError
 		if errors.As(err, &already) {
@@ -122,7 +129,9 @@ func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
 				return existing
 			}
 		}
-		panic("lro: Config.Metrics: " + err.Error())
+		if *errp == nil {
+			*errp = err
+		}
 	}
 	return c
 }

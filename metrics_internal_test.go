@@ -29,7 +29,9 @@ func measureOne(km *kindMetrics, op *lrostore.Operation, f *lrostore.Failure) {
 // Counting an operation allocates nothing once its label children are
 // resolved: the hot path stays cheap.
 func TestMetricsOfAnOperationAllocateNothing(t *testing.T) {
-	km := newMetrics(prometheus.NewRegistry()).forKind("k")
+	m, err := newMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	km := m.forKind("k")
 	op := &lrostore.Operation{Attempt: 1, CreateTime: time.Now()}
 	failed := &lrostore.Failure{Code: 3}
 	measureOne(km, op, nil) // resolves the children
@@ -45,7 +47,9 @@ func TestMetricsOfAnOperationAllocateNothing(t *testing.T) {
 }
 
 func BenchmarkMetricsOfAnOperation(b *testing.B) {
-	km := newMetrics(prometheus.NewRegistry()).forKind("k")
+	m, err := newMetrics(prometheus.NewRegistry())
+	require.NoError(b, err)
+	km := m.forKind("k")
 	op := &lrostore.Operation{Attempt: 1, CreateTime: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {

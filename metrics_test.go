@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -165,16 +164,14 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 	})
 }
 
-// Without a registry, nothing is measured, and the store is not wrapped:
-// its capabilities (lrostore.Notifier) are used as they are.
-func TestMetricsOffRegistersNothing(t *testing.T) {
+// A registry that holds another collector of the same name, with other
+// labels, is refused with an error, not a panic.
+func TestMetricsConflictIsAnError(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	c := newClient(t, openStore(t), nil, func(c *lro.Client) { lro.MustRegister(c, kind{Name: "k", Run: newProbe().blocking}) })
-	_ = c
-	n, err := testutil.GatherAndCount(reg)
-	require.NoError(t, err)
-	require.Zero(t, n)
+	reg.MustRegister(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lro_operations_started_total", Help: "other"}, []string{"queue"}))
+	_, err := lro.NewClient(openStore(t), &lro.Config{Metrics: reg, Logger: testLogger(t)})
+	require.ErrorContains(t, err, "lro: Config.Metrics")
 }
 
 func scrape(t *testing.T, g prometheus.Gatherer) map[string]*dto.MetricFamily {
