@@ -227,3 +227,45 @@ func histCount(mfs map[string]*dto.MetricFamily, name string, labels map[string]
 	}
 	return n
 }
+
+// Remote workers' claims and results are counted by the server that
+// serves them; the worker's own registry measures its handlers only, so
+// that a server and its workers, summed, count each end once.
+func TestMetricsOfRemoteWorkers(t *testing.T) {
+	t.Parallel()
+	serverReg, workerReg := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
+	server, dial := newServerNode(t, openStore(t), &lro.Config{Metrics: serverReg})
+	p := newProbe()
+	remoteWorker(t, dial(), &lro.Config{Metrics: workerReg}, p.blocking)
+
+	for i, res := range []result{{resp: wrapperspb.String("a")}, {resp: wrapperspb.String("b")}, {err: status.Error(codes.InvalidArgument, "no")}} {
+		op := start(t, server, remoteKind, "")
+		r := p.next(t)
+		r.release <- res
+		done := waitDone(t, server, op.GetName())
+		require.Equal(t, i == 2, done.GetError() != nil)
+	}
+	var got map[string]*dto.MetricFamily
+	require.Eventually(t, func() bool { // the worker waits in its next claim
+		got = scrape(t, serverReg)
+		return value(got, "lro_remote_workers", nil) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	kindLabel := map[string]string{"kind": remoteKind}
+	require.Equal(t, 3.0, value(got, "lro_remote_claimed_total", kindLabel))
+	require.Equal(t, uint64(3), histCount(got, "lro_operation_queue_wait_seconds", kindLabel))
+	require.Equal(t, 2.0, value(got, "lro_operations_finished_total", map[string]string{"kind": remoteKind, "outcome": "succeeded", "code": "OK"}))
+	require.Equal(t, 1.0, value(got, "lro_operations_finished_total", map[string]string{"kind": remoteKind, "outcome": "failed", "code": "INVALID_ARGUMENT"}), "%v", got["lro_operations_finished_total"])
+	require.Zero(t, histCount(got, "lro_attempt_duration_seconds", nil), "the server runs no handler")
+
+	// The worker measures an attempt once the server has answered its
+	// finish, after the server woke the waiters.
+	var worker map[string]*dto.MetricFamily
+	require.Eventually(t, func() bool {
+		worker = scrape(t, workerReg)
+		return histCount(worker, "lro_attempt_duration_seconds", nil) == 3
+	}, 5*time.Second, 5*time.Millisecond)
+	require.Zero(t, total(worker, "lro_operations_finished_total"), "the server counts the ends")
+	require.Equal(t, uint64(2), histCount(worker, "lro_attempt_duration_seconds", map[string]string{"kind": remoteKind, "outcome": "succeeded"}))
+	require.Equal(t, uint64(1), histCount(worker, "lro_attempt_duration_seconds", map[string]string{"kind": remoteKind, "outcome": "failed"}))
+	require.Nil(t, worker["lro_operations_pending"], "a remote client has no store to sample")
+}

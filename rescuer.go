@@ -94,12 +94,12 @@ func (r *rescuer) rescue(ctx context.Context) bool {
 		r.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
 		r.wake()
 	}
-	for _, id := range res.Ended {
-		r.waiters.notify(id)
-	}
-	if r.metrics != nil {
+	if r.metrics != nil { // before the waiters wake, who may read the metrics
 		r.metrics.rescued.Add(float64(len(res.Retried)))
 		r.measureEnded(ctx, res.Ended, outcomeAttemptsExhausted)
+	}
+	for _, id := range res.Ended {
+		r.waiters.notify(id)
 	}
 	return len(res.Retried)+len(res.Ended) == rescueBatch
 }
@@ -117,12 +117,12 @@ func (r *rescuer) expire(ctx context.Context) bool {
 	if len(ended) > 0 {
 		r.logger.InfoContext(ctx, "operations past their deadline ended", slog.Int("count", len(ended)))
 	}
+	if r.metrics != nil { // before the waiters wake, who may read the metrics
+		r.measureEnded(ctx, ended, outcomeDeadlineExceeded)
+	}
 	for _, id := range ended {
 		r.waiters.notify(id)
 		r.cancelJob(id, ErrTimeout)
-	}
-	if r.metrics != nil {
-		r.measureEnded(ctx, ended, outcomeDeadlineExceeded)
 	}
 	return len(ended) == rescueBatch
 }
