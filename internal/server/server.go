@@ -601,7 +601,7 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	}), http.MethodGet))
 	mux.Handle("/readyz", lrohttp.AllowMethods(http.HandlerFunc(s.readyz), http.MethodGet))
 	if s.registry != nil {
-		var metrics http.Handler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+		metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 		if a := s.config.Authenticator; a != nil {
 			// A scraper sends credentials as any client does: a bearer
 			// token, or its certificate with mTLS.
