@@ -9,18 +9,23 @@ import (
 	"lro.dev/lro/lrostore/internal/storekit"
 )
 
-// OperationCountPending implements lrostore.Store. It reads the two
-// partial indexes of pending operations: those that run at once and those
-// that wait (delayed starts, retries).
+// countPendingQuery counts pending operations by kind through the two
+// partial indexes of pending operations: those that run at once
+// (lro_operation_pending, whose rows it then reads for their kind) and
+// those that wait (lro_operation_waiting, which holds the kind). Running
+// and done operations, most of the table, are not read.
+const countPendingQuery = `SELECT kind, count(*) FROM (
+		SELECT kind FROM lro_operation INDEXED BY lro_operation_pending WHERE state = 0 AND not_before IS NULL
+		UNION ALL
+		SELECT kind FROM lro_operation INDEXED BY lro_operation_waiting WHERE state = 0 AND not_before IS NOT NULL)
+	GROUP BY kind`
+
+// OperationCountPending implements lrostore.Store.
 func (s *Store) OperationCountPending(ctx context.Context) (map[string]int64, error) {
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT kind, count(*) FROM (
-			SELECT kind FROM lro_operation INDEXED BY lro_operation_pending WHERE state = 0 AND not_before IS NULL
-			UNION ALL
-			SELECT kind FROM lro_operation INDEXED BY lro_operation_waiting WHERE state = 0 AND not_before IS NOT NULL)
-		GROUP BY kind`)
+	rows, err := s.read.QueryContext(ctx, countPendingQuery)
 	if err != nil {
 		return nil, interpretError(err)
 	}
