@@ -25,7 +25,7 @@ import (
 // Several clients may register on one registry: they share the counters
 // and histograms (each counts what it does), and the gauges of worker
 // slots and remote workers sum over them. The pending gauge reads the
-// store of the first client registered, as clients that share a registry
+// store of the first client started, as clients that share a registry
 // are expected to share a store.
 
 // Outcomes of an operation (lro_operations_finished_total) and of an
