@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,20 @@ func TestMetricsOff(t *testing.T) {
 	ctx := testContext(t)
 	srv := newServer(t, server.Config{DisableMetrics: true, Client: lro.Config{Workers: -1}})
 	status, _ := httpGet(ctx, t, srv.Addr().String(), "", "/metrics")
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+// TestMetricsFlag: lro serve serves /metrics by default, and not with
+// --metrics=false.
+func TestMetricsFlag(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	on := startServer(t, "on", filepath.Join(t.TempDir(), "lro.db"))
+	got := scrapeMetrics(ctx, t, on.addr)
+	require.NotNil(t, got["lro_worker_slots"])
+	require.NotNil(t, got["go_goroutines"])
+	off := startServer(t, "off", filepath.Join(t.TempDir(), "lro.db"), "--metrics=false")
+	status, _ := httpGet(ctx, t, off.addr, "", "/metrics")
 	require.Equal(t, http.StatusNotFound, status)
 }
 
