@@ -104,7 +104,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Duration of the store's calls, by statement (the Store method).", Buckets: statementBuckets},
 			[]string{"statement"})),
 		nodes: register(r, &err, &nodeCollector{
-			slots: prometheus.NewDesc("lro_worker_slots", "Worker slots of this node, busy (a handler runs, or its result is written) or free.",
+			slots: prometheus.NewDesc("lro_worker_slots", "Worker slots of this node, busy (a handler runs in it, or an eager start took it) or free.",
 				[]string{"state"}, nil),
 			remote: prometheus.NewDesc("lro_remote_workers", "Remote workers with a claim under way on this node (ClaimOperations calls).",
 				nil, nil),
