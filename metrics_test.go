@@ -61,9 +61,9 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 			_, _ = c.WaitOperation(ctx, cancelled.GetName(), 10*time.Second)
 		}()
 		waits := scrape(t, reg)
-		require.Eventually(t, func() bool {
+		require.Eventually(t, func() bool { // the earlier jobs end just after their waiters wake
 			waits = scrape(t, reg)
-			return value(waits, "lro_wait_operations_in_flight", nil) == 1
+			return value(waits, "lro_wait_operations_in_flight", nil) == 1 && total(waits, "lro_operations_running") == 1
 		}, 5*time.Second, 5*time.Millisecond)
 		require.Equal(t, 1.0, value(waits, "lro_operations_running", map[string]string{"kind": "ok"}))
 		require.Equal(t, 1.0, value(waits, "lro_worker_slots", map[string]string{"state": "busy"}))
