@@ -108,7 +108,7 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		var got map[string]*dto.MetricFamily
 		require.Eventually(t, func() bool { // the last slot goes back just after the last result is stored
 			got = scrape(t, reg)
-			return value(got, "lro_worker_slots", map[string]string{"state": "busy"}) == 0
+			return value(got, "lro_worker_slots", map[string]string{"state": "busy"}) == 0 && total(got, "lro_operations_running") == 0
 		}, 5*time.Second, 5*time.Millisecond)
 		finished := func(k, outcome, code string) float64 {
 			return value(got, "lro_operations_finished_total", map[string]string{"kind": k, "outcome": outcome, "code": code})
