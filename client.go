@@ -80,6 +80,7 @@ type Client struct {
 	logs *logthrottle.Logger // the store's failures, throttled by kind
 
 	tracing *tracing // spans of starts and attempts (tracing.go)
+	metrics *metrics // nil unless Config.Metrics is set
 }
 
 type clientState int
@@ -104,7 +105,16 @@ func NewClient(store lrostore.Store, config *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(store, store, cfg), nil
+	var m *metrics
+	if cfg.Metrics != nil {
+		if m, err = newMetrics(cfg.Metrics); err != nil {
+			return nil, err
+		}
+		store = newTimedStore(store, m.statements)
+	}
+	c := newClient(store, store, cfg)
+	c.setMetrics(m)
+	return c, nil
 }
 
 // newClient wires a client's services: work is store for a local client,
@@ -128,11 +138,17 @@ func newClient(store lrostore.Store, work workStore, cfg *Config) *Client {
 	c.exec.slots, c.exec.leases = c.producer, c.leases
 	c.rescuer = &rescuer{store: store, config: cfg, logger: c.logger, logs: c.logs, waiters: &c.waiters, wake: c.pendingMayExist,
 		kick: make(chan struct{}, 1), cancelJob: c.exec.cancelJob}
+	c.rescuer.kinds = c.kinds.get
 	c.expiry.ring = c.rescuer.kickNow
 	c.exec.wakeAt = c.alarm.set
 	c.exec.jsonCopies = store != nil
+	c.exec.ends = store != nil
 	c.retainer = &retainer{store: store, config: cfg, logger: c.logger, logs: c.logs}
-	if notifier, ok := store.(lrostore.Notifier); ok {
+	raw := store
+	if t, ok := store.(*timedStore); ok {
+		raw = t.Store // its capabilities
+	}
+	if notifier, ok := raw.(lrostore.Notifier); ok {
 		c.listener = &listener{notifier: notifier, logs: c.logs, waiters: &c.waiters, cancel: c.exec.cancelJob, wake: c.pendingMayExist}
 	}
 	return c
@@ -166,6 +182,7 @@ func (c *Client) register(k *kind) error {
 	if k.leaseTTL == 0 {
 		k.leaseTTL = c.config.LeaseTTL
 	}
+	k.metrics = c.metrics.forKind(k.name)
 	c.kinds.kinds[k.name] = k
 	return nil
 }
@@ -233,6 +250,9 @@ func (c *Client) Start(ctx context.Context) error {
 	defer c.mu.Unlock()
 	if c.state != stateNew {
 		return errors.New("lro: Start: client already started")
+	}
+	if c.metrics != nil {
+		c.metrics.nodes.add(c) // removed by shutdown
 	}
 	if c.remote != nil {
 		return c.startRemote(ctx)
@@ -319,6 +339,9 @@ func (c *Client) shutdown(ctx context.Context) {
 	}
 	c.stop(ErrShutdown)
 	c.logs.Stop()
+	if c.metrics != nil {
+		c.metrics.nodes.remove(c)
+	}
 }
 
 // handledKinds returns the names of the kinds that this client runs.

@@ -131,6 +131,9 @@ func merge(dst, src *lro.Config) {
 	if src.TracerProvider != nil {
 		dst.TracerProvider = src.TracerProvider
 	}
+	if src.Metrics != nil {
+		dst.Metrics = src.Metrics
+	}
 }
 
 func start(t *testing.T, c *lro.Client, kindName, value string) *longrunningpb.Operation {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -174,6 +175,19 @@ type Config struct {
 	// message gives the original code and the start of the original
 	// message. Default ErrorBytesMaxDefault (64 KiB).
 	ErrorBytesMax int
+
+	// Metrics, if set, receives the client's Prometheus collectors:
+	// operations started, finished by outcome and code, retried and
+	// rescued; queue wait, attempt and operation durations; running and
+	// pending operations by kind; worker slots; remote workers; waits in
+	// flight; the store's statement durations (see docs/metrics.md). Nil,
+	// the default, measures nothing and costs nothing. Several clients
+	// may share one registry: they share its counters and histograms, the
+	// gauges of slots and remote workers sum over them, and the pending
+	// gauge reads the store of the first (clients that share a registry
+	// are expected to share a store). Labels are bounded: kind, outcome,
+	// code name, statement, never an operation's name.
+	Metrics prometheus.Registerer
 
 	// ID names this client as the owner of its leases. Default: host name,
 	// process ID and a random suffix.

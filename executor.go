@@ -72,6 +72,13 @@ type handlerExecutor struct {
 	// keeps for the lease.
 	forget func(lrostore.Lease)
 
+	// metrics, when set, measures the jobs (see metrics.go); ends says
+	// that this executor's result writes end operations in its own store,
+	// which then counts them (a remote client's server counts those of
+	// its workers).
+	metrics *metrics
+	ends    bool
+
 	// Set by start.
 	ctx      context.Context // parent of handler contexts
 	runners  *gopool.Pool    // the jobs' goroutines, kept until the client has stopped
@@ -153,7 +160,9 @@ func (e *handlerExecutor) executeEager(ops []*lrostore.Operation, leaseExpire ti
 func (e *handlerExecutor) addJobLocked(op *lrostore.Operation, leaseExpire time.Time) (j, previous *job) {
 	k := e.kinds.get(op.Kind)
 	ctx, cancel := context.WithCancelCause(e.ctx)
-	if deadline, cause := attemptDeadline(k, op, time.Now()); cause != nil {
+	now := time.Now()
+	k.metrics.claimed(op, now)
+	if deadline, cause := attemptDeadline(k, op, now); cause != nil {
 		var stop context.CancelFunc
 		ctx, stop = context.WithDeadlineCause(ctx, deadline, cause)
 		cancelOnly := cancel
@@ -195,17 +204,28 @@ func (e *handlerExecutor) launch(j, previous *job) {
 
 func (e *handlerExecutor) runJob(j *job) {
 	defer e.endJob(j)
-	outcome, failed := outcomeLeaseLost, (*lrostore.Failure)(nil) // the attempt's, for its span
+	outcome, failed := outcomeLost, (*lrostore.Failure)(nil) // the attempt's, for its span
 	if j.span != nil {
 		defer func() { endAttempt(j.span, outcome, failed) }()
 	}
+	km := j.kind.metrics
+	if km != nil {
+		km.running.Inc()
+		j.started = time.Now()
+	}
 	resp, err := e.callHandler(j)
 	cause := context.Cause(j.ctx)
+	var ran time.Duration
+	if km != nil {
+		ran = time.Since(j.started)
+	}
 	switch {
 	case errors.Is(cause, ErrLeaseLost):
+		km.attemptEnded(outcomeLost, ran)
 		return // another worker may own it now; nothing to write
 	case errors.Is(cause, ErrShutdown) && err != nil:
 		outcome = outcomeReleased
+		km.attemptEnded(outcomeReleased, ran)
 		// Stop releases it, with the others, in one statement.
 		e.mu.Lock()
 		if !e.released {
@@ -253,17 +273,23 @@ func (e *handlerExecutor) runJob(j *job) {
 	lost := j.lost
 	j.mu.Unlock()
 	if lost {
+		km.attemptEnded(outcomeLost, ran)
 		return
 	}
 	e.freeSlot(j)
-	if !e.writeResult(j, f) {
+	stored, ok := e.writeResult(j, f)
+	if !ok {
+		km.attemptEnded(outcomeLost, ran)
 		return
 	}
 	switch outcome, failed = outcomeFailed, f.Error; f.State {
 	case lrostore.StateSucceeded:
 		outcome, failed = outcomeSucceeded, nil
 	case lrostore.StatePending:
-		outcome = outcomeRetry
+		outcome = outcomeRetried
+	}
+	if km != nil {
+		e.measure(j, km, stored, cause, ran)
 	}
 	if f.State == lrostore.StatePending {
 		if e.wakeAt != nil {
@@ -280,7 +306,15 @@ const (
 	resultRetryMax = time.Second
 )
 
-// writeResult writes a job's result, and reports whether it is stored. A
+// storedResult is what a result write stored: the operation's state, and
+// its failure (nil when it succeeded).
+type storedResult struct {
+	state   lrostore.State
+	failure *lrostore.Failure
+}
+
+// writeResult writes a job's result, and reports whether it is stored
+// and what. A
 // result is not given up for a failed write: while the lease holds (the job
 // stays registered, so heartbeats renew it), it tries again, backing off,
 // until the write lands, the lease is found gone, or the lease runs out, or
@@ -291,7 +325,7 @@ const (
 // A write that the store refuses for good (lrostore.IsPermanent), which no
 // retry can fix, ends the operation with INTERNAL (resultNotStored) in
 // place of its result; the store's error goes to the log.
-func (e *handlerExecutor) writeResult(j *job, f *lrostore.OperationFinishParams) bool {
+func (e *handlerExecutor) writeResult(j *job, f *lrostore.OperationFinishParams) (stored storedResult, ok bool) {
 	delay := resultRetryMin
 	for tries := 1; ; tries++ {
 		out, err := e.finisher.Do(e.ctx, f)
@@ -300,20 +334,20 @@ func (e *handlerExecutor) writeResult(j *job, f *lrostore.OperationFinishParams)
 			err = out.err
 		}
 		if err == nil && res.Finished {
-			return true
+			return storedResult{res.State, f.Error}, true
 		}
 		if err == nil { // the lease is gone
 			if tries > 1 && e.storedDone(j) {
-				return true // an earlier try landed
+				return storedResult{f.State, f.Error}, true // an earlier try landed
 			}
 			j.logThrottled(slog.LevelWarn, "result dropped", "lease lost before the result was written; the result is dropped")
-			return false
+			return storedResult{}, false
 		}
 		if lrostore.IsPermanent(err) {
 			if f.Error == resultNotStored {
 				j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's failure too; it runs again once its lease expires",
 					slog.Any("error", err))
-				return false
+				return storedResult{}, false
 			}
 			j.logThrottled(slog.LevelError, "result not stored", "the store refused the operation's result; the operation fails with INTERNAL",
 				slog.String("state", f.State.String()), slog.Any("error", err))
@@ -326,7 +360,7 @@ func (e *handlerExecutor) writeResult(j *job, f *lrostore.OperationFinishParams)
 		if expired || e.ctx.Err() != nil {
 			j.logThrottled(slog.LevelError, "result not written", "the result could not be written; the operation runs again once its lease expires",
 				slog.Int("tries", tries), slog.Any("error", err))
-			return false
+			return storedResult{}, false
 		}
 		warnStore(e.ctx, e.logs, "write results (retrying while their leases hold)", err)
 		select {
@@ -391,6 +425,9 @@ func (e *handlerExecutor) freeSlot(j *job) {
 
 func (e *handlerExecutor) endJob(j *job) {
 	j.ended.Store(true) // its metadata is no longer written
+	if km := j.kind.metrics; km != nil {
+		km.running.Dec()
+	}
 	e.mu.Lock()
 	if e.jobs[j.op.ID] == j {
 		delete(e.jobs, j.op.ID)

@@ -28,6 +28,7 @@ type job struct {
 	toRelease   bool        // guarded by e.mu: Stop releases the lease
 	slotFreed   bool        // the job's own goroutine only; see freeSlot
 	ended       atomic.Bool // the job is over: its metadata is no longer written
+	started     time.Time   // when the handler was called; set only with metrics
 
 	mu        sync.Mutex
 	meta      []byte

@@ -187,6 +187,8 @@ type kind struct {
 
 	leaseTTL    time.Duration    // of remote workers' claims; 0 until registered: Config.LeaseTTL
 	inputSchema *structpb.Struct // shown by ListKinds; nil when none
+
+	metrics *kindMetrics // nil unless Config.Metrics is set; set when registered
 }
 
 // handled reports whether this client runs the kind's operations itself:

@@ -311,6 +311,10 @@ func (c *Client) WaitOperation(ctx context.Context, name string, timeout time.Du
 	if timeout == 0 || timeout > c.config.WaitMax {
 		timeout = c.config.WaitMax
 	}
+	if c.metrics != nil {
+		c.metrics.waits.Inc()
+		defer c.metrics.waits.Dec()
+	}
 	if deadline, ok := ctx.Deadline(); ok {
 		// Answer before the caller's deadline, so that it gets the latest
 		// state rather than DEADLINE_EXCEEDED.

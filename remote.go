@@ -102,6 +102,13 @@ func NewRemoteClient(conn grpc.ClientConnInterface, config *Config) (*Client, er
 	c.remote = r
 	c.exec.store, c.producer.store, c.leases.store = r.work, r.work, r.work
 	c.exec.forget = func(l lrostore.Lease) { r.work.forget(l) }
+	if cfg.Metrics != nil {
+		m, err := newMetrics(cfg.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		c.setMetrics(m)
+	}
 	return c, nil
 }
 

@@ -45,6 +45,9 @@ type rescuer struct {
 
 	kick      chan struct{}              // buffered (1): run the loop now
 	cancelJob func(id string, err error) // stops a handler running an operation here
+
+	metrics *metrics           // nil unless Config.Metrics is set
+	kinds   func(string) *kind // the kinds, for their metrics
 }
 
 // Start starts the rescue loop.
@@ -91,6 +94,10 @@ func (r *rescuer) rescue(ctx context.Context) bool {
 		r.logger.InfoContext(ctx, "operations of lost workers run again", slog.Int("count", len(res.Retried)))
 		r.wake()
 	}
+	if r.metrics != nil { // before the waiters wake, who may read the metrics
+		r.metrics.rescued.Add(float64(len(res.Retried)))
+		r.measureEnded(ctx, res.Ended, outcomeAttemptsExhausted)
+	}
 	for _, id := range res.Ended {
 		r.waiters.notify(id)
 	}
@@ -110,9 +117,35 @@ func (r *rescuer) expire(ctx context.Context) bool {
 	if len(ended) > 0 {
 		r.logger.InfoContext(ctx, "operations past their deadline ended", slog.Int("count", len(ended)))
 	}
+	if r.metrics != nil { // before the waiters wake, who may read the metrics
+		r.measureEnded(ctx, ended, outcomeDeadlineExceeded)
+	}
 	for _, id := range ended {
 		r.waiters.notify(id)
 		r.cancelJob(id, ErrTimeout)
 	}
 	return len(ended) == rescueBatch
+}
+
+// measureEnded counts the operations that a rescue or an expiry ended.
+// The store's answer gives their IDs only: each is read for its kind and
+// error, which costs a read per operation that a lost worker or a
+// deadline ended, and nothing without metrics. A rescue ends an operation
+// cancelled when that was requested, else with its attempts exhausted.
+func (r *rescuer) measureEnded(ctx context.Context, ids []string, outcome string) {
+	for _, id := range ids {
+		op, err := r.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id})
+		if err != nil {
+			continue // deleted meanwhile, or the store fails: not counted
+		}
+		k := r.kinds(op.Kind)
+		if k == nil {
+			continue
+		}
+		o := outcome
+		if op.State == lrostore.StateCancelled {
+			o = outcomeCancelled
+		}
+		k.metrics.ended(op.State, op.Error, o, op.CreateTime, op.EndTime)
+	}
 }

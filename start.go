@@ -384,6 +384,9 @@ func (c *Client) insertMany(ctx context.Context, ops []*lrostore.OperationInsert
 	pending := false
 	claimed := make([]*lrostore.Operation, 0, eager)
 	for _, res := range results {
+		if c.metrics != nil && !res.Existing {
+			c.kinds.get(res.Operation.Kind).metrics.started.Inc()
+		}
 		if !res.Existing && !res.Operation.Deadline.IsZero() {
 			c.expiry.set(res.Operation.Deadline)
 		}

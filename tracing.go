@@ -42,22 +42,13 @@ const (
 	// AttrAttempt is the attempt's number, from 1.
 	AttrAttempt = attribute.Key("lro.attempt")
 	// AttrAttemptOutcome is how the attempt ended: "succeeded", "failed"
-	// (the operation failed), "retry" (it failed and runs again),
-	// "lease_lost" (another worker may run it now), or "released" (the
+	// (the operation failed), "retried" (it failed and runs again),
+	// "lost" (the lease was lost: another worker may run it now), or "released" (the
 	// worker stopped: it runs again, the attempt not counted).
 	AttrAttemptOutcome = attribute.Key("lro.attempt.outcome")
 	// AttrCode is the google.rpc.Code of a failure, by name, such as
 	// "UNAVAILABLE".
 	AttrCode = attribute.Key("lro.code")
-)
-
-// The outcomes of an attempt (AttrAttemptOutcome).
-const (
-	outcomeSucceeded = "succeeded"
-	outcomeFailed    = "failed"
-	outcomeRetry     = "retry"
-	outcomeLeaseLost = "lease_lost"
-	outcomeReleased  = "released"
 )
 
 // traceContext is the W3C propagator: lro stores and hands on trace
@@ -184,7 +175,7 @@ func endAttempt(span trace.Span, outcome string, f *lrostore.Failure) {
 	case f != nil:
 		span.SetAttributes(AttrCode.String(code.Code(f.Code).String()))
 		span.SetStatus(otelcodes.Error, f.Message)
-	case outcome == outcomeLeaseLost:
+	case outcome == outcomeLost:
 		span.SetStatus(otelcodes.Error, "the lease was lost")
 	}
 	span.End()

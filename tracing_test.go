@@ -130,7 +130,7 @@ func TestTraceFollowsAnOperationThroughARetryOnAnotherNode(t *testing.T) {
 		"lro.operation.name":  attribute.StringValue(op.GetName()),
 		"lro.operation.kind":  attribute.StringValue("flaky"),
 		"lro.attempt":         attribute.IntValue(1),
-		"lro.attempt.outcome": attribute.StringValue("retry"),
+		"lro.attempt.outcome": attribute.StringValue("retried"),
 		"lro.code":            attribute.StringValue("UNAVAILABLE"),
 	}, attrs(onA))
 	require.Equal(t, sdktrace.Status{Code: otelcodes.Error, Description: "node a is going away"}, onA.Status())

@@ -144,6 +144,10 @@ func (c *Client) ClaimOperations(ctx context.Context, req *lropb.ClaimOperations
 	if err := c.checkStarted(); err != nil {
 		return nil, err
 	}
+	if c.metrics != nil {
+		c.metrics.remoteWorkers.Add(1)
+		defer c.metrics.remoteWorkers.Add(-1)
+	}
 	var timer *time.Timer
 	for {
 		var (
@@ -233,7 +237,10 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 	}
 	var out []*lropb.ClaimedOperation
 	var leases []lrostore.Lease // out's
-	var broken []*lrostore.OperationFinishParams
+	var (
+		broken      []*lrostore.OperationFinishParams
+		brokenKinds []string // broken's
+	)
 	first := 0
 	if len(groups) > 1 {
 		// Each call starts with another group, so that no group starves
@@ -262,16 +269,23 @@ func (c *Client) claimFor(ctx context.Context, owner string, groups []claimGroup
 				// The stored request does not decode: the operation fails,
 				// as it would in a local handler.
 				c.logger.Error("stored request does not decode; the operation fails", slog.String("operation", OperationName(op.Parent, op.ID)), slog.Any("error", err))
+				brokenKinds = append(brokenKinds, op.Kind)
 				broken = append(broken, &lrostore.OperationFinishParams{Lease: lrostore.Lease{ID: op.ID, Token: op.LeaseToken},
 					State: lrostore.StateFailed, Error: failure(codes.DataLoss, "CORRUPT_INPUT", "the stored request does not decode as the kind's request")})
 				continue
 			}
 			out = append(out, claimed)
 			leases = append(leases, lrostore.Lease{ID: op.ID, Token: op.LeaseToken})
+			if c.metrics != nil {
+				if km := c.kinds.get(op.Kind).metrics; km != nil {
+					km.remoteClaimed.Inc()
+					km.claimed(op, time.Now())
+				}
+			}
 		}
 	}
 	if len(broken) > 0 {
-		c.finishBroken(ctx, broken)
+		c.finishBroken(ctx, broken, brokenKinds)
 	}
 	if ctx.Err() != nil && len(out) > 0 {
 		// The caller went away (it stopped, or its deadline passed) while
@@ -312,8 +326,8 @@ func compareIDs(a, b string) int {
 }
 
 // finishBroken fails the claimed operations whose stored request does not
-// decode.
-func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinishParams) {
+// decode; kinds are theirs.
+func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinishParams, kinds []string) {
 	res, err := c.store.OperationFinishMany(context.WithoutCancel(ctx), &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
 	if err != nil {
 		c.logs.Log(ctx, slog.LevelError, "finish broken", "fail operations whose request does not decode; they run again when their leases expire", slog.Any("error", err))
@@ -321,6 +335,11 @@ func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinis
 	}
 	for i, r := range res {
 		if r.Finished {
+			if c.metrics != nil {
+				if k := c.kinds.get(kinds[i]); k != nil {
+					k.metrics.ended(r.State, fs[i].Error, "", time.Time{}, time.Time{})
+				}
+			}
 			c.waiters.notify(fs[i].Lease.ID)
 		}
 	}

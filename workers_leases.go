@@ -218,7 +218,15 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 		case r.Finished && finishes[j].State == lrostore.StatePending && r.State == lrostore.StatePending:
 			c.alarm.set(finishes[j].NotBefore)
 			resp.Results[index[j]] = itemStatus(nil)
+			if km := held[j].kind.metrics; km != nil {
+				km.retried.Inc()
+			}
 		case r.Finished:
+			if km := held[j].kind.metrics; km != nil {
+				// The start time is not at hand: lro_operation_duration_seconds
+				// counts the operations of local handlers and of the rescuer.
+				km.ended(r.State, finishes[j].Error, "", time.Time{}, time.Time{})
+			}
 			c.waiters.notify(held[j].lease.ID)
 			resp.Results[index[j]] = itemStatus(nil)
 		default:

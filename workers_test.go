@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -754,11 +755,12 @@ func TestWorkerItemsRefusedByTheStore(t *testing.T) {
 
 // An operation whose stored request does not decode as its kind's is not
 // handed to a worker: it fails with DATA_LOSS, as in a local handler, and
-// the claim goes on with the others.
+// the claim goes on with the others. The metrics count its end.
 func TestClaimOfACorruptRequest(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	c := newWorkersClient(t, store, nil, nil)
+	reg := prometheus.NewPedanticRegistry()
+	c := newWorkersClient(t, store, &lro.Config{Metrics: reg}, nil)
 	id := "01a20000-0000-7000-8000-000000000001"
 	_, err := store.OperationInsertMany(context.Background(), &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
 		{ID: id, Kind: "typed", Input: []byte{0xff, 0xff}, MaxAttempts: 3}}})
@@ -771,6 +773,10 @@ func TestClaimOfACorruptRequest(t *testing.T) {
 	}
 	failed := waitDone(t, c, "operations/"+id)
 	require.Equal(t, int32(codes.DataLoss), failed.GetError().GetCode())
+	got := scrape(t, reg)
+	require.Equal(t, 1.0, value(got, "lro_operations_finished_total", map[string]string{"kind": "typed", "outcome": "failed", "code": "DATA_LOSS"}))
+	require.Equal(t, 1.0, total(got, "lro_operations_finished_total"))
+	require.Equal(t, 2.0, value(got, "lro_remote_claimed_total", map[string]string{"kind": "typed"}), "the good one, twice")
 }
 
 // The store's events wake the claims that wait: Pending (another node

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -235,7 +236,11 @@ func countFinishes(s lrostore.Store, target int) (lrostore.Store, *finishCounter
 }
 
 func newClient(ctx context.Context, e *env, store lrostore.Store, workers int, register func(*lro.Client) error) (*lro.Client, error) {
-	c, err := lro.NewClient(store, &lro.Config{Workers: workers, Logger: e.logger, TracerProvider: benchTracer})
+	config := &lro.Config{Workers: workers, Logger: e.logger, TracerProvider: benchTracer}
+	if os.Getenv(metricsEnv) != "" {
+		config.Metrics = prometheus.NewRegistry() // measured, as lro serve does, but never scraped
+	}
+	c, err := lro.NewClient(store, config)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,10 @@ import (
 	"lro.dev/lro/internal/heapfloor"
 )
 
+// metricsEnv, set, gives the lro clients of the cases a Prometheus
+// registry.
+const metricsEnv = "LRO_BENCH_METRICS"
+
 // options are the command's flags; a child gets the same ones.
 type options struct {
 	pg         string
@@ -75,7 +79,11 @@ func main() {
 	flag.StringVar(&o.names, "names", "", "the file of operation names a --load get process reads")
 	list := flag.Bool("list", false, "list the cases and exit")
 	flag.StringVar(&o.child, "case", "", "run one case in this process and print its figures as JSON (used by the parent)")
+	metrics := flag.Bool("metrics", os.Getenv(metricsEnv) != "", "give every lro client a Prometheus registry (lro.Config.Metrics), to measure what metrics cost (also $"+metricsEnv+"=1)")
 	flag.Parse()
+	if *metrics {
+		os.Setenv(metricsEnv, "1") // the cases' processes inherit it
+	}
 	if o.n == 0 {
 		o.n = pick(o.quick, 20_000, 100_000)
 	}

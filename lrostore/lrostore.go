@@ -482,6 +482,20 @@ type Store interface {
 	// before Before, and returns how many.
 	OperationDeleteDoneBefore(ctx context.Context, params *OperationDeleteDoneBeforeParams) (int, error)
 
+	// OperationCountPending counts the pending operations of each kind,
+	// delayed starts and retries that wait for their next attempt
+	// included; a kind with none is absent. Metrics sample it: it reads
+	// only the indexes of pending operations, never the table's other
+	// rows.
+	OperationCountPending(ctx context.Context) (map[string]int64, error)
+
+	// SchemaVersion returns the version of the database's schema (the
+	// highest migration applied, 0 when none) and the version this
+	// store's code expects (its latest migration), for readiness checks:
+	// they differ when the database was restored from an older backup, or
+	// migrated by a newer binary.
+	SchemaVersion(ctx context.Context) (have, want int, err error)
+
 	// KeyGetOrCreate returns the secret stored under a name, storing New first
 	// when there is none, so every node sharing the store gets the same one.
 	KeyGetOrCreate(ctx context.Context, params *KeyGetOrCreateParams) ([]byte, error)

@@ -67,6 +67,7 @@ type serveOptions struct {
 	retention         time.Duration
 	pollInterval      time.Duration
 	eagerStart        bool
+	metrics           bool
 	logLevel          string
 	httpParents       []string
 	allowedHosts      []string
@@ -314,6 +315,7 @@ last spans are flushed at shutdown. See docs/tracing.md.`,
 				Insecure:        o.insecure,
 				Authenticator:   authenticator,
 				TracerProvider:  tracerProvider,
+				DisableMetrics:  !o.metrics,
 			})
 			if err != nil {
 				return err
@@ -353,6 +355,7 @@ last spans are flushed at shutdown. See docs/tracing.md.`,
 	fs.DurationVar(&o.waitMax, "wait-max", lro.WaitMaxDefault, "the longest one WaitOperation call waits")
 	fs.DurationVar(&o.retention, "retention", lro.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lro.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
+	fs.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (with --auth-*, a scraper needs a token); --metrics=false measures nothing")
 	fs.BoolVar(&o.eagerStart, "eager-start", true, "run operations started on this server at once, stored claimed, while it has free workers and nothing pending")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.IntVar(&o.heapFloorMiB, "heap-floor-mib", heapFloorMiBDefault, "let the Go heap grow to `MIB` MiB between garbage collections while it keeps less than that live (0: Go's default; ignored if $GOGC is set)")

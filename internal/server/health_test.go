@@ -17,7 +17,8 @@ import (
 // TestHealthWhenTheStoreCannotBeWritten: a server whose SQLite file can be
 // read but not written (here its process may write no byte more to any
 // file, as on a full disk) says NOT_SERVING, in the gRPC health service and
-// /healthz, and SERVING again once it can write.
+// /readyz, and SERVING again once it can write; /healthz (live) says
+// SERVING throughout.
 func TestHealthWhenTheStoreCannotBeWritten(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
@@ -59,12 +60,14 @@ func TestHealthWhenTheStoreCannotBeWritten(t *testing.T) {
 	limit("1:") // the soft limit: the hard one stays, so that it can be raised again
 	require.Error(t, start(), "a start on a full disk")
 	next(healthpb.HealthCheckResponse_NOT_SERVING)
-	status, _ := healthz(ctx, t, p.addr)
+	status, _ := readyz(ctx, t, p.addr)
 	require.Equal(t, http.StatusServiceUnavailable, status)
+	status, _ = healthz(ctx, t, p.addr)
+	require.Equal(t, http.StatusOK, status)
 
 	limit("unlimited:")
 	next(healthpb.HealthCheckResponse_SERVING)
-	status, _ = healthz(ctx, t, p.addr)
+	status, _ = readyz(ctx, t, p.addr)
 	require.Equal(t, http.StatusOK, status)
 	require.NoError(t, start())
 }

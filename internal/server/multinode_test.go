@@ -249,6 +249,12 @@ func skipShort(t *testing.T) {
 	}
 }
 
+// readyz returns the status and body of GET /readyz.
+func readyz(ctx context.Context, t *testing.T, addr string) (int, string) {
+	t.Helper()
+	return httpGet(ctx, t, addr, "", "/readyz")
+}
+
 // healthz returns the status and body of GET /healthz.
 func healthz(ctx context.Context, t *testing.T, addr string) (int, string) {
 	t.Helper()
@@ -630,19 +636,19 @@ func TestNodeWithoutDatabase(t *testing.T) {
 		}
 	}
 	awaitStatus(healthpb.HealthCheckResponse_SERVING, time.Now())
-	status, body := healthz(ctx, t, nd.addr)
+	status, body := readyz(ctx, t, nd.addr)
 	require.Equal(t, http.StatusOK, status, body)
 
-	// awaitHealthz polls /healthz until it answers want, and returns how
+	// awaitReadyz polls /readyz until it answers want, and returns how
 	// long after since that was.
-	awaitHealthz := func(want int, since time.Time) (time.Duration, string) {
+	awaitReadyz := func(want int, since time.Time) (time.Duration, string) {
 		t.Helper()
 		for {
-			status, body := healthz(ctx, t, nd.addr)
+			status, body := readyz(ctx, t, nd.addr)
 			if status == want {
 				return time.Since(since), body
 			}
-			require.Less(t, time.Since(since), within, "/healthz still answers %d %s", status, body)
+			require.Less(t, time.Since(since), within, "/readyz still answers %d %s", status, body)
 			time.Sleep(20 * time.Millisecond) // no event tells an HTTP client
 		}
 	}
@@ -652,9 +658,12 @@ func TestNodeWithoutDatabase(t *testing.T) {
 	pg.Stop()
 	t.Logf("PostgreSQL stopped in %v", time.Since(stopping).Round(time.Millisecond))
 
-	took, body := awaitHealthz(http.StatusServiceUnavailable, stopping)
-	t.Logf("/healthz answered 503 %v after PostgreSQL began to stop: %s", took.Round(time.Millisecond), strings.TrimSpace(body))
+	took, body := awaitReadyz(http.StatusServiceUnavailable, stopping)
+	t.Logf("/readyz answered 503 %v after PostgreSQL began to stop: %s", took.Round(time.Millisecond), strings.TrimSpace(body))
 	require.Contains(t, body, `"NOT_SERVING"`)
+	require.Contains(t, body, `"STORE_UNAVAILABLE"`)
+	status, body = healthz(ctx, t, nd.addr)
+	require.Equal(t, http.StatusOK, status, "live while the store is down: %s", body)
 	took = awaitStatus(healthpb.HealthCheckResponse_NOT_SERVING, stopping)
 	t.Logf("the gRPC health status turned NOT_SERVING %v after PostgreSQL began to stop", took.Round(time.Millisecond))
 	require.LessOrEqual(t, took, within)
@@ -698,8 +707,8 @@ func TestNodeWithoutDatabase(t *testing.T) {
 
 	pg.Start()
 	started := time.Now()
-	took, body = awaitHealthz(http.StatusOK, started)
-	t.Logf("/healthz answered 200 %v after PostgreSQL started again", took.Round(time.Millisecond))
+	took, body = awaitReadyz(http.StatusOK, started)
+	t.Logf("/readyz answered 200 %v after PostgreSQL started again", took.Round(time.Millisecond))
 	require.JSONEq(t, `{"status":"SERVING"}`, body)
 	took = awaitStatus(healthpb.HealthCheckResponse_SERVING, started)
 	t.Logf("the gRPC health status turned SERVING %v after PostgreSQL started again", took.Round(time.Millisecond))
@@ -811,7 +820,7 @@ func requireStoreUnavailable(ctx context.Context, t *testing.T, pg *pgtest.Serve
 		{http.MethodGet, "/v1/operations", ""},
 		{http.MethodPost, "/v1/operations:start", `{"kind": "demo.sleep"}`},
 		{http.MethodPost, "/v1/" + name + ":cancel", ""},
-		{http.MethodGet, "/healthz", ""},
+		{http.MethodGet, "/readyz", ""},
 	} {
 		r, err := http.NewRequestWithContext(callCtx, req.method, "http://"+nd.addr+req.path, strings.NewReader(req.body))
 		require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/soheilhy/cmux"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -117,6 +120,11 @@ type Config struct {
 	// records none, and turns the client's tracing off unless Client
 	// sets a provider. See TracerProviderFromEnv.
 	TracerProvider trace.TracerProvider
+	// DisableMetrics turns GET /metrics off, and with it the measures of
+	// the client (unless Client.Metrics is set), the gRPC and HTTP
+	// servers, the Go runtime and the process. With an Authenticator,
+	// /metrics needs valid credentials, as the API does.
+	DisableMetrics bool
 
 	// authenticate, if set, is the first interceptor of unary calls, in
 	// the place of authentication. Tests set it (export_test.go) to put
@@ -174,6 +182,13 @@ type Server struct {
 	health   *health.Server
 	http     *http.Server
 	storeErr atomic.Pointer[error] // the store's last health check error; nil when it answers
+	// schemaErr says, when the last health check found it, that the
+	// store's schema is not the version this binary expects; nil when it
+	// is.
+	schemaErr atomic.Pointer[string]
+
+	registry    *prometheus.Registry // nil when metrics are off
+	grpcMetrics *grpcMetrics         // nil when metrics are off
 
 	authLog *authLog // refused credentials
 
@@ -281,6 +296,13 @@ func New(ctx context.Context, config Config) (*Server, error) {
 			clientConfig.TracerProvider = noop.NewTracerProvider() // not the global one: off is off
 		}
 	}
+	var registry *prometheus.Registry
+	if !config.DisableMetrics {
+		registry = newRegistry()
+		if clientConfig.Metrics == nil {
+			clientConfig.Metrics = registry
+		}
+	}
 	client, err := lro.NewClient(store, &clientConfig)
 	if err == nil && config.Register != nil {
 		err = config.Register(client)
@@ -290,7 +312,11 @@ func New(ctx context.Context, config Config) (*Server, error) {
 		return nil, err
 	}
 	// Everything that can be refused is checked before anything starts.
-	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{}), authLog: newAuthLog(logger)}
+	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{}),
+		authLog: newAuthLog(logger), registry: registry}
+	if registry != nil {
+		s.grpcMetrics = newGRPCMetrics(registry)
+	}
 	s.config.HTTPTimeouts = config.HTTPTimeouts.withDefaults()
 	maxConns, maxWaits := limits(logger, config.MaxConnections, config.MaxWaits, fileLimit())
 	s.grpc = grpc.NewServer(s.grpcOptions()...)
@@ -306,6 +332,9 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	if s.grpcMetrics != nil {
+		s.grpcMetrics.know(s.grpc)
+	}
 	transcoder, err := lrohttp.NewHandler(s.grpc, &lrohttp.Config{Parents: config.HTTPParents, MaxBodyBytes: int64(config.MaxRequestBytes)})
 	if err != nil {
 		store.Close()
@@ -339,8 +368,11 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	handler := tlsconn.Handler(lrohttp.CheckHost(
-		withCORS(s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write)), config.CORSOrigins), allowedHosts))
+	handler := s.httpHandler(extendWaits(transcoder, waitMax, timeouts.Write))
+	if registry != nil {
+		handler = instrumentHTTP(registry, handler)
+	}
+	handler = tlsconn.Handler(lrohttp.CheckHost(withCORS(handler, config.CORSOrigins), allowedHosts))
 	if config.TracerProvider != nil {
 		handler = s.httpTracing(handler)
 	}
@@ -373,6 +405,12 @@ func (s *Server) grpcOptions() []grpc.ServerOption {
 		opts = append(opts, s.grpcTracing())
 	}
 	var interceptors []grpc.UnaryServerInterceptor
+	if m := s.grpcMetrics; m != nil {
+		// First, so that every call is counted, those that
+		// authentication refuses included.
+		interceptors = append(interceptors, m.unary)
+		opts = append(opts, grpc.ChainStreamInterceptor(m.stream))
+	}
 	// Authentication goes here, first, with its stream interceptor: the
 	// limits and the audit log read the principal that it puts in the
 	// context (lroauth.NewContext).
@@ -520,6 +558,9 @@ func (s *Server) checkHealth(ctx context.Context) {
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, HealthInterval)
 		err := s.client.Ping(pingCtx)
+		if err == nil {
+			err = s.checkSchema(pingCtx)
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -545,22 +586,54 @@ func (s *Server) checkHealth(ctx context.Context) {
 	}
 }
 
-// httpHandler serves the HTTP/JSON mapping of the services, and a health
-// check at /healthz (GET and HEAD; other methods are answered as on the
-// routes: OPTIONS with Allow, 405 or 501).
+// checkSchema checks that the store's schema is the version this binary
+// expects, and records the answer for /readyz. It returns the store's
+// error if the store does not answer.
+func (s *Server) checkSchema(ctx context.Context) error {
+	have, want, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if have == want {
+		if s.schemaErr.Swap(nil) != nil {
+			s.logger.Info("the store's schema is current again")
+		}
+		return nil
+	}
+	msg := fmt.Sprintf("the store's schema is at version %d; this binary expects %d", have, want)
+	if have < want {
+		msg += ": run lro migrate"
+	} else {
+		msg += ": a newer binary migrated it; upgrade this one"
+	}
+	if was := s.schemaErr.Swap(&msg); was == nil || *was != msg {
+		s.logger.Error(msg + "; /readyz answers 503 until it is current")
+	}
+	return nil
+}
+
+// httpHandler serves the HTTP/JSON mapping of the services; GET /healthz
+// (live: 200 while the process serves), GET /readyz (ready: 200 while the
+// store answers and its schema is the version this binary expects, else
+// 503 with the reason), and GET /metrics unless metrics are off. Other
+// methods on these paths are answered as on the routes: OPTIONS with
+// Allow, 405 or 501.
 func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", lrohttp.AllowMethods(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if err := s.storeErr.Load(); err != nil {
-			// The store's error may name its host, user and database: it
-			// goes to the log (checkHealth), not to whoever asks.
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"status":"NOT_SERVING","error":"the store is unavailable"}` + "\n"))
-			return
-		}
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	}), http.MethodGet))
+	mux.Handle("/readyz", lrohttp.AllowMethods(http.HandlerFunc(s.readyz), http.MethodGet))
+	if s.registry != nil {
+		metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+		if a := s.config.Authenticator; a != nil {
+			// A scraper sends credentials as any client does: a bearer
+			// token, or its certificate with mTLS.
+			metrics = lroauth.Middleware(a, metrics)
+		}
+		mux.Handle("/metrics", lrohttp.AllowMethods(metrics, http.MethodGet))
+	}
 	if a := s.config.Authenticator; a != nil {
 		// HTTP calls reach the gRPC server in-process, where the gRPC
 		// interceptor keeps the principal found here; a call without valid
@@ -569,4 +642,25 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 	}
 	mux.Handle("/", transcoder)
 	return mux
+}
+
+// readyz answers whether the server is ready: 200 while the store answers
+// and its schema is current, else 503 with a reason in JSON.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	var reason, msg string
+	switch {
+	case s.storeErr.Load() != nil:
+		// The store's error may name its host, user and database: it
+		// goes to the log (checkHealth), not to whoever asks.
+		reason, msg = "STORE_UNAVAILABLE", "the store is unavailable"
+	case s.schemaErr.Load() != nil:
+		reason, msg = "SCHEMA_VERSION", *s.schemaErr.Load()
+	default:
+		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
+		return
+	}
+	body, _ := json.Marshal(map[string]string{"status": "NOT_SERVING", "reason": reason, "error": msg})
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write(append(body, '\n'))
 }

@@ -51,3 +51,6 @@ func WaitAnalyzed(s *Store) { s.analyzed.Wait() }
 
 // Dialect is how the store compiles filters.
 var Dialect = dialect
+
+// CountPendingQuery is the statement OperationCountPending runs.
+var CountPendingQuery = countPendingQuery

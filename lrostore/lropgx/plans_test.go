@@ -271,3 +271,49 @@ func TestClaimPlanSkipsWaitingRows(t *testing.T) {
 		require.NotContains(t, plan, "Bitmap", plan)
 	}
 }
+
+// The count of pending operations that metrics sample reads the two
+// partial indexes of pending operations only (index-only scans), never
+// the rows of running or done operations, which a table holds most of.
+func TestCountPendingPlanReadsPendingIndexesOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, pgtest.Schema(t))
+	pool := lropgx.Pool(s)
+	ins := make([]*lrostore.OperationInsertParams, 5000)
+	for j := range ins {
+		ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: fmt.Sprint("k", j%3), Input: []byte{1}, MaxAttempts: 1}
+		if j%10 == 0 {
+			ins[j].NotBefore = time.Now().Add(time.Hour)
+		}
+	}
+	_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+	require.NoError(t, err)
+	// Most rows done: the count must not read them.
+	_, err = pool.Exec(ctx, `UPDATE lro_operation SET state = 2, end_time = now() WHERE not_before IS NULL AND right(id::text, 1) <> '0'`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `VACUUM ANALYZE lro_operation`)
+	require.NoError(t, err)
+	rows, err := pool.Query(ctx, `EXPLAIN (COSTS OFF) `+lropgx.CountPendingQuery, pgx.QueryExecModeExec)
+	require.NoError(t, err)
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	plan := strings.Join(lines, "\n")
+	t.Logf("plan:\n%s", plan)
+	// Through the two partial indexes, whether the planner reads them
+	// alone (an index-only scan) or with the pending rows' pages (a bitmap
+	// scan): either way no done row is read.
+	require.Regexp(t, `(Index Only Scan using|Bitmap Index Scan on) lro_operation_pending_kind`, plan)
+	require.Regexp(t, `(Index Only Scan using|Bitmap Index Scan on) lro_operation_waiting_kind`, plan)
+	require.NotContains(t, plan, "Seq Scan on lro_operation")
+
+	counts, err := s.OperationCountPending(ctx)
+	require.NoError(t, err)
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	var want int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM lro_operation WHERE state = 0`).Scan(&want))
+	require.Equal(t, want, total)
+}

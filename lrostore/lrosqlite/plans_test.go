@@ -44,3 +44,27 @@ func TestMetadataFilterPlan(t *testing.T) {
 		require.NotContains(t, text, "TEMP B-TREE", "%s:\n%s", filter, text)
 	}
 }
+
+// The count of pending operations that metrics sample reads the two
+// partial indexes of pending operations, not the whole table.
+func TestCountPendingPlan(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "lro.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+countPendingQuery)
+	require.NoError(t, err)
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	text := strings.Join(plan, "\n")
+	t.Logf("plan:\n%s", text)
+	require.Contains(t, text, "USING INDEX lro_operation_pending")
+	require.Contains(t, text, "USING COVERING INDEX lro_operation_waiting")
+	require.NotRegexp(t, `SCAN lro_operation\s*(\n|$)`, text, "no scan of the whole table")
+}

@@ -165,6 +165,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, newStore) })
 	t.Run("KeyGetOrCreate", func(t *testing.T) { runKeyGetOrCreate(t, newStore) })
 	t.Run("WriteCheck", func(t *testing.T) { runWriteCheck(t, newStore) })
+	t.Run("OperationCountPending", func(t *testing.T) { runCountPending(t, newStore) })
+	t.Run("SchemaVersion", func(t *testing.T) { runSchemaVersion(t, newStore) })
 	t.Run("Close", func(t *testing.T) { runClose(t, newStore) })
 }
 
