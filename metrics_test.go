@@ -17,9 +17,10 @@ import (
 )
 
 // After a known workload, the metrics count exactly what happened: 5
-// succeeded, 2 failed with INVALID_ARGUMENT, 1 cancelled, 1 retried then
-// succeeded, 1 past its deadline, 1 whose worker was lost with its
-// attempts used up, 1 rescued, and pending operations by kind.
+// succeeded, 2 failed with INVALID_ARGUMENT, 2 cancelled (one running, one
+// pending, the latter cancelled twice), 1 retried then succeeded, 1 past
+// its deadline, 1 whose worker was lost with its attempts used up, 1
+// rescued, and pending operations by kind.
 func TestMetricsCountAKnownWorkload(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, store lrostore.Store) {
@@ -99,10 +100,19 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 			return storedOp(t, store, lost2.GetName()).State == lrostore.StatePending
 		}, 5*time.Second, 10*time.Millisecond)
 
-		// Three delayed starts wait, pending.
+		// Three delayed starts wait, pending; a fourth is cancelled while
+		// pending, which ends it at once, and cancelled again, which
+		// counts it no more.
 		for range 3 {
 			_, err := c.StartOperation(ctx, "ok", wrapperspb.String(""), &lro.StartOptions{Delay: time.Hour})
 			require.NoError(t, err)
+		}
+		pendingCancelled, err := c.StartOperation(ctx, "ok", wrapperspb.String(""), &lro.StartOptions{Delay: time.Hour})
+		require.NoError(t, err)
+		for range 2 {
+			op, err := c.CancelOperation(ctx, pendingCancelled.GetName())
+			require.NoError(t, err)
+			require.Equal(t, int32(codes.Canceled), op.GetError().GetCode())
 		}
 
 		var got map[string]*dto.MetricFamily
@@ -115,20 +125,23 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		}
 		require.Equal(t, 5.0, finished("ok", "succeeded", "OK"))
 		require.Equal(t, 2.0, finished("bad", "failed", "INVALID_ARGUMENT"))
-		require.Equal(t, 1.0, finished("ok", "cancelled", "CANCELLED"))
+		require.Equal(t, 2.0, finished("ok", "cancelled", "CANCELLED"), "one while running, one while pending")
 		require.Equal(t, 1.0, finished("flaky", "succeeded", "OK"))
 		require.Equal(t, 1.0, finished("timed", "deadline_exceeded", "DEADLINE_EXCEEDED"))
 		require.Equal(t, 1.0, finished("lost", "attempts_exhausted", "ABORTED"))
-		require.Equal(t, 11.0, total(got, "lro_operations_finished_total"), "nothing else ended")
+		require.Equal(t, 12.0, total(got, "lro_operations_finished_total"), "nothing else ended")
 
 		require.Equal(t, 1.0, value(got, "lro_operations_retried_total", map[string]string{"kind": "flaky"}))
 		require.Equal(t, 1.0, total(got, "lro_operations_retried_total"))
 		require.Equal(t, 1.0, value(got, "lro_operations_rescued_total", nil))
-		for k, n := range map[string]float64{"ok": 9, "bad": 2, "flaky": 1, "timed": 1, "lost": 1, "lost2": 1} {
+		for k, n := range map[string]float64{"ok": 10, "bad": 2, "flaky": 1, "timed": 1, "lost": 1, "lost2": 1} {
 			require.Equal(t, n, value(got, "lro_operations_started_total", map[string]string{"kind": k}), k)
 		}
 		for k, n := range map[string]uint64{"ok": 6, "bad": 2, "flaky": 1, "timed": 1} {
 			require.Equal(t, n, histCount(got, "lro_operation_queue_wait_seconds", map[string]string{"kind": k}), k)
+			if k == "ok" {
+				n++ // the one cancelled while pending ended, never claimed
+			}
 			require.Equal(t, n, histCount(got, "lro_operation_duration_seconds", map[string]string{"kind": k}), k)
 		}
 		require.Equal(t, uint64(1), histCount(got, "lro_operation_duration_seconds", map[string]string{"kind": "lost"}))

@@ -389,6 +389,18 @@ type OperationCancelParams struct {
 	Now            time.Time
 }
 
+// OperationCancelResult is the outcome of a cancellation request.
+type OperationCancelResult struct {
+	// Operation is the operation after the request.
+	Operation *Operation
+	// Ended is true when this request ended the operation: it was pending
+	// and is now cancelled. It is false for a running operation, which is
+	// only marked, and for one that was done already (a second request
+	// for the same operation among them), so that whoever counts the ends
+	// of operations counts each one once.
+	Ended bool
+}
+
 // OperationDeleteParams deletes a done operation.
 type OperationDeleteParams struct {
 	ID     string
@@ -471,8 +483,9 @@ type Store interface {
 
 	// OperationCancel requests cancellation: a pending operation is cancelled
 	// at once, a running one is marked for its worker, and a done one is left
-	// as it is. It returns the operation after the change, or ErrNotFound.
-	OperationCancel(ctx context.Context, params *OperationCancelParams) (*Operation, error)
+	// as it is. It returns the operation after the change, with whether
+	// this call ended it, or ErrNotFound.
+	OperationCancel(ctx context.Context, params *OperationCancelParams) (*OperationCancelResult, error)
 
 	// OperationDelete deletes a done operation. It returns ErrNotFound, or
 	// ErrNotDone for an operation that is pending or running.

@@ -550,8 +550,11 @@ var cancelQuery = storekit.States(`WITH c AS (
 
 // OperationCancel implements lrostore.Store. A done operation, which the
 // update leaves alone, is read by a second statement, which sees the latest
-// committed state.
-func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+// committed state. The update ended the operation when it returns it
+// cancelled: it touches only operations not done, and cancels only pending
+// ones; of two concurrent requests, the second waits for the first's row
+// lock and then finds the operation done.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -562,6 +565,9 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	op, err := scanOperation(s.pool.QueryRow(ctx, cancelQuery, s.channel, cStatus, cCode, cMessage,
 		nowArg(params.Now), id, params.Parent))
+	if err == nil {
+		return &lrostore.OperationCancelResult{Operation: op, Ended: op.State == lrostore.StateCancelled}, nil
+	}
 	if errors.Is(err, lrostore.ErrNotFound) {
 		// Done already, or no such operation.
 		op, err = scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o
@@ -570,7 +576,7 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	if err != nil {
 		return nil, err
 	}
-	return op, nil
+	return &lrostore.OperationCancelResult{Operation: op}, nil
 }
 
 // deleteQuery deletes a done operation, and reads its state as it was.

@@ -428,25 +428,31 @@ var cancelQuery = storekit.States(`UPDATE lro_operation SET
 			WHERE id = ?5 AND parent = ?6 AND state < {succeeded}
 			RETURNING ` + columns)
 
-// OperationCancel implements lrostore.Store.
-func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+// OperationCancel implements lrostore.Store. The update ended the operation
+// when it returns it cancelled: it touches only operations not done, and
+// cancels only pending ones.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	t := now(params.Now).UnixMicro()
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	var op *lrostore.Operation
+	res := &lrostore.OperationCancelResult{}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		op, err = scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		op, err := scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		if err == nil {
+			res.Operation, res.Ended = op, op.State == lrostore.StateCancelled
+			return nil
+		}
 		if errors.Is(err, lrostore.ErrNotFound) {
 			// Done already, or no such operation.
 			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
 				WHERE id = ? AND parent = ?`, params.ID, params.Parent))
 		}
+		res.Operation, res.Ended = op, false
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return op, nil
+	return res, nil
 }
 
 // OperationDelete implements lrostore.Store.
