@@ -338,6 +338,12 @@ type OperationFinishManyParams struct {
 	// operation's cancellation was requested before the worker failed it.
 	CancelledError *Failure
 	Now            time.Time
+	// CreateTimes asks for the creation time of each operation finished
+	// in its result (OperationFinishResult.CreateTime), for a caller that
+	// does not have it at hand (a server finishing its remote workers'
+	// operations). The statements return it at no cost, except SQLite's
+	// success, which otherwise reads no row back.
+	CreateTimes bool
 }
 
 // OperationFinishResult is the outcome of one finish, in the order given.
@@ -346,6 +352,9 @@ type OperationFinishResult struct {
 	Finished bool
 	// State is the state written (a failure may have become a cancellation).
 	State State
+	// CreateTime is the operation's creation time when Finished and
+	// OperationFinishManyParams.CreateTimes asked for it; zero otherwise.
+	CreateTime time.Time
 }
 
 // OperationReleaseManyParams gives back leases so that the operations run

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -308,7 +309,7 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 					metadata_json, response_json),
 			(SELECT COALESCE($13::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
-		RETURNING o.id, o.lease_token, o.state
+		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "true") + `
 	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
@@ -327,7 +328,7 @@ var retryQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 				AS f(id, token, last_error, not_before, set_metadata, metadata, metadata_type, metadata_json),
 			(SELECT COALESCE($12::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
-		RETURNING o.id, o.lease_token, o.state
+		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "fin.state = {cancelled}") + `
 	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
@@ -381,8 +382,9 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	// Results go to each lease's first finish; the others stay unfinished.
 	var l lrostore.Lease
 	var state lrostore.State
-	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
-		results[index[l]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+	var created time.Time
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state, &created}, func() error {
+		results[index[l]] = finishResult(state, created, params.CreateTimes)
 		return nil
 	})
 	if err != nil {
@@ -408,7 +410,7 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 	}
 	if len(others) > 0 {
 		res, err := s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{
-			Finishes: others, CancelledError: params.CancelledError, Now: params.Now})
+			Finishes: others, CancelledError: params.CancelledError, Now: params.Now, CreateTimes: params.CreateTimes})
 		if err != nil {
 			return nil, err
 		}
@@ -444,14 +446,25 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 	}
 	var l lrostore.Lease
 	var state lrostore.State
-	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
-		results[retriesAt[index[l]]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+	var created time.Time
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state, &created}, func() error {
+		results[retriesAt[index[l]]] = finishResult(state, created, params.CreateTimes)
 		return nil
 	})
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	return results, nil
+}
+
+// finishResult is the result of a finish that wrote state on an operation
+// created at created, which it carries if withCreateTime.
+func finishResult(state lrostore.State, created time.Time, withCreateTime bool) *lrostore.OperationFinishResult {
+	r := &lrostore.OperationFinishResult{Finished: true, State: state}
+	if withCreateTime {
+		r.CreateTime = created.UTC()
+	}
+	return r
 }
 
 // expireQuery ends the operations whose deadline passed (storekit's

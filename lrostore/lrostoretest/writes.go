@@ -269,6 +269,37 @@ func runOperationFinishMany(t *testing.T, newStore NewStore) {
 		}, res)
 		require.Equal(t, &lrostore.Failure{Code: 2, Message: "m", Status: []byte("s")}, b.get(t, ops[2].ID).Error)
 	})
+	t.Run("CreateTimesWhenAsked", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		b.insert(t, 6)
+		ops := b.claim(t, 6, b.now)
+		require.Len(t, ops, 6)
+		for _, op := range ops[3:5] {
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+			require.NoError(t, err)
+		}
+		down := failureOf(t, 14, "down")
+		res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+			Finishes: []*lrostore.OperationFinishParams{
+				{Lease: lease(ops[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+				{Lease: lease(ops[1]), State: lrostore.StateFailed, Error: down},
+				{Lease: lease(ops[2]), State: lrostore.StatePending, NotBefore: b.now.Add(time.Minute), Error: down},
+				{Lease: lease(ops[3]), State: lrostore.StateFailed, Error: down},
+				{Lease: lease(ops[4]), State: lrostore.StatePending, NotBefore: b.now.Add(time.Minute), Error: down},
+				{Lease: lrostore.Lease{ID: ops[5].ID, Token: ops[5].LeaseToken + 1}, State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+			}, CancelledError: cancelled, Now: b.now.Add(time.Second), CreateTimes: true})
+		require.NoError(t, err)
+		want := []lrostore.State{lrostore.StateSucceeded, lrostore.StateFailed, lrostore.StatePending,
+			lrostore.StateCancelled, lrostore.StateCancelled}
+		require.Len(t, res, 6)
+		for i, state := range want {
+			created := b.get(t, ops[i].ID).CreateTime
+			require.False(t, created.IsZero())
+			require.Equal(t, &lrostore.OperationFinishResult{Finished: true, State: state, CreateTime: created}, res[i], "finish %d", i)
+		}
+		require.Equal(t, &lrostore.OperationFinishResult{}, res[5], "the lease was not held")
+	})
 	t.Run("SameLeaseTwiceFirstWins", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, newStore)
