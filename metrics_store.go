@@ -85,7 +85,7 @@ func (s *timedStore) OperationExpire(ctx context.Context, p *lrostore.OperationE
 	return s.Store.OperationExpire(ctx, p)
 }
 
-func (s *timedStore) OperationCancel(ctx context.Context, p *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+func (s *timedStore) OperationCancel(ctx context.Context, p *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	defer since(s.cancel, time.Now())
 	return s.Store.OperationCancel(ctx, p)
 }

@@ -17,9 +17,10 @@ import (
 )
 
 // After a known workload, the metrics count exactly what happened: 5
-// succeeded, 2 failed with INVALID_ARGUMENT, 1 cancelled, 1 retried then
-// succeeded, 1 past its deadline, 1 whose worker was lost with its
-// attempts used up, 1 rescued, and pending operations by kind.
+// succeeded, 2 failed with INVALID_ARGUMENT, 2 cancelled (one running, one
+// pending, the latter cancelled twice), 1 retried then succeeded, 1 past
+// its deadline, 1 whose worker was lost with its attempts used up, 1
+// rescued, and pending operations by kind.
 func TestMetricsCountAKnownWorkload(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, store lrostore.Store) {
@@ -99,10 +100,19 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 			return storedOp(t, store, lost2.GetName()).State == lrostore.StatePending
 		}, 5*time.Second, 10*time.Millisecond)
 
-		// Three delayed starts wait, pending.
+		// Three delayed starts wait, pending; a fourth is cancelled while
+		// pending, which ends it at once, and cancelled again, which
+		// counts it no more.
 		for range 3 {
 			_, err := c.StartOperation(ctx, "ok", wrapperspb.String(""), &lro.StartOptions{Delay: time.Hour})
 			require.NoError(t, err)
+		}
+		pendingCancelled, err := c.StartOperation(ctx, "ok", wrapperspb.String(""), &lro.StartOptions{Delay: time.Hour})
+		require.NoError(t, err)
+		for range 2 {
+			op, err := c.CancelOperation(ctx, pendingCancelled.GetName())
+			require.NoError(t, err)
+			require.Equal(t, int32(codes.Canceled), op.GetError().GetCode())
 		}
 
 		var got map[string]*dto.MetricFamily
@@ -115,20 +125,23 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		}
 		require.Equal(t, 5.0, finished("ok", "succeeded", "OK"))
 		require.Equal(t, 2.0, finished("bad", "failed", "INVALID_ARGUMENT"))
-		require.Equal(t, 1.0, finished("ok", "cancelled", "CANCELLED"))
+		require.Equal(t, 2.0, finished("ok", "cancelled", "CANCELLED"), "one while running, one while pending")
 		require.Equal(t, 1.0, finished("flaky", "succeeded", "OK"))
 		require.Equal(t, 1.0, finished("timed", "deadline_exceeded", "DEADLINE_EXCEEDED"))
 		require.Equal(t, 1.0, finished("lost", "attempts_exhausted", "ABORTED"))
-		require.Equal(t, 11.0, total(got, "lro_operations_finished_total"), "nothing else ended")
+		require.Equal(t, 12.0, total(got, "lro_operations_finished_total"), "nothing else ended")
 
 		require.Equal(t, 1.0, value(got, "lro_operations_retried_total", map[string]string{"kind": "flaky"}))
 		require.Equal(t, 1.0, total(got, "lro_operations_retried_total"))
 		require.Equal(t, 1.0, value(got, "lro_operations_rescued_total", nil))
-		for k, n := range map[string]float64{"ok": 9, "bad": 2, "flaky": 1, "timed": 1, "lost": 1, "lost2": 1} {
+		for k, n := range map[string]float64{"ok": 10, "bad": 2, "flaky": 1, "timed": 1, "lost": 1, "lost2": 1} {
 			require.Equal(t, n, value(got, "lro_operations_started_total", map[string]string{"kind": k}), k)
 		}
 		for k, n := range map[string]uint64{"ok": 6, "bad": 2, "flaky": 1, "timed": 1} {
 			require.Equal(t, n, histCount(got, "lro_operation_queue_wait_seconds", map[string]string{"kind": k}), k)
+			if k == "ok" {
+				n++ // the one cancelled while pending ended, never claimed
+			}
 			require.Equal(t, n, histCount(got, "lro_operation_duration_seconds", map[string]string{"kind": k}), k)
 		}
 		require.Equal(t, uint64(1), histCount(got, "lro_operation_duration_seconds", map[string]string{"kind": "lost"}))
@@ -233,8 +246,12 @@ func histCount(mfs map[string]*dto.MetricFamily, name string, labels map[string]
 // that a server and its workers, summed, count each end once.
 func TestMetricsOfRemoteWorkers(t *testing.T) {
 	t.Parallel()
+	eachStore(t, testMetricsOfRemoteWorkers)
+}
+
+func testMetricsOfRemoteWorkers(t *testing.T, store lrostore.Store) {
 	serverReg, workerReg := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
-	server, dial := newServerNode(t, openStore(t), &lro.Config{Metrics: serverReg})
+	server, dial := newServerNode(t, store, &lro.Config{Metrics: serverReg})
 	p := newProbe()
 	remoteWorker(t, dial(), &lro.Config{Metrics: workerReg}, p.blocking)
 
@@ -245,14 +262,21 @@ func TestMetricsOfRemoteWorkers(t *testing.T) {
 		done := waitDone(t, server, op.GetName())
 		require.Equal(t, i == 2, done.GetError() != nil)
 	}
-	var got map[string]*dto.MetricFamily
-	require.Eventually(t, func() bool { // the worker waits in its next claim
-		got = scrape(t, serverReg)
-		return value(got, "lro_remote_workers", nil) == 1
-	}, 5*time.Second, 5*time.Millisecond)
 	kindLabel := map[string]string{"kind": remoteKind}
+	var got map[string]*dto.MetricFamily
+	require.Eventually(t, func() bool {
+		got = scrape(t, serverReg)
+		// The worker waits in its next claim, and the server has counted
+		// the last end: with PostgreSQL, its notification may wake the
+		// waiter before the server counts it (the count comes first, the
+		// duration last).
+		return value(got, "lro_remote_workers", nil) == 1 && histCount(got, "lro_operation_duration_seconds", kindLabel) >= 3
+	}, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, 3.0, value(got, "lro_remote_claimed_total", kindLabel))
 	require.Equal(t, uint64(3), histCount(got, "lro_operation_queue_wait_seconds", kindLabel))
+	// The finish returns each operation's creation time: its duration is
+	// observed where it ended, on the server.
+	require.Equal(t, uint64(3), histCount(got, "lro_operation_duration_seconds", kindLabel))
 	require.Equal(t, 2.0, value(got, "lro_operations_finished_total", map[string]string{"kind": remoteKind, "outcome": "succeeded", "code": "OK"}))
 	require.Equal(t, 1.0, value(got, "lro_operations_finished_total", map[string]string{"kind": remoteKind, "outcome": "failed", "code": "INVALID_ARGUMENT"}), "%v", got["lro_operations_finished_total"])
 	require.Zero(t, histCount(got, "lro_attempt_duration_seconds", nil), "the server runs no handler")
@@ -265,6 +289,7 @@ func TestMetricsOfRemoteWorkers(t *testing.T) {
 		return histCount(worker, "lro_attempt_duration_seconds", nil) == 3
 	}, 5*time.Second, 5*time.Millisecond)
 	require.Zero(t, total(worker, "lro_operations_finished_total"), "the server counts the ends")
+	require.Zero(t, histCount(worker, "lro_operation_duration_seconds", nil), "and their durations")
 	require.Equal(t, uint64(2), histCount(worker, "lro_attempt_duration_seconds", map[string]string{"kind": remoteKind, "outcome": "succeeded"}))
 	require.Equal(t, uint64(1), histCount(worker, "lro_attempt_duration_seconds", map[string]string{"kind": remoteKind, "outcome": "failed"}))
 	require.Nil(t, worker["lro_operations_pending"], "a remote client has no store to sample")

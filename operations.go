@@ -255,13 +255,20 @@ func (c *Client) CancelOperation(ctx context.Context, name string) (*longrunning
 	if err != nil {
 		return nil, err
 	}
-	op, err := c.store.OperationCancel(ctx, &lrostore.OperationCancelParams{ID: id, Parent: parent, CancelledError: cancelledFailure})
+	res, err := c.store.OperationCancel(ctx, &lrostore.OperationCancelParams{ID: id, Parent: parent, CancelledError: cancelledFailure})
 	if err != nil {
 		return nil, c.notFound("cancel operation", name, err)
 	}
+	op := res.Operation
 	switch {
+	case res.Ended:
+		// It was pending: no worker ends it, so this node counts its end.
+		if k := c.kinds.get(op.Kind); k != nil && k.metrics != nil {
+			k.metrics.ended(op.State, op.Error, outcomeCancelled, op.CreateTime, op.EndTime)
+		}
+		c.waiters.notify(op.ID)
 	case op.State.Done():
-		c.waiters.notify(op.ID) // it may have been pending, and ended now
+		c.waiters.notify(op.ID) // another request may have ended it just now
 	case op.State == lrostore.StateRunning:
 		c.exec.cancelJob(op.ID, ErrCancelRequested)
 	}

@@ -95,7 +95,7 @@ func (s *downStore) OperationRescue(ctx context.Context, p *lrostore.OperationRe
 	return s.Store.OperationRescue(ctx, p)
 }
 
-func (s *downStore) OperationCancel(ctx context.Context, p *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+func (s *downStore) OperationCancel(ctx context.Context, p *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	if err := s.fail(); err != nil {
 		return nil, err
 	}

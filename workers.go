@@ -328,7 +328,8 @@ func compareIDs(a, b string) int {
 // finishBroken fails the claimed operations whose stored request does not
 // decode; kinds are theirs.
 func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinishParams, kinds []string) {
-	res, err := c.store.OperationFinishMany(context.WithoutCancel(ctx), &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+	res, err := c.store.OperationFinishMany(context.WithoutCancel(ctx), &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure,
+		CreateTimes: c.metrics != nil})
 	if err != nil {
 		c.logs.Log(ctx, slog.LevelError, "finish broken", "fail operations whose request does not decode; they run again when their leases expire", slog.Any("error", err))
 		return
@@ -337,7 +338,7 @@ func (c *Client) finishBroken(ctx context.Context, fs []*lrostore.OperationFinis
 		if r.Finished {
 			if c.metrics != nil {
 				if k := c.kinds.get(kinds[i]); k != nil {
-					k.metrics.ended(r.State, fs[i].Error, "", time.Time{}, time.Time{})
+					k.metrics.ended(r.State, fs[i].Error, "", r.CreateTime, time.Now())
 				}
 			}
 			c.waiters.notify(fs[i].Lease.ID)

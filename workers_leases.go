@@ -223,9 +223,7 @@ func (c *Client) FinishOperations(ctx context.Context, req *lropb.FinishOperatio
 			}
 		case r.Finished:
 			if km := held[j].kind.metrics; km != nil {
-				// The start time is not at hand: lro_operation_duration_seconds
-				// counts the operations of local handlers and of the rescuer.
-				km.ended(r.State, finishes[j].Error, "", time.Time{}, time.Time{})
+				km.ended(r.State, finishes[j].Error, "", r.CreateTime, time.Now())
 			}
 			c.waiters.notify(held[j].lease.ID)
 			resp.Results[index[j]] = itemStatus(nil)
@@ -274,8 +272,12 @@ func (c *Client) planRetry(ctx context.Context, f *lrostore.OperationFinishParam
 // workerFinishes writes finishes in one store call. When the store refuses
 // them for good (lrostore.IsPermanent), one of them may be at fault: each
 // is then written alone, so that it fails alone, and its result is nil.
+// With metrics, the results carry the operations' creation times, for
+// lro_operation_duration_seconds: the worker's claim had them, not this
+// call.
 func (c *Client) workerFinishes(ctx context.Context, fs []*lrostore.OperationFinishParams) ([]*lrostore.OperationFinishResult, error) {
-	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure})
+	res, err := c.store.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Finishes: fs, CancelledError: cancelledFailure,
+		CreateTimes: c.metrics != nil})
 	if err == nil && len(res) != len(fs) {
 		err = fmt.Errorf("lro: the store returned %d results for %d finishes", len(res), len(fs))
 	}

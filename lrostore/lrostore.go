@@ -338,6 +338,12 @@ type OperationFinishManyParams struct {
 	// operation's cancellation was requested before the worker failed it.
 	CancelledError *Failure
 	Now            time.Time
+	// CreateTimes asks for the creation time of each operation finished
+	// in its result (OperationFinishResult.CreateTime), for a caller that
+	// does not have it at hand (a server finishing its remote workers'
+	// operations). The statements return it at no cost, except SQLite's
+	// success, which otherwise reads no row back.
+	CreateTimes bool
 }
 
 // OperationFinishResult is the outcome of one finish, in the order given.
@@ -346,6 +352,9 @@ type OperationFinishResult struct {
 	Finished bool
 	// State is the state written (a failure may have become a cancellation).
 	State State
+	// CreateTime is the operation's creation time when Finished and
+	// OperationFinishManyParams.CreateTimes asked for it; zero otherwise.
+	CreateTime time.Time
 }
 
 // OperationReleaseManyParams gives back leases so that the operations run
@@ -387,6 +396,18 @@ type OperationCancelParams struct {
 	// which ends at once.
 	CancelledError *Failure
 	Now            time.Time
+}
+
+// OperationCancelResult is the outcome of a cancellation request.
+type OperationCancelResult struct {
+	// Operation is the operation after the request.
+	Operation *Operation
+	// Ended is true when this request ended the operation: it was pending
+	// and is now cancelled. It is false for a running operation, which is
+	// only marked, and for one that was done already (a second request
+	// for the same operation among them), so that whoever counts the ends
+	// of operations counts each one once.
+	Ended bool
 }
 
 // OperationDeleteParams deletes a done operation.
@@ -471,8 +492,9 @@ type Store interface {
 
 	// OperationCancel requests cancellation: a pending operation is cancelled
 	// at once, a running one is marked for its worker, and a done one is left
-	// as it is. It returns the operation after the change, or ErrNotFound.
-	OperationCancel(ctx context.Context, params *OperationCancelParams) (*Operation, error)
+	// as it is. It returns the operation after the change, with whether
+	// this call ended it, or ErrNotFound.
+	OperationCancel(ctx context.Context, params *OperationCancelParams) (*OperationCancelResult, error)
 
 	// OperationDelete deletes a done operation. It returns ErrNotFound, or
 	// ErrNotDone for an operation that is pending or running.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -308,7 +309,7 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 					metadata_json, response_json),
 			(SELECT COALESCE($13::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
-		RETURNING o.id, o.lease_token, o.state
+		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "true") + `
 	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
@@ -327,7 +328,7 @@ var retryQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 				AS f(id, token, last_error, not_before, set_metadata, metadata, metadata_type, metadata_json),
 			(SELECT COALESCE($12::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
-		RETURNING o.id, o.lease_token, o.state
+		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "fin.state = {cancelled}") + `
 	SELECT fin.* FROM fin, (SELECT count(*) FROM done) n`)
 
@@ -381,8 +382,9 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	// Results go to each lease's first finish; the others stay unfinished.
 	var l lrostore.Lease
 	var state lrostore.State
-	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
-		results[index[l]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+	var created time.Time
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state, &created}, func() error {
+		results[index[l]] = finishResult(state, created, params.CreateTimes)
 		return nil
 	})
 	if err != nil {
@@ -408,7 +410,7 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 	}
 	if len(others) > 0 {
 		res, err := s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{
-			Finishes: others, CancelledError: params.CancelledError, Now: params.Now})
+			Finishes: others, CancelledError: params.CancelledError, Now: params.Now, CreateTimes: params.CreateTimes})
 		if err != nil {
 			return nil, err
 		}
@@ -444,14 +446,25 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 	}
 	var l lrostore.Lease
 	var state lrostore.State
-	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state}, func() error {
-		results[retriesAt[index[l]]] = &lrostore.OperationFinishResult{Finished: true, State: state}
+	var created time.Time
+	_, err = pgx.ForEachRow(rows, []any{&l.ID, &l.Token, &state, &created}, func() error {
+		results[retriesAt[index[l]]] = finishResult(state, created, params.CreateTimes)
 		return nil
 	})
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	return results, nil
+}
+
+// finishResult is the result of a finish that wrote state on an operation
+// created at created, which it carries if withCreateTime.
+func finishResult(state lrostore.State, created time.Time, withCreateTime bool) *lrostore.OperationFinishResult {
+	r := &lrostore.OperationFinishResult{Finished: true, State: state}
+	if withCreateTime {
+		r.CreateTime = created.UTC()
+	}
+	return r
 }
 
 // expireQuery ends the operations whose deadline passed (storekit's
@@ -550,8 +563,11 @@ var cancelQuery = storekit.States(`WITH c AS (
 
 // OperationCancel implements lrostore.Store. A done operation, which the
 // update leaves alone, is read by a second statement, which sees the latest
-// committed state.
-func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+// committed state. The update ended the operation when it returns it
+// cancelled: it touches only operations not done, and cancels only pending
+// ones; of two concurrent requests, the second waits for the first's row
+// lock and then finds the operation done.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -562,6 +578,9 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	op, err := scanOperation(s.pool.QueryRow(ctx, cancelQuery, s.channel, cStatus, cCode, cMessage,
 		nowArg(params.Now), id, params.Parent))
+	if err == nil {
+		return &lrostore.OperationCancelResult{Operation: op, Ended: op.State == lrostore.StateCancelled}, nil
+	}
 	if errors.Is(err, lrostore.ErrNotFound) {
 		// Done already, or no such operation.
 		op, err = scanOperation(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM lro_operation o
@@ -570,7 +589,7 @@ func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationC
 	if err != nil {
 		return nil, err
 	}
-	return op, nil
+	return &lrostore.OperationCancelResult{Operation: op}, nil
 }
 
 // deleteQuery deletes a done operation, and reads its state as it was.

@@ -11,7 +11,7 @@ import (
 func TestStatementsAreUnchanged(t *testing.T) {
 	statementstest.Check(t, map[string]string{
 		"columns": columns, "brief columns": briefColumns, "insert": insertQuery, "heartbeat": heartbeatQuery,
-		"set metadata": setMetadataQuery, "finish": finishQuery, "finish failure": finishFailureQuery,
+		"set metadata": setMetadataQuery, "finish": finishQuery, "finish returning": finishReturningQuery,
 		"release": releaseQuery, "claim": claimQuery, "rescue": rescueQuery, "cancel": cancelQuery,
 		"retry": retryQuery, "expire": expireQuery,
 		"name": nameExpr,

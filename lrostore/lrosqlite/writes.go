@@ -44,11 +44,13 @@ var (
 				response_json = ?17,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
 			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
-	// finishFailureQuery is finishQuery for failures, which may become
-	// cancellations: it returns the state written.
-	finishFailureQuery = finishQuery + ` RETURNING state`
+	// finishReturningQuery is finishQuery for failures, which may become
+	// cancellations, and for finishes that ask for the creation time: it
+	// returns the state written and the creation time.
+	finishReturningQuery = finishQuery + ` RETURNING state, create_time`
 	// retryQuery puts an operation back to pending after a failed attempt
-	// (storekit's RetrySet), or cancels it; it returns the state written.
+	// (storekit's RetrySet), or cancels it; it returns the state written
+	// and the creation time.
 	retryQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.RetrySet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4", "?5", "?9") + `,
 				metadata = CASE WHEN ?6 THEN ?7 ELSE metadata END,
@@ -56,7 +58,7 @@ var (
 				metadata_json = CASE WHEN ?6 THEN ?12 ELSE metadata_json END,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?9
 			WHERE id = ?10 AND lease_token = ?11 AND state = {running}
-			RETURNING state`)
+			RETURNING state, create_time`)
 	releaseQuery = storekit.States(`UPDATE lro_operation
 			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running}`)
@@ -91,7 +93,7 @@ var (
 			RETURNING id, state`)
 )
 
-var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishFailureQuery, retryQuery, releaseQuery, claimQuery, rescueQuery, expireQuery}
+var writeQueries = []string{insertQuery, heartbeatQuery, setMetadataQuery, finishQuery, finishReturningQuery, retryQuery, releaseQuery, claimQuery, rescueQuery, expireQuery}
 
 // OperationInsertMany implements lrostore.Store.
 func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.OperationInsertManyParams) ([]*lrostore.OperationInsertResult, error) {
@@ -243,7 +245,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			return err
 		}
 		defer finish.Close()
-		var finishFailure, retry *sql.Stmt // prepared for the first failure, or retry
+		var finishReturning, retry *sql.Stmt // prepared for the first use
 		for i, f := range params.Finishes {
 			if f.State == lrostore.StatePending {
 				if retry == nil {
@@ -257,7 +259,8 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 					lastError = f.Error.Status
 				}
 				if results[i], err = stateWritten(retry.QueryRowContext(ctx, cStatus, cCode, cMessage, lastError, nullMicros(f.NotBefore),
-					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON))); err != nil {
+					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON)),
+					params.CreateTimes); err != nil {
 					return err
 				}
 				continue
@@ -266,8 +269,9 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
 				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON)}
-			if f.State != lrostore.StateFailed {
-				// The state asked for is the state written.
+			if f.State != lrostore.StateFailed && !params.CreateTimes {
+				// The state asked for is the state written, and no row
+				// needs reading back.
 				res, err := finish.ExecContext(ctx, args...)
 				if err != nil {
 					return err
@@ -282,13 +286,13 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 				}
 				continue
 			}
-			if finishFailure == nil {
-				if finishFailure, err = s.txStmt(ctx, tx, finishFailureQuery); err != nil {
+			if finishReturning == nil {
+				if finishReturning, err = s.txStmt(ctx, tx, finishReturningQuery); err != nil {
 					return err
 				}
-				defer finishFailure.Close()
+				defer finishReturning.Close()
 			}
-			if results[i], err = stateWritten(finishFailure.QueryRowContext(ctx, args...)); err != nil {
+			if results[i], err = stateWritten(finishReturning.QueryRowContext(ctx, args...), params.CreateTimes); err != nil {
 				return err
 			}
 		}
@@ -301,17 +305,23 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 }
 
 // stateWritten is the result of a finish whose statement returns the state
-// it wrote, and no row when the lease was no longer held.
-func stateWritten(row *sql.Row) (*lrostore.OperationFinishResult, error) {
+// it wrote and the creation time, which the result carries if
+// withCreateTime, and no row when the lease was no longer held.
+func stateWritten(row *sql.Row, withCreateTime bool) (*lrostore.OperationFinishResult, error) {
 	var state lrostore.State
-	err := row.Scan(&state)
+	var created int64
+	err := row.Scan(&state, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return &lrostore.OperationFinishResult{}, nil
 	case err != nil:
 		return nil, err
 	}
-	return &lrostore.OperationFinishResult{Finished: true, State: state}, nil
+	r := &lrostore.OperationFinishResult{Finished: true, State: state}
+	if withCreateTime {
+		r.CreateTime = time.UnixMicro(created).UTC()
+	}
+	return r, nil
 }
 
 // OperationReleaseMany implements lrostore.Store.
@@ -428,25 +438,31 @@ var cancelQuery = storekit.States(`UPDATE lro_operation SET
 			WHERE id = ?5 AND parent = ?6 AND state < {succeeded}
 			RETURNING ` + columns)
 
-// OperationCancel implements lrostore.Store.
-func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.Operation, error) {
+// OperationCancel implements lrostore.Store. The update ended the operation
+// when it returns it cancelled: it touches only operations not done, and
+// cancels only pending ones.
+func (s *Store) OperationCancel(ctx context.Context, params *lrostore.OperationCancelParams) (*lrostore.OperationCancelResult, error) {
 	t := now(params.Now).UnixMicro()
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
-	var op *lrostore.Operation
+	res := &lrostore.OperationCancelResult{}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		op, err = scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		op, err := scanOperation(tx.QueryRowContext(ctx, cancelQuery, cStatus, cCode, cMessage, t, params.ID, params.Parent))
+		if err == nil {
+			res.Operation, res.Ended = op, op.State == lrostore.StateCancelled
+			return nil
+		}
 		if errors.Is(err, lrostore.ErrNotFound) {
 			// Done already, or no such operation.
 			op, err = scanOperation(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM lro_operation
 				WHERE id = ? AND parent = ?`, params.ID, params.Parent))
 		}
+		res.Operation, res.Ended = op, false
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return op, nil
+	return res, nil
 }
 
 // OperationDelete implements lrostore.Store.

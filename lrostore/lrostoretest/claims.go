@@ -201,7 +201,8 @@ func runDelayedOperations(t *testing.T, newStore NewStore) {
 		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.NotBefore = at })[0]
 		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled, Now: b.now})
 		require.NoError(t, err)
-		require.Equal(t, lrostore.StateCancelled, got.State, "cancelled at once, as any pending operation")
+		require.Equal(t, lrostore.StateCancelled, got.Operation.State, "cancelled at once, as any pending operation")
+		require.True(t, got.Ended)
 		require.Empty(t, b.claim(t, 5, at.Add(time.Second)))
 	})
 }

@@ -47,7 +47,7 @@ func runText(t *testing.T, newStore NewStore) {
 		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID,
 			CancelledError: &lrostore.Failure{Code: 1, Message: "x\x00", Status: []byte("s\x00")}})
 		require.NoError(t, err)
-		require.Equal(t, &lrostore.Failure{Code: 1, Message: "x\uFFFD", Status: []byte("s\x00")}, got.Error)
+		require.Equal(t, &lrostore.Failure{Code: 1, Message: "x\uFFFD", Status: []byte("s\x00")}, got.Operation.Error)
 	})
 }
 

@@ -269,6 +269,37 @@ func runOperationFinishMany(t *testing.T, newStore NewStore) {
 		}, res)
 		require.Equal(t, &lrostore.Failure{Code: 2, Message: "m", Status: []byte("s")}, b.get(t, ops[2].ID).Error)
 	})
+	t.Run("CreateTimesWhenAsked", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		b.insert(t, 6)
+		ops := b.claim(t, 6, b.now)
+		require.Len(t, ops, 6)
+		for _, op := range ops[3:5] {
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled})
+			require.NoError(t, err)
+		}
+		down := failureOf(t, 14, "down")
+		res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+			Finishes: []*lrostore.OperationFinishParams{
+				{Lease: lease(ops[0]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+				{Lease: lease(ops[1]), State: lrostore.StateFailed, Error: down},
+				{Lease: lease(ops[2]), State: lrostore.StatePending, NotBefore: b.now.Add(time.Minute), Error: down},
+				{Lease: lease(ops[3]), State: lrostore.StateFailed, Error: down},
+				{Lease: lease(ops[4]), State: lrostore.StatePending, NotBefore: b.now.Add(time.Minute), Error: down},
+				{Lease: lrostore.Lease{ID: ops[5].ID, Token: ops[5].LeaseToken + 1}, State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"},
+			}, CancelledError: cancelled, Now: b.now.Add(time.Second), CreateTimes: true})
+		require.NoError(t, err)
+		want := []lrostore.State{lrostore.StateSucceeded, lrostore.StateFailed, lrostore.StatePending,
+			lrostore.StateCancelled, lrostore.StateCancelled}
+		require.Len(t, res, 6)
+		for i, state := range want {
+			created := b.get(t, ops[i].ID).CreateTime
+			require.False(t, created.IsZero())
+			require.Equal(t, &lrostore.OperationFinishResult{Finished: true, State: state, CreateTime: created}, res[i], "finish %d", i)
+		}
+		require.Equal(t, &lrostore.OperationFinishResult{}, res[5], "the lease was not held")
+	})
 	t.Run("SameLeaseTwiceFirstWins", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, newStore)
@@ -293,26 +324,60 @@ func runOperationCancel(t *testing.T, newStore NewStore) {
 		running := b.claim(t, 2, b.now)
 		b.finish(t, &lrostore.OperationFinishParams{Lease: lease(running[1]), State: lrostore.StateSucceeded, Response: []byte("r"), ResponseType: "t"})
 
-		got, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[2].ID, CancelledError: cancelled, Now: b.now.Add(time.Minute)})
+		res, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[2].ID, CancelledError: cancelled, Now: b.now.Add(time.Minute)})
 		require.NoError(t, err)
+		got := res.Operation
+		require.True(t, res.Ended, "a pending operation ends at once")
 		require.Equal(t, lrostore.StateCancelled, got.State)
 		require.Equal(t, cancelled, got.Error)
 		require.Equal(t, b.now.Add(time.Minute), got.EndTime)
 
-		got, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled})
+		res, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled})
 		require.NoError(t, err)
-		require.Equal(t, lrostore.StateRunning, got.State)
-		require.True(t, got.CancelRequested)
+		require.False(t, res.Ended, "a running operation is only marked")
+		require.Equal(t, lrostore.StateRunning, res.Operation.State)
+		require.True(t, res.Operation.CancelRequested)
 
 		done := b.get(t, ops[1].ID)
-		got, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[1].ID, CancelledError: cancelled})
+		res, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[1].ID, CancelledError: cancelled})
 		require.NoError(t, err)
-		require.Equal(t, done, got)
+		require.False(t, res.Ended)
+		require.Equal(t, done, res.Operation)
 
 		_, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: uuid.Must(uuid.NewV7()).String(), CancelledError: cancelled})
 		require.ErrorIs(t, err, lrostore.ErrNotFound)
 		_, err = b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, Parent: "projects/other", CancelledError: cancelled})
 		require.ErrorIs(t, err, lrostore.ErrNotFound)
+	})
+	t.Run("EndedOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		ops := b.insert(t, 2)
+		running := b.claim(t, 1, b.now)[0]
+		require.Equal(t, ops[0].ID, running.ID)
+
+		first, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[1].ID, CancelledError: cancelled, Now: b.now})
+		require.NoError(t, err)
+		require.True(t, first.Ended)
+		again, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[1].ID, CancelledError: cancelled, Now: b.now.Add(time.Minute)})
+		require.NoError(t, err)
+		require.False(t, again.Ended, "cancelled already: this request did not end it")
+		require.Equal(t, first.Operation.EndTime, again.Operation.EndTime)
+
+		// A running operation, marked twice, is not ended by either
+		// request, nor by one after its worker failed it.
+		for range 2 {
+			res, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: running.ID, CancelledError: cancelled, Now: b.now})
+			require.NoError(t, err)
+			require.False(t, res.Ended)
+			require.Equal(t, lrostore.StateRunning, res.Operation.State)
+			require.True(t, res.Operation.CancelRequested)
+		}
+		b.finish(t, &lrostore.OperationFinishParams{Lease: lease(running), State: lrostore.StateFailed, Error: cancelled})
+		res, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: running.ID, CancelledError: cancelled, Now: b.now})
+		require.NoError(t, err)
+		require.False(t, res.Ended)
+		require.Equal(t, lrostore.StateCancelled, res.Operation.State)
 	})
 }
 
