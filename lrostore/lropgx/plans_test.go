@@ -278,19 +278,27 @@ func TestClaimPlanSkipsWaitingRows(t *testing.T) {
 func TestCountPendingPlanReadsPendingIndexesOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, pgtest.Schema(t))
+	// A server of its own: on the shared one, other tests' transactions
+	// keep VACUUM from removing the index entries of the rows updated to
+	// done below, and with them in the partial indexes a sequential scan
+	// is cheaper.
+	s := open(t, pgtest.StartServer(t).URL())
 	pool := lropgx.Pool(s)
-	ins := make([]*lrostore.OperationInsertParams, 5000)
-	for j := range ins {
-		ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: fmt.Sprint("k", j%3), Input: []byte{1}, MaxAttempts: 1}
-		if j%10 == 0 {
-			ins[j].NotBefore = time.Now().Add(time.Hour)
+	// 20,000 rows, of which about 1.4% pending (1 in 100 waiting, 1 in
+	// 256 of the others due).
+	for range 4 {
+		ins := make([]*lrostore.OperationInsertParams, 5000)
+		for j := range ins {
+			ins[j] = &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: fmt.Sprint("k", j%3), Input: []byte{1}, MaxAttempts: 1}
+			if j%100 == 0 {
+				ins[j].NotBefore = time.Now().Add(time.Hour)
+			}
 		}
+		_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
+		require.NoError(t, err)
 	}
-	_, err := s.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: ins})
-	require.NoError(t, err)
 	// Most rows done: the count must not read them.
-	_, err = pool.Exec(ctx, `UPDATE lro_operation SET state = 2, end_time = now() WHERE not_before IS NULL AND right(id::text, 1) <> '0'`)
+	_, err := pool.Exec(ctx, `UPDATE lro_operation SET state = 2, end_time = now() WHERE not_before IS NULL AND right(id::text, 2) <> '00'`)
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `VACUUM ANALYZE lro_operation`)
 	require.NoError(t, err)
