@@ -163,11 +163,13 @@ func tlsHint(st *status.Status) string {
 	if st.Code() != codes.Unavailable {
 		return ""
 	}
+	// A TLS server closes a plain client's connection, which reads EOF or
+	// a reset, depending on timing.
 	switch msg := st.Message(); {
-	case strings.Contains(msg, "error reading server preface: EOF"):
-		return " (if the server uses TLS, give --tls-ca FILE, or --tls for a certificate the system trusts)"
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return " (the server does not use TLS: leave out --tls, --tls-ca, --tls-cert and --tls-key)"
+	case strings.Contains(msg, "error reading server preface"):
+		return " (if the server uses TLS, give --tls-ca FILE, or --tls for a certificate the system trusts)"
 	}
 	return ""
 }
