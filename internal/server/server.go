@@ -274,7 +274,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := checkExposure(config); err != nil {
+	if err := checkExposure(config, logger); err != nil {
 		return nil, err
 	}
 	var tlsFiles *tlsFiles

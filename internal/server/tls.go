@@ -232,10 +232,7 @@ func isLoopback(host string) bool {
 // checkExposure refuses to listen beyond loopback without TLS and
 // authentication, unless config.Insecure: anyone who reached the server
 // could start, cancel and delete operations, and claim work.
-func checkExposure(config Config) error {
-	if config.Insecure {
-		return nil
-	}
+func checkExposure(config Config, logger *slog.Logger) error {
 	host, _, err := net.SplitHostPort(config.Addr)
 	if err != nil {
 		return fmt.Errorf("addr %q: want HOST:PORT: %w", config.Addr, err)
@@ -256,6 +253,13 @@ func checkExposure(config Config) error {
 	where := host
 	if where == "" {
 		where = "every interface"
+	}
+	if config.Insecure {
+		// Said at every start, so that an insecure server is never
+		// mistaken for a secure one.
+		logger.Warn("serving beyond loopback without "+strings.Join(missing, " and ")+", as "+flagInsecure+" allows: anyone who reaches it may run, cancel and delete operations",
+			slog.String("addr", where))
+		return nil
 	}
 	return fmt.Errorf("refusing to serve on %s, beyond loopback, without %s: anyone who reaches it could run, cancel and delete operations; "+
 		"give them, or %s if the network is trusted", where, strings.Join(missing, " and "), flagInsecure)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -58,12 +59,21 @@ func TestCheckExposure(t *testing.T) {
 		{"mTLS", Config{Addr: ":8080", TLS: mtls}, nil},
 		{"insecure", Config{Addr: ":8080", Insecure: true}, nil},
 		{"insecure with TLS", Config{Addr: "0.0.0.0:8080", TLS: tlsOnly, Insecure: true}, nil},
+		{"insecure, secured", Config{Addr: ":8080", TLS: tlsOnly, Authenticator: auth, Insecure: true}, nil},
+		{"insecure on loopback", Config{Addr: "127.0.0.1:8080", Insecure: true}, nil},
 		{"no port", Config{Addr: "127.0.0.1"}, []string{"HOST:PORT"}},
 	} {
+		// The cases that --insecure lets through with a warning.
+		warns := map[string]bool{"insecure": true, "insecure with TLS": true}
 		t.Run(c.name, func(t *testing.T) {
-			err := checkExposure(c.cfg)
+			var logs bytes.Buffer
+			err := checkExposure(c.cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if c.wants == nil {
 				require.NoError(t, err)
+				// --insecure is said in the log, where it lets in what
+				// would have been refused, and only there.
+				warned := strings.Contains(logs.String(), "serving beyond loopback without")
+				require.Equal(t, warns[c.name], warned, "log: %s", logs.String())
 				return
 			}
 			require.Error(t, err)
