@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"lro.dev/lro"
+	"lro.dev/lro/internal/server"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/lropgx"
@@ -270,6 +272,17 @@ func serveGRPC(client *lro.Client) (addr string, stop func(), err error) {
 		options = append(options, security.options...)
 		register = append(register, security.authorize)
 	}
+	// With metrics or tracing on, the server measures and traces its calls
+	// as lro serve does.
+	var reg prometheus.Registerer
+	if os.Getenv(metricsEnv) != "" {
+		reg = prometheus.NewRegistry()
+	}
+	var tp trace.TracerProvider
+	if os.Getenv(tracingEnv) == "1" {
+		tp = benchTracer
+	}
+	options = append(options, server.InstrumentGRPC(reg, tp)...)
 	srv := grpc.NewServer(options...)
 	lrogrpc.Register(srv, client, register...)
 	go srv.Serve(lis)

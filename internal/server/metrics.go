@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 )
@@ -97,4 +98,20 @@ func instrumentHTTP(reg prometheus.Registerer, h http.Handler) http.Handler {
 		Buckets: prometheus.ExponentialBucketsRange(0.0005, 60, 16)}, []string{"method", "code"})
 	reg.MustRegister(requests, duration)
 	return promhttp.InstrumentHandlerCounter(requests, promhttp.InstrumentHandlerDuration(duration, h))
+}
+
+// InstrumentGRPC returns the options that instrument a gRPC server as the
+// server instruments its own: the calls' metrics on reg, if it is not nil,
+// and their spans by tp, if it is not nil. The benchmark measures their
+// cost with them.
+func InstrumentGRPC(reg prometheus.Registerer, tp trace.TracerProvider) []grpc.ServerOption {
+	var opts []grpc.ServerOption
+	if reg != nil {
+		m := newGRPCMetrics(reg)
+		opts = append(opts, grpc.ChainUnaryInterceptor(m.unary), grpc.ChainStreamInterceptor(m.stream))
+	}
+	if tp != nil {
+		opts = append(opts, grpcTracing(tp))
+	}
+	return opts
 }

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -38,8 +39,12 @@ var propagators = propagation.NewCompositeTextMapPropagator(propagation.TraceCon
 // grpcTracing is the gRPC server option that traces each call but health
 // checks.
 func (s *Server) grpcTracing() grpc.ServerOption {
+	return grpcTracing(s.config.TracerProvider)
+}
+
+func grpcTracing(tp trace.TracerProvider) grpc.ServerOption {
 	return grpc.StatsHandler(otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(s.config.TracerProvider),
+		otelgrpc.WithTracerProvider(tp),
 		otelgrpc.WithPropagators(propagators),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelgrpc.WithFilter(filters.Not(filters.ServicePrefix("grpc.health."))),
