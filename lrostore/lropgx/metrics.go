@@ -3,6 +3,7 @@ package lropgx
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"lro.dev/lro/lrostore/internal/storekit"
 )
@@ -28,33 +29,22 @@ func (s *Store) OperationCountPending(ctx context.Context) (map[string]int64, er
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	counts := map[string]int64{}
-	for rows.Next() {
-		var (
-			kind string
-			n    int64
-		)
-		if err := rows.Scan(&kind, &n); err != nil {
-			return nil, interpretError(err)
-		}
-		counts[kind] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, interpretError(err)
-	}
-	return counts, nil
+	return storekit.ScanCounts(rows, interpretError)
 }
+
+// latestVersion is the version of the last embedded migration, read once:
+// the health checks ask for it every second.
+var latestVersion = sync.OnceValues(func() (int, error) { return storekit.LatestVersion(migrations, "migration") })
 
 // SchemaVersion implements lrostore.Store.
 func (s *Store) SchemaVersion(ctx context.Context) (have, want int, err error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, 0, err
 	}
-	all, err := storekit.Migrations(migrations, "migration")
+	want, err = latestVersion()
 	if err != nil {
 		return 0, 0, fmt.Errorf("lropgx: %w", err)
 	}
-	want = all[len(all)-1].Version
 	var v *int32
 	if err := s.pool.QueryRow(ctx, `SELECT max(version) FROM lro_migration`).Scan(&v); err != nil {
 		return 0, want, interpretError(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 
 	"lro.dev/lro/lrostore"
 	"lro.dev/lro/lrostore/internal/storekit"
@@ -30,33 +31,22 @@ func (s *Store) OperationCountPending(ctx context.Context) (map[string]int64, er
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	counts := map[string]int64{}
-	for rows.Next() {
-		var (
-			kind string
-			n    int64
-		)
-		if err := rows.Scan(&kind, &n); err != nil {
-			return nil, interpretError(err)
-		}
-		counts[kind] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, interpretError(err)
-	}
-	return counts, nil
+	return storekit.ScanCounts(rows, interpretError)
 }
+
+// latestVersion is the version of the last embedded migration, read once:
+// the health checks ask for it every second.
+var latestVersion = sync.OnceValues(func() (int, error) { return storekit.LatestVersion(migrations, "migration") })
 
 // SchemaVersion implements lrostore.Store.
 func (s *Store) SchemaVersion(ctx context.Context) (have, want int, err error) {
 	if s.closed.Load() {
 		return 0, 0, lrostore.ErrClosed
 	}
-	all, err := storekit.Migrations(migrations, "migration")
+	want, err = latestVersion()
 	if err != nil {
 		return 0, 0, fmt.Errorf("lrosqlite: %w", err)
 	}
-	want = all[len(all)-1].Version
 	var v sql.NullInt64
 	if err := s.read.QueryRowContext(ctx, `SELECT max(version) FROM lro_migration`).Scan(&v); err != nil {
 		return 0, want, interpretError(err)

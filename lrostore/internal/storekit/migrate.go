@@ -29,6 +29,19 @@ type Migration struct {
 	Body    string
 }
 
+// LatestVersion returns the version of the last migration in dir, the
+// schema's version once every migration is applied.
+func LatestVersion(files fs.FS, dir string) (int, error) {
+	all, err := Migrations(files, dir)
+	if err != nil {
+		return 0, err
+	}
+	if len(all) == 0 {
+		return 0, fmt.Errorf("%s: no migrations", dir)
+	}
+	return all[len(all)-1].Version, nil
+}
+
 // Migrations reads the migrations of dir in files, in version order.
 func Migrations(files fs.FS, dir string) ([]Migration, error) {
 	names, err := fs.Glob(files, dir+"/*.sql")

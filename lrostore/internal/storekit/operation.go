@@ -207,6 +207,26 @@ func ScanOperations[T any](rows Rows, toTime func(T) time.Time, interpret func(e
 	return ops, interpret(rows.Err())
 }
 
+// ScanCounts scans rows of a name and a count, such as pending operations
+// by kind, until the last.
+func ScanCounts(rows Rows, interpret func(error) error) (map[string]int64, error) {
+	counts := map[string]int64{}
+	for rows.Next() {
+		var (
+			name string
+			n    int64
+		)
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, interpret(err)
+		}
+		counts[name] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpret(err)
+	}
+	return counts, nil
+}
+
 // ScanBrief scans a row of BriefColumns after the leading columns that
 // lead receives. The operation's ID is the caller's to set.
 func ScanBrief[T any](row Row, toTime func(T) time.Time, interpret func(error) error, lead ...any) (*lrostore.Operation, error) {
