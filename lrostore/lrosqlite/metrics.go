@@ -26,7 +26,12 @@ func (s *Store) OperationCountPending(ctx context.Context) (map[string]int64, er
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
 	}
-	rows, err := s.read.QueryContext(ctx, countPendingQuery)
+	return scanCounts(s.read.QueryContext(ctx, countPendingQuery))
+}
+
+// scanCounts scans the rows of a name and a count, as scanOperations
+// scans operations.
+func scanCounts(rows *sql.Rows, err error) (map[string]int64, error) {
 	if err != nil {
 		return nil, interpretError(err)
 	}
