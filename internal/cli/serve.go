@@ -68,6 +68,7 @@ type serveOptions struct {
 	pollInterval      time.Duration
 	eagerStart        bool
 	metrics           bool
+	ui                bool
 	logLevel          string
 	httpParents       []string
 	allowedHosts      []string
@@ -316,6 +317,7 @@ last spans are flushed at shutdown. See docs/tracing.md.`,
 				Authenticator:   authenticator,
 				TracerProvider:  tracerProvider,
 				DisableMetrics:  !o.metrics,
+				DisableUI:       !o.ui,
 			})
 			if err != nil {
 				return err
@@ -355,6 +357,7 @@ last spans are flushed at shutdown. See docs/tracing.md.`,
 	fs.DurationVar(&o.waitMax, "wait-max", lro.WaitMaxDefault, "the longest one WaitOperation call waits")
 	fs.DurationVar(&o.retention, "retention", lro.RetentionDefault, "how long done operations are kept; negative keeps them forever")
 	fs.DurationVar(&o.pollInterval, "poll-interval", lro.PollIntervalDefault, "how often to look for pending operations besides wake-ups")
+	fs.BoolVar(&o.ui, "ui", true, "serve the dashboard at /ui/ (with --auth-*, it asks for a token)")
 	fs.BoolVar(&o.metrics, "metrics", true, "serve Prometheus metrics at GET /metrics (with --auth-*, a scraper needs a token); --metrics=false measures nothing")
 	fs.BoolVar(&o.eagerStart, "eager-start", true, "run operations started on this server at once, stored claimed, while it has free workers and nothing pending")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")

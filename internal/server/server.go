@@ -44,6 +44,7 @@ import (
 
 	"lro.dev/lro"
 	"lro.dev/lro/internal/tlsconn"
+	"lro.dev/lro/internal/ui"
 	"lro.dev/lro/lroauth"
 	"lro.dev/lro/lrogrpc"
 	"lro.dev/lro/lrohttp"
@@ -125,6 +126,8 @@ type Config struct {
 	// servers, the Go runtime and the process. With an Authenticator,
 	// /metrics needs valid credentials, as the API does.
 	DisableMetrics bool
+	// DisableUI turns the dashboard at /ui/ off.
+	DisableUI bool
 
 	// authenticate, if set, is the first interceptor of unary calls, in
 	// the place of authentication. Tests set it (export_test.go) to put
@@ -194,6 +197,7 @@ type Server struct {
 
 	hurryOnce sync.Once
 	hurry     chan struct{} // closed by ReleaseNow
+	closing   chan struct{} // closed when the shutdown begins
 }
 
 // HealthInterval is how often the server checks that its store answers.
@@ -313,6 +317,7 @@ func New(ctx context.Context, config Config) (*Server, error) {
 	}
 	// Everything that can be refused is checked before anything starts.
 	s := &Server{config: config, logger: logger, store: store, client: client, hurry: make(chan struct{}),
+		closing: make(chan struct{}),
 		authLog: newAuthLog(logger), registry: registry}
 	if registry != nil {
 		s.grpcMetrics = newGRPCMetrics(registry)
@@ -484,6 +489,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case serveErr = <-errs:
 	}
 	s.logger.Info("lro shutting down")
+	close(s.closing)
 	stopHealth()
 	<-healthDone
 	s.health.Shutdown()
@@ -615,7 +621,8 @@ func (s *Server) checkSchema(ctx context.Context) error {
 // httpHandler serves the HTTP/JSON mapping of the services; GET /healthz
 // (live: 200 while the process serves), GET /readyz (ready: 200 while the
 // store answers and its schema is the version this binary expects, else
-// 503 with the reason), and GET /metrics unless metrics are off. Other
+// 503 with the reason), GET /metrics unless metrics are off, and the
+// dashboard at /ui/ unless it is off. Other
 // methods on these paths are answered as on the routes: OPTIONS with
 // Allow, 405 or 501.
 func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
@@ -633,6 +640,14 @@ func (s *Server) httpHandler(transcoder http.Handler) http.Handler {
 			metrics = lroauth.Middleware(a, metrics)
 		}
 		mux.Handle("/metrics", lrohttp.AllowMethods(metrics, http.MethodGet))
+	}
+	if !s.config.DisableUI {
+		// The page and its assets need no credentials (the page asks for
+		// a token when the API wants one); its calls authenticate.
+		dashboard := ui.New(ui.Config{Client: s.client, Authenticator: s.config.Authenticator,
+			Authorize: s.authorize(), Done: s.closing, Logger: s.logger})
+		mux.Handle("/ui", dashboard)
+		mux.Handle("/ui/", s.authLog.wrap(dashboard))
 	}
 	if a := s.config.Authenticator; a != nil {
 		// HTTP calls reach the gRPC server in-process, where the gRPC
