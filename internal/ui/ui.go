@@ -68,6 +68,7 @@ const contentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-s
 // everything under /ui/).
 type Handler struct {
 	config  Config
+	files   fs.FS
 	static  http.Handler
 	api     http.Handler
 	streams atomic.Int64
@@ -95,7 +96,7 @@ func New(config Config) *Handler {
 	if err != nil {
 		panic(err) // the embedded tree always has it
 	}
-	h := &Handler{config: config, static: http.FileServerFS(sub), now: time.Now}
+	h := &Handler{config: config, files: sub, static: http.FileServerFS(sub), now: time.Now}
 	api := http.NewServeMux()
 	api.HandleFunc("GET /ui/api/session", h.session)
 	api.HandleFunc("GET /ui/api/operation", h.operation)
@@ -130,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = "/"
 		h.static.ServeHTTP(w, r2)
-	case strings.HasPrefix(p, "/ui/assets/") && path.Clean(p) == p:
+	case strings.HasPrefix(p, "/ui/assets/") && path.Clean(p) == p && h.isFile(strings.TrimPrefix(p, "/ui/assets/")):
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 		// Assets change with the binary; the page is revalidated at each
 		// load (no-cache), and so are they, cheaply, by their time.
@@ -141,6 +142,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, h.config.Logger, &lro.Error{Code: codes.NotFound, Reason: "NOT_FOUND", Message: "no such page: " + p})
 	}
+}
+
+// isFile reports whether name is a file of the assets.
+func (h *Handler) isFile(name string) bool {
+	info, err := fs.Stat(h.files, name)
+	return err == nil && !info.IsDir()
 }
 
 // writeError answers with err in Google's JSON error format, with the HTTP
