@@ -61,7 +61,18 @@ func uiStart(t *testing.T, base, token, parent string, d time.Duration) string {
 		path = "/v1/" + parent + "/operations:start"
 	}
 	body := `{"kind":"demo.sleep","input":{"duration":"` + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + `s"}}`
-	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	resp, b := uiPost(t, base+path, token, body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var op struct{ Name string }
+	require.NoError(t, json.Unmarshal(b, &op))
+	return op.Name
+}
+
+// uiPost posts body (JSON) to url with token as a bearer token (none if
+// empty), and returns the response with its body read.
+func uiPost(t *testing.T, url, token, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -70,11 +81,9 @@ func uiStart(t *testing.T, base, token, parent string, d time.Duration) string {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
-	var op struct{ Name string }
-	require.NoError(t, json.Unmarshal(b, &op))
-	return op.Name
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, b
 }
 
 // sseEvent is one server-sent event.
