@@ -2,6 +2,7 @@ package lro
 
 import (
 	"context"
+	"encoding/hex"
 	"reflect"
 
 	"go.opentelemetry.io/otel"
@@ -118,9 +119,81 @@ func traced(span trace.Span, p *lrostore.OperationInsertParams) {
 	if !sc.IsValid() {
 		return
 	}
-	carrier := propagation.MapCarrier{}
-	traceContext.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
-	p.TraceParent, p.TraceState = carrier["traceparent"], carrier["tracestate"]
+	p.TraceParent, p.TraceState = formatTraceParent(sc), sc.TraceState().String()
+}
+
+// formatTraceParent is the W3C traceparent header of sc (version 00), as
+// propagation.TraceContext writes it, in one allocation: each start of a
+// traced client makes one.
+func formatTraceParent(sc trace.SpanContext) string {
+	var b [55]byte
+	copy(b[:], "00-")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return string(b[:])
+}
+
+// parseTraceParent is the span context of a stored traceparent and
+// tracestate: version 00 parsed here without allocating, as each attempt
+// of a traced operation asks; anything else by propagation.TraceContext.
+// Invalid when they do not parse.
+func parseTraceParent(traceParent, traceState string) trace.SpanContext {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	var flags [1]byte
+	if len(traceParent) != 55 || traceParent[:3] != "00-" || traceParent[35] != '-' || traceParent[52] != '-' ||
+		!decodeLowerHex(tid[:], traceParent[3:35]) || !decodeLowerHex(sid[:], traceParent[36:52]) ||
+		!decodeLowerHex(flags[:], traceParent[53:55]) {
+		carrier := propagation.MapCarrier{"traceparent": traceParent}
+		if traceState != "" {
+			carrier["tracestate"] = traceState
+		}
+		return trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier))
+	}
+	if flags[0] > 3 {
+		return trace.SpanContext{} // reserved flags, which version 00 does not allow
+	}
+	cfg := trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]), Remote: true}
+	if traceState != "" {
+		// A trace state that does not parse leaves the context valid, as
+		// W3C asks.
+		cfg.TraceState, _ = trace.ParseTraceState(traceState)
+	}
+	if sc := trace.NewSpanContext(cfg); sc.IsValid() {
+		return sc
+	}
+	return trace.SpanContext{}
+}
+
+// decodeLowerHex decodes s, lower-case hex as W3C trace context writes
+// it, into dst, which it fills exactly.
+func decodeLowerHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // endSpan ends a span of lro, with err as its status (nil: unset, which
@@ -145,11 +218,7 @@ func endSpan(span trace.Span, err error) {
 func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation) (context.Context, trace.Span) {
 	on := t.on()
 	if op.TraceParent != "" {
-		carrier := propagation.MapCarrier{"traceparent": op.TraceParent}
-		if op.TraceState != "" {
-			carrier["tracestate"] = op.TraceState
-		}
-		if sc := trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier)); sc.IsValid() {
+		if sc := parseTraceParent(op.TraceParent, op.TraceState); sc.IsValid() {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}

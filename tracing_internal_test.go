@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"lro.dev/lro/lrostore"
@@ -23,5 +25,48 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 			endAttempt(span, outcomeSucceeded, nil)
 		})
 		require.Zero(t, allocs, name)
+	}
+}
+
+// TestTraceParentAsThePropagator: the traceparent that a start stores, and
+// the context that an attempt reads back, are those of OpenTelemetry's
+// W3C propagator, valid or not.
+func TestTraceParentAsThePropagator(t *testing.T) {
+	ts, err := trace.ParseTraceState("vendor=a,other=b")
+	require.NoError(t, err)
+	for i, flags := range []trace.TraceFlags{0, trace.FlagsSampled, 0xff} {
+		sc := trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID:    trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, byte(i + 1)},
+			SpanID:     trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, byte(i)},
+			TraceFlags: flags, TraceState: ts,
+		})
+		carrier := propagation.MapCarrier{}
+		traceContext.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
+		require.Equal(t, carrier["traceparent"], formatTraceParent(sc))
+		require.Equal(t, carrier["tracestate"], sc.TraceState().String())
+	}
+	for _, tp := range []string{
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
+		"00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01", // upper case
+		"00-00000000000000000000000000000000-b7ad6b7169203331-01", // no trace ID
+		"00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", // no span ID
+		"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+		"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
+		"00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"garbage",
+	} {
+		for _, state := range []string{"", "vendor=a,other=b", "not a trace state"} {
+			carrier := propagation.MapCarrier{"traceparent": tp}
+			if state != "" {
+				carrier["tracestate"] = state
+			}
+			want := trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier))
+			got := parseTraceParent(tp, state)
+			require.True(t, want.Equal(got), "%q %q: want %v, got %v", tp, state, want, got)
+			require.Equal(t, want.IsRemote(), got.IsRemote(), "%q", tp)
+		}
 	}
 }
