@@ -123,4 +123,3 @@ func TestUIBrowserToken(t *testing.T) {
 	runBrowser(t, append(env, "LRO_UI_URL="+base+"/ui/", "LRO_UI_OPERATION="+name, "LRO_UI_TOKEN="+token,
 		"LRO_UI_SHOTS_PREFIX=token-"))
 }
-
