@@ -21,6 +21,9 @@ var rescueQuery = storekit.States(`WITH expired AS (
 		UPDATE lro_operation o SET
 			` + rules.RescueSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"},
 	storekit.FailureArgs{"$5::bytea", "$6::integer", "$7::text"}, "t.now") + `,
+			` + endAttempt("t.now", `'lost'`,
+	`CASE WHEN o.cancel_requested THEN $3::integer WHEN o.attempt < o.max_attempts THEN NULL ELSE $6::integer END`,
+	`CASE WHEN o.cancel_requested THEN $10::text WHEN o.attempt < o.max_attempts THEN NULL ELSE $11::text END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 		FROM expired, (SELECT COALESCE($8::timestamptz, now()) AS now) t
 		WHERE o.id = expired.id
@@ -40,7 +43,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
 	rows, err := s.pool.Query(ctx, rescueQuery, planned, s.channel, cStatus, cCode, cMessage, xStatus, xCode, xMessage,
-		nowArg(params.Now), params.Max)
+		nowArg(params.Now), params.Max, storekit.AttemptMessage(params.CancelledError), storekit.AttemptMessage(params.ExhaustedError))
 	if err != nil {
 		return nil, interpretError(err)
 	}
