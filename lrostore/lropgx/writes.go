@@ -303,18 +303,14 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
 			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
 			response_json = NULLIF(f.response_json, '')::jsonb,
-			` + endAttempt("t.now",
-	`CASE WHEN f.state = {failed} AND o.cancel_requested THEN 'cancelled' WHEN f.state = {succeeded} THEN 'succeeded'
-				WHEN f.state = {failed} THEN 'failed' ELSE 'cancelled' END`,
-	`CASE WHEN f.state = {failed} AND o.cancel_requested THEN $15::integer ELSE f.error_code END`,
-	`CASE WHEN f.state = {failed} AND o.cancel_requested THEN $20::text ELSE COALESCE(f.attempt_message, f.error_message) END`) + `,
+			` + endAttempt("t.now_ms", `CASE WHEN f.state = {failed} AND o.cancel_requested THEN $20::text ELSE f.attempt_end END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now, end_time = t.now
 		FROM held,
 			unnest($2::uuid[], $3::bigint[], $4::smallint[], $5::bytea[], $6::integer[], $7::text[], $8::bytea[],
 				$9::text[], $10::boolean[], $11::bytea[], $12::text[], $17::text[], $18::text[], $19::text[])
 				AS f(id, token, state, error, error_code, error_message, response, response_type, set_metadata, metadata, metadata_type,
-					metadata_json, response_json, attempt_message),
-			(SELECT COALESCE($13::timestamptz, now()) AS now) t
+					metadata_json, response_json, attempt_end),
+			(SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($13::timestamptz, now()) AS now) n) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
 		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "true") + `
@@ -329,15 +325,13 @@ var retryQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
 			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
-			` + endAttempt("t.now", `CASE WHEN o.cancel_requested THEN 'cancelled' ELSE 'retry' END`,
-	`CASE WHEN o.cancel_requested THEN $10::integer ELSE f.error_code END`,
-	`CASE WHEN o.cancel_requested THEN $16::text ELSE f.error_message END`) + `,
+			` + endAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $15::text ELSE f.attempt_end END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 		FROM held,
 			unnest($2::uuid[], $3::bigint[], $4::bytea[], $5::timestamptz[], $6::boolean[], $7::bytea[], $8::text[], $13::text[],
-				$14::integer[], $15::text[])
-				AS f(id, token, last_error, not_before, set_metadata, metadata, metadata_type, metadata_json, error_code, error_message),
-			(SELECT COALESCE($12::timestamptz, now()) AS now) t
+				$14::text[])
+				AS f(id, token, last_error, not_before, set_metadata, metadata, metadata_type, metadata_json, attempt_end),
+			(SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($12::timestamptz, now()) AS now) n) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
 		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "fin.state = {cancelled}") + `
@@ -375,7 +369,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		setMetadata              = make([]bool, n)
 		metas                    = make([][]byte, n)
 		metaJSONs, respJSONs     = make([]string, n), make([]string, n)
-		attemptMessages          []pgtype.Text // nil while no message needs clipping
+		ends                     = make([]string, n)
 	)
 	for i, j := range first {
 		f := params.Finishes[j]
@@ -384,12 +378,12 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		responses[i], responseTypes[i] = f.Response, f.ResponseType
 		setMetadata[i], metas[i], metaTypes[i] = f.Metadata != nil, f.Metadata, f.MetadataType
 		metaJSONs[i], respJSONs[i] = string(f.MetadataJSON), string(f.ResponseJSON)
-		attemptMessages = clippedMessage(attemptMessages, n, i, f.Error)
+		ends[i] = finishEnd(f)
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	rows, err := s.pool.Query(ctx, finishQuery, planned, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
 		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage, metaJSONs, respJSONs,
-		attemptMessages, storekit.AttemptMessage(params.CancelledError))
+		ends, storekit.AttemptEnd(lrostore.OutcomeCancelled, params.CancelledError))
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -443,23 +437,21 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 		setMetadata       = make([]bool, n)
 		metaTypes         = make([]string, n)
 		metaJSONs         = make([]string, n)
-		codes             = make([]pgtype.Int4, n)
-		messages          = make([]string, n)
+		ends              = make([]string, n)
 	)
 	for i, j := range first {
 		f := params.Finishes[retriesAt[j]]
 		if f.Error != nil {
 			lastErrors[i] = f.Error.Status
-			codes[i] = pgtype.Int4{Int32: f.Error.Code, Valid: true}
-			messages[i] = storekit.AttemptMessage(f.Error)
 		}
+		ends[i] = finishEnd(f)
 		notBefore[i] = timeArg(f.NotBefore)
 		setMetadata[i], metas[i], metaTypes[i], metaJSONs[i] = f.Metadata != nil, f.Metadata, f.MetadataType, string(f.MetadataJSON)
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	rows, err := s.pool.Query(ctx, retryQuery, planned, s.channel, ids, tokens, lastErrors, notBefore,
 		setMetadata, metas, metaTypes, cStatus, cCode, cMessage, nowArg(params.Now), metaJSONs,
-		codes, messages, storekit.AttemptMessage(params.CancelledError))
+		ends, storekit.AttemptEnd(lrostore.OutcomeCancelled, params.CancelledError))
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -492,8 +484,8 @@ func finishResult(state lrostore.State, created time.Time, withCreateTime bool) 
 var expireQuery = storekit.States(`WITH exp AS (
 		UPDATE lro_operation o SET
 			` + rules.ExpireSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"}, "t.now") + `,
-			` + endAttempt("t.now", `'deadline'`, "$3::integer", "$7::text") + `
-		FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
+			` + endAttempt("t.now_ms", "$7::text") + `
+		FROM (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($5::timestamptz, now()) AS now) n) t
 		WHERE o.id = ANY (ARRAY(
 			SELECT id FROM lro_operation
 			WHERE deadline IS NOT NULL AND state < {succeeded} AND deadline <= COALESCE($5::timestamptz, now())
@@ -513,7 +505,7 @@ func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationE
 	}
 	xStatus, xCode, xMessage := failureArgs(params.Error)
 	rows, err := s.pool.Query(ctx, expireQuery, planned, s.channel, xStatus, xCode, xMessage, nowArg(params.Now), params.Max,
-		storekit.AttemptMessage(params.Error))
+		storekit.AttemptEnd(lrostore.OutcomeDeadline, params.Error))
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -533,9 +525,9 @@ func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationE
 // releaseQuery gives back held leases: the operations are pending again.
 var releaseQuery = storekit.States(`WITH ` + heldLeases(2) + `, rel AS (
 			UPDATE lro_operation o SET state = {pending}, attempt = greatest(o.attempt - 1, 0),
-				` + endAttempt("t.now", `'released'`, "NULL::integer", "NULL::text") + `,
+				` + endAttempt("t.now_ms", "'"+releasedEnd+"'") + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
-			FROM held, (SELECT COALESCE($4::timestamptz, now()) AS now) t WHERE o.id = held.id
+			FROM held, (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($4::timestamptz, now()) AS now) n) t WHERE o.id = held.id
 			RETURNING o.id, o.lease_token
 		), ` + pendingNotify("pending", "rel", "true") + `
 		SELECT rel.* FROM rel, (SELECT count(*) FROM pending) n`)

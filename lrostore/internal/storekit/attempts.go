@@ -91,3 +91,23 @@ func ClipMessage(s string) string {
 	}
 	return s[:end]
 }
+
+// AttemptEnd is the JSON that completes an attempt record after its end
+// time: its outcome, and the code and message of failure f (none when f
+// is nil), and the record's closing brace:
+//
+//	,"o":"failed","c":5,"m":"not found"}
+//
+// A store that builds the record's end in Go, where the failure is at
+// hand, spares its statement the expressions that would build it.
+func AttemptEnd(outcome string, f *lrostore.Failure) string {
+	if f == nil {
+		return `,"o":"` + outcome + `"}`
+	}
+	end := `,"o":"` + outcome + `","c":` + strconv.FormatInt(int64(f.Code), 10)
+	if m := AttemptMessage(f); m != "" {
+		b, _ := json.Marshal(m) // a string always encodes
+		end += `,"m":` + string(b)
+	}
+	return end + `}`
+}
