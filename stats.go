@@ -107,8 +107,9 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 	case (window+bucket-1)/bucket > lrostore.MaxKindStatsBuckets:
 		return nil, invalidArgument("window", "INVALID_WINDOW", "the window holds more than %d buckets", lrostore.MaxKindStatsBuckets)
 	}
+	buckets := int64((window + bucket - 1) / bucket)
 	until := time.Now().UTC().Truncate(bucket).Add(bucket)
-	since := until.Add(-((window + bucket - 1) / bucket) * bucket)
+	since := until.Add(-time.Duration(buckets) * bucket)
 	stats, err := c.store.KindStats(ctx, &lrostore.KindStatsParams{Kind: kind, Since: since, Until: until, Bucket: bucket,
 		Limit: kindStatsLimit})
 	if errors.Is(err, lrostore.ErrInvalidArgument) {

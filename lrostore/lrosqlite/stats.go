@@ -16,7 +16,12 @@ func (s *Store) OperationCountByState(ctx context.Context) (map[string]map[lrost
 	if s.closed.Load() {
 		return nil, lrostore.ErrClosed
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT kind, state, count(*) FROM lro_operation GROUP BY kind, state`)
+	return scanKindStateCounts(s.read.QueryContext(ctx, `SELECT kind, state, count(*) FROM lro_operation GROUP BY kind, state`))
+}
+
+// scanKindStateCounts scans the rows of a kind, a state and a count, as
+// scanCounts scans counts by name.
+func scanKindStateCounts(rows *sql.Rows, err error) (map[string]map[lrostore.State]int64, error) {
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -68,7 +73,7 @@ func (s *Store) KindStats(ctx context.Context, params *lrostore.KindStatsParams)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	defer tx.Rollback() //nolint:errcheck // a read: nothing to keep
+	defer tx.Rollback() // a read: nothing to keep
 	err = func() error {
 		if err := scanRows(tx.QueryContext(ctx, kindCountsQuery, params.Kind))(func(rows *sql.Rows) error {
 			return storekit.ScanStateCounts(rows, stats.Counts)
