@@ -16,7 +16,8 @@ type timedStore struct {
 	lrostore.Store
 
 	insertMany, get, list, claim, heartbeat, setMetadataMany, finishMany, releaseMany, rescue, expire,
-	cancel, delete, deleteDoneBefore, keyGetOrCreate, writeCheck, countPending, schemaVersion prometheus.Observer
+	cancel, delete, deleteDoneBefore, keyGetOrCreate, writeCheck, countPending, schemaVersion,
+	countByState, kindStats prometheus.Observer
 }
 
 var _ lrostore.Store = (*timedStore)(nil)
@@ -29,7 +30,7 @@ func newTimedStore(s lrostore.Store, h *prometheus.HistogramVec) *timedStore {
 		releaseMany: o("OperationReleaseMany"), rescue: o("OperationRescue"), expire: o("OperationExpire"),
 		cancel: o("OperationCancel"), delete: o("OperationDelete"), deleteDoneBefore: o("OperationDeleteDoneBefore"),
 		keyGetOrCreate: o("KeyGetOrCreate"), writeCheck: o("WriteCheck"), countPending: o("OperationCountPending"),
-		schemaVersion: o("SchemaVersion")}
+		schemaVersion: o("SchemaVersion"), countByState: o("OperationCountByState"), kindStats: o("KindStats")}
 }
 
 // since observes the time since start on o.
@@ -118,4 +119,14 @@ func (s *timedStore) OperationCountPending(ctx context.Context) (map[string]int6
 func (s *timedStore) SchemaVersion(ctx context.Context) (have, want int, err error) {
 	defer since(s.schemaVersion, time.Now())
 	return s.Store.SchemaVersion(ctx)
+}
+
+func (s *timedStore) OperationCountByState(ctx context.Context) (map[string]map[lrostore.State]int64, error) {
+	defer since(s.countByState, time.Now())
+	return s.Store.OperationCountByState(ctx)
+}
+
+func (s *timedStore) KindStats(ctx context.Context, p *lrostore.KindStatsParams) (*lrostore.KindStats, error) {
+	defer since(s.kindStats, time.Now())
+	return s.Store.KindStats(ctx, p)
 }

@@ -57,6 +57,48 @@ type OperationInfo struct {
 	// Deadline is when the operation ends with DEADLINE_EXCEEDED if it is
 	// not done by then (Kind.Timeout); zero when none.
 	Deadline time.Time
+
+	// Kind is the operation's kind; Parent its collection ("" for the
+	// default one).
+	Kind, Parent string
+	// MaxAttempts is how many attempts the operation may make.
+	MaxAttempts int
+	// LeaseOwner is the worker running the operation; "" when none.
+	LeaseOwner string
+	// CreateTime, UpdateTime and EndTime are when the operation was
+	// started, last changed, and done (zero until then).
+	CreateTime, UpdateTime, EndTime time.Time
+	// CancelRequested is true once a cancellation was requested.
+	CancelRequested bool
+	// Attempts are the operation's latest attempts (at most 100), the
+	// oldest first.
+	Attempts []AttemptInfo
+}
+
+// AttemptInfo is one attempt of an operation: a claim by a worker, and how
+// it ended. Times are to the millisecond.
+type AttemptInfo struct {
+	// Number is the operation's attempt count with this one; an attempt
+	// given back (see the outcome "released") does not count, and the next
+	// has the same number.
+	Number int
+	// Worker is the worker that claimed the operation.
+	Worker string
+	// StartTime is when the worker claimed it; DueTime when it was due (its
+	// start, or the end of a delay or of a retry's backoff): StartTime
+	// less DueTime is the time it waited in the queue.
+	StartTime, DueTime time.Time
+	// EndTime is when the attempt ended; zero while it runs.
+	EndTime time.Time
+	// Outcome is "" while the attempt runs, then "succeeded", "failed",
+	// "retry" (it failed and the operation runs again), "cancelled",
+	// "lost" (the worker's lease expired), "released" (the worker gave the
+	// operation back, as it does when it stops) or "deadline" (the
+	// operation's deadline ended it).
+	Outcome string
+	// Error is the attempt's failure; nil when none. Its message is
+	// clipped to 512 bytes.
+	Error *status.Status
 }
 
 // GetOperationInfo is GetOperation, with the operation's OperationInfo,
@@ -65,18 +107,45 @@ func (c *Client) GetOperationInfo(ctx context.Context, name string) (*longrunnin
 	if c.remote != nil {
 		return nil, nil, remoteUnimplemented("GetOperationInfo", "the API does not show an operation's lease; call GetOperation")
 	}
-	op, err := c.get(ctx, name, true)
+	parent, id, err := parseName("name", name)
 	if err != nil {
 		return nil, nil, err
+	}
+	// A full read, with the attempt history: it is for operators, not a
+	// hot path.
+	op, err := c.store.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Attempts: true})
+	if err == nil && op.Parent != parent {
+		err = lrostore.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, c.notFound("get operation", name, err)
 	}
 	out, err := c.toProto(op)
 	if err != nil {
 		return nil, nil, err
 	}
 	info := &OperationInfo{State: op.State.String(), LeaseExpireTime: op.LeaseExpireTime, NotBefore: op.NotBefore,
-		Attempt: int(op.Attempt), Deadline: op.Deadline}
+		Attempt: int(op.Attempt), Deadline: op.Deadline,
+		Kind: op.Kind, Parent: op.Parent, MaxAttempts: int(op.MaxAttempts), LeaseOwner: op.LeaseOwner,
+		CreateTime: op.CreateTime, UpdateTime: op.UpdateTime, EndTime: op.EndTime, CancelRequested: op.CancelRequested}
+	if op.State != lrostore.StateRunning {
+		info.LeaseExpireTime = time.Time{}
+	}
+	if op.State != lrostore.StatePending {
+		info.NotBefore = time.Time{}
+	}
 	if op.LastError != nil {
 		info.LastError = failureStatus(op.LastError)
+	}
+	if len(op.Attempts) > 0 {
+		info.Attempts = make([]AttemptInfo, len(op.Attempts))
+		for i, a := range op.Attempts {
+			info.Attempts[i] = AttemptInfo{Number: int(a.Number), Worker: a.Worker, StartTime: a.StartTime, DueTime: a.DueTime,
+				EndTime: a.EndTime, Outcome: a.Outcome}
+			if a.Code != 0 {
+				info.Attempts[i].Error = status.New(codes.Code(a.Code), a.Message)
+			}
+		}
 	}
 	return out, info, nil
 }

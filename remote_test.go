@@ -506,6 +506,10 @@ func TestRemoteRefuses(t *testing.T) {
 	require.ErrorIs(t, err, lro.ErrUnimplemented)
 	_, _, err = c.GetOperationInfo(context.Background(), "operations/x")
 	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.CountOperations(context.Background())
+	require.Equal(t, codes.Unimplemented, status.Code(err))
+	_, err = c.KindStats(context.Background(), "k", time.Hour, time.Minute)
+	require.Equal(t, codes.Unimplemented, status.Code(err))
 	_, err = lro.NewRemoteClient(nil, nil)
 	require.Error(t, err)
 }

@@ -37,6 +37,7 @@ package lrostore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -135,6 +136,48 @@ type Operation struct {
 	// brief ones.
 	TraceParent string
 	TraceState  string
+
+	// Attempts is the history of the operation's latest attempts, oldest
+	// first (at most MaxAttemptRecords): read only when
+	// OperationGetParams.Attempts asks for it, nil otherwise.
+	Attempts []Attempt
+}
+
+// MaxAttemptRecords is how many attempt records an operation keeps: a claim
+// that would store one more drops the oldest.
+const MaxAttemptRecords = 100
+
+// MaxAttemptMessageBytes is the longest message an attempt record keeps
+// (clipped to valid UTF-8).
+const MaxAttemptMessageBytes = 512
+
+// The outcomes of an attempt (Attempt.Outcome).
+const (
+	OutcomeSucceeded = "succeeded" // the operation succeeded
+	OutcomeFailed    = "failed"    // the operation ended with an error
+	OutcomeRetry     = "retry"     // the attempt failed and the operation waits to run again
+	OutcomeCancelled = "cancelled" // the operation ended cancelled
+	OutcomeLost      = "lost"      // the lease expired and a rescue took the operation back
+	OutcomeReleased  = "released"  // the worker gave the lease back (OperationReleaseMany)
+	OutcomeDeadline  = "deadline"  // the operation's deadline ended it while it ran
+)
+
+// Attempt is the record of one claim of an operation. The claim's
+// statement stores it, and the statement that ends the attempt completes
+// it, so that keeping the history costs no statement of its own. Times are
+// kept to the millisecond.
+type Attempt struct {
+	Number    int32     // the operation's Attempt after the claim
+	Worker    string    // the lease owner
+	StartTime time.Time // the claim
+	// DueTime is when the operation was due to run: its NotBefore before
+	// the claim, or its creation time. StartTime less DueTime is the time
+	// it waited in the queue.
+	DueTime time.Time
+	EndTime time.Time // zero while the attempt runs
+	Outcome string    // one of the Outcome constants; "" while the attempt runs
+	Code    int32     // the failure's code; 0 when none
+	Message string    // the failure's message, at most MaxAttemptMessageBytes
 }
 
 // Failure is a google.rpc.Status stored on an operation that failed or was
@@ -241,6 +284,10 @@ type OperationGetParams struct {
 	// Live, with Brief, reads also what tells operators where an operation
 	// that is not done stands: Attempt, LastError and Deadline.
 	Live bool
+	// Attempts reads, with a full read (not Brief), the operation's attempt
+	// history too (Operation.Attempts). Other reads never do: claims and
+	// lists leave it in the database.
+	Attempts bool
 }
 
 // OperationListParams selects one page of a parent's operations, newest first.
@@ -423,6 +470,79 @@ type OperationDeleteDoneBeforeParams struct {
 	Max    int
 }
 
+// ErrInvalidArgument is wrapped by the errors of calls whose parameters
+// are out of their bounds (see KindStatsParams).
+var ErrInvalidArgument = errors.New("invalid argument")
+
+// KindStatsParams selects the statistics of one kind over a window of
+// time, in buckets of equal length: bucket i is [Since+i*Bucket,
+// Since+(i+1)*Bucket).
+type KindStatsParams struct {
+	Kind         string
+	Since, Until time.Time     // Until after Since
+	Bucket       time.Duration // positive; at most MaxKindStatsBuckets buckets
+	// LeaseExpiringWithin selects the running operations whose lease
+	// expires before Until plus this.
+	LeaseExpiringWithin time.Duration
+	// Limit is the most operations of each list of KindStats (1 to 1000).
+	Limit int
+}
+
+// MaxKindStatsBuckets is the most buckets KindStats computes.
+const MaxKindStatsBuckets = 1440
+
+// KindStats are the statistics of one kind.
+type KindStats struct {
+	// Counts are the kind's operations in each state, now (of all time);
+	// a state with none is absent.
+	Counts map[State]int64
+	// Buckets are the window's buckets, in order, those with nothing in
+	// them included.
+	Buckets []KindStatsBucket
+	// PastDeadline are operations not done whose deadline is before Until,
+	// the earliest deadline first, read as brief reads with Live.
+	PastDeadline []*Operation
+	// LeaseExpiring are running operations whose lease expires before
+	// Until plus LeaseExpiringWithin, the soonest first, read as brief
+	// reads with Live, and their LeaseOwner.
+	LeaseExpiring []*Operation
+}
+
+// KindStatsBucket is one bucket of KindStats.
+type KindStatsBucket struct {
+	Start time.Time
+	// Succeeded, Failed and Cancelled count the operations of the kind
+	// that ended in the bucket.
+	Succeeded, Failed, Cancelled int64
+	// Claims counts the attempt records whose claim is in the bucket;
+	// QueueWaitSum and QueueWaitMax are the sum and the largest of their
+	// waits (Attempt.StartTime less Attempt.DueTime).
+	Claims                     int64
+	QueueWaitSum, QueueWaitMax time.Duration
+}
+
+// Validate checks the bounds of p, and returns an error that wraps
+// ErrInvalidArgument when one is out of them.
+func (p *KindStatsParams) Validate() error {
+	switch {
+	case p.Bucket <= 0:
+		return fmt.Errorf("%w: the bucket must be positive", ErrInvalidArgument)
+	case !p.Until.After(p.Since):
+		return fmt.Errorf("%w: the window must end after it starts", ErrInvalidArgument)
+	case p.Until.Sub(p.Since) > time.Duration(MaxKindStatsBuckets)*p.Bucket:
+		return fmt.Errorf("%w: more than %d buckets", ErrInvalidArgument, MaxKindStatsBuckets)
+	case p.Limit < 1 || p.Limit > 1000:
+		return fmt.Errorf("%w: the limit must be 1 to 1000", ErrInvalidArgument)
+	}
+	return nil
+}
+
+// NumBuckets is the number of buckets of p's window (the last may end
+// after Until).
+func (p *KindStatsParams) NumBuckets() int {
+	return int((p.Until.Sub(p.Since) + p.Bucket - 1) / p.Bucket)
+}
+
 // WriteCheckKey is the name under which Store.WriteCheck writes the time of
 // the last check.
 const WriteCheckKey = "write_check"
@@ -510,6 +630,17 @@ type Store interface {
 	// only the indexes of pending operations, never the table's other
 	// rows.
 	OperationCountPending(ctx context.Context) (map[string]int64, error)
+
+	// OperationCountByState counts the operations of each kind in each
+	// state; a kind or a state with none is absent. It groups the whole
+	// table in one statement, which scans it: it is for dashboards, not
+	// for metrics sampled often.
+	OperationCountByState(ctx context.Context) (map[string]map[State]int64, error)
+
+	// KindStats returns the statistics of a kind over a window (see
+	// KindStatsParams), aggregated by the database. It returns an error
+	// wrapping ErrInvalidArgument when the params are out of bounds.
+	KindStats(ctx context.Context, params *KindStatsParams) (*KindStats, error)
 
 	// SchemaVersion returns the version of the database's schema (the
 	// highest migration applied, 0 when none) and the version this

@@ -29,6 +29,6 @@ func TestConformance(t *testing.T) {
 				Migrate: func(ctx context.Context) (int, int, error) { return lropgx.MigrateVersions(ctx, dsn) },
 				Open:    func(t *testing.T) lrostore.Store { return open(t, dsn) },
 			}
-		}, 6)
+		}, 7)
 	})
 }

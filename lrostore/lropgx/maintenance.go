@@ -21,8 +21,10 @@ var rescueQuery = storekit.States(`WITH expired AS (
 		UPDATE lro_operation o SET
 			` + rules.RescueSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"},
 	storekit.FailureArgs{"$5::bytea", "$6::integer", "$7::text"}, "t.now") + `,
+			` + endAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $10::text WHEN o.attempt < o.max_attempts THEN '`+lostEnd+`'
+				ELSE $11::text END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
-		FROM expired, (SELECT COALESCE($8::timestamptz, now()) AS now) t
+		FROM expired, (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($8::timestamptz, now()) AS now) n) t
 		WHERE o.id = expired.id
 		RETURNING o.id, o.state
 	), ` + pendingNotify("pending", "res", "state = {pending}") + `, ` + doneNotify("done", "res", "state >= {succeeded}") + `
@@ -40,7 +42,8 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
 	rows, err := s.pool.Query(ctx, rescueQuery, planned, s.channel, cStatus, cCode, cMessage, xStatus, xCode, xMessage,
-		nowArg(params.Now), params.Max)
+		nowArg(params.Now), params.Max, storekit.AttemptEnd(lrostore.OutcomeLost, params.CancelledError),
+		storekit.AttemptEnd(lrostore.OutcomeLost, params.ExhaustedError))
 	if err != nil {
 		return nil, interpretError(err)
 	}

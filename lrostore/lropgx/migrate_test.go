@@ -45,7 +45,7 @@ func TestMigrateKeepsTheOldMigrationTable(t *testing.T) {
 
 	from, to, err := lropgx.MigrateVersions(ctx, dsn)
 	require.NoError(t, err)
-	require.Equal(t, [2]int{2, 6}, [2]int{from, to}, "only the later migrations")
+	require.Equal(t, [2]int{2, 7}, [2]int{from, to}, "only the later migrations")
 	s := open(t, dsn)
 	op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: "01a20d4b-cdd8-719f-86dd-cbf3a2f8ac8a"})
 	require.NoError(t, err)

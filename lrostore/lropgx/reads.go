@@ -43,6 +43,11 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		}
 		return op, nil
 	}
+	if params.Attempts {
+		return readTwice(s, func() (*lrostore.Operation, error) {
+			return storekit.ScanOperationAttempts(s.pool.QueryRow(ctx, getAttemptsQuery, id), fromTime, interpretError)
+		})
+	}
 	return readTwice(s, func() (*lrostore.Operation, error) {
 		return scanOperation(s.pool.QueryRow(ctx, getQuery, id))
 	})
@@ -51,6 +56,8 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 // The point reads by ID: prepared, with one generic plan each.
 var (
 	getQuery = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
+	// getAttemptsQuery is getQuery with the attempt history.
+	getAttemptsQuery = `SELECT ` + columns + `, o.attempts FROM lro_operation o WHERE o.id = $1`
 	// Brief reads are shared by callers that want a live read and others
 	// (see "Shared reads"): they read the live columns, which cost pgx
 	// little, and OperationGet leaves them out for the others.

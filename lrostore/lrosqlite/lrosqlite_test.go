@@ -41,7 +41,7 @@ func TestConformance(t *testing.T) {
 					return s
 				},
 			}
-		}, 5)
+		}, 6)
 	})
 }
 

@@ -40,7 +40,7 @@ func TestMigrateUpgradesTheOldMigrationTable(t *testing.T) {
 
 	from, to, err := lrosqlite.Migrate(ctx, path)
 	require.NoError(t, err)
-	require.Equal(t, [2]int{1, 5}, [2]int{from, to}, "only the later migrations")
+	require.Equal(t, [2]int{1, 6}, [2]int{from, to}, "only the later migrations")
 
 	s, err := lrosqlite.Open(ctx, path)
 	require.NoError(t, err)
@@ -66,8 +66,8 @@ func TestMigrateVersions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lro.db")
 	from, to, err := lrosqlite.Migrate(ctx, path)
 	require.NoError(t, err)
-	require.Equal(t, [2]int{0, 5}, [2]int{from, to})
+	require.Equal(t, [2]int{0, 6}, [2]int{from, to})
 	from, to, err = lrosqlite.Migrate(ctx, path)
 	require.NoError(t, err)
-	require.Equal(t, [2]int{5, 5}, [2]int{from, to}, "nothing to do")
+	require.Equal(t, [2]int{6, 6}, [2]int{from, to}, "nothing to do")
 }

@@ -41,6 +41,13 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		op.ID = params.ID
 		return op, nil
 	}
+	if params.Attempts {
+		get, err := s.readStmt(ctx, `SELECT `+columns+`, attempts FROM lro_operation WHERE id = ?`)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		return storekit.ScanOperationAttempts(get.QueryRowContext(ctx, params.ID), fromMicros, interpretError)
+	}
 	get, err := s.readStmt(ctx, `SELECT `+columns+` FROM lro_operation WHERE id = ?`)
 	if err != nil {
 		return nil, interpretError(err)

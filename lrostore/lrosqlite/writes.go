@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	// the "sqlite" database/sql driver
@@ -28,8 +29,8 @@ var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
 				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before, deadline,
-				trace_context)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?, ?)
+				trace_context, attempts)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?, ?, ?)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -42,6 +43,11 @@ var (
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
 				metadata_json = CASE WHEN ?10 THEN ?16 ELSE metadata_json END,
 				response_json = ?17,
+				` + endAttempt("?13",
+		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN 'cancelled' WHEN ?1 = {succeeded} THEN 'succeeded'
+					WHEN ?1 = {failed} THEN 'failed' ELSE 'cancelled' END`,
+		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?3 ELSE ?6 END`,
+		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?19 ELSE ?18 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
 			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
 	// finishReturningQuery is finishQuery for failures, which may become
@@ -56,12 +62,16 @@ var (
 				metadata = CASE WHEN ?6 THEN ?7 ELSE metadata END,
 				metadata_type = CASE WHEN ?6 THEN ?8 ELSE metadata_type END,
 				metadata_json = CASE WHEN ?6 THEN ?12 ELSE metadata_json END,
+				` + endAttempt("?9", `CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'retry' END`,
+		`CASE WHEN cancel_requested = 1 THEN ?2 ELSE ?13 END`, `CASE WHEN cancel_requested = 1 THEN ?15 ELSE ?14 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?9
 			WHERE id = ?10 AND lease_token = ?11 AND state = {running}
 			RETURNING state, create_time`)
 	releaseQuery = storekit.States(`UPDATE lro_operation
-			SET state = {pending}, attempt = max(attempt - 1, 0), lease_owner = NULL, lease_expire_time = NULL, update_time = ?
-			WHERE id = ? AND lease_token = ? AND state = {running}`)
+			SET state = {pending}, attempt = max(attempt - 1, 0),
+				` + endAttempt("?1", `'released'`, "NULL", "NULL") + `,
+				lease_owner = NULL, lease_expire_time = NULL, update_time = ?1
+			WHERE id = ?2 AND lease_token = ?3 AND state = {running}`)
 	// The claim takes the oldest pending operations that do not wait,
 	// through lro_operation_pending, and the first due of those that wait,
 	// through lro_operation_waiting, a range per kind on not_before <= now:
@@ -70,7 +80,7 @@ var (
 	// name of each named one at each execution.
 	claimQuery = storekit.States(`UPDATE lro_operation
 			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?, not_before = NULL
+				lease_expire_time = ?, update_time = ?, ` + appendAttempt + `, not_before = NULL
 			WHERE id IN (
 				SELECT id FROM (
 					SELECT id FROM lro_operation
@@ -86,6 +96,8 @@ var (
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
+				` + endAttempt("?7", `'lost'`, `CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END`,
+		`CASE WHEN cancel_requested = 1 THEN ?9 WHEN attempt < max_attempts THEN NULL ELSE ?10 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
 			WHERE id IN (
 				SELECT id FROM lro_operation WHERE state = {running} AND lease_expire_time < ?7
@@ -117,7 +129,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
 				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON),
-				nullMicros(p.NotBefore), nullMicros(p.Deadline), traceContext(p)) // the last three bind the anonymous ?
+				nullMicros(p.NotBefore), nullMicros(p.Deadline), traceContext(p), insertedAttempts(p, created)) // the last four bind the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -162,7 +174,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
-			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, kindList, limit,
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, params.Owner, t.UnixMilli(), kindList, limit,
 			kindList, at, limit, limit))
 		return err
 	})
@@ -236,6 +248,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 	results := make([]*lrostore.OperationFinishResult, len(params.Finishes))
 	t := now(params.Now).UnixMicro()
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
+	cAttemptMessage := storekit.AttemptMessage(params.CancelledError)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// ?1 is the state asked for; a failure of an operation whose
 		// cancellation was requested becomes a cancellation
@@ -258,8 +271,13 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 				if f.Error != nil {
 					lastError = f.Error.Status
 				}
+				var code any
+				if f.Error != nil {
+					code = f.Error.Code
+				}
 				if results[i], err = stateWritten(retry.QueryRowContext(ctx, cStatus, cCode, cMessage, lastError, nullMicros(f.NotBefore),
-					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON)),
+					f.Metadata != nil, f.Metadata, nullString(f.MetadataType), t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON),
+					code, storekit.AttemptMessage(f.Error), cAttemptMessage),
 					params.CreateTimes); err != nil {
 					return err
 				}
@@ -268,7 +286,8 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			eStatus, eCode, eMessage := failureArgs(f.Error)
 			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
-				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON)}
+				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON),
+				storekit.AttemptMessage(f.Error), cAttemptMessage}
 			if f.State != lrostore.StateFailed && !params.CreateTimes {
 				// The state asked for is the state written, and no row
 				// needs reading back.
@@ -363,7 +382,8 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	xStatus, xCode, xMessage := failureArgs(params.ExhaustedError)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := s.txQuery(ctx, tx, rescueQuery, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max)
+		rows, err := s.txQuery(ctx, tx, rescueQuery, cStatus, cCode, cMessage, xStatus, xCode, xMessage, t, params.Max,
+			storekit.AttemptMessage(params.CancelledError), storekit.AttemptMessage(params.ExhaustedError))
 		if err != nil {
 			return err
 		}
@@ -393,7 +413,8 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 // expireQuery ends the operations whose deadline passed (storekit's
 // ExpireSet), the earliest first.
 var expireQuery = storekit.States(`UPDATE lro_operation SET
-				` + rules.ExpireSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `
+				` + rules.ExpireSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `,
+				` + endAttempt("?4", `'deadline'`, "?2", "?6") + `
 			WHERE id IN (
 				SELECT id FROM lro_operation WHERE deadline IS NOT NULL AND state < {succeeded} AND deadline <= ?4
 				ORDER BY deadline LIMIT ?5)
@@ -411,7 +432,7 @@ func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationE
 	xStatus, xCode, xMessage := failureArgs(params.Error)
 	var ended []string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := s.txQuery(ctx, tx, expireQuery, xStatus, xCode, xMessage, t, params.Max)
+		rows, err := s.txQuery(ctx, tx, expireQuery, xStatus, xCode, xMessage, t, params.Max, storekit.AttemptMessage(params.Error))
 		if err != nil {
 			return err
 		}
@@ -548,4 +569,43 @@ func traceContext(p *lrostore.OperationInsertParams) any {
 		return tc
 	}
 	return nil
+}
+
+// appendAttempt is the assignment by which a claim appends the record of
+// its attempt to the column attempts (see storekit's attempts.go), dropping
+// the oldest record when it holds lrostore.MaxAttemptRecords already; its
+// two anonymous parameters are the lease owner and the claim's time in
+// unix milliseconds. A value that is not a JSON array (a database edited
+// by hand) is replaced rather than failing the claim.
+var appendAttempt = `attempts = json_insert(CASE
+					WHEN attempts IS NULL OR NOT json_valid(attempts) THEN '[]'
+					WHEN json_type(attempts) <> 'array' THEN '[]'
+					WHEN json_array_length(attempts) >= ` + strconv.Itoa(lrostore.MaxAttemptRecords) + ` THEN json_remove(attempts, '$[0]')
+					ELSE attempts END,
+				'$[#]', json_object('n', attempt + 1, 'w', ?, 's', ?, 'd', COALESCE(not_before, create_time) / 1000))`
+
+// endAttempt is the assignment by which a statement that ends an attempt
+// completes its record, the last one of the column attempts, at now (a
+// time in microseconds), with an outcome, and the code and message of its
+// failure (SQL expressions; NULL or "" leave them out). It changes the
+// record only while it is open and its worker is the lease owner the
+// statement is fenced by: the old values of the row, which every
+// assignment of an UPDATE reads.
+func endAttempt(now, outcome, code, message string) string {
+	return `attempts = CASE
+					WHEN attempts IS NULL OR NOT json_valid(attempts) THEN attempts
+					WHEN json_type(attempts, '$[#-1]') = 'object' AND json_extract(attempts, '$[#-1].w') = lease_owner
+						AND json_type(attempts, '$[#-1].e') IS NULL
+					THEN json_set(attempts, '$[#-1]', json_patch(json_extract(attempts, '$[#-1]'),
+						json_object('e', ` + now + ` / 1000, 'o', ` + outcome + `, 'c', ` + code + `, 'm', NULLIF(` + message + `, ''))))
+					ELSE attempts END`
+}
+
+// insertedAttempts is the column attempts of an inserted operation: the
+// record of its first attempt when it is inserted claimed, else NULL.
+func insertedAttempts(p *lrostore.OperationInsertParams, created time.Time) any {
+	if p.LeaseOwner == "" {
+		return nil
+	}
+	return storekit.InsertedAttempts(p.LeaseOwner, created)
 }

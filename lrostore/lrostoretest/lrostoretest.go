@@ -11,7 +11,8 @@
 // The suite is split by area: reads.go (OperationGet), lists.go
 // (OperationList and the Limit/Max guards), writes.go (inserts, metadata,
 // finishes, cancellations, deletions), claims.go (claims, leases, rescues,
-// retention), store.go (concurrency, keys, write checks, Close), text.go
+// retention), attempts.go (the attempt history), stats.go (counts and
+// statistics by kind), store.go (concurrency, keys, write checks, Close), text.go
 // (stored text and permanent errors), notifier.go and migrations.go. Each
 // test makes a store of its own and runs in parallel with the others of
 // its area, but for those that measure the whole process.
@@ -167,6 +168,9 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("WriteCheck", func(t *testing.T) { runWriteCheck(t, newStore) })
 	t.Run("OperationCountPending", func(t *testing.T) { runCountPending(t, newStore) })
 	t.Run("SchemaVersion", func(t *testing.T) { runSchemaVersion(t, newStore) })
+	t.Run("Attempts", func(t *testing.T) { runAttempts(t, newStore) })
+	t.Run("OperationCountByState", func(t *testing.T) { runCountByState(t, newStore) })
+	t.Run("KindStats", func(t *testing.T) { runKindStats(t, newStore) })
 	t.Run("Close", func(t *testing.T) { runClose(t, newStore) })
 }
 

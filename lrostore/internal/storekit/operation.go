@@ -246,3 +246,16 @@ func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) er
 	}
 	return r.Operation(toTime), nil
 }
+
+// ScanOperationAttempts scans a row of Columns followed by the column
+// attempts, as ScanOperation scans a row of Columns.
+func ScanOperationAttempts[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
+	var r OperationRow[T]
+	var attempts []byte
+	if err := row.Scan(append(r.Dest(), &attempts)...); err != nil {
+		return nil, interpret(err)
+	}
+	op := r.Operation(toTime)
+	op.Attempts = ParseAttempts(attempts)
+	return op, nil
+}

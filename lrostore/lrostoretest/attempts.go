@@ -1,0 +1,227 @@
+package lrostoretest
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+
+	"lro.dev/lro/lrostore"
+)
+
+// attempts reads an operation's attempt history.
+func (b *bundle) attempts(t *testing.T, id string) []lrostore.Attempt {
+	t.Helper()
+	op, err := b.store.OperationGet(b.ctx, &lrostore.OperationGetParams{ID: id, Attempts: true})
+	require.NoError(t, err)
+	return op.Attempts
+}
+
+// finishAt ends an attempt at now.
+func (b *bundle) finishAt(t *testing.T, now time.Time, f *lrostore.OperationFinishParams) *lrostore.OperationFinishResult {
+	t.Helper()
+	res, err := b.store.OperationFinishMany(b.ctx, &lrostore.OperationFinishManyParams{
+		Finishes: []*lrostore.OperationFinishParams{f}, CancelledError: cancelled, Now: now})
+	require.NoError(t, err)
+	return res[0]
+}
+
+// ms is a time as attempt records keep it.
+func ms(t time.Time) time.Time { return t.Truncate(time.Millisecond) }
+
+// open is the record of an attempt that runs.
+func open(n int32, start, due time.Time) lrostore.Attempt {
+	return lrostore.Attempt{Number: n, Worker: "worker-1", StartTime: ms(start), DueTime: ms(due)}
+}
+
+// ended is r ended at end with an outcome and a failure's code and message.
+func ended(r lrostore.Attempt, end time.Time, outcome string, code int32, message string) lrostore.Attempt {
+	r.EndTime, r.Outcome, r.Code, r.Message = ms(end), outcome, code, message
+	return r
+}
+
+func runAttempts(t *testing.T, newStore NewStore) {
+	t.Run("ClaimOpensARecord", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		at := b.now.Add(2500 * time.Millisecond)
+		claimed := b.claim(t, 1, at)
+		require.Len(t, claimed, 1)
+		require.Nil(t, claimed[0].Attempts, "claims do not read the history")
+		require.Equal(t, []lrostore.Attempt{open(1, at, b.now)}, b.attempts(t, op.ID))
+		require.Nil(t, b.get(t, op.ID).Attempts, "a read without Attempts returns none")
+		list, err := b.store.OperationList(b.ctx, &lrostore.OperationListParams{Limit: 10})
+		require.NoError(t, err)
+		require.Nil(t, list[0].Attempts, "lists do not read the history")
+	})
+	t.Run("NoneBeforeTheFirstClaim", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		require.Empty(t, b.attempts(t, op.ID))
+	})
+	t.Run("InsertedClaimed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.LeaseOwner, p.LeaseTTL = "worker-1", time.Minute })[0]
+		require.Equal(t, []lrostore.Attempt{open(1, b.now, b.now)}, b.attempts(t, op.ID))
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(op), State: lrostore.StateSucceeded}).Finished)
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeSucceeded, 0, "")},
+			b.attempts(t, op.ID))
+	})
+	t.Run("Succeeded", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed), State: lrostore.StateSucceeded,
+			Response: []byte("r"), ResponseType: "t"}).Finished)
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeSucceeded, 0, "")},
+			b.attempts(t, op.ID))
+	})
+	t.Run("Failed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed), State: lrostore.StateFailed,
+			Error: failureOf(t, 5, "not found")}).Finished)
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeFailed, 5, "not found")},
+			b.attempts(t, op.ID))
+	})
+	t.Run("RetryThenClaimAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		due := b.now.Add(time.Minute)
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed), State: lrostore.StatePending,
+			NotBefore: due, Error: failureOf(t, 14, "down")}).Finished)
+		first := ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeRetry, 14, "down")
+		require.Equal(t, []lrostore.Attempt{first}, b.attempts(t, op.ID))
+		again := b.now.Add(2 * time.Minute)
+		require.Len(t, b.claim(t, 1, again), 1)
+		require.Equal(t, []lrostore.Attempt{first, open(2, again, due)}, b.attempts(t, op.ID),
+			"the second is due when the retry was")
+	})
+	t.Run("Released", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		at := b.now.Add(3 * time.Second)
+		released, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{
+			Leases: []lrostore.Lease{lease(claimed)}, Now: at})
+		require.NoError(t, err)
+		require.Equal(t, []string{op.ID}, released)
+		first := ended(open(1, b.now, b.now), at, lrostore.OutcomeReleased, 0, "")
+		require.Equal(t, []lrostore.Attempt{first}, b.attempts(t, op.ID))
+		require.Len(t, b.claim(t, 1, at), 1)
+		require.Equal(t, []lrostore.Attempt{first, open(1, at, b.now)}, b.attempts(t, op.ID),
+			"a released attempt does not count")
+	})
+	t.Run("Lost", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		retried := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.MaxAttempts = 2 })[0]
+		failed := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.MaxAttempts = 1 })[0]
+		require.Len(t, b.claim(t, 2, b.now), 2)
+		later := b.now.Add(11 * time.Second)
+		res, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+			ExhaustedError: exhausted, CancelledError: cancelled, Max: 10, Now: later})
+		require.NoError(t, err)
+		require.Equal(t, []string{retried.ID}, res.Retried)
+		require.Equal(t, []string{failed.ID}, res.Ended)
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), later, lrostore.OutcomeLost, 0, "")},
+			b.attempts(t, retried.ID))
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), later, lrostore.OutcomeLost, exhausted.Code, exhausted.Message)},
+			b.attempts(t, failed.ID))
+	})
+	t.Run("Expired", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		ops := b.insert(t, 2, func(p *lrostore.OperationInsertParams) { p.Deadline = b.now.Add(5 * time.Second) })
+		b.claim(t, 1, b.now) // ops[0]; ops[1] stays pending
+		at := b.now.Add(6 * time.Second)
+		expired := failureOf(t, 4, "out of time")
+		got, err := b.store.OperationExpire(b.ctx, &lrostore.OperationExpireParams{Error: expired, Max: 10, Now: at})
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), at, lrostore.OutcomeDeadline, 4, "out of time")},
+			b.attempts(t, ops[0].ID))
+		require.Empty(t, b.attempts(t, ops[1].ID), "a pending operation has no attempt to end")
+	})
+	t.Run("CancelledWhileRunning", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		ops := b.insert(t, 2)
+		claimed := b.claim(t, 2, b.now)
+		for _, op := range ops {
+			_, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: op.ID, CancelledError: cancelled, Now: b.now})
+			require.NoError(t, err)
+			require.Equal(t, []lrostore.Attempt{open(1, b.now, b.now)}, b.attempts(t, op.ID), "a request leaves the attempt running")
+		}
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StateCancelled,
+			Error: cancelled}).Finished)
+		require.Equal(t, lrostore.StateCancelled, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed[1]),
+			State: lrostore.StateFailed, Error: failureOf(t, 13, "internal")}).State)
+		for _, op := range ops {
+			require.Equal(t, []lrostore.Attempt{ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeCancelled,
+				cancelled.Code, cancelled.Message)}, b.attempts(t, op.ID))
+		}
+	})
+	t.Run("KeepsTheLatest100", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1, func(p *lrostore.OperationInsertParams) { p.MaxAttempts = 1000 })[0]
+		down := failureOf(t, 14, "down")
+		for i := range lrostore.MaxAttemptRecords + 1 {
+			at := b.now.Add(time.Duration(i) * time.Second)
+			claimed := b.claim(t, 1, at)
+			require.Len(t, claimed, 1, i)
+			require.True(t, b.finishAt(t, at, &lrostore.OperationFinishParams{Lease: lease(claimed[0]), State: lrostore.StatePending,
+				Error: down}).Finished)
+		}
+		got := b.attempts(t, op.ID)
+		require.Len(t, got, lrostore.MaxAttemptRecords)
+		require.Equal(t, int32(2), got[0].Number, "the oldest was dropped")
+		require.Equal(t, int32(lrostore.MaxAttemptRecords+1), got[len(got)-1].Number)
+		require.Equal(t, lrostore.OutcomeRetry, got[len(got)-1].Outcome)
+	})
+	t.Run("StaleLeaseLeavesTheRecord", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		first := b.claim(t, 1, b.now)[0]
+		later := b.now.Add(11 * time.Second)
+		res, err := b.store.OperationRescue(b.ctx, &lrostore.OperationRescueParams{
+			ExhaustedError: exhausted, CancelledError: cancelled, Max: 10, Now: later})
+		require.NoError(t, err)
+		require.Equal(t, []string{op.ID}, res.Retried)
+		require.Len(t, b.claim(t, 1, later), 1)
+		want := []lrostore.Attempt{ended(open(1, b.now, b.now), later, lrostore.OutcomeLost, 0, ""), open(2, later, b.now)}
+		require.Equal(t, want, b.attempts(t, op.ID))
+		require.False(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(first), State: lrostore.StateSucceeded}).Finished)
+		released, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{
+			Leases: []lrostore.Lease{lease(first)}, Now: later})
+		require.NoError(t, err)
+		require.Empty(t, released)
+		require.Equal(t, want, b.attempts(t, op.ID), "the lost lease's writes touch no record")
+	})
+	t.Run("MessageClipped", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		long := strings.Repeat("é", 300) // 600 bytes
+		require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(claimed), State: lrostore.StateFailed,
+			Error: failureOf(t, 3, long)}).Finished)
+		got := b.attempts(t, op.ID)[0].Message
+		require.Equal(t, strings.Repeat("é", 256), got, "clipped to 512 bytes")
+		require.True(t, utf8.ValidString(got))
+		require.Equal(t, long, b.get(t, op.ID).Error.Message, "the failure keeps its message")
+	})
+}
