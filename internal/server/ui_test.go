@@ -27,6 +27,14 @@ type uiDetail struct {
 	} `json:"operation"`
 	State    string   `json:"state"`
 	Progress *float64 `json:"progress"`
+	Attempts []struct {
+		Number  int    `json:"number"`
+		Worker  string `json:"worker"`
+		Outcome string `json:"outcome"`
+	} `json:"attempts"`
+	Timeline []struct {
+		Event string `json:"event"`
+	} `json:"timeline"`
 	Allowed  struct {
 		Cancel bool `json:"cancel"`
 		Delete bool `json:"delete"`
@@ -174,6 +182,15 @@ func TestUIStreamsAnOperation(t *testing.T) {
 		if d.Operation.Done {
 			require.Equal(t, "cancelled", d.State)
 			require.False(t, d.Allowed.Cancel)
+			require.Len(t, d.Attempts, 1)
+			require.Equal(t, 1, d.Attempts[0].Number)
+			require.NotEmpty(t, d.Attempts[0].Worker)
+			require.Equal(t, "cancelled", d.Attempts[0].Outcome)
+			var events []string
+			for _, e := range d.Timeline {
+				events = append(events, e.Event)
+			}
+			require.Equal(t, []string{"created", "claimed", "ended", "done"}, events)
 			break
 		}
 	}
@@ -315,4 +332,88 @@ func TestUIAuthorization(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	resp, _ = uiCall(t, http.MethodGet, base+"/ui/api/operation?name="+name, "tok-nobody")
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	// Counts and kinds' statistics cover every parent.
+	for _, path := range []string{"/ui/api/counts", "/ui/api/kind?name=demo.sleep"} {
+		resp, body := uiCall(t, http.MethodGet, base+path, "tok-p1reader")
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s: %s", path, body)
+		require.Contains(t, string(body), "reader:*")
+		resp, body = uiCall(t, http.MethodGet, base+path, "tok-reader")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+	}
+}
+
+// TestUICountsAndKind: the counts by kind and state, and a kind's page,
+// after a known workload: exact counts, and buckets that add up to them.
+func TestUICountsAndKind(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, server.Config{})
+	base := "http://" + srv.Addr().String()
+	uiStart(t, base, "", "", time.Hour) // the oldest: claimed before the others
+	var short []string
+	for range 3 {
+		short = append(short, uiStart(t, base, "", "", 10*time.Millisecond))
+	}
+	resp, b := uiPost(t, base+"/v1/operations:start", "", `{"kind":"demo.sleep","input":{"duration":"0.01s","fail_code":9,"fail_message":"no"}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var failed struct{ Name string }
+	require.NoError(t, json.Unmarshal(b, &failed))
+	for _, name := range append(short, failed.Name) {
+		resp, b := uiPost(t, base+"/v1/"+name+":wait", "", `{"timeout":"30s"}`)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		require.Contains(t, string(b), `"done":true`)
+	}
+
+	resp, b = uiCall(t, http.MethodGet, base+"/ui/api/counts", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	require.JSONEq(t, `{"kinds":[{"kind":"demo.sleep","pending":0,"running":1,"succeeded":3,"failed":1,"cancelled":0}],
+		"total":{"pending":0,"running":1,"succeeded":3,"failed":1,"cancelled":0}}`, string(b))
+
+	resp, b = uiCall(t, http.MethodGet, base+"/ui/api/kind?name=demo.sleep", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var k struct {
+		Kind          string
+		Registered    bool
+		Counts        map[string]int64
+		WindowStart   time.Time
+		WindowEnd     time.Time
+		BucketSeconds float64
+		Buckets       []struct {
+			Start                                    time.Time
+			Succeeded, Failed, Cancelled, Claims     int64
+			QueueWaitAvgSeconds, QueueWaitMaxSeconds float64
+		}
+		PastDeadline, LeaseExpiring []any
+	}
+	require.NoError(t, json.Unmarshal(b, &k))
+	require.Equal(t, "demo.sleep", k.Kind)
+	require.True(t, k.Registered)
+	require.Equal(t, map[string]int64{"pending": 0, "running": 1, "succeeded": 3, "failed": 1, "cancelled": 0}, k.Counts)
+	require.Equal(t, 60.0, k.BucketSeconds)
+	require.Len(t, k.Buckets, 60)
+	require.Equal(t, time.Hour, k.WindowEnd.Sub(k.WindowStart))
+	var succeeded, failedN, claims int64
+	for i, bk := range k.Buckets {
+		require.Equal(t, k.WindowStart.Add(time.Duration(i)*time.Minute), bk.Start)
+		succeeded += bk.Succeeded
+		failedN += bk.Failed
+		claims += bk.Claims
+		require.GreaterOrEqual(t, bk.QueueWaitMaxSeconds, bk.QueueWaitAvgSeconds)
+	}
+	require.Equal(t, int64(3), succeeded)
+	require.Equal(t, int64(1), failedN)
+	require.Equal(t, int64(5), claims, "one claim each")
+	require.Empty(t, k.PastDeadline)
+	require.Empty(t, k.LeaseExpiring, "the running one's lease is renewed")
+
+	for _, c := range []struct{ query, reason string }{
+		{"", "INVALID_ARGUMENT"},
+		{"?name=demo.sleep&window=5s", "INVALID_WINDOW"},
+		{"?name=demo.sleep&window=48h", "INVALID_WINDOW"},
+		{"?name=demo.sleep&window=soon", "INVALID_WINDOW"},
+	} {
+		resp, b := uiCall(t, http.MethodGet, base+"/ui/api/kind"+c.query, "")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", c.query, b)
+		require.Contains(t, string(b), c.reason)
+	}
 }

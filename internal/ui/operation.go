@@ -25,12 +25,22 @@ import (
 // gives it, and what the store knows of it besides.
 type detail struct {
 	Operation       json.RawMessage `json:"operation"`
+	Kind            string          `json:"kind"`
+	Parent          string          `json:"parent"`
 	State           string          `json:"state"`
 	Attempt         int             `json:"attempt"`
+	MaxAttempts     int             `json:"maxAttempts"`
+	CreateTime      *time.Time      `json:"createTime,omitempty"`
+	UpdateTime      *time.Time      `json:"updateTime,omitempty"`
+	EndTime         *time.Time      `json:"endTime,omitempty"`
 	Deadline        *time.Time      `json:"deadline,omitempty"`
 	NotBefore       *time.Time      `json:"notBefore,omitempty"`
+	LeaseOwner      string          `json:"leaseOwner,omitempty"`
 	LeaseExpireTime *time.Time      `json:"leaseExpireTime,omitempty"`
+	CancelRequested bool            `json:"cancelRequested"`
 	LastError       *errorJSON      `json:"lastError,omitempty"`
+	Attempts        []attemptJSON   `json:"attempts"`
+	Timeline        []event         `json:"timeline"`
 	// Progress is the metadata's percentage, when it has a numeric field
 	// that says so (progress_percent, percent, progress...).
 	Progress *float64 `json:"progress,omitempty"`
@@ -95,12 +105,22 @@ func (h *Handler) detail(ctx context.Context, name string) (*detail, error) {
 	}
 	d := &detail{
 		Operation:       opJSON,
+		Kind:            info.Kind,
+		Parent:          info.Parent,
 		State:           info.State,
 		Attempt:         info.Attempt,
+		MaxAttempts:     info.MaxAttempts,
+		CreateTime:      timePtr(info.CreateTime),
+		UpdateTime:      timePtr(info.UpdateTime),
+		EndTime:         timePtr(info.EndTime),
 		Deadline:        timePtr(info.Deadline),
 		NotBefore:       timePtr(info.NotBefore),
+		LeaseOwner:      info.LeaseOwner,
 		LeaseExpireTime: timePtr(info.LeaseExpireTime),
+		CancelRequested: info.CancelRequested,
 		LastError:       statusJSON(info.LastError),
+		Attempts:        attemptsJSON(info),
+		Timeline:        timeline(info, op),
 		Progress:        progressOf(op),
 		done:            op.GetDone(),
 	}

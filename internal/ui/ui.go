@@ -99,6 +99,8 @@ func New(config Config) *Handler {
 	h := &Handler{config: config, files: sub, static: http.FileServerFS(sub), now: time.Now}
 	api := http.NewServeMux()
 	api.HandleFunc("GET /ui/api/session", h.session)
+	api.HandleFunc("GET /ui/api/counts", h.counts)
+	api.HandleFunc("GET /ui/api/kind", h.kind)
 	api.HandleFunc("GET /ui/api/operation", h.operation)
 	api.HandleFunc("GET /ui/api/operation/events", h.events)
 	api.HandleFunc("/ui/api/", func(w http.ResponseWriter, r *http.Request) {
