@@ -1,0 +1,250 @@
+// Browser tests of the lro dashboard, in headless Chromium through
+// playwright-core. The Go test that builds and starts the server runs this
+// script with node; it can also be run by hand against any `lro serve`:
+//
+//   LRO_UI_URL=http://127.0.0.1:8080/ui/  base URL of the server or of /ui/ (required)
+//   LRO_UI_TOKEN=...                      a bearer token, when the server has auth on
+//   LRO_UI_OPERATION=operations/...       a running demo.sleep operation of 20 s or more
+//                                         (started here through the API if not given)
+//   LRO_UI_ARTIFACTS=/tmp/ui-shots        where screenshots go (default: ./artifacts)
+//   CHROMIUM=/usr/bin/chromium            the browser
+//
+// It opens the list and filters it, follows the operation's progress live,
+// cancels it through the page's confirmation, opens its kind's charts, and
+// looks at the list on a phone-sized screen, with a screenshot of each page.
+// Any failure exits non-zero with what was expected and what was seen.
+
+import {after, before, afterEach, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {mkdirSync} from 'node:fs';
+import path from 'node:path';
+import {chromium} from 'playwright-core';
+
+const TIMEOUT = 20000;
+
+function env(name, fallback) {
+  const v = process.env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+const rawURL = env('LRO_UI_URL');
+if (!rawURL) {
+  console.error('ui.test.mjs: LRO_UI_URL is not set (e.g. http://127.0.0.1:8080/ui/)');
+  process.exit(2);
+}
+const base = new URL(rawURL);
+const uiURL = new URL(/\/ui\/?$/.test(base.pathname) ? base.pathname.replace(/\/?$/, '/') : 'ui/', base);
+const rootURL = new URL('../', uiURL);
+const TOKEN = env('LRO_UI_TOKEN', '');
+const ARTIFACTS = path.resolve(env('LRO_UI_ARTIFACTS', 'artifacts'));
+mkdirSync(ARTIFACTS, {recursive: true});
+
+let browser;
+let context;
+let page;
+let operation = env('LRO_UI_OPERATION', '');
+const problems = []; // CSP violations and uncaught page errors
+let failed = false;
+
+/** api calls the server's HTTP API directly, with the token if any. */
+async function api(p, init = {}) {
+  const headers = {Accept: 'application/json', ...(init.headers || {})};
+  if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+  const res = await fetch(new URL(p, rootURL), {...init, headers});
+  const text = await res.text();
+  assert.ok(res.ok, `${init.method || 'GET'} ${p}: HTTP ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : {};
+}
+
+async function shot(name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({path: file, fullPage: true});
+  console.log(`# screenshot ${file}`);
+}
+
+/** hashFilter is the filter that the list page keeps in the URL's hash. */
+function hashFilter() {
+  return page.evaluate(() => new URLSearchParams(location.hash.split('?')[1] || '').get('filter'));
+}
+
+/** step skips a test once an earlier one failed: each builds on the last. */
+function step(name, fn) {
+  test(name, async (t) => {
+    if (failed) {
+      t.skip('an earlier step failed');
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (e) {
+      failed = true;
+      await page.screenshot({path: path.join(ARTIFACTS, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true})
+        .catch(() => {});
+      throw e;
+    }
+  });
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
+    args: ['--headless', '--no-sandbox'],
+  });
+  context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  if (!operation) {
+    const op = await api('v1/operations:start', {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({kind: 'demo.sleep', input: {duration: '60s'}}),
+    });
+    operation = op.name;
+  }
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+afterEach(() => {
+  const p = problems.splice(0);
+  assert.deepEqual(p, [], 'the page must load with no CSP violation and no uncaught error');
+});
+
+step('a token server prompts for the token, and the list loads with it', async () => {
+  await page.goto(new URL('#/', uiURL).href);
+  const dialog = page.locator('#token-dialog');
+  if (!TOKEN) {
+    await page.locator('#ops-table, .list-status').first().waitFor();
+    assert.equal(await dialog.isVisible(), false, 'no token prompt on a server without auth');
+    return;
+  }
+  await dialog.waitFor({state: 'visible'});
+  assert.equal(await page.locator('#token-input').getAttribute('type'), 'password', 'the token input is a password field');
+  await page.locator('#token-input').fill(TOKEN);
+  await page.locator('#token-dialog button[type=submit]').click();
+  await dialog.waitFor({state: 'hidden'});
+  await page.locator('#ops-table tbody tr').first().waitFor();
+  const kept = await page.evaluate(() => Object.keys(sessionStorage).length);
+  assert.ok(kept > 0, 'the token is kept in sessionStorage');
+  await page.locator('#sign-out').waitFor({state: 'visible'});
+});
+
+step('the list filters by AIP-160 and keeps the filter in the URL', async () => {
+  await page.goto(new URL('#/', uiURL).href);
+  await page.locator('#ops-table tbody tr').first().waitFor();
+  await shot('list');
+
+  const filter = page.locator('#filter');
+  await filter.fill(`name = "${operation}"`);
+  await filter.press('Enter');
+  await page.waitForFunction((name) => {
+    const rows = document.querySelectorAll('#ops-table tbody tr');
+    return rows.length === 1 && rows[0].dataset.name === name;
+  }, operation);
+  assert.equal(await hashFilter(), `name = "${operation}"`, 'the filter is in the URL hash');
+
+  await filter.fill('done = false');
+  await filter.press('Enter');
+  await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('filter') === 'done = false');
+  await page.locator(`#ops-table tbody tr[data-name="${operation}"]`).waitFor();
+  const states = await page.locator('#ops-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.state));
+  assert.ok(states.length > 0, 'some running operation is listed');
+  assert.deepEqual([...new Set(states)], ['running'], `done = false lists only running operations, got ${states}`);
+
+  // A reload keeps the filter.
+  await page.reload();
+  await page.locator(`#ops-table tbody tr[data-name="${operation}"]`).waitFor();
+  assert.equal(await filter.inputValue(), 'done = false', 'the filter survives a reload');
+
+  // A bad filter shows the server's message, naming the field.
+  await filter.fill('nosuchfield = 1');
+  await filter.press('Enter');
+  await page.locator('.error-box').filter({hasText: 'nosuchfield'}).waitFor();
+});
+
+step('the operation page follows progress live, without a reload', async () => {
+  await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${operation}"`)}`, uiURL).href);
+  await page.locator(`#ops-table tbody tr[data-name="${operation}"] a`).first().click();
+  await page.locator('#op-state').filter({hasText: 'RUNNING'}).waitFor();
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  await page.locator('#live').filter({hasText: /^live$/}).waitFor();
+  const progress = page.locator('#op-progress-text');
+  await progress.waitFor();
+  const first = await progress.textContent();
+  assert.match(first, /^\d+(\.\d+)?%$/, 'the progress shows a percentage');
+  await page.waitForFunction((was) => {
+    const el = document.getElementById('op-progress-text');
+    return el && el.textContent !== was;
+  }, first, {timeout: TIMEOUT});
+  const second = await progress.textContent();
+  assert.ok(parseFloat(second) > parseFloat(first), `progress moves forward: ${first} then ${second}`);
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was not reloaded');
+  await page.locator('.sec-metadata .json').waitFor();
+  await page.locator('.sec-timeline .timeline li').first().waitFor();
+  await shot('operation');
+});
+
+step('cancel through the confirmation ends the operation CANCELLED', async () => {
+  await page.locator('#btn-cancel').click();
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor({state: 'visible'});
+  assert.match(await dialog.textContent(), new RegExp(operation.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+    'the confirmation names the operation');
+  await page.locator('#confirm-ok').click();
+  await dialog.waitFor({state: 'hidden'});
+  await page.locator('#op-state').filter({hasText: 'CANCELLED'}).waitFor();
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the state changed without a reload');
+  await page.locator('.sec-error .json').waitFor();
+  await page.locator('#live').filter({hasText: 'done'}).waitFor();
+  await shot('operation-cancelled');
+});
+
+step('the kind page draws its charts', async () => {
+  await page.locator('.facts a[href^="#/kinds/"]').first().click();
+  await page.waitForFunction(() => location.hash === '#/kinds/demo.sleep');
+  await page.locator('svg.chart.throughput').waitFor();
+  await page.locator('svg.chart.wait').waitFor();
+  // The operation just cancelled ended in the last hour: a bar shows it.
+  await page.locator('svg.chart.throughput rect.bar.cancelled').first().waitFor();
+  const tip = await page.locator('svg.chart.throughput .bucket title').first().textContent();
+  assert.match(tip, /succeeded \d+, failed \d+, cancelled \d+/, 'a bar has a tooltip with its counts');
+  const labels = await page.locator('svg.chart .axis-label').allTextContents();
+  assert.ok(labels.length >= 4, `both charts have axis labels, got ${labels}`);
+  await shot('kind');
+});
+
+step('on a phone-sized screen the list does not scroll sideways', async () => {
+  await page.setViewportSize({width: 375, height: 812});
+  await page.goto(new URL('#/', uiURL).href);
+  await page.locator('#ops-table tbody tr').first().waitFor();
+  const {scroll, client} = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
+  assert.ok(scroll <= client, `no horizontal page scroll at 375 px: scrollWidth ${scroll} > ${client}`);
+  const small = await page.locator('button:visible').evaluateAll((bs) =>
+    bs.filter((b) => b.getBoundingClientRect().height < 40).map((b) => b.textContent.trim()));
+  assert.deepEqual(small, [], 'buttons are at least 40 px tall on a phone');
+  await shot('list-phone');
+  await page.setViewportSize({width: 1280, height: 900});
+});
+
+step('sign out forgets the token', async (t) => {
+  if (!TOKEN) {
+    t.skip('no token server');
+    return;
+  }
+  await page.goto(new URL('#/', uiURL).href);
+  await page.locator('#sign-out').click();
+  await page.locator('#token-dialog').waitFor({state: 'visible'});
+  const kept = await page.evaluate(() => Object.keys(sessionStorage).length);
+  assert.equal(kept, 0, 'sign out clears sessionStorage');
+});
