@@ -465,6 +465,9 @@ function filterFor(kind, state) {
   }
 }
 
+// batchNote carries a batch's result across the list's refresh that ends it.
+let batchNote = null;
+
 async function listPage(main, params, signal) {
   const collection = (params.get('collection') || 'operations').replace(/^\/+|\/+$/g, '');
   const filter = params.get('filter') || '';
@@ -500,7 +503,7 @@ async function listPage(main, params, signal) {
   sizeIn.addEventListener('change', () => form.requestSubmit());
 
   const batchBox = h('div', {className: 'batch', hidden: !canOperate()});
-  const batchStatus = h('div', {className: 'batch-status', role: 'status', 'aria-live': 'polite'});
+  let batchStatus = h('div', {className: 'batch-status', role: 'status', 'aria-live': 'polite'});
   const cancelAll = h('button', {type: 'button', id: 'cancel-all', className: 'danger-outline'}, 'Cancel all matching');
   const deleteAll = h('button', {type: 'button', id: 'delete-all', className: 'danger'}, 'Delete all matching');
   batchBox.append(cancelAll, deleteAll);
@@ -512,7 +515,11 @@ async function listPage(main, params, signal) {
   const pager = h('nav', {className: 'pager', 'aria-label': 'Pages'}, prev,
     h('span', {className: 'page-no'}, `Page ${tokens.length + 1}`), next);
 
-  main.append(h('h1', {}, 'Operations'), countsBox, form, batchBox, batchStatus, status, tableBox, pager);
+  main.append(h('h1', {}, 'Operations'), countsBox, form, batchBox, batchNote || batchStatus, status, tableBox, pager);
+  if (batchNote) {
+    batchStatus = batchNote;
+    batchNote = null;
+  }
 
   prev.addEventListener('click', () => {
     location.hash = listHash({...state, tokens: tokens.slice(0, -1)});
@@ -527,7 +534,10 @@ async function listPage(main, params, signal) {
     } finally {
       cancelAll.disabled = deleteAll.disabled = false;
     }
-    if (!signal.aborted) route();
+    if (signal.aborted) return;
+    // Show the list again as it now is, with the batch's result kept.
+    batchNote = batchStatus;
+    route();
   };
   cancelAll.addEventListener('click', () => run('cancel'));
   deleteAll.addEventListener('click', () => run('delete'));
@@ -1076,13 +1086,13 @@ function renderKind(box, k) {
       h('span', {className: 'n'}, String(counts[st] || 0)), h('span', {className: 'l'}, st)))));
   const buckets = k.buckets || [];
   const sec = (title, ...kids) => h('section', {className: 'kind-section'}, h('h2', {}, title), ...kids);
-  clear(box).append(
+  append(clear(box), [
     k.registered === false ? h('p', {className: 'warn-box'}, 'This kind is not registered on this server.') : null,
     sec('Counts', countsEl),
     sec('Throughput per minute, last hour', throughputChart(buckets, k)),
     sec('Queue wait per minute, last hour', waitChart(buckets, k)),
     sec(`Past their deadline (${(k.pastDeadline || []).length})`, summaryTable(k.pastDeadline, 'deadline')),
-    sec(`Leases about to expire (${(k.leaseExpiring || []).length})`, summaryTable(k.leaseExpiring, 'lease')));
+    sec(`Leases about to expire (${(k.leaseExpiring || []).length})`, summaryTable(k.leaseExpiring, 'lease'))]);
 }
 
 function summaryTable(rows, which) {

@@ -56,9 +56,9 @@ async function api(p, init = {}) {
   return text ? JSON.parse(text) : {};
 }
 
-async function shot(name) {
+async function shot(name, fullPage = true) {
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({path: file, fullPage: true});
+  await page.screenshot({path: file, fullPage});
   console.log(`# screenshot ${file}`);
 }
 
@@ -233,8 +233,38 @@ step('on a phone-sized screen the list does not scroll sideways', async () => {
   const small = await page.locator('button:visible').evaluateAll((bs) =>
     bs.filter((b) => b.getBoundingClientRect().height < 40).map((b) => b.textContent.trim()));
   assert.deepEqual(small, [], 'buttons are at least 40 px tall on a phone');
-  await shot('list-phone');
+  await shot('list-phone', false);
   await page.setViewportSize({width: 1280, height: 900});
+});
+
+step('cancel all matching runs over the filter, and an empty filter needs ALL typed', async () => {
+  const op = await api('v1/operations:start', {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({kind: 'demo.sleep', input: {duration: '60s'}}),
+  });
+  await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${op.name}"`)}`, uiURL).href);
+  await page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="running"]`).waitFor();
+  await page.locator('#cancel-all').click();
+  const dialog = page.locator('#confirm-dialog');
+  await dialog.waitFor({state: 'visible'});
+  assert.match(await dialog.textContent(), /name = "operations\//, 'the confirmation shows the filter');
+  assert.equal(await page.locator('#confirm-input').isVisible(), false, 'a filter needs no typed word');
+  await page.locator('#confirm-ok').click();
+  await page.locator('.batch-status').filter({hasText: 'Finished: 1 cancelled, 0 failed'}).waitFor();
+  await page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="cancelled"]`).waitFor();
+
+  await page.goto(new URL('#/', uiURL).href);
+  await page.locator('#ops-table tbody tr').first().waitFor();
+  await page.locator('#delete-all').click();
+  await dialog.waitFor({state: 'visible'});
+  assert.match(await dialog.textContent(), /ALL operations/, 'an empty filter says ALL operations');
+  assert.equal(await page.locator('#confirm-ok').isDisabled(), true, 'confirm waits for the word');
+  await page.locator('#confirm-input').fill('ALL');
+  assert.equal(await page.locator('#confirm-ok').isDisabled(), false, 'typing ALL enables confirm');
+  await page.locator('#confirm-cancel').click();
+  await dialog.waitFor({state: 'hidden'});
+  assert.equal(await page.locator('.batch-status').textContent(), '', 'going back runs nothing');
 });
 
 step('sign out forgets the token', async (t) => {
