@@ -943,7 +943,7 @@ function timeline(events) {
  * followOperation reads the operation's server-sent events with fetch and a
  * stream reader (EventSource cannot send the Authorization header), calling
  * render with each Detail. A dropped stream is opened again after a backoff
- * that doubles up to 30 s and starts over once an event arrives.
+ * that doubles up to 15 s and starts over once an event arrives.
  */
 async function followOperation(name, signal, live, render, current) {
   let backoff = 1000;
@@ -992,7 +992,7 @@ async function followOperation(name, signal, live, render, current) {
     }
     setLive('off', `reconnecting in ${Math.round(backoff / 1000)} s…`);
     await sleep(backoff, signal);
-    backoff = Math.min(backoff * 2, 30000);
+    backoff = Math.min(backoff * 2, 15000);
   }
 }
 

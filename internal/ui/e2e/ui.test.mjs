@@ -56,6 +56,14 @@ async function api(p, init = {}) {
   return text ? JSON.parse(text) : {};
 }
 
+/** apiStatus is the HTTP status that GET p answers with. */
+async function apiStatus(p) {
+  const headers = TOKEN ? {Authorization: `Bearer ${TOKEN}`} : {};
+  const res = await fetch(new URL(p, rootURL), {headers});
+  await res.arrayBuffer();
+  return res.status;
+}
+
 async function shot(name, fullPage = true) {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({path: file, fullPage});
@@ -168,6 +176,23 @@ step('the list filters by AIP-160 and keeps the filter in the URL', async () => 
   await page.locator('.error-box').filter({hasText: 'nosuchfield'}).waitFor();
 });
 
+step('the counts link to the list with their filter, or are not shown on 403', async () => {
+  const status = await apiStatus('ui/api/counts');
+  await page.goto(new URL('#/', uiURL).href);
+  await page.locator('#ops-table tbody tr').first().waitFor();
+  if (status === 403) {
+    assert.equal(await page.locator('.counts').count(), 0, 'no counts panel for a caller without reader on every parent');
+    return;
+  }
+  assert.equal(status, 200, 'GET /ui/api/counts answers 200 or 403');
+  const link = page.locator('.counts-table tr', {hasText: 'demo.sleep'}).locator('td[data-label="running"] a');
+  await link.click();
+  await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1] || '').get('filter') ===
+    'kind = "demo.sleep" AND done = false');
+  await page.locator(`#ops-table tbody tr[data-name="${operation}"]`).waitFor();
+  assert.equal(await page.locator('#filter').inputValue(), 'kind = "demo.sleep" AND done = false');
+});
+
 step('the operation page follows progress live, without a reload', async () => {
   await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${operation}"`)}`, uiURL).href);
   await page.locator(`#ops-table tbody tr[data-name="${operation}"] a`).first().click();
@@ -265,6 +290,25 @@ step('cancel all matching runs over the filter, and an empty filter needs ALL ty
   await page.locator('#confirm-cancel').click();
   await dialog.waitFor({state: 'hidden'});
   assert.equal(await page.locator('.batch-status').textContent(), '', 'going back runs nothing');
+});
+
+step('paging goes forward by the next page token and back by the stack of tokens', async () => {
+  await page.goto(new URL('#/?size=1', uiURL).href);
+  const rows = page.locator('#ops-table tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1, 'a page of size 1 has one row');
+  const first = await rows.first().getAttribute('data-name');
+  await page.locator('#next-page').click();
+  await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1] || '').getAll('p').length === 1);
+  const second = await page.waitForFunction((was) => {
+    const r = document.querySelector('#ops-table tbody tr');
+    return r && r.dataset.name !== was && r.dataset.name;
+  }, first).then((v) => v.jsonValue());
+  await page.reload();
+  await page.locator(`#ops-table tbody tr[data-name="${second}"]`).waitFor();
+  await page.locator('#prev-page').click();
+  await page.locator(`#ops-table tbody tr[data-name="${first}"]`).waitFor();
+  assert.equal(await page.locator('#prev-page').isDisabled(), true, 'no page before the first');
 });
 
 step('sign out forgets the token', async (t) => {
