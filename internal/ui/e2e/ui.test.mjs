@@ -7,6 +7,7 @@
 //   LRO_UI_OPERATION=operations/...       a running demo.sleep operation of 20 s or more
 //                                         (started here through the API if not given)
 //   LRO_UI_ARTIFACTS=/tmp/ui-shots        where screenshots go (default: ./artifacts)
+//   LRO_UI_SHOTS_PREFIX=token-            a prefix for the screenshots' file names
 //   CHROMIUM=/usr/bin/chromium            the browser
 //
 // It opens the list and filters it, follows the operation's progress live,
@@ -37,6 +38,7 @@ const uiURL = new URL(/\/ui\/?$/.test(base.pathname) ? base.pathname.replace(/\/
 const rootURL = new URL('../', uiURL);
 const TOKEN = env('LRO_UI_TOKEN', '');
 const ARTIFACTS = path.resolve(env('LRO_UI_ARTIFACTS', 'artifacts'));
+const PREFIX = env('LRO_UI_SHOTS_PREFIX', '');
 mkdirSync(ARTIFACTS, {recursive: true});
 
 let browser;
@@ -44,7 +46,7 @@ let context;
 let page;
 let operation = env('LRO_UI_OPERATION', '');
 const problems = []; // CSP violations and uncaught page errors
-let failed = false;
+const failures = new Set(); // names of the steps that failed
 
 /** api calls the server's HTTP API directly, with the token if any. */
 async function api(p, init = {}) {
@@ -65,7 +67,7 @@ async function apiStatus(p) {
 }
 
 async function shot(name, fullPage = true) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
+  const file = path.join(ARTIFACTS, `${PREFIX}${name}.png`);
   await page.screenshot({path: file, fullPage});
   console.log(`# screenshot ${file}`);
 }
@@ -75,23 +77,31 @@ function hashFilter() {
   return page.evaluate(() => new URLSearchParams(location.hash.split('?')[1] || '').get('filter'));
 }
 
-/** step skips a test once an earlier one failed: each builds on the last. */
-function step(name, fn) {
+/**
+ * step runs one test on the shared page. It is skipped if the sign-in
+ * failed, or a step it names in needs failed: the others still run, so that
+ * one failure does not hide the rest.
+ */
+function step(name, fn, needs = []) {
   test(name, async (t) => {
-    if (failed) {
-      t.skip('an earlier step failed');
+    const failedNeed = [SIGN_IN, ...needs].find((n) => n !== name && failures.has(n));
+    if (failedNeed) {
+      t.skip(`needs "${failedNeed}", which failed`);
       return;
     }
     try {
       await fn(t);
     } catch (e) {
-      failed = true;
-      await page.screenshot({path: path.join(ARTIFACTS, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true})
+      failures.add(name);
+      await page.screenshot({path: path.join(ARTIFACTS, `${PREFIX}failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true})
         .catch(() => {});
       throw e;
     }
   });
 }
+
+const SIGN_IN = 'a token server prompts for the token, and the list loads with it';
+const FOLLOW = 'the operation page follows progress live, without a reload';
 
 before(async () => {
   browser = await chromium.launch({
@@ -124,7 +134,7 @@ afterEach(() => {
   assert.deepEqual(p, [], 'the page must load with no CSP violation and no uncaught error');
 });
 
-step('a token server prompts for the token, and the list loads with it', async () => {
+step(SIGN_IN, async () => {
   await page.goto(new URL('#/', uiURL).href);
   const dialog = page.locator('#token-dialog');
   if (!TOKEN) {
@@ -193,7 +203,7 @@ step('the counts link to the list with their filter, or are not shown on 403', a
   assert.equal(await page.locator('#filter').inputValue(), 'kind = "demo.sleep" AND done = false');
 });
 
-step('the operation page follows progress live, without a reload', async () => {
+step(FOLLOW, async () => {
   await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${operation}"`)}`, uiURL).href);
   await page.locator(`#ops-table tbody tr[data-name="${operation}"] a`).first().click();
   await page.locator('#op-state').filter({hasText: 'RUNNING'}).waitFor();
@@ -213,9 +223,18 @@ step('the operation page follows progress live, without a reload', async () => {
   assert.ok(parseFloat(second) > parseFloat(first), `progress moves forward: ${first} then ${second}`);
   assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was not reloaded');
   await page.locator('.sec-metadata .json').waitFor();
-  await page.locator('.sec-timeline .timeline li').first().waitFor();
+  assert.equal(await page.locator('.facts a[href="#/kinds/demo.sleep"]').count(), 1, 'the kind links to its page');
   await shot('operation');
 });
+
+step('the operation page shows its attempts and its timeline', async () => {
+  await page.locator('.sec-attempts table tbody tr').first().waitFor();
+  const attempt = await page.locator('.sec-attempts tbody tr').last().textContent();
+  assert.match(attempt, /running/, `the latest attempt is running: ${attempt}`);
+  await page.locator('.sec-timeline .timeline li.ev-created').waitFor();
+  await page.locator('.sec-timeline .timeline li.ev-claimed').waitFor();
+  await shot('operation');
+}, [FOLLOW]);
 
 step('cancel through the confirmation ends the operation CANCELLED', async () => {
   await page.locator('#btn-cancel').click();
@@ -230,15 +249,14 @@ step('cancel through the confirmation ends the operation CANCELLED', async () =>
   await page.locator('.sec-error .json').waitFor();
   await page.locator('#live').filter({hasText: 'done'}).waitFor();
   await shot('operation-cancelled');
-});
+}, [FOLLOW]);
 
 step('the kind page draws its charts', async () => {
-  await page.locator('.facts a[href^="#/kinds/"]').first().click();
-  await page.waitForFunction(() => location.hash === '#/kinds/demo.sleep');
+  await page.goto(new URL('#/kinds/demo.sleep', uiURL).href);
   await page.locator('svg.chart.throughput').waitFor();
   await page.locator('svg.chart.wait').waitFor();
-  // The operation just cancelled ended in the last hour: a bar shows it.
-  await page.locator('svg.chart.throughput rect.bar.cancelled').first().waitFor();
+  // Operations ended in the last hour: bars show them.
+  await page.locator('svg.chart.throughput rect.bar').first().waitFor();
   const tip = await page.locator('svg.chart.throughput .bucket title').first().textContent();
   assert.match(tip, /succeeded \d+, failed \d+, cancelled \d+/, 'a bar has a tooltip with its counts');
   const labels = await page.locator('svg.chart .axis-label').allTextContents();
