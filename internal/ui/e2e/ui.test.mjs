@@ -231,8 +231,8 @@ step('the operation page shows its attempts and its timeline', async () => {
   await page.locator('.sec-attempts table tbody tr').first().waitFor();
   const attempt = await page.locator('.sec-attempts tbody tr').last().textContent();
   assert.match(attempt, /running/, `the latest attempt is running: ${attempt}`);
-  await page.locator('.sec-timeline .timeline li.ev-created').waitFor();
-  await page.locator('.sec-timeline .timeline li.ev-claimed').waitFor();
+  await page.locator('.sec-timeline .timeline li.ev-created').first().waitFor();
+  await page.locator('.sec-timeline .timeline li.ev-claimed').first().waitFor();
   await shot('operation');
 }, [FOLLOW]);
 
