@@ -415,13 +415,20 @@ function route() {
     if (signal.aborted) return;
     main.append(errorBox(e));
   });
+  const decode = (v) => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  };
   if ((m = /^\/operations\/(.+)$/.exec(path))) {
-    const rest = m[1].split('/').map(decodeURIComponent).join('/');
+    const rest = m[1].split('/').map(decode).join('/');
     const name = rest.includes('/') ? rest : `operations/${rest}`;
     setNav('');
     run(operationPage(main, name, signal));
   } else if ((m = /^\/kinds\/(.+)$/.exec(path))) {
-    const kind = decodeURIComponent(m[1]);
+    const kind = decode(m[1]);
     setNav(kind);
     run(kindPage(main, kind, signal));
   } else {
