@@ -149,7 +149,7 @@ function authHeaders(extra) {
   return headers;
 }
 
-/** nameURL turns an operation name into a /v1 path, each segment escaped. */
+/** namePath turns an operation name into a /v1 path, each segment escaped. */
 function namePath(name) {
   return name.split('/').map(encodeURIComponent).join('/');
 }
@@ -172,7 +172,13 @@ async function api(path, {method = 'GET', body, signal, query} = {}) {
     } else {
       init.headers = authHeaders();
     }
-    const res = await fetch(url, init);
+    let res;
+    try {
+      res = await fetch(url, init);
+    } catch (e) {
+      if (signal && signal.aborted) throw e;
+      throw new ApiError(0, {error: {message: `The server cannot be reached (${e.message}).`}});
+    }
     if (res.status === 401) {
       await askToken(await errorOf(res));
       continue;
