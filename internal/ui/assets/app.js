@@ -525,8 +525,10 @@ async function listPage(main, params, signal) {
   const tableBox = h('div', {className: 'table-box'});
   const prev = h('button', {type: 'button', id: 'prev-page', disabled: tokens.length === 0}, '← Previous');
   const next = h('button', {type: 'button', id: 'next-page', disabled: true}, 'Next →');
+  const refresh = h('button', {type: 'button', id: 'refresh'}, 'Refresh');
+  refresh.addEventListener('click', () => route());
   const pager = h('nav', {className: 'pager', 'aria-label': 'Pages'}, prev,
-    h('span', {className: 'page-no'}, `Page ${tokens.length + 1}`), next);
+    h('span', {className: 'page-no'}, `Page ${tokens.length + 1}`), next, refresh);
 
   main.append(h('h1', {}, 'Operations'), countsBox, form, batchBox, batchNote || batchStatus, status, tableBox, pager);
   if (batchNote) {
