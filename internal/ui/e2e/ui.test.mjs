@@ -329,6 +329,29 @@ step('paging goes forward by the next page token and back by the stack of tokens
   assert.equal(await page.locator('#prev-page').isDisabled(), true, 'no page before the first');
 });
 
+step('server strings are shown as text, never as HTML', async () => {
+  const evil = '<img src=x onerror="window.__injected=1"><b id="injected">bold</b>';
+  const op = await api('v1/operations:start', {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({kind: 'demo.sleep', input: {duration: '0.01s', fail_code: 9, fail_message: evil}}),
+  });
+  // It fails at once: wait for its end on the server, then look.
+  const done = await api(`v1/${op.name}:wait`, {
+    method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({timeout: '20s'}),
+  });
+  assert.equal(done.done, true, 'the failing operation ended');
+  await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${op.name}"`)}`, uiURL).href);
+  const row = page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="failed"]`);
+  await row.waitFor();
+  assert.match(await row.textContent(), /<img src=x onerror=/, 'the message is shown as text');
+  await row.locator('a').first().click();
+  await page.locator('#op-state').filter({hasText: 'FAILED'}).waitFor();
+  await page.locator('.sec-error .err-msg').filter({hasText: '<b id="injected">'}).waitFor();
+  assert.equal(await page.locator('#injected, main img').count(), 0, 'no element was made from the message');
+  assert.equal(await page.evaluate(() => window.__injected), undefined, 'no handler from the message ran');
+});
+
 step('sign out forgets the token', async (t) => {
   if (!TOKEN) {
     t.skip('no token server');
