@@ -625,7 +625,8 @@ async function renderCounts(box, collection, signal) {
   const cell = (kind, st, n) => {
     const hash = listHash({collection, filter: kind ? filterFor(kind, st) : filterForAll(st), tokens: []});
     return h('td', {dataset: {label: st}, className: n ? '' : 'zero'},
-      h('a', {href: hash, title: `List ${st} operations${kind ? ` of ${kind}` : ''}`}, String(n || 0)));
+      h('a', {href: hash, title: `List ${st} operations${kind ? ` of ${kind}` : ''}`,
+        'aria-label': `${n || 0} ${st}${kind ? ` ${kind}` : ''} operations: list them`}, String(n || 0)));
   };
   for (const k of counts.kinds || []) {
     body.append(h('tr', {},
