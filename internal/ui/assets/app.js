@@ -1064,7 +1064,8 @@ async function* sseEvents(body, signal) {
 // ---------------------------------------------------------------- kind page
 
 async function kindPage(main, kind, signal) {
-  const live = h('span', {className: 'live', role: 'status', 'aria-live': 'polite'}, '');
+  // Not a live region: a refresh every 10 s would be read out each time.
+  const live = h('span', {className: 'live'}, '');
   const body = h('div', {className: 'kind-body'});
   main.append(h('div', {className: 'title-row'}, h('h1', {}, 'Kind ', h('code', {}, kind)), live), body);
   let timer = 0;
@@ -1210,7 +1211,7 @@ function throughputChart(buckets, k) {
     const w = Math.max(1, f.xs(t + bucketMs) - xa - 1);
     const tip = `${fmtClock(new Date(t))}: succeeded ${b.succeeded || 0}, failed ${b.failed || 0}, ` +
       `cancelled ${b.cancelled || 0}, claims ${b.claims || 0}`;
-    const g = s('g', {class: 'bucket', tabindex: '0', 'aria-label': tip});
+    const g = s('g', {class: 'bucket'});
     g.append(s('title', {}, tip));
     g.append(s('rect', {x: xa, y: f.y1, width: w, height: f.y0 - f.y1, class: 'hover'}));
     let acc = 0;
@@ -1245,7 +1246,7 @@ function waitChart(buckets, k) {
     const x = f.xs(t + bucketMs / 2);
     const tip = `${fmtClock(new Date(t))}: avg ${fmtNum(b.queueWaitAvgSeconds || 0)} s, max ${fmtNum(b.queueWaitMaxSeconds || 0)} s, ` +
       `${b.claims || 0} claims`;
-    const g = s('g', {class: 'bucket', tabindex: '0', 'aria-label': tip});
+    const g = s('g', {class: 'bucket'});
     g.append(s('title', {}, tip));
     const xa = f.xs(t);
     g.append(s('rect', {x: xa, y: f.y1, width: Math.max(1, f.xs(t + bucketMs) - xa), height: f.y0 - f.y1, class: 'hover'}));
