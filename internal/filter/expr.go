@@ -130,6 +130,8 @@ func (c *comparison) write(b *strings.Builder) {
 		b.WriteString(strconv.FormatInt(c.num, 10))
 	case typeBool:
 		b.WriteString(strconv.FormatBool(c.b))
+	case typeState:
+		b.WriteString(stateNames[c.num])
 	case typeTime:
 		b.WriteByte('"')
 		b.WriteString(c.t.Format(time.RFC3339Nano))

@@ -17,6 +17,9 @@ const (
 	// typePresence is a message field that a filter can only test for
 	// presence (error:*); its contents are reached through other fields.
 	typePresence
+	// typeState is the operation's state, by name (PENDING, RUNNING,
+	// SUCCEEDED, FAILED, CANCELLED); only = and != compare it.
+	typeState
 )
 
 // field is a filterable field of an operation.
@@ -35,6 +38,7 @@ var (
 		fieldName,
 		{name: "kind", typ: typeString, column: "kind"},
 		{name: "done", typ: typeBool, column: "state"},
+		{name: "state", typ: typeState, column: "state"},
 		{name: "error", typ: typePresence, column: "error_code", nullable: true},
 		{name: "error.code", typ: typeInt, column: "error_code", nullable: true},
 		{name: "error.message", typ: typeString, column: "error_message", nullable: true},
@@ -75,6 +79,8 @@ func (f *field) example() string {
 		return f.name + " = NOT_FOUND"
 	case typeBool:
 		return f.name + " = true"
+	case typeState:
+		return f.name + " = RUNNING"
 	case typeTime:
 		return f.name + ` > "2026-01-01T00:00:00Z"`
 	case typePresence:
@@ -93,6 +99,13 @@ func (f *field) subfields() string {
 	}
 	return strings.Join(names, " and ")
 }
+
+// states maps the names of the states to the values of the state column
+// (lrostore.State), in their order.
+var states = map[string]int64{"PENDING": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 3, "CANCELLED": 4}
+
+// stateNames are the states' names in the order of their values.
+var stateNames = []string{"PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"}
 
 // rpcCodes maps the names of the google.rpc.Code values to their numbers.
 var rpcCodes = map[string]int64{
@@ -161,7 +174,7 @@ func check(f *field, opTok token, arg literal) (comparison, *Error) {
 	c := comparison{field: f, op: tokenOps[opTok.kind]}
 	if opTok.kind == tokHas {
 		switch {
-		case f.typ == typeBool:
+		case f.typ == typeBool || f.typ == typeState:
 			return c, errorf(opTok.pos, "field %s supports only = and !=, not :", f.name)
 		case arg.isStar():
 			c.op = opPresent
@@ -176,6 +189,16 @@ func check(f *field, opTok token, arg literal) (comparison, *Error) {
 	case typePresence:
 		return c, errorf(opTok.pos, "field %s can only be tested for presence, as %s:*; to compare its contents use %s",
 			f.name, f.name, f.subfields())
+
+	case typeState:
+		if c.op != opEq && c.op != opNe {
+			return c, errorf(opTok.pos, "field %s supports only = and !=, not %s", f.name, opTok.text)
+		}
+		n, ok := states[strings.ToUpper(arg.text)]
+		if !ok || len(arg.stars) > 0 {
+			return c, errorf(arg.pos, "field %s wants one of %s, not %s", f.name, strings.Join(stateNames, ", "), strconv.Quote(arg.text))
+		}
+		c.num = n
 
 	case typeBool:
 		if c.op != opEq && c.op != opNe {

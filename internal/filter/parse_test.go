@@ -71,6 +71,8 @@ func TestParseValid(t *testing.T) {
 		{`done = "true"`, `done = true`},
 		{`error.code = 5`, `error.code = 5`},
 		{`error.code = NOT_FOUND`, `error.code = 5`},
+		{`state = RUNNING`, `state = RUNNING`},
+		{`state != "cancelled"`, `state != CANCELLED`},
 		{`error.code = "UNAUTHENTICATED"`, `error.code = 16`},
 		{`error.code != -1`, `error.code != -1`},
 		{`error.code >= "3"`, `error.code >= 3`},
@@ -131,7 +133,7 @@ func TestParseInvalid(t *testing.T) {
 		msg    string // a substring of Error.Msg
 	}{
 		// Fields.
-		{`foo = 1`, 1, `unknown field "foo"; known fields: name, kind, done, error, error.code, error.message, metadata, metadata.@type, response, response.@type, create_time, update_time, end_time`},
+		{`foo = 1`, 1, `unknown field "foo"; known fields: name, kind, done, state, error, error.code, error.message, metadata, metadata.@type, response, response.@type, create_time, update_time, end_time`},
 		{`kind = a AND error.foo = 1`, 14, `unknown field "error.foo"`},
 		{`Kind = a`, 1, `unknown field "Kind"`},
 		{`error. code = 5`, 6, `unexpected space after '.'`},
@@ -188,6 +190,10 @@ func TestParseInvalid(t *testing.T) {
 		{`done >= false`, 6, `not >=`},
 		{`done:true`, 5, `field done supports only = and !=, not :`},
 		{`done:*`, 5, `field done supports only = and !=, not :`},
+		{`state > RUNNING`, 7, `field state supports only = and !=, not >`},
+		{`state:*`, 6, `field state supports only = and !=, not :`},
+		{`state = DONE`, 9, `field state wants one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED, not "DONE"`},
+		{`state = RUN*`, 9, `field state wants one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED, not "RUN*"`},
 		{`done = yes`, 8, `field done wants true or false, not "yes"`},
 		{`done = TRUE`, 8, `wants true or false`},
 		{`error.code = "abc"`, 14, `field error.code wants an integer or a google.rpc.Code name such as NOT_FOUND, not "abc"`},

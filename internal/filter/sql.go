@@ -134,6 +134,8 @@ func (c *compiler) comparison(cmp *comparison) (sql string, parenthesised bool) 
 			return col + " >= " + strconv.Itoa(stateSucceeded), false
 		}
 		return col + " < " + strconv.Itoa(stateSucceeded), false
+	case f.typ == typeState:
+		return col + " " + sqlOps[cmp.op] + " " + strconv.FormatInt(cmp.num, 10), false
 	case cmp.op == opPresent && f.typ == typeString:
 		cond = col + " <> ''"
 	case cmp.op == opPresent && f.typ == typeInt:

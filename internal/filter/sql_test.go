@@ -65,6 +65,16 @@ func TestSQL(t *testing.T) {
 			pg:     `state >= 2`,
 		},
 		{
+			filter: `state = RUNNING`,
+			sqlite: `state = 1`,
+			pg:     `state = 1`,
+		},
+		{
+			filter: `state != cancelled`,
+			sqlite: `state <> 4`,
+			pg:     `state <> 4`,
+		},
+		{
 			filter: `done != true`,
 			sqlite: `state < 2`,
 			pg:     `state < 2`,

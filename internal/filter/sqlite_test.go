@@ -149,6 +149,8 @@ func eval(e *Expr, o opRow) bool {
 		return evalString(c, &o.kind)
 	case "done":
 		return (o.state >= 2) == (c.b == (c.op == opEq))
+	case "state":
+		return compare(int64(o.state), c.num, c.op)
 	case "error":
 		return o.errorCode != nil
 	case "error.code":
@@ -242,6 +244,10 @@ func TestSQLite(t *testing.T) {
 		{`done = true`, []string{"a3", "a4", "a5", "a6", "a8"}},
 		{`done != false`, []string{"a3", "a4", "a5", "a6", "a8"}},
 		{`done = false`, []string{"a1", "a2", "a7"}},
+		{`state = PENDING`, []string{"a1", "a7"}},
+		{`state = running`, []string{"a2"}},
+		{`state != FAILED AND done = true`, []string{"a3", "a5", "a8"}},
+		{`NOT state = SUCCEEDED`, []string{"a1", "a2", "a4", "a5", "a6", "a7"}},
 
 		// A missing field matches nothing, even under !=; NOT flips that.
 		{`error.code != 5`, []string{"a5", "a6"}},

@@ -335,9 +335,13 @@ function errorBox(e) {
 
 // ---------------------------------------------------------------- operations
 
-/** stateOf derives a list row's state from done and error. */
+/**
+ * stateOf derives a list row's state from done and error. The API's
+ * operation does not say whether one not done is pending or running:
+ * "active" is either (the filter state = PENDING or RUNNING tells).
+ */
 function stateOf(op) {
-  if (!op.done) return 'running';
+  if (!op.done) return 'active';
   if (!op.error) return 'succeeded';
   if (op.error.code === 1) return 'cancelled';
   return 'failed';
@@ -463,19 +467,7 @@ function listHash({collection, filter, size, tokens}) {
 
 function filterFor(kind, state) {
   const k = `kind = ${JSON.stringify(kind)}`;
-  switch (state) {
-    case 'pending':
-    case 'running':
-      return `${k} AND done = false`;
-    case 'succeeded':
-      return `${k} AND done = true AND NOT error:*`;
-    case 'failed':
-      return `${k} AND done = true AND error:* AND error.code != 1`;
-    case 'cancelled':
-      return `${k} AND error.code = 1`;
-    default:
-      return k;
-  }
+  return STATES.includes(state) ? `${k} AND state = ${state.toUpperCase()}` : k;
 }
 
 // batchNote carries a batch's result across the list's refresh that ends it.

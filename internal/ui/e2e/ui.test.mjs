@@ -173,7 +173,7 @@ step('the list filters by AIP-160 and keeps the filter in the URL', async () => 
   await page.locator(`#ops-table tbody tr[data-name="${operation}"]`).waitFor();
   const states = await page.locator('#ops-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.state));
   assert.ok(states.length > 0, 'some running operation is listed');
-  assert.deepEqual([...new Set(states)], ['running'], `done = false lists only running operations, got ${states}`);
+  assert.deepEqual([...new Set(states)], ['active'], `done = false lists only active operations, got ${states}`);
 
   // A reload keeps the filter.
   await page.reload();
@@ -198,9 +198,9 @@ step('the counts link to the list with their filter, or are not shown on 403', a
   const link = page.locator('.counts-table tr', {hasText: 'demo.sleep'}).locator('td[data-label="running"] a');
   await link.click();
   await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1] || '').get('filter') ===
-    'kind = "demo.sleep" AND done = false');
+    'kind = "demo.sleep" AND state = RUNNING');
   await page.locator(`#ops-table tbody tr[data-name="${operation}"]`).waitFor();
-  assert.equal(await page.locator('#filter').inputValue(), 'kind = "demo.sleep" AND done = false');
+  assert.equal(await page.locator('#filter').inputValue(), 'kind = "demo.sleep" AND state = RUNNING');
 });
 
 step(FOLLOW, async () => {
@@ -287,7 +287,7 @@ step('cancel all matching runs over the filter, and an empty filter needs ALL ty
     body: JSON.stringify({kind: 'demo.sleep', input: {duration: '60s'}}),
   });
   await page.goto(new URL(`#/?filter=${encodeURIComponent(`name = "${op.name}"`)}`, uiURL).href);
-  await page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="running"]`).waitFor();
+  await page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="active"]`).waitFor();
   await page.locator('#cancel-all').click();
   const dialog = page.locator('#confirm-dialog');
   await dialog.waitFor({state: 'visible'});
