@@ -35,15 +35,22 @@ type uiDetail struct {
 	Timeline []struct {
 		Event string `json:"event"`
 	} `json:"timeline"`
-	Allowed  struct {
+	Allowed struct {
 		Cancel bool `json:"cancel"`
 		Delete bool `json:"delete"`
 	} `json:"allowed"`
 }
 
+// uiResponse is what the tests read of a response: its body is read and
+// closed.
+type uiResponse struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // uiCall makes an HTTP call on the server at base with token as a bearer
 // token (none if empty), and returns the response with its body read.
-func uiCall(t *testing.T, method, url, token string) (*http.Response, []byte) {
+func uiCall(t *testing.T, method, url, token string) (*uiResponse, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	require.NoError(t, err)
@@ -58,7 +65,7 @@ func uiCall(t *testing.T, method, url, token string) (*http.Response, []byte) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, body
+	return &uiResponse{StatusCode: resp.StatusCode, Header: resp.Header}, body
 }
 
 // uiStart starts a demo.sleep of d over HTTP and returns its name.
@@ -78,7 +85,7 @@ func uiStart(t *testing.T, base, token, parent string, d time.Duration) string {
 
 // uiPost posts body (JSON) to url with token as a bearer token (none if
 // empty), and returns the response with its body read.
-func uiPost(t *testing.T, url, token, body string) (*http.Response, []byte) {
+func uiPost(t *testing.T, url, token, body string) (*uiResponse, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	require.NoError(t, err)
@@ -91,7 +98,7 @@ func uiPost(t *testing.T, url, token, body string) (*http.Response, []byte) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return &uiResponse{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 // sseEvent is one server-sent event.
@@ -283,7 +290,7 @@ func TestUIAuthorization(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "the page itself needs no credentials")
 	resp, body := uiCall(t, http.MethodGet, base+"/ui/api/session", "")
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, string(body))
-	require.Contains(t, resp.Header.Get("Www-Authenticate"), "Bearer")
+	require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
 
 	session := func(token string) map[string]any {
 		resp, body := uiCall(t, http.MethodGet, base+"/ui/api/session", token)
