@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -106,5 +108,55 @@ func TestCountOperationsAndKindStats(t *testing.T) {
 		require.ErrorIs(t, err, lro.ErrInvalidArgument, "2880 buckets")
 		_, err = c.KindStats(ctx, "", time.Hour, time.Minute)
 		require.ErrorIs(t, err, lro.ErrInvalidArgument)
+	})
+}
+
+// KindStats lists as expiring the leases with less than a third of the
+// kind's TTL left, not those that their workers renew, and as past their
+// deadline the operations whose deadline has passed, not those due to
+// pass within the current bucket.
+func TestKindStatsHighlights(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, store lrostore.Store) {
+		c := newClient(t, store, &lro.Config{RescueInterval: time.Hour}, func(c *lro.Client) {
+			require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "remote.k", LeaseTTL: 30 * time.Second}))
+			require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "remote.t"}))
+		})
+		ctx := context.Background()
+		start := func(kind string) *longrunningpb.Operation {
+			op, err := c.StartOperation(ctx, kind, nil, nil)
+			require.NoError(t, err)
+			return op
+		}
+		claim := func(owner string, ttl time.Duration) {
+			ops, err := store.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: owner, Kinds: []string{"remote.k"}, Max: 1, LeaseTTL: ttl})
+			require.NoError(t, err)
+			require.Len(t, ops, 1)
+		}
+		start("remote.k")
+		claim("healthy", 25*time.Second) // two thirds and more left: renewed in time
+		late := start("remote.k")
+		claim("late", 5*time.Second) // under a third left: a renewal missed
+		stats, err := c.KindStats(ctx, "remote.k", time.Hour, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, stats.LeaseExpiring, 1)
+		require.Equal(t, late.GetName(), stats.LeaseExpiring[0].Name)
+		require.Equal(t, "late", stats.LeaseExpiring[0].LeaseOwner)
+
+		// Written by the store alone, so that no alarm of this client's
+		// ends the one past its deadline before it is seen.
+		now := time.Now()
+		var names []string
+		for _, deadline := range []time.Duration{-time.Second, 30 * time.Second, time.Hour} {
+			id := uuid.Must(uuid.NewV7()).String()
+			names = append(names, "operations/"+id)
+			_, err := store.OperationInsertMany(ctx, &lrostore.OperationInsertManyParams{Operations: []*lrostore.OperationInsertParams{
+				{ID: id, Kind: "remote.t", Input: []byte{}, MaxAttempts: 1, Deadline: now.Add(deadline)}}})
+			require.NoError(t, err)
+		}
+		stats, err = c.KindStats(ctx, "remote.t", time.Hour, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, stats.PastDeadline, 1, "not the one due in 30 s, in the current bucket or the next")
+		require.Equal(t, names[0], stats.PastDeadline[0].Name)
 	})
 }

@@ -47,12 +47,14 @@ type KindStats struct {
 	Counts map[string]int64
 	// Buckets are the window's buckets in order, empty ones included.
 	Buckets []KindStatsBucket
-	// PastDeadline are operations not done whose deadline is before
-	// Until, the earliest first (at most 100).
+	// PastDeadline are operations not done whose deadline has passed, the
+	// earliest first (at most 100): the next expiry ends them.
 	PastDeadline []*OperationSummary
-	// LeaseExpiring are running operations whose lease expires before
-	// Until, the soonest first (at most 100): a lease already expired is
-	// a worker lost, whose operation the next rescue takes back.
+	// LeaseExpiring are running operations with less than a third of
+	// their kind's lease TTL left, the soonest first (at most 100). A
+	// worker that lives renews its leases every third of the TTL (by
+	// default): such a lease missed a renewal. One already expired is a
+	// worker lost, whose operation the next rescue takes back.
 	LeaseExpiring []*OperationSummary
 }
 
@@ -108,10 +110,19 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 		return nil, invalidArgument("window", "INVALID_WINDOW", "the window holds more than %d buckets", lrostore.MaxKindStatsBuckets)
 	}
 	buckets := int64((window + bucket - 1) / bucket)
-	until := time.Now().UTC().Truncate(bucket).Add(bucket)
+	now := time.Now().UTC()
+	until := now.Truncate(bucket).Add(bucket)
 	since := until.Add(-time.Duration(buckets) * bucket)
+	// A healthy lease has at least two thirds of its TTL left; the kind's
+	// TTL where this client knows the kind, else the client's.
+	expiring := c.config.LeaseTTL / 3
+	if k := c.kinds.get(kind); k != nil && k.leaseTTL > 0 {
+		expiring = k.leaseTTL / 3
+	}
+	// The store selects by Until, the end of the current bucket, in order:
+	// those that now selects come first, and are kept.
 	stats, err := c.store.KindStats(ctx, &lrostore.KindStatsParams{Kind: kind, Since: since, Until: until, Bucket: bucket,
-		Limit: kindStatsLimit})
+		LeaseExpiringWithin: expiring, Limit: kindStatsLimit})
 	if errors.Is(err, lrostore.ErrInvalidArgument) {
 		return nil, invalidArgument("window", "INVALID_WINDOW", "the window or bucket is out of bounds")
 	}
@@ -120,7 +131,10 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 	}
 	out := &KindStats{Kind: kind, Since: since, Until: until, Bucket: bucket, Counts: make(map[string]int64, len(stats.Counts)),
 		Buckets:      make([]KindStatsBucket, len(stats.Buckets)),
-		PastDeadline: summaries(stats.PastDeadline), LeaseExpiring: summaries(stats.LeaseExpiring)}
+		PastDeadline: summaries(stats.PastDeadline, func(op *lrostore.Operation) bool { return op.Deadline.Before(now) }),
+		LeaseExpiring: summaries(stats.LeaseExpiring, func(op *lrostore.Operation) bool {
+			return op.LeaseExpireTime.Before(now.Add(expiring))
+		})}
 	for state, n := range stats.Counts {
 		out.Counts[state.String()] = n
 	}
@@ -131,12 +145,16 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 	return out, nil
 }
 
-// summaries are the OperationSummary of operations read briefly.
-func summaries(ops []*lrostore.Operation) []*OperationSummary {
-	out := make([]*OperationSummary, len(ops))
-	for i, op := range ops {
-		out[i] = &OperationSummary{Name: OperationName(op.Parent, op.ID), State: op.State.String(), Deadline: op.Deadline,
-			LeaseExpireTime: op.LeaseExpireTime, LeaseOwner: op.LeaseOwner, Attempt: int(op.Attempt)}
+// summaries are the OperationSummary of the operations, read briefly,
+// that keep selects.
+func summaries(ops []*lrostore.Operation, keep func(*lrostore.Operation) bool) []*OperationSummary {
+	out := make([]*OperationSummary, 0, len(ops))
+	for _, op := range ops {
+		if !keep(op) {
+			continue
+		}
+		out = append(out, &OperationSummary{Name: OperationName(op.Parent, op.ID), State: op.State.String(), Deadline: op.Deadline,
+			LeaseExpireTime: op.LeaseExpireTime, LeaseOwner: op.LeaseOwner, Attempt: int(op.Attempt)})
 	}
 	return out
 }

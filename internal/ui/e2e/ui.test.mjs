@@ -295,6 +295,14 @@ step('cancel all matching runs over the filter, and an empty filter needs ALL ty
   assert.equal(await page.locator('#confirm-input').isVisible(), false, 'a filter needs no typed word');
   await page.locator('#confirm-ok').click();
   await page.locator('.batch-status').filter({hasText: 'Finished: 1 cancelled, 0 failed'}).waitFor();
+  // A running operation ends when its handler stops: wait for that, then
+  // refresh the list, which does not follow its rows live.
+  await api(`v1/${op.name}:wait`, {
+    method: 'POST',
+    headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify({timeout: '20s'}),
+  });
+  await page.locator('#refresh').click();
   await page.locator(`#ops-table tbody tr[data-name="${op.name}"][data-state="cancelled"]`).waitFor();
 
   await page.goto(new URL('#/', uiURL).href);
