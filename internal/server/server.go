@@ -474,8 +474,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { errs <- s.grpc.Serve(grpcL) }()
 	go func() { errs <- s.http.Serve(httpL) }()
 	go func() { errs <- mux.Serve() }()
-	s.logger.Info("lro serving gRPC and HTTP", slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)),
-		slog.Bool("tls", s.config.TLS != nil))
+	attrs := []any{slog.String("addr", s.Addr().String()), slog.String("db", redact(s.config.DB)),
+		slog.Bool("tls", s.config.TLS != nil)}
+	if !s.config.DisableUI {
+		scheme := "http"
+		if s.config.TLS != nil {
+			scheme = "https"
+		}
+		attrs = append(attrs, slog.String("dashboard", scheme+"://"+s.Addr().String()+"/ui/"))
+	}
+	s.logger.Info("lro serving gRPC and HTTP", attrs...)
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() {
