@@ -50,11 +50,21 @@ type uiResponse struct {
 
 // uiCall makes an HTTP call on the server at base with token as a bearer
 // token (none if empty), and returns the response with its body read.
+// A POST sends the body {}.
 func uiCall(t *testing.T, method, url, token string) (*uiResponse, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	require.NoError(t, err)
+	body := ""
 	if method == http.MethodPost {
+		body = "{}"
+	}
+	return uiDo(t, method, url, token, body)
+}
+
+func uiDo(t *testing.T, method, url, token, body string) (*uiResponse, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
@@ -63,9 +73,9 @@ func uiCall(t *testing.T, method, url, token string) (*uiResponse, []byte) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return &uiResponse{StatusCode: resp.StatusCode, Header: resp.Header}, body
+	return &uiResponse{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
 // uiStart starts a demo.sleep of d over HTTP and returns its name.
@@ -87,18 +97,7 @@ func uiStart(t *testing.T, base, token, parent string, d time.Duration) string {
 // empty), and returns the response with its body read.
 func uiPost(t *testing.T, url, token, body string) (*uiResponse, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return &uiResponse{StatusCode: resp.StatusCode, Header: resp.Header}, b
+	return uiDo(t, http.MethodPost, url, token, body)
 }
 
 // sseEvent is one server-sent event.
