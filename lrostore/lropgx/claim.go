@@ -49,8 +49,8 @@ var claimQuery = storekit.States(`WITH picked AS (
 	)
 	UPDATE lro_operation o SET state = {running}, attempt = o.attempt + 1, lease_token = o.lease_token + 1,
 		lease_owner = $3, lease_expire_time = t.now + $4::bigint * interval '1 microsecond', update_time = t.now,
-		not_before = NULL, ` + appendAttempt + `
-	FROM (SELECT n.now, ',"w":' || to_json($3::text)::text || ',"s":' || ` + millis("n.now") + ` || ',"d":' AS record_tail FROM (SELECT COALESCE($5::timestamptz, now()) AS now) n) t
+		not_before = NULL, ` + claimSet + `
+	FROM (SELECT COALESCE($5::timestamptz, now()) AS now) t
 	WHERE o.id = ANY (ARRAY(SELECT id FROM picked))
 	RETURNING ` + columns)
 

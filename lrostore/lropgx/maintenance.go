@@ -21,7 +21,7 @@ var rescueQuery = storekit.States(`WITH expired AS (
 		UPDATE lro_operation o SET
 			` + rules.RescueSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"},
 	storekit.FailureArgs{"$5::bytea", "$6::integer", "$7::text"}, "t.now") + `,
-			` + endAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $10::text WHEN o.attempt < o.max_attempts THEN '`+lostEnd+`'
+			` + closeAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $10::text WHEN o.attempt < o.max_attempts THEN '`+lostEnd+`'
 				ELSE $11::text END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 		FROM expired, (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($8::timestamptz, now()) AS now) n) t

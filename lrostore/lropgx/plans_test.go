@@ -209,7 +209,7 @@ func TestPlansSurviveGrowthWithoutStatistics(t *testing.T) {
 		"heartbeat": {leases, tokens},
 		"finish": {"channel", leases, tokens, make([]int16, n), make([][]byte, n), make([]pgtype.Int4, n), make([]pgtype.Text, n),
 			make([][]byte, n), make([]string, n), make([]bool, n), make([][]byte, n), make([]string, n), nil, []byte{1}, 1, "cancelled",
-			make([]string, n), make([]string, n), []pgtype.Text(nil), "cancelled"},
+			make([]string, n), make([]string, n)},
 		"rescue": {"channel", []byte{1}, 1, "cancelled", []byte{2}, 10, "exhausted", nil, 100, "cancelled", "exhausted"},
 	} {
 		rows, err := pool.Query(ctx, `EXPLAIN `+lropgx.PlannedQueries[name], append([]any{pgx.QueryExecModeExec}, args...)...)

@@ -57,7 +57,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 var (
 	getQuery = `SELECT ` + columns + ` FROM lro_operation o WHERE o.id = $1`
 	// getAttemptsQuery is getQuery with the attempt history.
-	getAttemptsQuery = `SELECT ` + columns + `, o.attempts FROM lro_operation o WHERE o.id = $1`
+	getAttemptsQuery = `SELECT ` + columns + `, ` + storekit.AttemptsColumns("o.") + ` FROM lro_operation o WHERE o.id = $1`
 	// Brief reads are shared by callers that want a live read and others
 	// (see "Shared reads"): they read the live columns, which cost pgx
 	// little, and OperationGet leaves them out for the others.

@@ -39,21 +39,27 @@ var (
 		FROM lro_operation
 		WHERE end_time >= $4 AND end_time < $5 AND kind = $1
 		GROUP BY 1, 2`
-	// kindClaimsQuery expands the attempt records of the operations that
-	// may hold a claim in the window: those not done, and those done
-	// since it started, $5 (through lro_operation_end); $4 is the
-	// window's end in microseconds.
+	// kindClaimsQuery counts the claims of the operations that may hold
+	// one in the window: those not done, and those done since it started,
+	// $5 (through lro_operation_end); $4 is the window's end in
+	// microseconds. Their claims are the records of the column attempts
+	// and the current claim in the columns claim_time and due_time (see
+	// storekit's attempts.go), as milliseconds.
 	kindClaimsQuery = storekit.States(`SELECT (a.s * 1000 - $2::bigint) / $3::bigint AS b, count(*),
 			sum(a.s - a.d)::bigint, max(a.s - a.d)::bigint
-		FROM (SELECT attempts FROM lro_operation WHERE kind = $1 AND state < {succeeded} AND attempts IS NOT NULL
+		FROM (SELECT attempts, claim_time, due_time FROM lro_operation
+			WHERE kind = $1 AND state < {succeeded} AND (attempts IS NOT NULL OR claim_time IS NOT NULL)
 			UNION ALL
-			SELECT attempts FROM lro_operation
-			WHERE end_time >= $5 AND kind = $1 AND attempts IS NOT NULL) o
-		CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(o.attempts) = 'array' THEN o.attempts ELSE '[]'::jsonb END) e(v)
-		CROSS JOIN LATERAL (SELECT
-			CASE WHEN jsonb_typeof(e.v -> 's') = 'number' THEN (e.v ->> 's')::numeric::bigint END AS s,
-			CASE WHEN jsonb_typeof(e.v -> 'd') = 'number' THEN (e.v ->> 'd')::numeric::bigint
-				WHEN jsonb_typeof(e.v -> 's') = 'number' THEN (e.v ->> 's')::numeric::bigint END AS d) a
+			SELECT attempts, claim_time, due_time FROM lro_operation
+			WHERE end_time >= $5 AND kind = $1 AND (attempts IS NOT NULL OR claim_time IS NOT NULL)) o
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN jsonb_typeof(e.v -> 's') = 'number' THEN (e.v ->> 's')::numeric::bigint END AS s,
+				CASE WHEN jsonb_typeof(e.v -> 'd') = 'number' THEN (e.v ->> 'd')::numeric::bigint
+					WHEN jsonb_typeof(e.v -> 's') = 'number' THEN (e.v ->> 's')::numeric::bigint END AS d
+			FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.attempts) = 'array' THEN o.attempts ELSE '[]'::jsonb END) e(v)
+			UNION ALL
+			SELECT ` + millis("o.claim_time") + `, ` + millis("COALESCE(o.due_time, o.claim_time)") + `
+			WHERE o.claim_time IS NOT NULL) a
 		WHERE a.s * 1000 >= $2::bigint AND a.s * 1000 < $4::bigint
 		GROUP BY 1`)
 	kindPastDeadlineQuery = storekit.States(`SELECT id, NULL::text, ` + storekit.LiveColumns + ` FROM lro_operation

@@ -23,13 +23,12 @@ import (
 var insertQuery = storekit.States(`WITH ins AS (
 		INSERT INTO lro_operation AS o (id, parent, kind, state, input, metadata, metadata_type, request_id,
 			request_hash, max_attempts, attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time,
-			metadata_json, not_before, deadline, trace_context, attempts)
+			metadata_json, not_before, deadline, trace_context, claim_time, claim_owner, due_time)
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
 			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
 			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline, NULLIF(u.trace_context, ''),
-			CASE WHEN u.claimed THEN jsonb_build_array(jsonb_build_object('n', 1, 'w', u.lease_owner, 's', ` + millis("t.now") + `,
-				'd', ` + millis("t.now") + `)) END
+			CASE WHEN u.claimed THEN t.now END, NULLIF(u.lease_owner, ''), CASE WHEN u.claimed THEN t.now END
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
 					$10::integer[], $12::text[], $13::bigint[], $14::text[], $15::timestamptz[], $16::timestamptz[],
@@ -303,14 +302,13 @@ var finishQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
 			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
 			response_json = NULLIF(f.response_json, '')::jsonb,
-			` + endAttempt("t.now_ms", `CASE WHEN f.state = {failed} AND o.cancel_requested THEN $20::text ELSE f.attempt_end END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now, end_time = t.now
 		FROM held,
 			unnest($2::uuid[], $3::bigint[], $4::smallint[], $5::bytea[], $6::integer[], $7::text[], $8::bytea[],
-				$9::text[], $10::boolean[], $11::bytea[], $12::text[], $17::text[], $18::text[], $19::text[])
+				$9::text[], $10::boolean[], $11::bytea[], $12::text[], $17::text[], $18::text[])
 				AS f(id, token, state, error, error_code, error_message, response, response_type, set_metadata, metadata, metadata_type,
-					metadata_json, response_json, attempt_end),
-			(SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($13::timestamptz, now()) AS now) n) t
+					metadata_json, response_json),
+			(SELECT COALESCE($13::timestamptz, now()) AS now) t
 		WHERE o.id = held.id AND f.id = held.id AND f.token = held.lease_token
 		RETURNING o.id, o.lease_token, o.state, o.create_time
 	), ` + doneNotify("done", "fin", "true") + `
@@ -325,7 +323,7 @@ var retryQuery = storekit.States(`WITH ` + heldLeases(2) + `, fin AS (
 			metadata = CASE WHEN f.set_metadata THEN f.metadata ELSE o.metadata END,
 			metadata_type = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_type, '') ELSE o.metadata_type END,
 			metadata_json = CASE WHEN f.set_metadata THEN NULLIF(f.metadata_json, '')::jsonb ELSE o.metadata_json END,
-			` + endAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $15::text ELSE f.attempt_end END`) + `,
+			` + closeAttempt("t.now_ms", `CASE WHEN o.cancel_requested THEN $15::text ELSE f.attempt_end END`) + `,
 			lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 		FROM held,
 			unnest($2::uuid[], $3::bigint[], $4::bytea[], $5::timestamptz[], $6::boolean[], $7::bytea[], $8::text[], $13::text[],
@@ -369,7 +367,6 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		setMetadata              = make([]bool, n)
 		metas                    = make([][]byte, n)
 		metaJSONs, respJSONs     = make([]string, n), make([]string, n)
-		ends                     = make([]string, n)
 	)
 	for i, j := range first {
 		f := params.Finishes[j]
@@ -378,12 +375,10 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 		responses[i], responseTypes[i] = f.Response, f.ResponseType
 		setMetadata[i], metas[i], metaTypes[i] = f.Metadata != nil, f.Metadata, f.MetadataType
 		metaJSONs[i], respJSONs[i] = string(f.MetadataJSON), string(f.ResponseJSON)
-		ends[i] = finishEnd(f)
 	}
 	cStatus, cCode, cMessage := failureArgs(params.CancelledError)
 	rows, err := s.pool.Query(ctx, finishQuery, planned, s.channel, ids, tokens, states, errStatus, errCodes, errMessages,
-		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage, metaJSONs, respJSONs,
-		ends, storekit.AttemptEnd(lrostore.OutcomeCancelled, params.CancelledError))
+		responses, responseTypes, setMetadata, metas, metaTypes, nowArg(params.Now), cStatus, cCode, cMessage, metaJSONs, respJSONs)
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -444,7 +439,7 @@ func (s *Store) finishWithRetries(ctx context.Context, params *lrostore.Operatio
 		if f.Error != nil {
 			lastErrors[i] = f.Error.Status
 		}
-		ends[i] = finishEnd(f)
+		ends[i] = storekit.AttemptEnd(lrostore.OutcomeRetry, f.Error)
 		notBefore[i] = timeArg(f.NotBefore)
 		setMetadata[i], metas[i], metaTypes[i], metaJSONs[i] = f.Metadata != nil, f.Metadata, f.MetadataType, string(f.MetadataJSON)
 	}
@@ -484,7 +479,7 @@ func finishResult(state lrostore.State, created time.Time, withCreateTime bool) 
 var expireQuery = storekit.States(`WITH exp AS (
 		UPDATE lro_operation o SET
 			` + rules.ExpireSet(storekit.FailureArgs{"$2::bytea", "$3::integer", "$4::text"}, "t.now") + `,
-			` + endAttempt("t.now_ms", "$7::text") + `
+			` + closeAttempt("t.now_ms", "$7::text") + `
 		FROM (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($5::timestamptz, now()) AS now) n) t
 		WHERE o.id = ANY (ARRAY(
 			SELECT id FROM lro_operation
@@ -525,7 +520,7 @@ func (s *Store) OperationExpire(ctx context.Context, params *lrostore.OperationE
 // releaseQuery gives back held leases: the operations are pending again.
 var releaseQuery = storekit.States(`WITH ` + heldLeases(2) + `, rel AS (
 			UPDATE lro_operation o SET state = {pending}, attempt = greatest(o.attempt - 1, 0),
-				` + endAttempt("t.now_ms", "'"+releasedEnd+"'") + `,
+				` + closeAttempt("t.now_ms", "'"+releasedEnd+"'") + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = t.now
 			FROM held, (SELECT n.now, ` + millis("n.now") + ` AS now_ms FROM (SELECT COALESCE($4::timestamptz, now()) AS now) n) t WHERE o.id = held.id
 			RETURNING o.id, o.lease_token

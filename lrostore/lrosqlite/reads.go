@@ -42,7 +42,7 @@ func (s *Store) OperationGet(ctx context.Context, params *lrostore.OperationGetP
 		return op, nil
 	}
 	if params.Attempts {
-		get, err := s.readStmt(ctx, `SELECT `+columns+`, attempts FROM lro_operation WHERE id = ?`)
+		get, err := s.readStmt(ctx, `SELECT `+columns+`, `+storekit.AttemptsColumns("")+` FROM lro_operation WHERE id = ?`)
 		if err != nil {
 			return nil, interpretError(err)
 		}

@@ -37,9 +37,11 @@ var (
 	kindEndsQuery = `SELECT (end_time - ?2) / ?3 AS b, state, count(*) FROM lro_operation INDEXED BY lro_operation_end
 		WHERE end_time >= ?2 AND end_time < ?4 AND kind = ?1
 		GROUP BY b, state`
-	// kindClaimsQuery reads the attempt records of the operations that
-	// may hold a claim in the window: those not done, and those done
-	// since it started (through lro_operation_end).
+	// kindClaimsQuery counts the claims of the operations that may hold
+	// one in the window: those not done, and those done since it started
+	// (through lro_operation_end). Their claims are the records of the
+	// column attempts and the current claim in the columns claim_time and
+	// due_time (see storekit's attempts.go), as milliseconds.
 	kindClaimsQuery = storekit.States(`SELECT (a.s * 1000 - ?2) / ?3 AS b, count(*), sum(a.s - a.d), max(a.s - a.d)
 		FROM (SELECT CASE WHEN j.type = 'object' THEN json_extract(j.value, '$.s') END AS s,
 				CASE WHEN j.type = 'object' THEN coalesce(json_extract(j.value, '$.d'), json_extract(j.value, '$.s')) END AS d
@@ -47,7 +49,13 @@ var (
 				UNION ALL
 				SELECT attempts FROM lro_operation INDEXED BY lro_operation_end
 				WHERE end_time >= ?2 AND kind = ?1 AND attempts IS NOT NULL) o,
-				json_each(CASE WHEN json_valid(o.attempts) AND json_type(o.attempts) = 'array' THEN o.attempts ELSE '[]' END) j) a
+				json_each(CASE WHEN json_valid(o.attempts) AND json_type(o.attempts) = 'array' THEN o.attempts ELSE '[]' END) j
+			UNION ALL
+			SELECT c.claim_time / 1000, coalesce(c.due_time, c.claim_time) / 1000
+			FROM (SELECT claim_time, due_time FROM lro_operation WHERE kind = ?1 AND state < {succeeded} AND claim_time IS NOT NULL
+				UNION ALL
+				SELECT claim_time, due_time FROM lro_operation INDEXED BY lro_operation_end
+				WHERE end_time >= ?2 AND kind = ?1 AND claim_time IS NOT NULL) c) a
 		WHERE typeof(a.s) = 'integer' AND a.s * 1000 >= ?2 AND a.s * 1000 < ?4
 		GROUP BY b`)
 	kindPastDeadlineQuery = storekit.States(`SELECT id, ` + storekit.LiveColumns + ` FROM lro_operation

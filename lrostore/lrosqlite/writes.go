@@ -29,8 +29,9 @@ var (
 	insertQuery = storekit.States(`INSERT INTO lro_operation
 			(id, parent, kind, state, input, metadata, metadata_type, request_id, request_hash, max_attempts,
 				attempt, lease_token, lease_owner, lease_expire_time, create_time, update_time, metadata_json, not_before, deadline,
-				trace_context, attempts)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?, ?, ?)
+				trace_context, claim_time, claim_owner, due_time)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?4, ?4, ?11, ?12, ?13, ?13, ?14, ?, ?, ?,
+				CASE WHEN ?11 IS NOT NULL THEN ?13 END, ?11, CASE WHEN ?11 IS NOT NULL THEN ?13 END)
 			ON CONFLICT (parent, request_id) WHERE request_id IS NOT NULL DO NOTHING`)
 	heartbeatQuery = storekit.States(`UPDATE lro_operation SET lease_expire_time = ?
 			WHERE id = ? AND lease_token = ? AND state = {running} RETURNING cancel_requested`)
@@ -43,11 +44,6 @@ var (
 				metadata_type = CASE WHEN ?10 THEN ?12 ELSE metadata_type END,
 				metadata_json = CASE WHEN ?10 THEN ?16 ELSE metadata_json END,
 				response_json = ?17,
-				` + endAttempt("?13",
-		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN 'cancelled' WHEN ?1 = {succeeded} THEN 'succeeded'
-					WHEN ?1 = {failed} THEN 'failed' ELSE 'cancelled' END`,
-		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?3 ELSE ?6 END`,
-		`CASE WHEN ?1 = {failed} AND cancel_requested = 1 THEN ?19 ELSE ?18 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?13, end_time = ?13
 			WHERE id = ?14 AND lease_token = ?15 AND state = {running}`)
 	// finishReturningQuery is finishQuery for failures, which may become
@@ -62,14 +58,14 @@ var (
 				metadata = CASE WHEN ?6 THEN ?7 ELSE metadata END,
 				metadata_type = CASE WHEN ?6 THEN ?8 ELSE metadata_type END,
 				metadata_json = CASE WHEN ?6 THEN ?12 ELSE metadata_json END,
-				` + endAttempt("?9", `CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'retry' END`,
+				` + closeAttempt("?9", `CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'retry' END`,
 		`CASE WHEN cancel_requested = 1 THEN ?2 ELSE ?13 END`, `CASE WHEN cancel_requested = 1 THEN ?15 ELSE ?14 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?9
 			WHERE id = ?10 AND lease_token = ?11 AND state = {running}
 			RETURNING state, create_time`)
 	releaseQuery = storekit.States(`UPDATE lro_operation
 			SET state = {pending}, attempt = max(attempt - 1, 0),
-				` + endAttempt("?1", `'released'`, "NULL", "NULL") + `,
+				` + closeAttempt("?1", `'released'`, "NULL", "NULL") + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?1
 			WHERE id = ?2 AND lease_token = ?3 AND state = {running}`)
 	// The claim takes the oldest pending operations that do not wait,
@@ -80,7 +76,7 @@ var (
 	// name of each named one at each execution.
 	claimQuery = storekit.States(`UPDATE lro_operation
 			SET state = {running}, attempt = attempt + 1, lease_token = lease_token + 1, lease_owner = ?,
-				lease_expire_time = ?, update_time = ?, ` + appendAttempt + `, not_before = NULL
+				lease_expire_time = ?, update_time = ?, ` + claimSet + `, not_before = NULL
 			WHERE id IN (
 				SELECT id FROM (
 					SELECT id FROM lro_operation
@@ -96,7 +92,7 @@ var (
 			RETURNING ` + columns)
 	rescueQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.RescueSet(storekit.FailureArgs{"?1", "?2", "?3"}, storekit.FailureArgs{"?4", "?5", "?6"}, "?7") + `,
-				` + endAttempt("?7", `'lost'`, `CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END`,
+				` + closeAttempt("?7", `'lost'`, `CASE WHEN cancel_requested = 1 THEN ?2 WHEN attempt < max_attempts THEN NULL ELSE ?5 END`,
 		`CASE WHEN cancel_requested = 1 THEN ?9 WHEN attempt < max_attempts THEN NULL ELSE ?10 END`) + `,
 				lease_owner = NULL, lease_expire_time = NULL, update_time = ?7
 			WHERE id IN (
@@ -129,7 +125,7 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			res, err := insert.ExecContext(ctx, p.ID, p.Parent, p.Kind, int(op.State), p.Input, p.Metadata,
 				nullString(p.MetadataType), nullString(p.RequestID), p.RequestHash, p.MaxAttempts,
 				nullString(p.LeaseOwner), expire, t, nullJSON(p.MetadataJSON),
-				nullMicros(p.NotBefore), nullMicros(p.Deadline), traceContext(p), insertedAttempts(p, created)) // the last four bind the anonymous ?
+				nullMicros(p.NotBefore), nullMicros(p.Deadline), traceContext(p)) // the last three bind the anonymous ?
 			if err != nil {
 				return err
 			}
@@ -174,7 +170,7 @@ func (s *Store) OperationClaim(ctx context.Context, params *lrostore.OperationCl
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		ops, err = scanOperations(s.txQuery(ctx, tx, claimQuery,
-			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, params.Owner, t.UnixMilli(), kindList, limit,
+			params.Owner, t.Add(params.LeaseTTL).UnixMicro(), at, at, params.Owner, kindList, limit,
 			kindList, at, limit, limit))
 		return err
 	})
@@ -286,8 +282,7 @@ func (s *Store) OperationFinishMany(ctx context.Context, params *lrostore.Operat
 			eStatus, eCode, eMessage := failureArgs(f.Error)
 			args := []any{int(f.State), cStatus, cCode, cMessage, eStatus, eCode, eMessage,
 				f.Response, nullString(f.ResponseType), f.Metadata != nil, f.Metadata, nullString(f.MetadataType),
-				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON),
-				storekit.AttemptMessage(f.Error), cAttemptMessage}
+				t, f.Lease.ID, f.Lease.Token, nullJSON(f.MetadataJSON), nullJSON(f.ResponseJSON)}
 			if f.State != lrostore.StateFailed && !params.CreateTimes {
 				// The state asked for is the state written, and no row
 				// needs reading back.
@@ -414,7 +409,7 @@ func (s *Store) OperationRescue(ctx context.Context, params *lrostore.OperationR
 // ExpireSet), the earliest first.
 var expireQuery = storekit.States(`UPDATE lro_operation SET
 				` + rules.ExpireSet(storekit.FailureArgs{"?1", "?2", "?3"}, "?4") + `,
-				` + endAttempt("?4", `'deadline'`, "?2", "?6") + `
+				` + closeAttempt("?4", `'deadline'`, "?2", "?6") + `
 			WHERE id IN (
 				SELECT id FROM lro_operation WHERE deadline IS NOT NULL AND state < {succeeded} AND deadline <= ?4
 				ORDER BY deadline LIMIT ?5)
@@ -571,41 +566,35 @@ func traceContext(p *lrostore.OperationInsertParams) any {
 	return nil
 }
 
-// appendAttempt is the assignment by which a claim appends the record of
-// its attempt to the column attempts (see storekit's attempts.go), dropping
-// the oldest record when it holds lrostore.MaxAttemptRecords already; its
-// two anonymous parameters are the lease owner and the claim's time in
-// unix milliseconds. A value that is not a JSON array (a database edited
-// by hand) is replaced rather than failing the claim.
-var appendAttempt = `attempts = json_insert(CASE
-					WHEN attempts IS NULL OR NOT json_valid(attempts) THEN '[]'
-					WHEN json_type(attempts) <> 'array' THEN '[]'
-					WHEN json_array_length(attempts) >= ` + strconv.Itoa(lrostore.MaxAttemptRecords) + ` THEN json_remove(attempts, '$[0]')
-					ELSE attempts END,
-				'$[#]', json_object('n', attempt + 1, 'w', ?, 's', ?, 'd', COALESCE(not_before, create_time) / 1000))`
+// claimSet is the assignments by which a claim keeps its claim in plain
+// columns (see storekit's attempts.go); its two anonymous parameters are
+// the claim's time and the lease owner. The due time is read before the
+// claim clears not_before: every assignment of an UPDATE reads the row's
+// old values.
+const claimSet = `claim_time = ?, claim_owner = ?, due_time = COALESCE(not_before, create_time)`
 
-// endAttempt is the assignment by which a statement that ends an attempt
-// completes its record, the last one of the column attempts, at now (a
-// time in microseconds), with an outcome, and the code and message of its
-// failure (SQL expressions; NULL or "" leave them out). It changes the
-// record only while it is open and its worker is the lease owner the
-// statement is fenced by: the old values of the row, which every
-// assignment of an UPDATE reads.
-func endAttempt(now, outcome, code, message string) string {
-	return `attempts = CASE
-					WHEN attempts IS NULL OR NOT json_valid(attempts) THEN attempts
-					WHEN json_type(attempts, '$[#-1]') = 'object' AND json_extract(attempts, '$[#-1].w') = lease_owner
-						AND json_type(attempts, '$[#-1].e') IS NULL
-					THEN json_set(attempts, '$[#-1]', json_patch(json_extract(attempts, '$[#-1]'),
-						json_object('e', ` + now + ` / 1000, 'o', ` + outcome + `, 'c', ` + code + `, 'm', NULLIF(` + message + `, ''))))
-					ELSE attempts END`
-}
-
-// insertedAttempts is the column attempts of an inserted operation: the
-// record of its first attempt when it is inserted claimed, else NULL.
-func insertedAttempts(p *lrostore.OperationInsertParams, created time.Time) any {
-	if p.LeaseOwner == "" {
-		return nil
-	}
-	return storekit.InsertedAttempts(p.LeaseOwner, created)
+// closeAttempt is the assignments by which a statement that ends the
+// current claim and does not leave it to be read from the row (a retry, a
+// release, a rescue, an expiry: rare paths) appends its record to the
+// column attempts and clears the claim's columns: ended at now (a time in
+// microseconds), with an outcome, and the code and message of its failure
+// (SQL expressions; NULL or "" leave them out). It appends only while the
+// operation runs and has a claim: the statements are fenced by its lease
+// or select running operations, and an expiry also ends pending ones. The
+// oldest record goes when there are lrostore.MaxAttemptRecords already,
+// and a value that is not a JSON array (a database edited by hand) is
+// replaced rather than failing the statement.
+func closeAttempt(now, outcome, code, message string) string {
+	return storekit.States(`attempts = CASE
+					WHEN state <> {running} OR claim_time IS NULL THEN attempts
+					ELSE json_insert(CASE
+						WHEN attempts IS NULL OR NOT json_valid(attempts) THEN '[]'
+						WHEN json_type(attempts) <> 'array' THEN '[]'
+						WHEN json_array_length(attempts) >= ` + strconv.Itoa(lrostore.MaxAttemptRecords) + ` THEN json_remove(attempts, '$[0]')
+						ELSE attempts END,
+					'$[#]', json_patch(
+						json_object('n', attempt, 'w', COALESCE(claim_owner, ''), 's', claim_time / 1000,
+							'd', COALESCE(due_time, claim_time) / 1000, 'e', ` + now + ` / 1000),
+						json_object('o', ` + outcome + `, 'c', ` + code + `, 'm', NULLIF(` + message + `, '')))) END,
+				claim_time = NULL, claim_owner = NULL, due_time = NULL`)
 }

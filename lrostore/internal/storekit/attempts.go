@@ -9,14 +9,25 @@ import (
 	"lro.dev/lro/lrostore"
 )
 
-// The column attempts holds a JSON array of attempt records, the oldest
-// first, each an object of compact keys, its times in unix milliseconds:
+// An operation's attempt history is kept in two places, so that the
+// common life of an operation, one claim and one finish that ends it,
+// writes no JSON:
+//
+//   - The current claim is in the columns claim_time, claim_owner and
+//     due_time, which the claim sets. Its record is read from them and
+//     from the row's attempt, state, end_time and error (see History):
+//     open while the operation runs, ended by its done state.
+//   - The column attempts holds a JSON array of the records of claims
+//     that ended with the operation left to run again, or ended otherwise
+//     than by a finish (a retry, a release, a rescue, an expiry), the
+//     oldest first, at most lrostore.MaxAttemptRecords. The statement that
+//     ends such a claim appends its record and clears the claim's columns,
+//     only while the operation runs (the statements are fenced by its
+//     lease, or select running operations).
+//
+// Each record is an object of compact keys, its times in unix milliseconds:
 //
 //	{"n": number, "w": worker, "s": claim, "d": due, "e": end, "o": outcome, "c": code, "m": message}
-//
-// A claim appends one without "e", "o", "c" and "m"; the statement that
-// ends the attempt adds them to the last record, if that record is still
-// open and its worker is the lease owner the statement is fenced by.
 
 // attemptRecord is one record of the column attempts.
 type attemptRecord struct {
@@ -30,25 +41,31 @@ type attemptRecord struct {
 	M string `json:"m"`
 }
 
-// ParseAttempts reads the column attempts. A value that does not decode
-// (a database edited by hand) reads as no attempts: the history is an aid
-// to operators, and must not fail the read of the operation.
+// ParseAttempts reads the column attempts. A value that does not decode,
+// or an element that is not a record (a database edited by hand), reads as
+// no records: the history is an aid to operators, and must not fail the
+// read of the operation. The records appended after such elements read as
+// usual.
 func ParseAttempts(b []byte) []lrostore.Attempt {
 	if len(b) == 0 {
 		return nil
 	}
-	var records []attemptRecord
-	if err := json.Unmarshal(b, &records); err != nil {
+	var elements []json.RawMessage
+	if err := json.Unmarshal(b, &elements); err != nil {
 		return nil
 	}
-	out := make([]lrostore.Attempt, len(records))
-	for i, r := range records {
+	var out []lrostore.Attempt
+	for _, e := range elements {
+		var r attemptRecord
+		if string(e) == "null" || json.Unmarshal(e, &r) != nil {
+			continue
+		}
 		a := lrostore.Attempt{Number: r.N, Worker: r.W, StartTime: fromMillis(r.S), DueTime: fromMillis(r.D),
 			Outcome: r.O, Code: r.C, Message: r.M}
 		if r.E != nil {
 			a.EndTime = fromMillis(*r.E)
 		}
-		out[i] = a
+		out = append(out, a)
 	}
 	return out
 }
@@ -60,12 +77,52 @@ func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// InsertedAttempts is the column attempts of an operation inserted claimed
-// by owner at created: its first attempt, open, due when created.
-func InsertedAttempts(owner string, created time.Time) string {
-	ms := strconv.FormatInt(created.UnixMilli(), 10)
-	w, _ := json.Marshal(owner) // a string always encodes
-	return `[{"n":1,"w":` + string(w) + `,"s":` + ms + `,"d":` + ms + `}]`
+// Claim is the current claim of an operation as its columns keep it:
+// its time (zero when there is none), its worker, and the time the
+// operation was due.
+type Claim struct {
+	Time, Due time.Time
+	Owner     string
+}
+
+// History is the attempt history of op: the records of the column
+// attempts (b, as ParseAttempts reads it), then that of its current claim
+// c, if it has one, derived from the claim and from op: open while op
+// runs, ended by op's done state otherwise; the latest
+// lrostore.MaxAttemptRecords of them.
+func History(op *lrostore.Operation, b []byte, c Claim) []lrostore.Attempt {
+	out := ParseAttempts(b)
+	if c.Time.IsZero() {
+		return out
+	}
+	a := lrostore.Attempt{Number: op.Attempt, Worker: c.Owner, StartTime: toMillis(c.Time), DueTime: toMillis(c.Due)}
+	if op.State.Done() {
+		a.EndTime = toMillis(op.EndTime)
+		switch op.State {
+		case lrostore.StateSucceeded:
+			a.Outcome = lrostore.OutcomeSucceeded
+		case lrostore.StateFailed:
+			a.Outcome = lrostore.OutcomeFailed
+		default:
+			a.Outcome = lrostore.OutcomeCancelled
+		}
+		if op.Error != nil {
+			a.Code, a.Message = op.Error.Code, ClipMessage(op.Error.Message)
+		}
+	}
+	out = append(out, a)
+	if len(out) > lrostore.MaxAttemptRecords {
+		out = out[len(out)-lrostore.MaxAttemptRecords:]
+	}
+	return out
+}
+
+// toMillis is t as a record keeps it: to the millisecond, floored.
+func toMillis(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return fromMillis(t.UnixMilli())
 }
 
 // AttemptMessage is a failure's message as an attempt record keeps it:

@@ -247,15 +247,27 @@ func ScanLive[T any](row Row, toTime func(T) time.Time, interpret func(error) er
 	return r.Operation(toTime), nil
 }
 
-// ScanOperationAttempts scans a row of Columns followed by the column
-// attempts, as ScanOperation scans a row of Columns.
+// AttemptsColumns are the columns that ScanOperationAttempts reads after
+// Columns: the closed records, then the current claim (see storekit's
+// attempts.go), each after prefix.
+func AttemptsColumns(prefix string) string {
+	return prefix + "attempts, " + prefix + "claim_time, " + prefix + "claim_owner, " + prefix + "due_time"
+}
+
+// ScanOperationAttempts scans a row of Columns followed by
+// AttemptsColumns, as ScanOperation scans a row of Columns, and reads the
+// operation's attempt history from them (History).
 func ScanOperationAttempts[T any](row Row, toTime func(T) time.Time, interpret func(error) error) (*lrostore.Operation, error) {
 	var r OperationRow[T]
-	var attempts []byte
-	if err := row.Scan(append(r.Dest(), &attempts)...); err != nil {
+	var (
+		attempts       []byte
+		claimTime, due T
+		owner          pgtype.Text
+	)
+	if err := row.Scan(append(r.Dest(), &attempts, &claimTime, &owner, &due)...); err != nil {
 		return nil, interpret(err)
 	}
 	op := r.Operation(toTime)
-	op.Attempts = ParseAttempts(attempts)
+	op.Attempts = History(op, attempts, Claim{Time: toTime(claimTime), Due: toTime(due), Owner: owner.String})
 	return op, nil
 }
