@@ -143,8 +143,8 @@ type Operation struct {
 	Attempts []Attempt
 }
 
-// MaxAttemptRecords is how many attempt records an operation keeps: a claim
-// that would store one more drops the oldest.
+// MaxAttemptRecords is how many attempt records an operation keeps: the
+// oldest go first.
 const MaxAttemptRecords = 100
 
 // MaxAttemptMessageBytes is the longest message an attempt record keeps
@@ -163,9 +163,11 @@ const (
 )
 
 // Attempt is the record of one claim of an operation. The claim's
-// statement stores it, and the statement that ends the attempt completes
-// it, so that keeping the history costs no statement of its own. Times are
-// kept to the millisecond.
+// statement stores what it knows, and the statement that ends the attempt
+// the rest, so that keeping the history costs no statement of its own; a
+// store may read the record of the current claim from the operation (its
+// state, end time and error), so that a claim and the finish that ends the
+// operation write little. Times are kept to the millisecond.
 type Attempt struct {
 	Number    int32     // the operation's Attempt after the claim
 	Worker    string    // the lease owner

@@ -123,6 +123,45 @@ func runAttempts(t *testing.T, newStore NewStore) {
 		require.Equal(t, []lrostore.Attempt{first, open(1, at, b.now)}, b.attempts(t, op.ID),
 			"a released attempt does not count")
 	})
+	t.Run("ReleasedAndClaimedAtOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now)[0]
+		released, err := b.store.OperationReleaseMany(b.ctx, &lrostore.OperationReleaseManyParams{
+			Leases: []lrostore.Lease{lease(claimed)}, Now: b.now})
+		require.NoError(t, err)
+		require.Equal(t, []string{op.ID}, released)
+		again := b.claim(t, 1, b.now)[0]
+		first := ended(open(1, b.now, b.now), b.now, lrostore.OutcomeReleased, 0, "")
+		require.Equal(t, []lrostore.Attempt{first, open(1, b.now, b.now)}, b.attempts(t, op.ID),
+			"a claim in the millisecond of the one before is a record of its own")
+		require.True(t, b.finishAt(t, b.now, &lrostore.OperationFinishParams{Lease: lease(again), State: lrostore.StateSucceeded}).Finished)
+		require.Equal(t, []lrostore.Attempt{first, ended(open(1, b.now, b.now), b.now, lrostore.OutcomeSucceeded, 0, "")},
+			b.attempts(t, op.ID))
+	})
+	t.Run("RetryThenCancelledOrExpired", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, newStore)
+		ops := b.insert(t, 2, func(p *lrostore.OperationInsertParams) { p.Deadline = b.now.Add(time.Hour) })
+		claimed := b.claim(t, 2, b.now)
+		var want [][]lrostore.Attempt
+		for _, c := range claimed {
+			require.True(t, b.finish(t, &lrostore.OperationFinishParams{Lease: lease(c), State: lrostore.StatePending,
+				NotBefore: b.now.Add(time.Minute), Error: failureOf(t, 14, "down")}).Finished)
+			want = append(want, []lrostore.Attempt{ended(open(1, b.now, b.now), b.now.Add(time.Second), lrostore.OutcomeRetry, 14, "down")})
+		}
+		res, err := b.store.OperationCancel(b.ctx, &lrostore.OperationCancelParams{ID: ops[0].ID, CancelledError: cancelled, Now: b.now})
+		require.NoError(t, err)
+		require.True(t, res.Ended)
+		got, err := b.store.OperationExpire(b.ctx, &lrostore.OperationExpireParams{Error: failureOf(t, 4, "late"), Max: 10,
+			Now: b.now.Add(2 * time.Hour)})
+		require.NoError(t, err)
+		require.Equal(t, []string{ops[1].ID}, got)
+		for i, op := range ops {
+			require.Equal(t, want[i], b.attempts(t, op.ID), "no attempt ran when it ended")
+		}
+	})
 	t.Run("Lost", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, newStore)
