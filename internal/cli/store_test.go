@@ -69,7 +69,7 @@ func TestMigrate(t *testing.T) {
 		os.Remove(tt.file)
 		r := runCLI(t, nil, "migrate", "--db", tt.db)
 		wantCode(t, r, 0)
-		if r.stdout != "created the schema at version 5\n" || r.stderr != "" {
+		if r.stdout != "created the schema at version 6\n" || r.stderr != "" {
 			t.Errorf("migrate --db %s: stdout %q, stderr %q", tt.db, r.stdout, r.stderr)
 		}
 		if _, err := os.Stat(tt.file); err != nil {
@@ -77,7 +77,7 @@ func TestMigrate(t *testing.T) {
 		}
 		r = runCLI(t, nil, "migrate", "--db", tt.db)
 		wantCode(t, r, 0)
-		if r.stdout != "the schema is up to date, at version 5\n" || r.stderr != "" {
+		if r.stdout != "the schema is up to date, at version 6\n" || r.stderr != "" {
 			t.Errorf("migrate --db %s again: stdout %q, stderr %q", tt.db, r.stdout, r.stderr)
 		}
 	}
@@ -87,12 +87,12 @@ func TestMigratePostgres(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	r := runCLI(t, nil, "migrate", "--db", dsn)
 	wantCode(t, r, 0)
-	if r.stdout != "created the schema at version 6\n" {
+	if r.stdout != "created the schema at version 7\n" {
 		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 	r = runCLI(t, nil, "migrate", "--db", dsn)
 	wantCode(t, r, 0)
-	if r.stdout != "the schema is up to date, at version 6\n" {
+	if r.stdout != "the schema is up to date, at version 7\n" {
 		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 }
