@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"reflect"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
@@ -108,18 +109,33 @@ func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, 
 }
 
 // traced records in p the trace context of a start's span, and names the
-// operation on the span. A span that is not sampled is stored all the
-// same: its attempts follow the start's sampling decision.
+// operation on the span. The context of a span that is not sampled is not
+// stored: it would cost every start of a sampled fraction of them a
+// column, and its attempts follow the start's decision without it (see
+// attemptSpan).
 func traced(span trace.Span, p *lrostore.OperationInsertParams) {
 	if span == nil {
 		return
 	}
 	span.SetAttributes(AttrOperationName.String(OperationName(p.Parent, p.ID)))
 	sc := span.SpanContext()
-	if !sc.IsValid() {
+	if !sc.IsValid() || !sc.IsSampled() {
 		return
 	}
 	p.TraceParent, p.TraceState = formatTraceParent(sc), sc.TraceState().String()
+}
+
+// unsampledParent is the span context, not sampled, that stands for the
+// start of the operation id when none was stored: the trace ID is the
+// operation's UUID, the span ID its last 8 bytes.
+func unsampledParent(id string) trace.SpanContext {
+	var tid trace.TraceID
+	if u, err := uuid.Parse(id); err == nil {
+		tid = trace.TraceID(u)
+	}
+	var sid trace.SpanID
+	copy(sid[:], tid[8:])
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, Remote: true})
 }
 
 // formatTraceParent is the W3C traceparent header of sc (version 00), as
@@ -211,7 +227,8 @@ func endSpan(span trace.Span, err error) {
 }
 
 // attemptSpan starts the span of an attempt at op: its parent is the
-// trace context stored with op, or ctx's span when op has none. It returns
+// trace context stored with op, or, when op has none (its start was not
+// sampled, or not traced), a context that is not sampled. It returns
 // ctx carrying the span, or, while tracing is off, carrying the stored
 // context alone (so that a handler that traces with its own tracer still
 // continues the start's trace), and the span, nil when off.
@@ -221,6 +238,13 @@ func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation) (cont
 		if sc := parseTraceParent(op.TraceParent, op.TraceState); sc.IsValid() {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
+	} else if on {
+		// No stored context: the start was not sampled, or not traced.
+		// The attempt follows that decision: its parent is a remote
+		// context, not sampled, of a trace named by the operation's ID,
+		// which samplers that follow their parent (the default) do not
+		// sample either.
+		ctx = trace.ContextWithRemoteSpanContext(ctx, unsampledParent(op.ID))
 	}
 	if !on {
 		return ctx, nil

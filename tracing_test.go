@@ -2,6 +2,8 @@ package lro_test
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,3 +289,54 @@ func TestTraceContinuesInARemoteWorker(t *testing.T) {
 	require.Equal(t, "succeeded", attrs(attempt)["lro.attempt.outcome"].AsString())
 	require.Empty(t, spansNamed(serverRec, "lro.attempt "+remoteKind), "the server runs no attempt")
 }
+
+// A start that its sampler does not sample stores no trace context, and
+// its attempts follow that decision: a sampler that follows its parent
+// records none of them, while a sampled start's attempt is recorded.
+func TestTraceUnsampledStartStoresNothing(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	var sampleNext atomic.Bool
+	// Roots are sampled as sampleNext says, but an attempt's always: an
+	// attempt that did not follow its start's decision would be recorded.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
+		sdktrace.WithSampler(sdktrace.ParentBased(samplerFunc(func(name string) bool {
+			return sampleNext.Load() || strings.HasPrefix(name, "lro.attempt")
+		}))))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	store := openStore(t)
+	p := newProbe()
+	c := newClient(t, store, &lro.Config{TracerProvider: tp}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+	})
+	run := func(sampled bool) *lrostore.Operation {
+		sampleNext.Store(sampled)
+		op, err := c.StartOperation(context.Background(), "k", nil, nil)
+		require.NoError(t, err)
+		r := p.next(t)
+		require.Equal(t, sampled, trace.SpanContextFromContext(r.ctx).IsSampled())
+		r.release <- result{}
+		wait(t, c, op)
+		stored, err := store.OperationGet(context.Background(), &lrostore.OperationGetParams{ID: op.GetName()[len("operations/"):]})
+		require.NoError(t, err)
+		return stored
+	}
+	require.Empty(t, run(false).TraceParent, "not sampled: NULL")
+	require.Empty(t, rec.Ended(), "nothing recorded of an unsampled start or its attempt")
+	require.NotEmpty(t, run(true).TraceParent)
+	require.Len(t, spansNamed(rec, "lro.start k"), 1)
+	require.Len(t, spansNamed(rec, "lro.attempt k"), 1)
+}
+
+// samplerFunc samples the roots whose names it says to.
+type samplerFunc func(name string) bool
+
+func (f samplerFunc) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	d := sdktrace.Drop
+	if f(p.Name) {
+		d = sdktrace.RecordAndSample
+	}
+	return sdktrace.SamplingResult{Decision: d, Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+}
+
+func (samplerFunc) Description() string { return "samplerFunc" }

@@ -832,6 +832,26 @@ func TestSecurityMTLS(t *testing.T) {
 	resp.Body.Close()
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+
+	// The dashboard's calls are authenticated by the browser's
+	// certificate, with no token to ask for, and see its grants.
+	resp, err = (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + e.addr + "/ui/api/session")
+	require.NoError(t, err)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var session struct {
+		Principal  string
+		Grants     []string
+		CanReadAll bool
+		CanOperate bool
+	}
+	require.NoError(t, json.Unmarshal(body, &session))
+	require.Equal(t, alice.Cert.Subject.String(), session.Principal)
+	require.Equal(t, []string{"reader:*"}, session.Grants)
+	require.True(t, session.CanReadAll)
+	require.False(t, session.CanOperate)
 }
 
 // TestSecurityTokenReload: a token file rewritten while the server runs
