@@ -412,6 +412,15 @@ func TestUICountsAndKind(t *testing.T) {
 	require.Empty(t, k.PastDeadline)
 	require.Empty(t, k.LeaseExpiring, "the running one's lease is renewed")
 
+	// A window that sixty does not divide into whole seconds: its buckets
+	// are rounded up, at most sixty of them.
+	resp, b = uiCall(t, http.MethodGet, base+"/ui/api/kind?name=demo.sleep&window=90s", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	k.Buckets = nil
+	require.NoError(t, json.Unmarshal(b, &k))
+	require.Equal(t, 2.0, k.BucketSeconds)
+	require.Len(t, k.Buckets, 45)
+
 	for _, c := range []struct{ query, reason string }{
 		{"", "INVALID_ARGUMENT"},
 		{"?name=demo.sleep&window=5s", "INVALID_WINDOW"},

@@ -111,7 +111,8 @@ func (h *Handler) kind(w http.ResponseWriter, r *http.Request) {
 		}
 		window = d
 	}
-	bucket := (window / kindBuckets).Truncate(time.Second)
+	// Whole seconds, rounded up: at most kindBuckets buckets.
+	bucket := (window + kindBuckets*time.Second - 1) / (kindBuckets * time.Second) * time.Second
 	stats, err := h.config.Client.KindStats(r.Context(), name, window, bucket)
 	if err != nil {
 		writeError(w, h.config.Logger, err)
