@@ -112,7 +112,10 @@ func (h *Handler) kind(w http.ResponseWriter, r *http.Request) {
 		window = d
 	}
 	// Whole seconds, rounded up: at most kindBuckets buckets.
-	bucket := (window + kindBuckets*time.Second - 1) / (kindBuckets * time.Second) * time.Second
+	bucket := window / kindBuckets
+	if r := bucket % time.Second; r != 0 {
+		bucket += time.Second - r
+	}
 	stats, err := h.config.Client.KindStats(r.Context(), name, window, bucket)
 	if err != nil {
 		writeError(w, h.config.Logger, err)
