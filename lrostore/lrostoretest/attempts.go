@@ -1,11 +1,13 @@
 package lrostoretest
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"lro.dev/lro/lrostore"
@@ -263,4 +265,64 @@ func runAttempts(t *testing.T, newStore NewStore) {
 		require.True(t, utf8.ValidString(got))
 		require.Equal(t, long, b.get(t, op.ID).Error.Message, "the failure keeps its message")
 	})
+}
+
+// SetAttempts writes value, as it is, into the attempts column of the
+// operation id: a database edited by hand, which RunAttemptsThatDoNotDecode
+// reads back.
+type SetAttempts func(ctx context.Context, id, value string) error
+
+// RunAttemptsThatDoNotDecode checks that an attempts column that does not
+// hold an array of records (each of values, written by set into a claimed
+// operation of s) reads as no closed records, next to the current claim
+// read from its columns, and that the retry that ends the claim appends
+// its record, readable, rather than failing.
+func RunAttemptsThatDoNotDecode(t *testing.T, s lrostore.Store, set SetAttempts, values []string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	params := &lrostore.OperationInsertManyParams{Now: now}
+	for range values {
+		params.Operations = append(params.Operations, &lrostore.OperationInsertParams{ID: uuid.Must(uuid.NewV7()).String(), Kind: "k",
+			MaxAttempts: 3, Input: []byte("x")})
+	}
+	_, err := s.OperationInsertMany(ctx, params)
+	require.NoError(t, err)
+	claim := func() *lrostore.Operation {
+		ops, err := s.OperationClaim(ctx, &lrostore.OperationClaimParams{Owner: "w", Kinds: []string{"k"}, Max: 1,
+			LeaseTTL: time.Minute, Now: now})
+		require.NoError(t, err)
+		require.Len(t, ops, 1)
+		return ops[0]
+	}
+	finish := func(op *lrostore.Operation, state lrostore.State) {
+		res, err := s.OperationFinishMany(ctx, &lrostore.OperationFinishManyParams{Now: now,
+			Finishes: []*lrostore.OperationFinishParams{{Lease: lrostore.Lease{ID: op.ID, Token: op.LeaseToken}, State: state}}})
+		require.NoError(t, err)
+		require.True(t, res[0].Finished)
+	}
+	get := func(id string) []lrostore.Attempt {
+		op, err := s.OperationGet(ctx, &lrostore.OperationGetParams{ID: id, Attempts: true})
+		require.NoError(t, err)
+		return op.Attempts
+	}
+	opened := func(n int32) lrostore.Attempt {
+		return lrostore.Attempt{Number: n, Worker: "w", StartTime: now, DueTime: now}
+	}
+
+	for i, value := range values {
+		op := claim()
+		require.Equal(t, params.Operations[i].ID, op.ID)
+		require.NoError(t, set(ctx, op.ID, value))
+		require.Equal(t, []lrostore.Attempt{opened(1)}, get(op.ID), value)
+		finish(op, lrostore.StatePending)
+		retried := opened(1)
+		retried.EndTime, retried.Outcome = now, lrostore.OutcomeRetry
+		require.Equal(t, []lrostore.Attempt{retried}, get(op.ID), "%s: the retry's record reads", value)
+		op = claim()
+		finish(op, lrostore.StateSucceeded)
+		succeeded := opened(2)
+		succeeded.EndTime, succeeded.Outcome = now, lrostore.OutcomeSucceeded
+		require.Equal(t, []lrostore.Attempt{retried, succeeded}, get(op.ID), value)
+	}
 }
