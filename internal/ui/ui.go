@@ -72,7 +72,6 @@ type Handler struct {
 	static  http.Handler
 	api     http.Handler
 	streams atomic.Int64
-	now     func() time.Time
 }
 
 // New returns the dashboard's handler.
@@ -96,7 +95,7 @@ func New(config Config) *Handler {
 	if err != nil {
 		panic(err) // the embedded tree always has it
 	}
-	h := &Handler{config: config, files: sub, static: http.FileServerFS(sub), now: time.Now}
+	h := &Handler{config: config, files: sub, static: http.FileServerFS(sub)}
 	api := http.NewServeMux()
 	api.HandleFunc("GET /ui/api/session", h.session)
 	api.HandleFunc("GET /ui/api/counts", h.counts)
