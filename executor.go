@@ -168,9 +168,7 @@ func (e *handlerExecutor) addJobLocked(op *lrostore.Operation, leaseExpire time.
 		cancelOnly := cancel
 		cancel = func(cause error) { cancelOnly(cause); stop() }
 	}
-	ctx, span := e.tracing.attemptSpan(ctx, op)
 	j = &job{
-		span:        span,
 		e:           e,
 		kind:        k,
 		op:          op,
@@ -204,6 +202,10 @@ func (e *handlerExecutor) launch(j, previous *job) {
 
 func (e *handlerExecutor) runJob(j *job) {
 	defer e.endJob(j)
+	// The span starts here, in the job's goroutine, rather than in
+	// addJobLocked: that runs in the producer's, under e.mu, for each
+	// operation of a claim, and the next claim waits for it.
+	j.ctx, j.span = e.tracing.attemptSpan(j.ctx, j.op, j.name)
 	outcome, failed := outcomeLost, (*lrostore.Failure)(nil) // the attempt's, for its span
 	if j.span != nil {
 		defer func() { endAttempt(j.span, outcome, failed) }()

@@ -139,26 +139,15 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) (_ []
 		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
 	}
 	all := make([]*lrostore.OperationInsertParams, len(reqs))
-	var spans []trace.Span // a span a start, while tracing is on; they share the call's outcome
-	if c.tracing.on() {
-		spans = make([]trace.Span, len(reqs))
-		for i, r := range reqs {
-			_, spans[i] = c.tracing.startSpan(ctx, r.Kind)
-		}
-		defer func() {
-			for _, span := range spans {
-				endSpan(span, err)
-			}
-		}()
-	}
+	ctx, span := c.tracing.startBatchSpan(ctx, len(reqs))
+	defer func() { endSpan(span, err) }()
+	traceParent, traceState := storedTraceContext(span)
 	for i, r := range reqs {
 		params, err := c.prepareStart(r.Kind, r.Request, r.Options)
 		if err != nil {
 			return nil, indexed(i, err)
 		}
-		if spans != nil {
-			traced(spans[i], params)
-		}
+		params.TraceParent, params.TraceState = traceParent, traceState
 		all[i] = params
 	}
 	if err := c.checkStarted(); err != nil {

@@ -41,6 +41,9 @@ const (
 	AttrOperationName = attribute.Key("lro.operation.name")
 	// AttrOperationKind is the operation's kind.
 	AttrOperationKind = attribute.Key("lro.operation.kind")
+	// AttrOperationCount is how many operations a StartOperations call
+	// was asked to start.
+	AttrOperationCount = attribute.Key("lro.operation.count")
 	// AttrAttempt is the attempt's number, from 1.
 	AttrAttempt = attribute.Key("lro.attempt")
 	// AttrAttemptOutcome is how the attempt ended: "succeeded", "failed"
@@ -108,21 +111,45 @@ func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, 
 		trace.WithAttributes(AttrOperationKind.String(kind)))
 }
 
+// startBatchSpan starts the span of a StartOperations call of n
+// operations, child of ctx's span, and returns it with ctx carrying it;
+// nil when tracing is off. One span stands for the whole call, as the
+// call is one: every operation it starts stores its context, and their
+// attempts are its children. A span per operation would double what
+// tracing costs a batch, for spans that would all share the call's
+// outcome and times.
+func (t *tracing) startBatchSpan(ctx context.Context, n int) (context.Context, trace.Span) {
+	if !t.on() {
+		return ctx, nil
+	}
+	return t.tracer.Start(ctx, "lro.start_operations", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(AttrOperationCount.Int(n)))
+}
+
 // traced records in p the trace context of a start's span, and names the
-// operation on the span. The context of a span that is not sampled is not
-// stored: it would cost every start of a sampled fraction of them a
-// column, and its attempts follow the start's decision without it (see
-// attemptSpan).
+// operation on the span.
 func traced(span trace.Span, p *lrostore.OperationInsertParams) {
 	if span == nil {
 		return
 	}
 	span.SetAttributes(AttrOperationName.String(OperationName(p.Parent, p.ID)))
+	p.TraceParent, p.TraceState = storedTraceContext(span)
+}
+
+// storedTraceContext is the trace context that the operations a span
+// starts store: "" for none. The context of a span that is not sampled is
+// not stored: it would cost every start of a sampled fraction of them a
+// column, and its attempts follow the start's decision without it (see
+// attemptSpan).
+func storedTraceContext(span trace.Span) (traceParent, traceState string) {
+	if span == nil {
+		return "", ""
+	}
 	sc := span.SpanContext()
 	if !sc.IsValid() || !sc.IsSampled() {
-		return
+		return "", ""
 	}
-	p.TraceParent, p.TraceState = formatTraceParent(sc), sc.TraceState().String()
+	return formatTraceParent(sc), sc.TraceState().String()
 }
 
 // unsampledParent is the span context, not sampled, that stands for the
@@ -232,7 +259,7 @@ func endSpan(span trace.Span, err error) {
 // ctx carrying the span, or, while tracing is off, carrying the stored
 // context alone (so that a handler that traces with its own tracer still
 // continues the start's trace), and the span, nil when off.
-func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation) (context.Context, trace.Span) {
+func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name string) (context.Context, trace.Span) {
 	on := t.on()
 	if op.TraceParent != "" {
 		if sc := parseTraceParent(op.TraceParent, op.TraceState); sc.IsValid() {
@@ -251,7 +278,7 @@ func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation) (cont
 	}
 	return t.tracer.Start(ctx, "lro.attempt "+op.Kind, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
-			AttrOperationName.String(OperationName(op.Parent, op.ID)),
+			AttrOperationName.String(name),
 			AttrOperationKind.String(op.Kind),
 			AttrAttempt.Int(int(op.Attempt)),
 		))
@@ -263,13 +290,15 @@ func endAttempt(span trace.Span, outcome string, f *lrostore.Failure) {
 	if span == nil {
 		return
 	}
-	span.SetAttributes(AttrAttemptOutcome.String(outcome))
 	switch {
 	case f != nil:
-		span.SetAttributes(AttrCode.String(code.Code(f.Code).String()))
+		span.SetAttributes(AttrAttemptOutcome.String(outcome), AttrCode.String(code.Code(f.Code).String()))
 		span.SetStatus(otelcodes.Error, f.Message)
 	case outcome == outcomeLost:
+		span.SetAttributes(AttrAttemptOutcome.String(outcome))
 		span.SetStatus(otelcodes.Error, "the lease was lost")
+	default:
+		span.SetAttributes(AttrAttemptOutcome.String(outcome))
 	}
 	span.End()
 }

@@ -21,7 +21,7 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 		allocs := testing.AllocsPerRun(100, func() {
 			_, span := tr.startSpan(ctx, "k")
 			endSpan(span, nil)
-			_, span = tr.attemptSpan(ctx, op)
+			_, span = tr.attemptSpan(ctx, op, "operations/x")
 			endAttempt(span, outcomeSucceeded, nil)
 		})
 		require.Zero(t, allocs, name)

@@ -156,8 +156,8 @@ func TestTraceFollowsAnOperationThroughARetryOnAnotherNode(t *testing.T) {
 }
 
 // A failed attempt that ends the operation, and a start refused, carry
-// their code; StartOperations gives each start its span, all children of
-// the caller's.
+// their code; StartOperations records one span, child of the caller's,
+// and each operation's attempts are its children.
 func TestTraceStatuses(t *testing.T) {
 	t.Parallel()
 	tp, rec := newRecorder(t)
@@ -179,14 +179,12 @@ func TestTraceStatuses(t *testing.T) {
 	}
 	require.NoError(t, c.Stop(context.Background()))
 
-	starts := spansNamed(rec, "lro.start k")
-	require.Len(t, starts, 2)
-	names := map[string]bool{}
-	for _, s := range starts {
-		requireChild(t, caller.SpanContext(), s, false)
-		names[attrs(s)["lro.operation.name"].AsString()] = true
-	}
-	require.Equal(t, map[string]bool{ops[0].GetName(): true, ops[1].GetName(): true}, names)
+	require.Empty(t, spansNamed(rec, "lro.start k"))
+	batch := spansNamed(rec, "lro.start_operations")
+	require.Len(t, batch, 1)
+	requireChild(t, caller.SpanContext(), batch[0], false)
+	require.Equal(t, int64(2), attrs(batch[0])["lro.operation.count"].AsInt64())
+	require.Equal(t, otelcodes.Unset, batch[0].Status().Code)
 	refused := spansNamed(rec, "lro.start nope")
 	require.Len(t, refused, 1)
 	require.Equal(t, otelcodes.Error, refused[0].Status().Code)
@@ -194,11 +192,15 @@ func TestTraceStatuses(t *testing.T) {
 
 	attempts := spansNamed(rec, "lro.attempt k")
 	require.Len(t, attempts, 2)
+	names := map[string]bool{}
 	for _, s := range attempts {
+		requireChild(t, batch[0].SpanContext(), s, true)
+		names[attrs(s)["lro.operation.name"].AsString()] = true
 		require.Equal(t, "failed", attrs(s)["lro.attempt.outcome"].AsString())
 		require.Equal(t, "PERMISSION_DENIED", attrs(s)["lro.code"].AsString())
 		require.Equal(t, otelcodes.Error, s.Status().Code)
 	}
+	require.Equal(t, map[string]bool{ops[0].GetName(): true, ops[1].GetName(): true}, names)
 }
 
 // With tracing off (a no-op provider, or the global one while none is
