@@ -208,7 +208,7 @@ func (e *handlerExecutor) runJob(j *job) {
 	j.ctx, j.span = e.tracing.attemptSpan(j.ctx, j.op, j.name)
 	outcome, failed := outcomeLost, (*lrostore.Failure)(nil) // the attempt's, for its span
 	if j.span != nil {
-		defer func() { endAttempt(j.span, outcome, failed) }()
+		defer func() { endAttempt(j.span, j.op, j.name, outcome, failed) }()
 	}
 	km := j.kind.metrics
 	if km != nil {

@@ -89,7 +89,7 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 	}
 	ctx, span := c.tracing.startSpan(ctx, kindName)
 	op, err := c.startOperation(ctx, span, kindName, req, opts)
-	endSpan(span, err)
+	endStart(span, kindName, op.GetName(), err)
 	return op, err
 }
 
@@ -100,7 +100,7 @@ func (c *Client) startOperation(ctx context.Context, span trace.Span, kindName s
 	if err != nil {
 		return nil, err
 	}
-	traced(span, params)
+	params.TraceParent, params.TraceState = storedTraceContext(span)
 	if err := c.checkStarted(); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) (_ []
 	}
 	all := make([]*lrostore.OperationInsertParams, len(reqs))
 	ctx, span := c.tracing.startBatchSpan(ctx, len(reqs))
-	defer func() { endSpan(span, err) }()
+	defer func() { endSpan(span, err, AttrOperationCount.Int(len(reqs))) }()
 	traceParent, traceState := storedTraceContext(span)
 	for i, r := range reqs {
 		params, err := c.prepareStart(r.Kind, r.Request, r.Options)

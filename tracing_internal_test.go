@@ -20,9 +20,9 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 		require.False(t, tr.on(), name)
 		allocs := testing.AllocsPerRun(100, func() {
 			_, span := tr.startSpan(ctx, "k")
-			endSpan(span, nil)
+			endStart(span, "k", "operations/x", nil)
 			_, span = tr.attemptSpan(ctx, op, "operations/x")
-			endAttempt(span, outcomeSucceeded, nil)
+			endAttempt(span, op, "operations/x", outcomeSucceeded, nil)
 		})
 		require.Zero(t, allocs, name)
 	}
