@@ -101,11 +101,41 @@ func (t *tracing) on() bool {
 	return !t.off
 }
 
+// callerSpanKey marks a context whose span stands for the start (see
+// StartInCallerSpan).
+type callerSpanKey struct{}
+
+// StartInCallerSpan returns ctx marked so that StartOperation, called in
+// it, records the start on ctx's span, when that span records, rather
+// than on a span of its own: the operation stores that span's context, and its
+// attempts are that span's children. It is for a server whose span of the
+// call, such as otelgrpc's or otelhttp's, already stands for the start,
+// as lrogrpc's StartOperation does: a span of lro's under it would only
+// repeat it, at the cost of a span per start. The caller's span gets the
+// start's attributes (lro.operation.kind, lro.operation.name and, when
+// refused, lro.code); its caller sets its status and ends it.
+func StartInCallerSpan(ctx context.Context) context.Context {
+	return context.WithValue(ctx, callerSpanKey{}, true)
+}
+
+// callerSpan is the caller's span that stands for a start: lro sets its
+// attributes, and leaves its status and end to its caller.
+type callerSpan struct{ trace.Span }
+
+func (callerSpan) SetStatus(otelcodes.Code, string) {}
+func (callerSpan) End(...trace.SpanEndOption)       {}
+
 // startSpan starts the span of a start, child of ctx's span, and returns
-// it with ctx carrying it; nil when tracing is off.
+// it with ctx carrying it; nil when tracing is off. In a context marked by
+// StartInCallerSpan whose span records, it is that span.
 func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, trace.Span) {
 	if !t.on() {
 		return ctx, nil
+	}
+	if ctx.Value(callerSpanKey{}) != nil {
+		if span := trace.SpanFromContext(ctx); span.IsRecording() {
+			return ctx, callerSpan{span}
+		}
 	}
 	// The attributes are set at the end, in one call, as an attempt's
 	// (see attemptSpan).

@@ -342,3 +342,58 @@ func (f samplerFunc) ShouldSample(p sdktrace.SamplingParameters) sdktrace.Sampli
 }
 
 func (samplerFunc) Description() string { return "samplerFunc" }
+
+// In a context marked by StartInCallerSpan, the caller's span is the
+// start's: lro records no span of its own, names the operation on the
+// caller's, leaves its status and end to the caller, and the attempt is
+// the caller's span's child. A caller's span that does not record (not
+// sampled) leaves the start to a span of lro's, as an unmarked context.
+func TestTraceStartInCallerSpan(t *testing.T) {
+	t.Parallel()
+	tp, rec := newRecorder(t)
+	p := newProbe()
+	c := newClient(t, openStore(t), &lro.Config{TracerProvider: tp}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+	})
+	ctx, call := tp.Tracer("test").Start(context.Background(), "call")
+	op, err := c.StartOperation(lro.StartInCallerSpan(ctx), "k", nil, nil)
+	require.NoError(t, err)
+	_, err = c.StartOperation(lro.StartInCallerSpan(ctx), "nope", nil, nil)
+	require.Error(t, err)
+	require.True(t, call.IsRecording(), "lro does not end the caller's span")
+	call.End()
+	p.next(t).release <- result{}
+	wait(t, c, op)
+	require.NoError(t, c.Stop(context.Background()))
+
+	require.Empty(t, spansNamed(rec, "lro.start k"))
+	require.Empty(t, spansNamed(rec, "lro.start nope"))
+	calls := spansNamed(rec, "call")
+	require.Len(t, calls, 1)
+	a := attrs(calls[0])
+	require.Equal(t, op.GetName(), a["lro.operation.name"].AsString())
+	require.Equal(t, "INVALID_ARGUMENT", a["lro.code"].AsString(), "the refused start's")
+	require.Equal(t, otelcodes.Unset, calls[0].Status().Code, "the caller sets the status")
+	attempts := spansNamed(rec, "lro.attempt k")
+	require.Len(t, attempts, 1)
+	requireChild(t, call.SpanContext(), attempts[0], true)
+
+	// An unsampled caller: the start is a span of lro's, which this
+	// sampler, deciding by name alone, samples.
+	unsampled := trace.SpanContextFromContext(trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})))
+	rec2 := tracetest.NewSpanRecorder()
+	tp2 := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec2),
+		sdktrace.WithSampler(samplerFunc(func(name string) bool { return name == "lro.start k" })))
+	t.Cleanup(func() { _ = tp2.Shutdown(context.Background()) })
+	c2 := newClient(t, openStore(t), &lro.Config{TracerProvider: tp2}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
+	})
+	_, err = c2.StartOperation(lro.StartInCallerSpan(trace.ContextWithSpanContext(context.Background(), unsampled)), "k", nil, nil)
+	require.NoError(t, err)
+	p.next(t).release <- result{}
+	require.NoError(t, c2.Stop(context.Background()))
+	starts := spansNamed(rec2, "lro.start k")
+	require.Len(t, starts, 1)
+	requireChild(t, unsampled, starts[0], false)
+}

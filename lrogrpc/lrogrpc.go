@@ -280,7 +280,9 @@ func (s *Server) StartOperation(ctx context.Context, req *lropb.StartOperationRe
 	if err := startTime(req, opts); err != nil {
 		return nil, Status(err)
 	}
-	op, err := s.client.StartOperation(ctx, req.GetKind(), input, opts)
+	// The call's span, when the server is traced (otelgrpc, or otelhttp
+	// in front of lrohttp), is the start's.
+	op, err := s.client.StartOperation(lro.StartInCallerSpan(ctx), req.GetKind(), input, opts)
 	return op, Status(err)
 }
 

@@ -88,7 +88,7 @@ func TestServeTracesFromEnv(t *testing.T) {
 		t.Fatal("lro serve did not stop")
 	}
 	out := stdout.String()
-	for _, want := range []string{`"Name":"lro.v1.Lro/StartOperation"`, `"Name":"lro.start demo.sleep"`, `"lro-serve-test"`, op.GetName()} {
+	for _, want := range []string{`"Name":"lro.v1.Lro/StartOperation"`, `"Key":"lro.operation.kind","Value":{"Type":"STRING","Value":"demo.sleep"}`, `"lro-serve-test"`, op.GetName()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the spans written at shutdown lack %s:\n%s", want, out)
 		}
