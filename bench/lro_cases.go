@@ -69,6 +69,16 @@ var allCases = []benchCase{
 			}
 			return remoteThroughput(ctx, e)
 		}},
+	{"pg_end_to_end_observed", "lro on PostgreSQL: batch starts, worked as they come, with metrics and every span traced",
+		func(ctx context.Context, e *env) (figures, error) {
+			observe()
+			return lroThroughput(ctx, e, "pg", batchStarts)
+		}},
+	{"pg_single_starts_64_observed", "lro on PostgreSQL: single starts from 64 gRPC clients, with metrics and every span traced",
+		func(ctx context.Context, e *env) (figures, error) {
+			observe()
+			return lroThroughput(ctx, e, "pg", singleStarts64)
+		}},
 	{"pg_remote_latency", "lro on PostgreSQL: from a start to a waiting remote worker, one node",
 		func(ctx context.Context, e *env) (figures, error) { return remoteLatency(ctx, e) }},
 	{"sqlite_end_to_end", "lro on SQLite: batch starts, worked as they come",
@@ -305,7 +315,7 @@ func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) 
 	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
 	defer cancel()
 	name := map[startMode]string{batchStarts: "end_to_end", singleStarts64: "single_starts_64", startedFirst: "started_first",
-		singleStarts64Library: "single_starts_64_library"}[mode] + secureSuffix()
+		singleStarts64Library: "single_starts_64_library"}[mode] + secureSuffix() + observedSuffix()
 	key := backend + "_" + name + "_ops_per_s"
 	raw, closeStore, err := openStore(ctx, e, backend, name)
 	if err != nil {

@@ -27,6 +27,28 @@ func newBenchTracer() trace.TracerProvider {
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
 }
 
+// observed is set in the process of an "_observed" case, which runs as
+// its plain case with metrics and tracing on, every span sampled, so that
+// the run measures what they cost against the plain case's run in the
+// same round.
+var observed bool
+
+// observe turns metrics and tracing on for the rest of the case's process
+// (and its children's, which inherit the environment).
+func observe() {
+	observed = true
+	os.Setenv(metricsEnv, "1")
+	os.Setenv(tracingEnv, "1")
+	benchTracer = newBenchTracer()
+}
+
+func observedSuffix() string {
+	if observed {
+		return "_observed"
+	}
+	return ""
+}
+
 // discardExporter drops the spans it is given.
 type discardExporter struct{}
 
