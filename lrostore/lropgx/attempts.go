@@ -21,8 +21,13 @@ func millis(t string) string {
 // values, which cost the hot path next to nothing, where a JSON record
 // built and parsed per row cost the claim and the finish a fifth of their
 // time. The due time is read before the claim clears not_before: every
-// assignment of an UPDATE reads the row's old values.
-const claimSet = `claim_time = t.now, claim_owner = $3, due_time = COALESCE(o.not_before, o.create_time)`
+// assignment of an UPDATE reads the row's old values. The claim time is
+// never before the due time: now() is the claim's transaction's start,
+// which may precede the start of an insert that commits before the
+// claim's snapshot, so that the claim sees an operation created after its
+// now().
+const claimSet = `claim_time = GREATEST(t.now, COALESCE(o.not_before, o.create_time)), claim_owner = $3, ` +
+	`due_time = COALESCE(o.not_before, o.create_time)`
 
 // closeAttempt is the assignments by which a statement that ends the
 // current claim and does not leave it to be read from the row (a retry, a

@@ -570,8 +570,10 @@ func traceContext(p *lrostore.OperationInsertParams) any {
 // columns (see storekit's attempts.go); its two anonymous parameters are
 // the claim's time and the lease owner. The due time is read before the
 // claim clears not_before: every assignment of an UPDATE reads the row's
-// old values.
-const claimSet = `claim_time = ?, claim_owner = ?, due_time = COALESCE(not_before, create_time)`
+// old values. The claim time is never before the due time, should the
+// claim's clock be behind the one that created the operation.
+const claimSet = `claim_time = max(?, COALESCE(not_before, create_time)), claim_owner = ?, ` +
+	`due_time = COALESCE(not_before, create_time)`
 
 // closeAttempt is the assignments by which a statement that ends the
 // current claim and does not leave it to be read from the row (a retry, a

@@ -59,6 +59,18 @@ func runAttempts(t *testing.T, newStore NewStore) {
 		require.NoError(t, err)
 		require.Nil(t, list[0].Attempts, "lists do not read the history")
 	})
+	t.Run("ClaimNotBeforeItsDueTime", func(t *testing.T) {
+		// A claim whose clock reads a little before the operation's
+		// creation: PostgreSQL's now() is its transaction's start, which
+		// may precede an insert that commits before the claim's snapshot.
+		// The claim is recorded at the due time, never before it.
+		t.Parallel()
+		b := setup(t, newStore)
+		op := b.insert(t, 1)[0]
+		claimed := b.claim(t, 1, b.now.Add(-5*time.Millisecond))
+		require.Len(t, claimed, 1)
+		require.Equal(t, []lrostore.Attempt{open(1, b.now, b.now)}, b.attempts(t, op.ID))
+	})
 	t.Run("NoneBeforeTheFirstClaim", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, newStore)
