@@ -688,14 +688,17 @@ func TestLeases(t *testing.T) {
 		t.Parallel()
 		store := openStore(t)
 		p := newProbe()
-		c := newClient(t, store, &lro.Config{LeaseTTL: 300 * time.Millisecond}, func(c *lro.Client) {
+		// A TTL of a second: heartbeats every third of it, which a machine
+		// loaded by the whole suite under -race keeps (300 ms did not,
+		// once).
+		c := newClient(t, store, &lro.Config{LeaseTTL: time.Second}, func(c *lro.Client) {
 			lro.MustRegister(c, kind{Name: "k", Run: p.blocking})
 		})
 		op := start(t, c, "k", "")
 		r := p.next(t)
 		first := storedOp(t, store, op.GetName()).LeaseExpireTime
 		require.Eventually(t, func() bool {
-			return storedOp(t, store, op.GetName()).LeaseExpireTime.After(first.Add(500 * time.Millisecond))
+			return storedOp(t, store, op.GetName()).LeaseExpireTime.After(first.Add(1200 * time.Millisecond))
 		},
 			5*time.Second, 20*time.Millisecond, "the lease is renewed well past its first expiry")
 		require.NoError(t, r.ctx.Err())
