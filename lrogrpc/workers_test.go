@@ -46,8 +46,9 @@ func TestWorkers(t *testing.T) {
 	})
 
 	t.Run("ClaimBeforeTheDeadline", func(t *testing.T) {
-		// A claim whose call ends before its wait answers, empty, in time.
-		callCtx, cancel := context.WithTimeout(ctx, time.Second)
+		// A claim whose call ends before its wait answers, empty, in time:
+		// 2.5 s leaves 500 ms for the last claim and the answer.
+		callCtx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
 		defer cancel()
 		resp, err := e.work.ClaimOperations(callCtx, &lropb.ClaimOperationsRequest{Kinds: []string{kindRemote}, Max: 1,
 			Wait: durationpb.New(time.Minute)})
