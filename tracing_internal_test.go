@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -70,3 +71,26 @@ func TestTraceParentAsThePropagator(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttemptSpan is what tracing costs an attempt with every span
+// sampled: its span, child of the stored context, started and ended with
+// its attributes, batched to an exporter that drops them.
+func BenchmarkAttemptSpan(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr := newTracing(tp)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+	op := &lrostore.Operation{ID: "0190", Kind: "k", Attempt: 1, TraceParent: formatTraceParent(sc)}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, span := tr.attemptSpan(context.Background(), op, "operations/0190")
+			endAttempt(span, op, "operations/0190", outcomeSucceeded, nil)
+		}
+	})
+}
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
