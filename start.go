@@ -140,7 +140,9 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) (_ []
 	}
 	all := make([]*lrostore.OperationInsertParams, len(reqs))
 	ctx, span := c.tracing.startBatchSpan(ctx, len(reqs))
-	defer func() { endSpan(span, err, AttrOperationCount.Int(len(reqs))) }()
+	if span != nil {
+		defer func() { endSpan(span, err, AttrOperationCount.Int(len(reqs))) }()
+	}
 	traceParent, traceState := storedTraceContext(span)
 	for i, r := range reqs {
 		params, err := c.prepareStart(r.Kind, r.Request, r.Options)

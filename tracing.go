@@ -107,13 +107,14 @@ type callerSpanKey struct{}
 
 // StartInCallerSpan returns ctx marked so that StartOperation, called in
 // it, records the start on ctx's span, when that span records, rather
-// than on a span of its own: the operation stores that span's context, and its
-// attempts are that span's children. It is for a server whose span of the
-// call, such as otelgrpc's or otelhttp's, already stands for the start,
-// as lrogrpc's StartOperation does: a span of lro's under it would only
-// repeat it, at the cost of a span per start. The caller's span gets the
-// start's attributes (lro.operation.kind, lro.operation.name and, when
-// refused, lro.code); its caller sets its status and ends it.
+// than on a span of its own: the operation stores that span's context,
+// and its attempts are that span's children. It is for a server whose
+// span of the call, such as otelgrpc's or otelhttp's, already stands for
+// the start, as lrogrpc's StartOperation does: a span of lro's under it
+// would only repeat it, at the cost of a span per start. The caller's
+// span gets the start's attributes (lro.operation.kind,
+// lro.operation.name and, when refused, lro.code); its caller sets its
+// status and ends it.
 func StartInCallerSpan(ctx context.Context) context.Context {
 	return context.WithValue(ctx, callerSpanKey{}, true)
 }
