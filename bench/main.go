@@ -269,7 +269,7 @@ var floors = []struct {
 	{"pg_single_starts_64_secure_vs_plain_ratio", 0.6},
 	// Not to River either: batch starts and single starts with metrics
 	// and every span traced, over the same without (target 0.95x). Single
-	// rounds have measured 0.65x to 1.2x on this machine (BENCHMARKS.md,
+	// rounds have measured 0.65x to 1.55x on this machine (BENCHMARKS.md,
 	// "Observability's cost"); the floor catches a change that makes
 	// observability cost several times what it does.
 	{"pg_end_to_end_observed_vs_plain_ratio", 0.6},
@@ -462,7 +462,7 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL: single starts from 64 gRPC clients", val("pg_single_starts_64_secure_ops_per_s", ""), val("pg_single_starts_64_ops_per_s", ""), val("pg_single_starts_64_secure_vs_plain_ratio", "x"), ">= 0.9x"},
 		{"PostgreSQL: batch starts, worked by remote workers over gRPC", val("pg_remote_workers_secure_ops_per_s", ""), val("pg_remote_workers_ops_per_s", ""), val("pg_remote_workers_secure_vs_plain_ratio", "x"), ">= 0.9x"},
 		{"", "", "", "", ""},
-		{"Observability: the same with metrics and tracing on, every span sampled (batched to an exporter that drops them)", "observed", "plain", "observed/plain", "target"},
+		{"Observability: the same with metrics and tracing on, every span sampled unless OTEL_TRACES_SAMPLER says otherwise (batched to an exporter that drops them)", "observed", "plain", "observed/plain", "target"},
 		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_observed_ops_per_s", ""), val("pg_end_to_end_ops_per_s", ""), val("pg_end_to_end_observed_vs_plain_ratio", "x"), ">= 0.95x"},
 		{"PostgreSQL: single starts from 64 gRPC clients", val("pg_single_starts_64_observed_ops_per_s", ""), val("pg_single_starts_64_ops_per_s", ""), val("pg_single_starts_64_observed_vs_plain_ratio", "x"), ">= 0.95x"},
 		{"", "", "", "", ""},

@@ -28,9 +28,9 @@ func newBenchTracer() trace.TracerProvider {
 }
 
 // observed is set in the process of an "_observed" case, which runs as
-// its plain case with metrics and tracing on, every span sampled, so that
-// the run measures what they cost against the plain case's run in the
-// same round.
+// its plain case with metrics and tracing on (every span sampled, unless
+// OTEL_TRACES_SAMPLER says otherwise), so that the run measures what they
+// cost against the plain case's run in the same round.
 var observed bool
 
 // observe turns metrics and tracing on for the rest of the case's process
