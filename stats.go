@@ -23,13 +23,18 @@ func (c *Client) CountOperations(ctx context.Context) (map[string]map[string]int
 	}
 	out := make(map[string]map[string]int64, len(counts))
 	for kind, byState := range counts {
-		m := make(map[string]int64, len(byState))
-		for state, n := range byState {
-			m[state.String()] = n
-		}
-		out[kind] = m
+		out[kind] = byStateName(byState)
 	}
 	return out, nil
+}
+
+// byStateName is counts by state keyed by the states' names.
+func byStateName(counts map[lrostore.State]int64) map[string]int64 {
+	out := make(map[string]int64, len(counts))
+	for state, n := range counts {
+		out[state.String()] = n
+	}
+	return out
 }
 
 // KindStats are the statistics of one kind over a window of time, for
@@ -106,10 +111,11 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 		return nil, invalidArgument("bucket", "INVALID_BUCKET", "the bucket must be positive")
 	case window <= 0:
 		return nil, invalidArgument("window", "INVALID_WINDOW", "the window must be positive")
-	case (window+bucket-1)/bucket > lrostore.MaxKindStatsBuckets:
-		return nil, invalidArgument("window", "INVALID_WINDOW", "the window holds more than %d buckets", lrostore.MaxKindStatsBuckets)
 	}
 	buckets := int64((window + bucket - 1) / bucket)
+	if buckets > lrostore.MaxKindStatsBuckets {
+		return nil, invalidArgument("window", "INVALID_WINDOW", "the window holds more than %d buckets", lrostore.MaxKindStatsBuckets)
+	}
 	now := time.Now().UTC()
 	until := now.Truncate(bucket).Add(bucket)
 	since := until.Add(-time.Duration(buckets) * bucket)
@@ -129,15 +135,12 @@ func (c *Client) KindStats(ctx context.Context, kind string, window, bucket time
 	if err != nil {
 		return nil, c.storeError("kind statistics", err)
 	}
-	out := &KindStats{Kind: kind, Since: since, Until: until, Bucket: bucket, Counts: make(map[string]int64, len(stats.Counts)),
+	out := &KindStats{Kind: kind, Since: since, Until: until, Bucket: bucket, Counts: byStateName(stats.Counts),
 		Buckets:      make([]KindStatsBucket, len(stats.Buckets)),
 		PastDeadline: summaries(stats.PastDeadline, func(op *lrostore.Operation) bool { return op.Deadline.Before(now) }),
 		LeaseExpiring: summaries(stats.LeaseExpiring, func(op *lrostore.Operation) bool {
 			return op.LeaseExpireTime.Before(now.Add(expiring))
 		})}
-	for state, n := range stats.Counts {
-		out.Counts[state.String()] = n
-	}
 	for i, b := range stats.Buckets {
 		out.Buckets[i] = KindStatsBucket{Start: b.Start, Succeeded: b.Succeeded, Failed: b.Failed, Cancelled: b.Cancelled,
 			Claims: b.Claims, QueueWaitSum: b.QueueWaitSum, QueueWaitMax: b.QueueWaitMax}
