@@ -183,6 +183,7 @@ func (c *Client) register(k *kind) error {
 		k.leaseTTL = c.config.LeaseTTL
 	}
 	k.metrics = c.metrics.forKind(k.name)
+	k.attemptSpanName = "lro.attempt " + k.name // made once, not at each attempt
 	c.kinds.kinds[k.name] = k
 	return nil
 }

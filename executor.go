@@ -104,7 +104,14 @@ func newHandlerExecutor(store workStore, config *Config, logger *slog.Logger, lo
 func (e *handlerExecutor) Start(ctx context.Context, done <-chan struct{}) {
 	e.ctx = ctx
 	e.finisher = batch.NewCooldown(ctx, finishBatchMax, e.config.FinishInterval, e.finishMany)
-	e.runners = gopool.New(e.config.Workers, done)
+	// A job's goroutine runs its handler in a worker slot, then writes its
+	// result, most often after giving the slot to the next job (freeSlot):
+	// up to Workers + writersMax() goroutines run at once. The pool keeps
+	// that many, so that a burst of writes does not leave goroutines to exit
+	// and the next claims to start new ones, whose stacks grow again
+	// (runtime.copystack): with 100 workers, a quarter of the jobs started a
+	// goroutine while it kept only Workers.
+	e.runners = gopool.New(e.config.Workers+e.writersMax(), done)
 }
 
 // execute runs the handlers of claimed operations, each in a worker slot
@@ -205,7 +212,7 @@ func (e *handlerExecutor) runJob(j *job) {
 	// The span starts here, in the job's goroutine, rather than in
 	// addJobLocked: that runs in the producer's, under e.mu, for each
 	// operation of a claim, and the next claim waits for it.
-	j.ctx, j.span = e.tracing.attemptSpan(j.ctx, j.op, j.name)
+	j.ctx, j.span = e.tracing.attemptSpan(j.ctx, j.op, j.name, j.kind.attemptSpanName)
 	outcome, failed := outcomeLost, (*lrostore.Failure)(nil) // the attempt's, for its span
 	if j.span != nil {
 		defer func() { endAttempt(j.span, j.op, j.name, outcome, failed) }()
@@ -411,13 +418,17 @@ func marshalAny(m proto.Message) ([]byte, string, error) {
 	return b, a.TypeUrl, err
 }
 
+// writersMax is how many jobs may write their results after giving their
+// slot back (see freeSlot).
+func (e *handlerExecutor) writersMax() int { return max(e.config.Workers, finishBatchMax) }
+
 // freeSlot gives the job's worker slot to the next operation while its
 // result is written (the job keeps its lease, renewed by heartbeats, until
 // the write ends), unless as many results as fill a finish batch (or as
 // there are workers, if more) are being written already: then the slot
 // waits for the write.
 func (e *handlerExecutor) freeSlot(j *job) {
-	if e.writing.Add(1) > int64(max(e.config.Workers, finishBatchMax)) {
+	if e.writing.Add(1) > int64(e.writersMax()) {
 		e.writing.Add(-1)
 		return
 	}

@@ -189,6 +189,8 @@ type kind struct {
 	inputSchema *structpb.Struct // shown by ListKinds; nil when none
 
 	metrics *kindMetrics // nil unless Config.Metrics is set; set when registered
+
+	attemptSpanName string // "lro.attempt {kind}", set when registered
 }
 
 // handled reports whether this client runs the kind's operations itself:

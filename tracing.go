@@ -291,13 +291,14 @@ func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
 	span.End()
 }
 
-// attemptSpan starts the span of an attempt at op: its parent is the
-// trace context stored with op, or, when op has none (its start was not
+// attemptSpan starts the span of an attempt at op, named spanName
+// ("lro.attempt {kind}", made once per kind): its parent is the trace
+// context stored with op, or, when op has none (its start was not
 // sampled, or not traced), a context that is not sampled. It returns
 // ctx carrying the span, or, while tracing is off, carrying the stored
 // context alone (so that a handler that traces with its own tracer still
 // continues the start's trace), and the span, nil when off.
-func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name string) (context.Context, trace.Span) {
+func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name, spanName string) (context.Context, trace.Span) {
 	on := t.on()
 	if op.TraceParent != "" {
 		if sc := parseTraceParent(op.TraceParent, op.TraceState); sc.IsValid() {
@@ -319,7 +320,7 @@ func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name 
 	// costs each attempt about two fifths less than some set at the start
 	// and the outcome at the end. A sampler sees the span's name, which
 	// carries the kind.
-	return t.tracer.Start(ctx, "lro.attempt "+op.Kind, trace.WithSpanKind(trace.SpanKindConsumer))
+	return t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindConsumer))
 }
 
 // endAttempt ends the span of an attempt at op, the operation name, with

@@ -22,7 +22,7 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 		allocs := testing.AllocsPerRun(100, func() {
 			_, span := tr.startSpan(ctx, "k")
 			endStart(span, "k", "operations/x", nil)
-			_, span = tr.attemptSpan(ctx, op, "operations/x")
+			_, span = tr.attemptSpan(ctx, op, "operations/x", "lro.attempt k")
 			endAttempt(span, op, "operations/x", outcomeSucceeded, nil)
 		})
 		require.Zero(t, allocs, name)
@@ -84,7 +84,7 @@ func BenchmarkAttemptSpan(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, span := tr.attemptSpan(context.Background(), op, "operations/0190")
+			_, span := tr.attemptSpan(context.Background(), op, "operations/0190", "lro.attempt k")
 			endAttempt(span, op, "operations/0190", outcomeSucceeded, nil)
 		}
 	})

@@ -41,6 +41,11 @@ func New(max int, stop <-chan struct{}) *Pool {
 	return &Pool{stop: stop, max: max, spawned: func() {}, waiting: func() {}, stopping: func() {}, exited: func() {}}
 }
 
+// Observe sets functions that each goroutine calls once its function has
+// returned: idle as it goes idle, exited as it exits. It is for the tests of
+// the pool's users, and must be called before the first Go.
+func (p *Pool) Observe(idle, exited func()) { p.waiting, p.exited = idle, exited }
+
 // Go runs f on an idle goroutine, or a new one, and does not wait for it.
 func (p *Pool) Go(f func()) {
 	p.mu.Lock()
