@@ -84,6 +84,10 @@ func main() {
 	if *metrics {
 		os.Setenv(metricsEnv, "1") // the cases' processes inherit it
 	}
+	if v := os.Getenv(observeEnv); v != "" && v != "metrics" && v != "tracing" {
+		fmt.Fprintf(os.Stderr, "bench: %s=%q: want metrics, tracing, or unset for both\n", observeEnv, v)
+		os.Exit(2)
+	}
 	if o.n == 0 {
 		o.n = pick(o.quick, 20_000, 100_000)
 	}
@@ -462,7 +466,8 @@ func printTable(w io.Writer, o *options, f figures) {
 		{"PostgreSQL: single starts from 64 gRPC clients", val("pg_single_starts_64_secure_ops_per_s", ""), val("pg_single_starts_64_ops_per_s", ""), val("pg_single_starts_64_secure_vs_plain_ratio", "x"), ">= 0.9x"},
 		{"PostgreSQL: batch starts, worked by remote workers over gRPC", val("pg_remote_workers_secure_ops_per_s", ""), val("pg_remote_workers_ops_per_s", ""), val("pg_remote_workers_secure_vs_plain_ratio", "x"), ">= 0.9x"},
 		{"", "", "", "", ""},
-		{"Observability: the same with metrics and tracing on, every span sampled unless OTEL_TRACES_SAMPLER says otherwise (batched to an exporter that drops them)", "observed", "plain", "observed/plain", "target"},
+		{"Observability: the same with " + map[string]string{"": "metrics and tracing", "metrics": "metrics alone", "tracing": "tracing alone"}[os.Getenv(observeEnv)] +
+			" on ($" + observeEnv + "), every span sampled unless OTEL_TRACES_SAMPLER says otherwise (batched to an exporter that drops them)", "observed", "plain", "observed/plain", "target"},
 		{"PostgreSQL: batch starts (1,000 per call), worked as they come", val("pg_end_to_end_observed_ops_per_s", ""), val("pg_end_to_end_ops_per_s", ""), val("pg_end_to_end_observed_vs_plain_ratio", "x"), ">= 0.95x"},
 		{"PostgreSQL: single starts from 64 gRPC clients", val("pg_single_starts_64_observed_ops_per_s", ""), val("pg_single_starts_64_ops_per_s", ""), val("pg_single_starts_64_observed_vs_plain_ratio", "x"), ">= 0.95x"},
 		{"", "", "", "", ""},

@@ -33,12 +33,22 @@ func newBenchTracer() trace.TracerProvider {
 // cost against the plain case's run in the same round.
 var observed bool
 
+// observeEnv, set to "metrics" or "tracing", has the "_observed" cases
+// turn on that one alone, so that a run can tell what each costs.
+const observeEnv = "LRO_BENCH_OBSERVE"
+
 // observe turns metrics and tracing on for the rest of the case's process
-// (and its children's, which inherit the environment).
+// (and its children's, which inherit the environment), or the one that
+// observeEnv names.
 func observe() {
 	observed = true
-	os.Setenv(metricsEnv, "1")
-	os.Setenv(tracingEnv, "1")
+	only := os.Getenv(observeEnv)
+	if only != "tracing" {
+		os.Setenv(metricsEnv, "1")
+	}
+	if only != "metrics" {
+		os.Setenv(tracingEnv, "1")
+	}
 	benchTracer = newBenchTracer()
 }
 
