@@ -109,8 +109,7 @@ func (e *handlerExecutor) Start(ctx context.Context, done <-chan struct{}) {
 	// up to Workers + writersMax() goroutines run at once. The pool keeps
 	// that many, so that a burst of writes does not leave goroutines to exit
 	// and the next claims to start new ones, whose stacks grow again
-	// (runtime.copystack): with 100 workers, a quarter of the jobs started a
-	// goroutine while it kept only Workers.
+	// (runtime.copystack).
 	e.runners = gopool.New(e.config.Workers+e.writersMax(), done)
 }
 
