@@ -183,7 +183,7 @@ func (c *Client) register(k *kind) error {
 		k.leaseTTL = c.config.LeaseTTL
 	}
 	k.metrics = c.metrics.forKind(k.name)
-	k.attemptSpanName = "lro.attempt " + k.name // made once, not at each attempt
+	k.startSpanName, k.attemptSpanName = "lro.start "+k.name, "lro.attempt "+k.name
 	c.kinds.kinds[k.name] = k
 	return nil
 }

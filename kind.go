@@ -190,7 +190,9 @@ type kind struct {
 
 	metrics *kindMetrics // nil unless Config.Metrics is set; set when registered
 
-	attemptSpanName string // "lro.attempt {kind}", set when registered
+	// The names of its spans, made when registered rather than at each
+	// start and attempt: "lro.start {kind}" and "lro.attempt {kind}".
+	startSpanName, attemptSpanName string
 }
 
 // handled reports whether this client runs the kind's operations itself:

@@ -87,7 +87,7 @@ func (c *Client) StartOperation(ctx context.Context, kindName string, req proto.
 		}
 		return c.remote.startOperation(ctx, kindName, req, opts)
 	}
-	ctx, span := c.tracing.startSpan(ctx, kindName)
+	ctx, span := c.tracing.startSpan(ctx, &c.kinds, kindName)
 	op, err := c.startOperation(ctx, span, kindName, req, opts)
 	endStart(span, kindName, op.GetName(), err)
 	return op, err

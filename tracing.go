@@ -126,10 +126,13 @@ type callerSpan struct{ trace.Span }
 func (callerSpan) SetStatus(otelcodes.Code, string) {}
 func (callerSpan) End(...trace.SpanEndOption)       {}
 
-// startSpan starts the span of a start, child of ctx's span, and returns
-// it with ctx carrying it; nil when tracing is off. In a context marked by
-// StartInCallerSpan whose span records, it is that span.
-func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, trace.Span) {
+// startSpan starts the span of a start of kind, child of ctx's span, and
+// returns it with ctx carrying it; nil when tracing is off. In a context
+// marked by StartInCallerSpan whose span records, it is that span. The
+// span is "lro.start {kind}" for a kind of kinds, "lro.start" for any
+// other: what a caller sends does not name spans, whose names a tracing
+// backend expects to be few.
+func (t *tracing) startSpan(ctx context.Context, kinds *kindSet, kind string) (context.Context, trace.Span) {
 	if !t.on() {
 		return ctx, nil
 	}
@@ -138,9 +141,13 @@ func (t *tracing) startSpan(ctx context.Context, kind string) (context.Context, 
 			return ctx, callerSpan{span}
 		}
 	}
+	name := "lro.start"
+	if k := kinds.get(kind); k != nil {
+		name = k.startSpanName
+	}
 	// The attributes are set at the end, in one call, as an attempt's
 	// (see attemptSpan).
-	return t.tracer.Start(ctx, "lro.start "+kind, trace.WithSpanKind(trace.SpanKindProducer))
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
 }
 
 // startBatchSpan starts the span of a StartOperations call of n

@@ -20,7 +20,7 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 	for name, tr := range map[string]*tracing{"noop": newTracing(noop.NewTracerProvider()), "global unset": newTracing(nil)} {
 		require.False(t, tr.on(), name)
 		allocs := testing.AllocsPerRun(100, func() {
-			_, span := tr.startSpan(ctx, "k")
+			_, span := tr.startSpan(ctx, nil, "k")
 			endStart(span, "k", "operations/x", nil)
 			_, span = tr.attemptSpan(ctx, op, "operations/x", "lro.attempt k")
 			endAttempt(span, op, "operations/x", outcomeSucceeded, nil)
