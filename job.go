@@ -22,7 +22,7 @@ type job struct {
 	lease  lrostore.Lease
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	span   trace.Span // the attempt's; nil while tracing is off
+	span   trace.Span // the attempt's; nil while tracing is off or the attempt is not sampled
 
 	leaseExpire time.Time   // guarded by e.mu
 	toRelease   bool        // guarded by e.mu: Stop releases the lease

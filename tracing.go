@@ -304,7 +304,8 @@ func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
 // sampled, or not traced), a context that is not sampled. It returns
 // ctx carrying the span, or, while tracing is off, carrying the stored
 // context alone (so that a handler that traces with its own tracer still
-// continues the start's trace), and the span, nil when off.
+// continues the start's trace), and the span, nil when off or when the
+// span does not record (it is not sampled).
 func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name, spanName string) (context.Context, trace.Span) {
 	on := t.on()
 	if op.TraceParent != "" {
@@ -327,7 +328,14 @@ func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name,
 	// costs each attempt about two fifths less than some set at the start
 	// and the outcome at the end. A sampler sees the span's name, which
 	// carries the kind.
-	return t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindConsumer))
+	if !span.IsRecording() {
+		// Not sampled: ctx carries the span, so that the handler's spans
+		// follow the decision, but its attributes would be built for
+		// nothing when it ends.
+		return ctx, nil
+	}
+	return ctx, span
 }
 
 // endAttempt ends the span of an attempt at op, the operation name, with

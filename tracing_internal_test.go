@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -27,6 +28,34 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 		})
 		require.Zero(t, allocs, name)
 	}
+}
+
+// An attempt whose start was not sampled gets no span to end (nothing to
+// build its attributes for), but its context carries the span the
+// sampler did not sample, so that the handler's spans follow the decision.
+func TestAttemptNotSampled(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracing(tp)
+	op := &lrostore.Operation{ID: "0190a7e2-3b4c-7d5e-8f60-718293a4b5c6", Kind: "k", Attempt: 1}
+	ctx, span := tr.attemptSpan(context.Background(), op, "operations/x", "lro.attempt k")
+	require.Nil(t, span)
+	sc := trace.SpanContextFromContext(ctx)
+	require.True(t, sc.IsValid())
+	require.False(t, sc.IsSampled())
+	require.Equal(t, unsampledParent(op.ID).TraceID(), sc.TraceID(), "the operation's trace")
+	_, child := tp.Tracer("handler").Start(ctx, "handler's")
+	require.False(t, child.IsRecording(), "the handler's span follows the decision")
+	child.End()
+	require.Empty(t, rec.Ended())
+
+	// Sampled, the attempt has its span.
+	sampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+	op.TraceParent = formatTraceParent(sampled)
+	_, span = tr.attemptSpan(context.Background(), op, "operations/x", "lro.attempt k")
+	require.NotNil(t, span)
+	endAttempt(span, op, "operations/x", outcomeSucceeded, nil)
+	require.Len(t, rec.Ended(), 1)
 }
 
 // TestTraceParentAsThePropagator: the traceparent that a start stores, and
@@ -81,6 +110,23 @@ func BenchmarkAttemptSpan(b *testing.B) {
 	tr := newTracing(tp)
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
 	op := &lrostore.Operation{ID: "0190", Kind: "k", Attempt: 1, TraceParent: formatTraceParent(sc)}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, span := tr.attemptSpan(context.Background(), op, "operations/0190", "lro.attempt k")
+			endAttempt(span, op, "operations/0190", outcomeSucceeded, nil)
+		}
+	})
+}
+
+// BenchmarkAttemptSpanUnsampled is what tracing costs an attempt whose
+// start was not sampled (no stored context), with a sampler that follows
+// the parent, as OpenTelemetry's default does.
+func BenchmarkAttemptSpanUnsampled(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr := newTracing(tp)
+	op := &lrostore.Operation{ID: "0190a7e2-3b4c-7d5e-8f60-718293a4b5c6", Kind: "k", Attempt: 1}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
