@@ -1027,6 +1027,54 @@ func (s *finishHoldingStore) OperationFinishMany(ctx context.Context, p *lrostor
 	return s.Store.OperationFinishMany(ctx, p)
 }
 
+// A job's goroutine is kept for the next job once its result is written,
+// also when more jobs wrote at once than there are worker slots: jobs give
+// their slot back while they write, so that a slow write does not hold up
+// the next handlers, and a goroutine that exited for each would leave the
+// next claims to start new ones, whose stacks grow again.
+func TestJobGoroutinesAreKeptAfterTheirWrites(t *testing.T) {
+	t.Parallel()
+	store := &finishHoldingStore{Store: openStore(t), held: make(chan struct{}, 1), release: make(chan struct{})}
+	const workers, n = 2, 10
+	ran := make(chan struct{}, n)
+	c := newClient(t, store, &lro.Config{Workers: workers}, func(c *lro.Client) {
+		lro.MustRegister(c, kind{Name: "k", Run: func(context.Context, *job) (str, error) {
+			ran <- struct{}{}
+			return wrapperspb.String("done"), nil
+		}})
+	})
+	// Each goroutine reports once its job has ended: kept (false) or gone
+	// (true). Room for every report, those of Stop's exits included.
+	ended := make(chan bool, 2*n)
+	lro.ObserveJobGoroutines(c, func() { ended <- false }, func() { ended <- true })
+
+	for i := range n {
+		start(t, c, "k", fmt.Sprint(i))
+	}
+	timeout := time.After(10 * time.Second)
+	for i := range n {
+		select {
+		case <-ran:
+		case <-timeout:
+			t.Fatalf("%d of %d handlers ran while the writes waited", i, n)
+		}
+	}
+	// All n ran in 2 slots: n goroutines wait for their writes.
+	close(store.release)
+	exited := 0
+	for i := range n {
+		select {
+		case gone := <-ended:
+			if gone {
+				exited++
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d jobs ended", i, n)
+		}
+	}
+	require.Zero(t, exited, "every goroutine is kept for the next jobs")
+}
+
 func TestWorkerSlotIsFreedWhileTheResultIsWritten(t *testing.T) {
 	// A handler that returned gives its worker slot to the next operation;
 	// its result is written meanwhile, and the operation ends once it is.

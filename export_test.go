@@ -20,3 +20,8 @@ func HeartbeatInterval(c *Client) time.Duration { return c.config.HeartbeatInter
 // ClaimWaitingSignal returns c's signal of a claim long poll that found no
 // pending operation and waits, off until the test calls its Init.
 func ClaimWaitingSignal(c *Client) *testsignal.Signal[struct{}] { return &c.claimWaiting }
+
+// ObserveJobGoroutines has each goroutine of c's jobs call idle as it goes
+// idle once its job has ended, and exited as it exits. It must be called
+// after Start, before any operation runs.
+func ObserveJobGoroutines(c *Client, idle, exited func()) { c.exec.runners.Observe(idle, exited) }
