@@ -139,7 +139,7 @@ func (c *Client) StartOperations(ctx context.Context, reqs []StartRequest) (_ []
 		return nil, invalidArgument("requests", "TOO_MANY_REQUESTS", "%d requests: at most %d operations start in one call", len(reqs), StartOperationsMax)
 	}
 	all := make([]*lrostore.OperationInsertParams, len(reqs))
-	ctx, span := c.tracing.startBatchSpan(ctx, len(reqs))
+	ctx, span := c.tracing.startBatchSpan(ctx)
 	if span != nil {
 		defer func() { endSpan(span, err, AttrOperationCount.Int(len(reqs))) }()
 	}

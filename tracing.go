@@ -150,14 +150,13 @@ func (t *tracing) startSpan(ctx context.Context, kinds *kindSet, kind string) (c
 	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
 }
 
-// startBatchSpan starts the span of a StartOperations call of n
-// operations, child of ctx's span, and returns it with ctx carrying it;
-// nil when tracing is off. One span stands for the whole call, as the
+// startBatchSpan starts the span of a StartOperations call, child of
+// ctx's span, and returns it with ctx carrying it; nil when tracing is off. One span stands for the whole call, as the
 // call is one: every operation it starts stores its context, and their
 // attempts are its children. A span per operation would double what
 // tracing costs a batch, for spans that would all share the call's
 // outcome and times.
-func (t *tracing) startBatchSpan(ctx context.Context, n int) (context.Context, trace.Span) {
+func (t *tracing) startBatchSpan(ctx context.Context) (context.Context, trace.Span) {
 	if !t.on() {
 		return ctx, nil
 	}
@@ -350,16 +349,17 @@ func endAttempt(span trace.Span, op *lrostore.Operation, name, outcome string, f
 		AttrAttempt.Int(int(op.Attempt)),
 		AttrAttemptOutcome.String(outcome),
 	}
+	n := 4
+	if f != nil {
+		attrs[n] = AttrCode.String(code.Code(f.Code).String())
+		n++
+	}
+	span.SetAttributes(attrs[:n]...)
 	switch {
 	case f != nil:
-		attrs[4] = AttrCode.String(code.Code(f.Code).String())
-		span.SetAttributes(attrs[:]...)
 		span.SetStatus(otelcodes.Error, f.Message)
 	case outcome == outcomeLost:
-		span.SetAttributes(attrs[:4]...)
 		span.SetStatus(otelcodes.Error, "the lease was lost")
-	default:
-		span.SetAttributes(attrs[:4]...)
 	}
 	span.End()
 }
