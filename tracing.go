@@ -147,8 +147,16 @@ func (t *tracing) startSpan(ctx context.Context, kinds *kindSet, kind string) (c
 	}
 	// The attributes are set at the end, in one call, as an attempt's
 	// (see attemptSpan).
-	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindProducer))
+	return t.tracer.Start(ctx, name, producerSpan...)
 }
+
+// The options of lro's spans, made once: an option made for each span is
+// two allocations (the option and the slice of options) of the few that a
+// span costs.
+var (
+	producerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+)
 
 // startBatchSpan starts the span of a StartOperations call, child of
 // ctx's span, and returns it with ctx carrying it; nil when tracing is off. One span stands for the whole call, as the
@@ -160,7 +168,7 @@ func (t *tracing) startBatchSpan(ctx context.Context) (context.Context, trace.Sp
 	if !t.on() {
 		return ctx, nil
 	}
-	return t.tracer.Start(ctx, "lro.start_operations", trace.WithSpanKind(trace.SpanKindProducer))
+	return t.tracer.Start(ctx, "lro.start_operations", producerSpan...)
 }
 
 // storedTraceContext is the trace context that the operations a span
@@ -327,7 +335,7 @@ func (t *tracing) attemptSpan(ctx context.Context, op *lrostore.Operation, name,
 	// costs each attempt about two fifths less than some set at the start
 	// and the outcome at the end. A sampler sees the span's name, which
 	// carries the kind.
-	ctx, span := t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := t.tracer.Start(ctx, spanName, consumerSpan...)
 	if !span.IsRecording() {
 		// Not sampled: ctx carries the span, so that the handler's spans
 		// follow the decision, but its attributes would be built for

@@ -30,6 +30,40 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 	}
 }
 
+// A traced attempt allocates what the SDK's span allocates, plus the
+// remote parent that its stored context becomes: nothing of lro's own,
+// with every span sampled as without.
+func TestAttemptSpanAllocatesOnlyTheSDKs(t *testing.T) {
+	for _, sampled := range []bool{true, false} {
+		sampler := sdktrace.AlwaysSample()
+		if !sampled {
+			sampler = sdktrace.NeverSample()
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+		tr := newTracing(tp)
+		parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+		op := &lrostore.Operation{ID: "0190", Kind: "k", Attempt: 1, TraceParent: formatTraceParent(parent)}
+		ctx := context.Background()
+		// The SDK's own: a span, child of a context that carries its
+		// parent already, and the same attributes when it records.
+		parentCtx := trace.ContextWithRemoteSpanContext(ctx, parent)
+		sdks := testing.AllocsPerRun(200, func() {
+			_, span := tr.tracer.Start(parentCtx, "lro.attempt k")
+			if span.IsRecording() {
+				span.SetAttributes(AttrOperationName.String("operations/x"), AttrOperationKind.String(op.Kind),
+					AttrAttempt.Int(int(op.Attempt)), AttrAttemptOutcome.String(outcomeSucceeded))
+			}
+			span.End()
+		})
+		lros := testing.AllocsPerRun(200, func() {
+			_, span := tr.attemptSpan(ctx, op, "operations/x", "lro.attempt k")
+			endAttempt(span, op, "operations/x", outcomeSucceeded, nil)
+		})
+		// The remote parent: a span of the context, and the context.
+		require.LessOrEqual(t, lros, sdks+2, "sampled %v", sampled)
+	}
+}
+
 // An attempt whose start was not sampled gets no span to end (nothing to
 // build its attributes for), but its context carries the span the
 // sampler did not sample, so that the handler's spans follow the decision.
