@@ -27,7 +27,7 @@ var insertQuery = storekit.States(`WITH ins AS (
 		SELECT u.id, u.parent, u.kind, u.claimed::int, u.input, u.metadata, NULLIF(u.metadata_type, ''), NULLIF(u.request_id, ''),
 			u.request_hash, u.max_attempts, u.claimed::int, u.claimed::int, NULLIF(u.lease_owner, ''),
 			CASE WHEN u.claimed THEN t.now + u.lease_ttl * interval '1 microsecond' END, t.now, t.now,
-			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline, NULLIF(u.trace_context, ''),
+			NULLIF(u.metadata_json, '')::jsonb, u.not_before, u.deadline, COALESCE(NULLIF(u.trace_context, ''), $18),
 			CASE WHEN u.claimed THEN t.now END, NULLIF(u.lease_owner, ''), CASE WHEN u.claimed THEN t.now END
 		FROM (SELECT *, lease_owner <> '' AS claimed
 				FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[],
@@ -84,7 +84,12 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			metaJSONs      = make([]string, n)
 			deadlines      = make([]pgtype.Timestamptz, n)
 			notBefore      = make([]pgtype.Timestamptz, n)
-			traces         []string // nil while no start was traced: the cost of the column is one NULL
+			// The trace contexts: one per row (traces), or, while every
+			// row has the same one, that one alone (shared), as the
+			// operations of a StartOperations call share its span's. With
+			// no start traced, both are NULL.
+			traces []string
+			shared pgtype.Text
 		)
 		for i, p := range pending {
 			ids[i] = pgtype.UUID{Bytes: uuid.MustParse(p.ID), Valid: true}
@@ -92,15 +97,23 @@ func (s *Store) OperationInsertMany(ctx context.Context, params *lrostore.Operat
 			metaTypes[i], requestIDs[i], hashes[i], maxAttempts[i] = p.MetadataType, p.RequestID, p.RequestHash, p.MaxAttempts
 			owners[i], ttls[i], metaJSONs[i] = p.LeaseOwner, p.LeaseTTL.Microseconds(), string(p.MetadataJSON)
 			notBefore[i], deadlines[i] = timeArg(p.NotBefore), timeArg(p.Deadline)
-			if tc, ok := storekit.TraceContext(p.TraceParent, p.TraceState); ok {
-				if traces == nil {
-					traces = make([]string, n)
-				}
+			tc, _ := storekit.TraceContext(p.TraceParent, p.TraceState)
+			switch {
+			case traces != nil:
 				traces[i] = tc
+			case i == 0:
+				shared = pgtype.Text{String: tc, Valid: tc != ""}
+			case tc != shared.String:
+				// Not all alike: each row has its own.
+				traces = make([]string, n)
+				for j := range i {
+					traces[j] = shared.String
+				}
+				traces[i], shared = tc, pgtype.Text{}
 			}
 		}
 		rows, err := s.pool.Query(ctx, insertQuery, s.channel, ids, parents, kinds, inputs, metas,
-			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore, deadlines, traces)
+			metaTypes, requestIDs, hashes, maxAttempts, nowArg(params.Now), owners, ttls, metaJSONs, notBefore, deadlines, traces, shared)
 		if err != nil {
 			return nil, interpretError(err)
 		}

@@ -46,14 +46,25 @@ func runOperationClaim(t *testing.T, newStore NewStore) {
 				p.TraceParent = parent
 			}
 		})
-		b.insert(t, 1) // a batch with no traced start
-		claimed := b.claim(t, 4, b.now)
-		require.Len(t, claimed, 4)
+		// A batch with no traced start, one whose starts share one span,
+		// and one whose first start is not traced.
+		b.insert(t, 1)
+		b.insert(t, 2, func(p *lrostore.OperationInsertParams) {
+			p.TraceParent, p.TraceState = parent, state
+		})
+		n = 0
+		b.insert(t, 2, func(p *lrostore.OperationInsertParams) {
+			if n++; n == 2 {
+				p.TraceParent = parent
+			}
+		})
+		claimed := b.claim(t, 8, b.now)
+		require.Len(t, claimed, 8)
 		got := make([][2]string, len(claimed))
 		for i, op := range claimed {
 			got[i] = [2]string{op.TraceParent, op.TraceState}
 		}
-		require.Equal(t, [][2]string{{parent, state}, {parent, ""}, {}, {}}, got)
+		require.Equal(t, [][2]string{{parent, state}, {parent, ""}, {}, {}, {parent, state}, {parent, state}, {}, {parent, ""}}, got)
 		op := b.get(t, claimed[0].ID)
 		require.Equal(t, [2]string{parent, state}, [2]string{op.TraceParent, op.TraceState}, "a full read has it too")
 	})
