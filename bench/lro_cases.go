@@ -335,7 +335,7 @@ func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) 
 		}
 		loader.Stop(ctx)
 	}
-	began := time.Now()
+	began, allocs := time.Now(), readHeapAllocs()
 	client, err := newClient(ctx, e, store, workers, registerNoop)
 	if err != nil {
 		return nil, err
@@ -368,7 +368,7 @@ func lroThroughput(ctx context.Context, e *env, backend string, mode startMode) 
 		return nil, err
 	}
 	counter.stats(e, key)
-	return figures{key: rate(e.n, elapsed)}, nil
+	return addAllocsPerOp(figures{key: rate(e.n, elapsed)}, e, allocs, e.n), nil
 }
 
 // awaitEnd waits for the starts to end (starting) and for the last

@@ -493,6 +493,12 @@ func printTable(w io.Writer, o *options, f figures) {
 			rows = append(rows, row{"  " + c.name, fmt.Sprintf("%.0f MiB", v), "", "", ""})
 		}
 	}
+	rows = append(rows, row{}, row{"Heap allocated per operation by the process running each case, over its measured phase (a gRPC load runs in a process of its own)", "", "", "", ""})
+	for _, c := range allCases {
+		if v, ok := f[c.name+"_alloc_bytes_per_op"]; ok {
+			rows = append(rows, row{"  " + c.name, fmt.Sprintf("%.0f B", v), fmt.Sprintf("%.1f objects", f[c.name+"_allocs_per_op"]), "", ""})
+		}
+	}
 	widths := [5]int{}
 	for _, r := range rows {
 		for i, s := range []string{r.what, r.lro, r.river, r.ratio, r.target} {

@@ -107,7 +107,7 @@ func riverThroughput(ctx context.Context, e *env, mode startMode) (figures, erro
 			return nil, err
 		}
 	}
-	began := time.Now()
+	began, allocs := time.Now(), readHeapAllocs()
 	if err := client.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func riverThroughput(ctx context.Context, e *env, mode startMode) (figures, erro
 	if err != nil {
 		return nil, err
 	}
-	return figures{key: rate(e.n, elapsed)}, nil
+	return addAllocsPerOp(figures{key: rate(e.n, elapsed)}, e, allocs, e.n), nil
 }
 
 func riverInsertBatches(ctx context.Context, client *river.Client[pgx.Tx], n, size int) error {

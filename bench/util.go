@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -150,3 +151,25 @@ func percentile(d []time.Duration, p float64) float64 {
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// heapAllocs is what the process's heap has allocated so far, in bytes
+// and objects (runtime/metrics).
+type heapAllocs struct{ bytes, objects uint64 }
+
+func readHeapAllocs() heapAllocs {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return heapAllocs{s[0].Value.Uint64(), s[1].Value.Uint64()}
+}
+
+// addAllocsPerOp adds to f what the case's process allocated on the heap
+// since from, per operation of n: CASE_alloc_bytes_per_op and
+// CASE_allocs_per_op. Unlike a time, it does not move with a shared
+// machine's load, so that a change's cost in allocations shows exactly,
+// where its cost in throughput is lost in the noise.
+func addAllocsPerOp(f figures, e *env, from heapAllocs, n int) figures {
+	to := readHeapAllocs()
+	f[e.child+"_alloc_bytes_per_op"] = float64(to.bytes-from.bytes) / float64(n)
+	f[e.child+"_allocs_per_op"] = float64(to.objects-from.objects) / float64(n)
+	return f
+}
