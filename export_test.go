@@ -11,6 +11,11 @@ import (
 // which must come before Start.
 func ClaimedSignal(c *Client) *testsignal.Signal[struct{}] { return &c.producer.claimed }
 
+// RescuePassedSignal returns c's signal of a pass of its rescue loop
+// (deadlines, then lost workers), off until the test calls its Init, which
+// must come before Start.
+func RescuePassedSignal(c *Client) *testsignal.Signal[struct{}] { return &c.rescuer.passed }
+
 // RemoteLeasesHeld returns how many leases a remote client's adapter maps.
 func RemoteLeasesHeld(c *Client) int { return c.remote.work.held() }
 

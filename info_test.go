@@ -124,7 +124,11 @@ func TestKindStatsHighlights(t *testing.T) {
 		c := newClient(t, store, &lro.Config{RescueInterval: time.Hour}, func(c *lro.Client) {
 			require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "remote.k", LeaseTTL: 30 * time.Second}))
 			require.NoError(t, lro.Declare(c, lro.DeclaredKind{Name: "remote.t"}))
+			lro.RescuePassedSignal(c).Init()
 		})
+		// The rescue loop's first pass, at start, would end the operation
+		// past its deadline below before it is seen; the next is in an hour.
+		lro.RescuePassedSignal(c).Wait(t)
 		ctx := context.Background()
 		start := func(kind string) *longrunningpb.Operation {
 			op, err := c.StartOperation(ctx, kind, nil, nil)

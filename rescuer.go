@@ -7,6 +7,7 @@ import (
 
 	"lro.dev/lro/internal/logthrottle"
 	"lro.dev/lro/internal/startstop"
+	"lro.dev/lro/internal/testsignal"
 	"lro.dev/lro/lrostore"
 )
 
@@ -48,6 +49,8 @@ type rescuer struct {
 
 	metrics *metrics           // nil unless Config.Metrics is set
 	kinds   func(string) *kind // the kinds, for their metrics
+
+	passed testsignal.Signal[struct{}] // each pass of the loop, to tests
 }
 
 // Start starts the rescue loop.
@@ -64,7 +67,9 @@ func (r *rescuer) Start(ctx context.Context) error {
 func (r *rescuer) rescueLoop(ctx context.Context) {
 	everyOrKicked(ctx, 0, r.kick, func() time.Duration {
 		more := r.expire(ctx)
-		if r.rescue(ctx) || more {
+		more = r.rescue(ctx) || more
+		r.passed.Signal(struct{}{})
+		if more {
 			return 0 // more to do
 		}
 		return r.config.RescueInterval
