@@ -159,11 +159,11 @@ var (
 )
 
 // startBatchSpan starts the span of a StartOperations call, child of
-// ctx's span, and returns it with ctx carrying it; nil when tracing is off. One span stands for the whole call, as the
-// call is one: every operation it starts stores its context, and their
-// attempts are its children. A span per operation would double what
-// tracing costs a batch, for spans that would all share the call's
-// outcome and times.
+// ctx's span, and returns it with ctx carrying it; nil when tracing is
+// off. One span stands for the whole call, as the call is one: every
+// operation it starts stores its context, and their attempts are its
+// children. A span per operation would double what tracing costs a batch,
+// for spans that would all share the call's outcome and times.
 func (t *tracing) startBatchSpan(ctx context.Context) (context.Context, trace.Span) {
 	if !t.on() {
 		return ctx, nil
